@@ -1,0 +1,98 @@
+"""The array-level public API: list, look up and run methods."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from inpaint_core.arrays import check_image, check_mask, composite, to_float_colour
+from inpaint_core.errors import InvalidInputError, MethodFailedError
+from inpaint_core.method import InpaintMethod, MethodInfo
+from inpaint_core.plugins import get_registry
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_METHOD = "biharmonic"
+
+
+def list_methods() -> list[MethodInfo]:
+    """Return the info of every registered method (built-in and third-party), sorted by name."""
+    registry = get_registry()
+    return [registry.methods[name].info for name in sorted(registry.methods)]
+
+
+def get_method(name: str) -> type[InpaintMethod]:
+    """Return the method class registered as ``name``.
+
+    Raises:
+        UnknownMethodError: listing the valid names.
+    """
+    return get_registry().get(name)
+
+
+def method_plugin(name: str) -> str:
+    """Return the name of the plugin that registered method ``name``."""
+    registry = get_registry()
+    registry.get(name)
+    return registry.plugin_of[name]
+
+
+def inpaint(
+    image: np.ndarray,
+    mask: np.ndarray,
+    method: str | InpaintMethod = DEFAULT_METHOD,
+    *,
+    seed: int = 0,
+    **params: Any,
+) -> np.ndarray:
+    """Fill the masked pixels of ``image`` with ``method``.
+
+    Args:
+        image: ``(H, W)`` or ``(H, W, C)``, C in {1, 3, 4}; uint8, uint16, or float32/float64
+            in [0, 1]. A fourth channel is alpha and is passed through untouched.
+        mask: ``(H, W)`` bool, or integer labels; any non-zero value is a hole.
+        method: a registered method name (see :func:`list_methods`) or a method instance.
+        seed: seeds the method's random generator; the same seed gives the same result.
+        **params: the method's parameters (see ``MethodInfo.parameters``); only with a name.
+
+    Returns:
+        A new array of the same shape and dtype as ``image``. Pixels outside the mask are
+        bit-identical to the input; an empty mask returns an unchanged copy.
+
+    Raises:
+        UnknownMethodError, ParameterError, InvalidInputError: with the bad value named.
+        MethodFailedError: the method returned a wrong shape or non-finite values.
+    """
+    if isinstance(method, InpaintMethod):
+        if params:
+            raise InvalidInputError(
+                f"parameters {sorted(params)} were given with a method instance; "
+                "pass them to its constructor instead"
+            )
+        instance = method
+    else:
+        instance = get_method(method)(**params)
+    name = instance.info.name
+    array = check_image(image)
+    hole = check_mask(mask, array.shape)
+    holes = int(hole.sum())
+    if holes == 0:
+        logger.info("mask is empty: %s returns the image unchanged", name)
+        return array.copy()
+    if holes == hole.size:
+        raise InvalidInputError(
+            f"mask covers every pixel of the {hole.shape} image; "
+            "at least one known pixel is needed as context"
+        )
+    colour = to_float_colour(array)
+    filled = instance.run(colour, hole.copy(), np.random.default_rng(seed))
+    filled = np.asarray(filled)
+    if filled.shape != colour.shape:
+        raise MethodFailedError(
+            f"method {name!r} returned shape {filled.shape}; expected {colour.shape}"
+        )
+    if not np.isfinite(filled[hole]).all():
+        raise MethodFailedError(f"method {name!r} returned NaN or infinite values in the hole")
+    return composite(array, filled, hole)

@@ -1,0 +1,161 @@
+"""The ``inpaint`` command.
+
+    inpaint methods [--json] [NAME]
+    inpaint run IMAGE MASK --method NAME [--param key=value ...] --output OUT [--overwrite]
+    inpaint --version
+
+User errors print ``inpaint: error: <message>`` and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from inpaint_core.errors import InpaintError, ParameterError
+from inpaint_core.method import MethodInfo
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _parse_param_texts(items: Sequence[str]) -> dict[str, str]:
+    """Split ``key=value`` items; a missing ``=`` or a repeated key is an error."""
+    texts: dict[str, str] = {}
+    for item in items:
+        key, separator, value = item.partition("=")
+        key = key.strip()
+        if not separator or not key:
+            raise ParameterError(f"--param {item!r} must look like key=value, e.g. radius=5")
+        if key in texts:
+            raise ParameterError(f"--param {key!r} is given twice")
+        texts[key] = value
+    return texts
+
+
+def _command_methods(args: argparse.Namespace) -> int:
+    from inpaint_core.api import get_method, list_methods, method_plugin
+
+    infos = [get_method(args.name).info] if args.name else list_methods()
+    if args.json:
+        rows = [dict(info.to_dict(), plugin=method_plugin(info.name)) for info in infos]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if args.name:
+        _print_method_details(infos[0], method_plugin(infos[0].name))
+        return 0
+    headers = ("name", "family", "learned", "summary")
+    rows = [(i.name, i.family.value, "yes" if i.learned else "no", i.summary) for i in infos]
+    widths = [max(len(row[col]) for row in [headers, *rows]) for col in range(3)]
+    for row in [headers, *rows]:
+        cells = [row[col].ljust(widths[col]) for col in range(3)]
+        print("  ".join([*cells, row[3]]))
+    return 0
+
+
+def _print_method_details(info: MethodInfo, plugin: str) -> None:
+    print(f"{info.name}  ({info.family.value}, {'learned' if info.learned else 'not learned'})")
+    print(f"  {info.summary}")
+    print(f"  reference: {info.reference}")
+    print(f"  plugin: {plugin}")
+    print(
+        f"  tiling: pad_multiple={info.pad_multiple} preferred_tile={info.preferred_tile} "
+        f"context_margin={info.context_margin} supports_gpu={info.supports_gpu}"
+    )
+    print("  parameters:" if info.parameters else "  parameters: none")
+    for parameter in info.parameters:
+        bounds = ""
+        if parameter.choices:
+            bounds = f" one of {', '.join(parameter.choices)}"
+        elif parameter.minimum is not None or parameter.maximum is not None:
+            bounds = f" in [{parameter.minimum}, {parameter.maximum}]"
+        print(
+            f"    {parameter.name} ({parameter.type.value}, default {parameter.default!r}"
+            f"{bounds}): {parameter.help}"
+        )
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    from inpaint_core.api import get_method, inpaint
+    from inpaint_core.io import check_output_path, read_image, read_mask, write_image
+
+    method_class = get_method(args.method)
+    params = method_class.info.parse_params(_parse_param_texts(args.param))
+    method = method_class(**params)
+    inputs = (args.image, args.mask)
+    # Refuse a bad output before reading anything or spending minutes on the fill.
+    check_output_path(args.output, inputs=inputs, overwrite=args.overwrite)
+    image = read_image(args.image)
+    mask = read_mask(args.mask)
+    started = time.perf_counter()
+    restored = inpaint(image, mask, method, seed=args.seed)
+    elapsed = time.perf_counter() - started
+    write_image(args.output, restored, inputs=inputs, overwrite=args.overwrite)
+    holes = int((mask != 0).sum())
+    print(
+        f"wrote {args.output} ({args.method}, {holes} hole pixels = "
+        f"{100.0 * holes / mask.size:.1f}%, {elapsed:.2f} s)"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``inpaint`` command."""
+    from inpaint_core import DEFAULT_METHOD, __version__
+
+    parser = argparse.ArgumentParser(
+        prog="inpaint",
+        description="Restore damaged images: classical and deep inpainting methods as plugins.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    methods = commands.add_parser("methods", help="list the registered methods")
+    methods.add_argument("name", nargs="?", help="show one method's details and parameters")
+    methods.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    methods.set_defaults(handler=_command_methods)
+
+    run = commands.add_parser("run", help="inpaint one image file")
+    run.add_argument("image", help="damaged image: PNG, TIFF (8/16 bit, float TIFF), JPEG, BMP")
+    run.add_argument("mask", help="mask image of the same size; non-zero pixels are holes")
+    run.add_argument("--method", "-m", default=DEFAULT_METHOD, help="a name from `methods`")
+    run.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a method parameter; repeat for several (see `inpaint methods NAME`)",
+    )
+    run.add_argument("--output", "-o", required=True, help="restored image: .png, .tif, .tiff")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    run.set_defaults(handler=_command_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 success, 2 user error, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except InpaintError as error:
+        print(f"inpaint: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("inpaint: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Classical (non-learned) methods: Telea, Navier-Stokes, biharmonic and exemplar fill.
+
+Registered through :func:`register_inpaint_methods` like any third-party plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from inpaint_core import Family, InpaintMethod, MethodInfo, Parameter, ParamType, hookimpl
+
+_RADIUS = Parameter(
+    "radius",
+    ParamType.INT,
+    5,
+    "Neighbourhood radius in pixels that each filled pixel draws from.",
+    minimum=1,
+    maximum=100,
+)
+
+
+def _opencv_fill(image: np.ndarray, mask: np.ndarray, radius: int, flag: int) -> np.ndarray:
+    """Run ``cv2.inpaint`` channel by channel on float32 planes (keeps 16-bit precision).
+
+    OpenCV accepts float32 only for single-channel images, and every channel of a colour
+    image is filled with the same weights anyway, so per-channel float32 loses nothing.
+    """
+    import cv2
+
+    hole = mask.astype(np.uint8)
+    planes = [
+        cv2.inpaint(np.ascontiguousarray(image[:, :, channel]), hole, radius, flag)
+        for channel in range(image.shape[2])
+    ]
+    return np.stack(planes, axis=2).astype(np.float32, copy=False)
+
+
+class Telea(InpaintMethod):
+    """Fast marching method of Telea (2004), via OpenCV."""
+
+    info = MethodInfo(
+        name="telea",
+        family=Family.CLASSICAL,
+        summary="Fast marching fill from the hole boundary inwards (OpenCV).",
+        reference="A. Telea, An Image Inpainting Technique Based on the Fast Marching Method, "
+        "J. Graphics Tools 9(1), 2004.",
+        parameters=(_RADIUS,),
+        preferred_tile=1024,
+        context_margin=16,
+    )
+
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Fill the hole; see :meth:`InpaintMethod.run` for shapes. Deterministic."""
+        import cv2
+
+        return _opencv_fill(image, mask, self.params["radius"], cv2.INPAINT_TELEA)
+
+
+class NavierStokes(InpaintMethod):
+    """Fluid-dynamics inpainting of Bertalmio, Bertozzi and Sapiro (2001), via OpenCV."""
+
+    info = MethodInfo(
+        name="navier-stokes",
+        family=Family.CLASSICAL,
+        summary="Continues isophotes into the hole like an incompressible flow (OpenCV).",
+        reference="M. Bertalmio, A. L. Bertozzi, G. Sapiro, Navier-Stokes, Fluid Dynamics, and "
+        "Image and Video Inpainting, CVPR 2001.",
+        parameters=(_RADIUS,),
+        preferred_tile=1024,
+        context_margin=16,
+    )
+
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Fill the hole; see :meth:`InpaintMethod.run` for shapes. Deterministic."""
+        import cv2
+
+        return _opencv_fill(image, mask, self.params["radius"], cv2.INPAINT_NS)
+
+
+class Biharmonic(InpaintMethod):
+    """Smooth fill solving the biharmonic equation in the hole, via scikit-image."""
+
+    info = MethodInfo(
+        name="biharmonic",
+        family=Family.CLASSICAL,
+        summary="Smoothest fill: solves the biharmonic equation in each hole (scikit-image).",
+        reference="S. B. Damelin, N. S. Hoang, On Surface Completion and Image Inpainting by "
+        "Biharmonic Functions, Int. J. Math. Math. Sci., 2018.",
+        parameters=(
+            Parameter(
+                "split_into_regions",
+                ParamType.BOOL,
+                True,
+                "Solve each connected hole separately (much faster for many small holes).",
+            ),
+        ),
+        preferred_tile=512,
+        context_margin=8,
+    )
+
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Fill the hole; see :meth:`InpaintMethod.run` for shapes. Deterministic."""
+        from skimage.restoration import inpaint_biharmonic
+
+        filled = inpaint_biharmonic(
+            image,
+            mask,
+            split_into_regions=self.params["split_into_regions"],
+            channel_axis=-1,
+        )
+        return filled.astype(np.float32, copy=False)
+
+
+class Exemplar(InpaintMethod):
+    """Exemplar-based fill (Criminisi et al.): copies the best-matching known patches inwards."""
+
+    info = MethodInfo(
+        name="exemplar",
+        family=Family.CLASSICAL,
+        summary="Copies best-matching known patches into the hole, structure first (NumPy).",
+        reference="A. Criminisi, P. Pérez, K. Toyama, Region Filling and Object Removal by "
+        "Exemplar-Based Image Inpainting, IEEE TIP 13(9), 2004.",
+        parameters=(
+            Parameter(
+                "patch_size",
+                ParamType.INT,
+                9,
+                "Edge of the square patches that are matched and copied, in pixels (odd).",
+                minimum=3,
+                maximum=63,
+            ),
+            Parameter(
+                "search_radius",
+                ParamType.INT,
+                48,
+                "Source patches are searched this far from the target (0 = whole image).",
+                minimum=0,
+                maximum=100_000,
+            ),
+        ),
+        preferred_tile=512,
+        context_margin=64,
+    )
+
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Fill the hole; see :meth:`InpaintMethod.run` for shapes. Ties broken with ``rng``."""
+        from inpaint_methods.exemplar import exemplar_fill
+
+        return exemplar_fill(
+            image,
+            mask,
+            patch_size=self.params["patch_size"],
+            search_radius=self.params["search_radius"],
+            rng=rng,
+        )
+
+
+CLASSICAL_METHODS: tuple[type[InpaintMethod], ...] = (Telea, NavierStokes, Biharmonic, Exemplar)
+
+
+@hookimpl
+def register_inpaint_methods(register: Callable[[type[InpaintMethod]], None]) -> None:
+    """Register the classical methods."""
+    for method in CLASSICAL_METHODS:
+        register(method)
