@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from inpaint_core.api import get_method, inpaint
+from inpaint_core.errors import InpaintError
 from inpaint_core.method import InpaintMethod
 
 CONTRACT_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
@@ -62,6 +63,17 @@ def _fail(method: InpaintMethod, case: str, rule: str) -> None:
     raise AssertionError(f"method {method.info.name!r} breaks the contract ({case}): {rule}")
 
 
+def _run(
+    method: InpaintMethod, image: np.ndarray, mask: np.ndarray, seed: int, case: str
+) -> np.ndarray:
+    try:
+        return inpaint(image, mask, method, seed=seed)
+    except InpaintError as error:
+        raise AssertionError(
+            f"method {method.info.name!r} breaks the contract ({case}): {error}"
+        ) from error
+
+
 def check_method(
     method: str | type[InpaintMethod] | InpaintMethod,
     params: dict[str, Any] | None = None,
@@ -94,7 +106,7 @@ def check_method(
         for trailing in CONTRACT_LAYOUTS:
             image = _layout(_convert(base, dtype), trailing)
             case = f"{np.dtype(dtype).name} {image.shape}"
-            result = inpaint(image, mask, method, seed=1)
+            result = _run(method, image, mask, 1, case)
             if not isinstance(result, np.ndarray) or result.shape != image.shape:
                 _fail(method, case, f"returned shape {getattr(result, 'shape', None)}")
             if result.dtype != image.dtype:
@@ -108,10 +120,10 @@ def check_method(
             ):
                 _fail(method, case, "returned values outside [0, 1] or non-finite")
     image = _convert(base[:, :, :3], np.uint8)
-    empty = inpaint(image, np.zeros_like(mask), method)
+    empty = _run(method, image, np.zeros_like(mask), 0, "empty mask")
     if not np.array_equal(empty, image) or empty is image:
         _fail(method, "empty mask", "did not return an unchanged copy of the input")
-    first = inpaint(image, mask, method, seed=7)
-    second = inpaint(image, mask, method, seed=7)
+    first = _run(method, image, mask, 7, "seed 7")
+    second = _run(method, image, mask, 7, "seed 7 again")
     if not np.array_equal(first, second):
         _fail(method, "seed 7 twice", "is not deterministic for a fixed seed")

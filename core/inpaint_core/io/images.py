@@ -50,9 +50,14 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         import tifffile
 
         try:
-            return tifffile.imread(path)
+            array = tifffile.imread(path)
         except Exception as error:
             raise ImageIOError(f"cannot read {str(path)!r} as a TIFF image: {error}") from error
+        if array.ndim < 2 or array.size == 0:  # tifffile returns an empty array for junk
+            raise ImageIOError(
+                f"cannot read {str(path)!r} as a TIFF image: no image data (shape {array.shape})"
+            )
+        return array
     import cv2
 
     data = np.fromfile(path, dtype=np.uint8)

@@ -22,19 +22,22 @@ _RADIUS = Parameter(
 
 
 def _opencv_fill(image: np.ndarray, mask: np.ndarray, radius: int, flag: int) -> np.ndarray:
-    """Run ``cv2.inpaint`` channel by channel on float32 planes (keeps 16-bit precision).
+    """Run ``cv2.inpaint`` channel by channel on uint16 planes; returns float32 in [0, 1].
 
-    OpenCV accepts float32 only for single-channel images, and every channel of a colour
-    image is filled with the same weights anyway, so per-channel float32 loses nothing.
+    OpenCV fills colour only at 8 bit; single planes also at 16 bit, which keeps the precision
+    of 16-bit scans (every channel is filled with the same weights anyway). Its float32 path
+    is not used: OpenCV 5.0's Telea returns values far outside [0, 1] for float32 planes
+    (tests/methods/test_classical.py guards the fill quality).
     """
     import cv2
 
     hole = mask.astype(np.uint8)
-    planes = [
-        cv2.inpaint(np.ascontiguousarray(image[:, :, channel]), hole, radius, flag)
+    planes = np.rint(image * 65535.0).astype(np.uint16)
+    filled = [
+        cv2.inpaint(np.ascontiguousarray(planes[:, :, channel]), hole, radius, flag)
         for channel in range(image.shape[2])
     ]
-    return np.stack(planes, axis=2).astype(np.float32, copy=False)
+    return np.stack(filled, axis=2).astype(np.float32) / np.float32(65535.0)
 
 
 class Telea(InpaintMethod):
