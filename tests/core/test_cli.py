@@ -179,4 +179,5 @@ def test_console_script_error_has_no_traceback(tmp_path) -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr.startswith("inpaint: error: cannot read") and "Traceback" not in result.stderr
+    assert result.stderr.startswith("inpaint: error: cannot read")
+    assert "Traceback" not in result.stderr

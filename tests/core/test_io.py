@@ -68,16 +68,16 @@ def test_missing_unsupported_and_corrupt_files(tmp_path) -> None:
 def test_writes_refuse_inputs_existing_files_and_odd_suffixes(tmp_path) -> None:
     image = np.zeros((4, 4), np.uint8)
     source = write_image(tmp_path / "source.png", image)
-    with pytest.raises(OutputExistsError, match="is the input file .*refusing to overwrite"):
+    with pytest.raises(OutputExistsError, match=r"is the input file .*refusing to overwrite"):
         write_image(tmp_path / "." / "source.png", image, inputs=[source], overwrite=True)
-    with pytest.raises(OutputExistsError, match="already exists; .*pass --overwrite"):
+    with pytest.raises(OutputExistsError, match=r"already exists; .*pass --overwrite"):
         write_image(source, image + 1)
     assert read_image(source).max() == 0  # untouched by the refused writes
     write_image(source, image + 1, overwrite=True)
     assert read_image(source).max() == 1
     with pytest.raises(ImageIOError, match=r"unsupported file type '\.jpg'"):
         write_image(tmp_path / "lossy.jpg", image)
-    with pytest.raises(ImageIOError, match="folder .*missing' is missing"):
+    with pytest.raises(ImageIOError, match=r"folder .*missing' is missing"):
         write_image(tmp_path / "missing" / "out.png", image)
 
 

@@ -40,7 +40,7 @@ class Explodes(InpaintMethod):
 
 
 def test_check_method_catches_a_non_deterministic_method() -> None:
-    with pytest.raises(AssertionError, match="'unseeded' breaks the contract .*not deterministic"):
+    with pytest.raises(AssertionError, match=r"'unseeded' breaks the contract .*not deterministic"):
         check_method(Unseeded)
 
 
