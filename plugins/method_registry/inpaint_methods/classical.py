@@ -6,6 +6,7 @@ Registered through :func:`register_inpaint_methods` like any third-party plugin.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 
@@ -40,8 +41,23 @@ def _opencv_fill(image: np.ndarray, mask: np.ndarray, radius: int, flag: int) ->
     return np.stack(filled, axis=2).astype(np.float32) / np.float32(65535.0)
 
 
-class Telea(InpaintMethod):
+class _OpenCVFill(InpaintMethod):
+    """An OpenCV ``cv2.inpaint`` algorithm, chosen by the name of its flag."""
+
+    opencv_flag: ClassVar[str]
+
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Fill the hole; see :meth:`InpaintMethod.run` for shapes. Deterministic."""
+        import cv2
+
+        flag = getattr(cv2, self.opencv_flag)
+        return _opencv_fill(image, mask, self.params["radius"], flag)
+
+
+class Telea(_OpenCVFill):
     """Fast marching method of Telea (2004), via OpenCV."""
+
+    opencv_flag = "INPAINT_TELEA"
 
     info = MethodInfo(
         name="telea",
@@ -54,15 +70,11 @@ class Telea(InpaintMethod):
         context_margin=16,
     )
 
-    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Fill the hole; see :meth:`InpaintMethod.run` for shapes. Deterministic."""
-        import cv2
 
-        return _opencv_fill(image, mask, self.params["radius"], cv2.INPAINT_TELEA)
-
-
-class NavierStokes(InpaintMethod):
+class NavierStokes(_OpenCVFill):
     """Fluid-dynamics inpainting of Bertalmio, Bertozzi and Sapiro (2001), via OpenCV."""
+
+    opencv_flag = "INPAINT_NS"
 
     info = MethodInfo(
         name="navier-stokes",
@@ -74,12 +86,6 @@ class NavierStokes(InpaintMethod):
         preferred_tile=1024,
         context_margin=16,
     )
-
-    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Fill the hole; see :meth:`InpaintMethod.run` for shapes. Deterministic."""
-        import cv2
-
-        return _opencv_fill(image, mask, self.params["radius"], cv2.INPAINT_NS)
 
 
 class Biharmonic(InpaintMethod):
