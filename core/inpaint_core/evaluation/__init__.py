@@ -1,0 +1,1 @@
+"""Evaluation of inpainting methods: the survey protocol on any image set."""
