@@ -66,7 +66,7 @@ def test_every_image_mask_method_gets_a_row(image_folder) -> None:
     # the contact sheet keeps the last mask column of the first images, with every method
     assert [label for label, *_ in evaluation.examples] == ["a.png free_form-40",
                                                             "sub/b.tif free_form-40"]
-    label, truth, mask, results = evaluation.examples[0]
+    _, truth, mask, results = evaluation.examples[0]
     assert truth.shape == (32, 32, 3) and mask.dtype == bool
     assert set(results) == {"telea", "biharmonic"}
 
@@ -133,7 +133,7 @@ def test_bad_arguments_are_refused(image_folder, tmp_path) -> None:
     with pytest.raises(InvalidInputError, match="is not a folder"):
         evaluate(tmp_path / "nowhere", ["telea"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InvalidInputError, match="no images .* found under"):
+    with pytest.raises(InvalidInputError, match=r"no images .* found under"):
         evaluate(tmp_path / "empty", ["telea"])
     with pytest.raises(InvalidInputError, match="size=8 is too small"):
         evaluate(image_folder, ["telea"], size=8)
