@@ -3,9 +3,12 @@
     python sample_data/make_samples.py
 
 Writes ``astronaut_damaged.png`` (256x256 RGB, uint8) and ``astronaut_mask.png`` (uint8,
-255 = hole) beside this script. The photograph is scikit-image's ``astronaut`` (NASA, public
-domain). Damage: random-walk cracks and a few blotchy losses, painted in a plaster colour so
-the damage is visible; the mask marks exactly the painted pixels. Deterministic (seed 2026).
+255 = hole) beside this script, and the ground truths for ``inpaint evaluate`` to ``eval/``:
+the undamaged ``astronaut.png``, a ``coffee.png`` crop and a ``brick.png`` texture (grey).
+The photographs are scikit-image's ``astronaut`` (NASA, public domain), ``coffee`` and
+``brick`` (CC0). Damage: random-walk cracks and a few blotchy losses, painted in a plaster
+colour so the damage is visible; the mask marks exactly the painted pixels. Deterministic
+(seed 2026).
 """
 
 from __future__ import annotations
@@ -62,7 +65,11 @@ def main() -> None:
 
     cv2.imwrite(str(HERE / "astronaut_damaged.png"), cv2.cvtColor(damaged, cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(HERE / "astronaut_mask.png"), mask.astype(np.uint8) * 255)
-    cv2.imwrite(str(HERE / "astronaut_original.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    (HERE / "eval").mkdir(exist_ok=True)
+    cv2.imwrite(str(HERE / "eval" / "astronaut.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    coffee = data.coffee()[72:328, 172:428]
+    cv2.imwrite(str(HERE / "eval" / "coffee.png"), cv2.cvtColor(coffee, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(HERE / "eval" / "brick.png"), data.brick()[128:384, 128:384])
     print(f"wrote samples to {HERE} (hole fraction {mask.mean():.3f})")
 
 
