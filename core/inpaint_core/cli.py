@@ -2,6 +2,7 @@
 
     inpaint methods [--json] [NAME]
     inpaint run IMAGE MASK --method NAME [--param key=value ...] --output OUT [--overwrite]
+    inpaint evaluate --data DIR [--methods all|a,b] [--masks survey|DIR|FILE] [--out DIR]
     inpaint --version
 
 User errors print ``inpaint: error: <message>`` and exit with status 2, never a traceback.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -103,6 +105,25 @@ def _command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_evaluate(args: argparse.Namespace) -> int:
+    from inpaint_core.evaluation import evaluate, write_reports
+    from inpaint_core.progress import ProgressBar
+
+    methods = "all" if args.methods == "all" else [n.strip() for n in args.methods.split(",")]
+    evaluation = evaluate(
+        args.data, methods, args.masks, size=args.size, out=args.out, device=args.device,
+        seed=args.seed, sheet_images=args.sheet_images, progress=ProgressBar("evaluate", "case"),
+    )  # fmt: skip
+    written = write_reports(
+        evaluation, args.out, report=args.report, title=args.title, command=args.command_line
+    )
+    failed = sum(not row.ok for row in evaluation.rows)
+    print(f"{len(evaluation.rows)} results ({failed} failed) in {args.out}/results.csv")
+    for path in written.values():
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``inpaint`` command."""
     from inpaint_core import DEFAULT_METHOD, __version__
@@ -136,13 +157,39 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace an existing output")
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.set_defaults(handler=_command_run)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="measure methods with the survey protocol on a folder of images"
+    )
+    evaluate.add_argument("--data", required=True, help="folder of ground-truth images")
+    evaluate.add_argument("--methods", default="all", help="'all' or names joined by commas")
+    evaluate.add_argument(
+        "--masks",
+        default="survey",
+        help="'survey' (centre 10-25%%, free-form 10-40%%), one mask file for every image, "
+        "or a folder of masks named like the images",
+    )
+    evaluate.add_argument("--size", type=int, default=256, help="images are cropped to this")
+    evaluate.add_argument(
+        "--out", default="evaluation", help="results folder; a rerun resumes from its CSV"
+    )
+    evaluate.add_argument("--report", help="write the Markdown report here (default OUT/report.md)")
+    evaluate.add_argument("--title", default="Inpainting evaluation", help="the report's title")
+    evaluate.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
+    evaluate.add_argument("--seed", type=int, default=0, help="seeds masks and methods")
+    evaluate.add_argument(
+        "--sheet-images", type=int, default=3, help="images shown on the contact sheet"
+    )
+    evaluate.set_defaults(handler=_command_evaluate)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 success, 2 user error, 130 interrupted)."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.command_line = "inpaint " + shlex.join(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -181,3 +181,41 @@ def test_console_script_error_has_no_traceback(tmp_path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("inpaint: error: cannot read")
     assert "Traceback" not in result.stderr
+
+
+def test_evaluate_writes_csv_report_plot_and_sheet(capsys, tmp_path, samples) -> None:
+    out = tmp_path / "eval"
+    code, stdout, err = run_cli(
+        capsys, "evaluate", "--data", samples / "eval", "--methods", "telea", "--size", "48",
+        "--out", out, "--sheet-images", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "24 results (0 failed)" in stdout
+    assert {path.name for path in out.iterdir()} == {
+        "results.csv", "run.json", "report.md", "psnr_vs_ratio.png", "contact_sheet.png",
+    }  # fmt: skip
+    report = (out / "report.md").read_text()
+    assert "| telea |" in report and "centre 25%" in report and "free-form 40%" in report
+    assert f"inpaint evaluate --data {samples / 'eval'}" in report
+    assert read_image(out / "psnr_vs_ratio.png").shape[2] == 3
+    assert "evaluate [########################] 24/24" in err  # the progress bar
+    # a rerun resumes: nothing is added to the CSV
+    lines = (out / "results.csv").read_text().count("\n")
+    assert run_cli(capsys, "evaluate", "--data", samples / "eval", "--methods", "telea",
+                   "--size", "48", "--out", out)[0] == 0  # fmt: skip
+    assert (out / "results.csv").read_text().count("\n") == lines
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--methods", "teela"], "unknown method 'teela'"),
+        (["--device", "gpu"], "unknown device 'gpu'"),
+        (["--size", "4"], "size=4 is too small"),
+        (["--masks", "nowhere.png"], "neither 'survey', a file nor a folder"),
+    ],
+)
+def test_evaluate_errors_exit_2(capsys, tmp_path, samples, extra, message) -> None:
+    code, _, err = run_cli(capsys, "evaluate", "--data", samples / "eval", "--out",
+                           tmp_path / "eval", *extra)  # fmt: skip
+    assert code == 2 and message in err and "Traceback" not in err

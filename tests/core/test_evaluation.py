@@ -64,11 +64,12 @@ def test_every_image_mask_method_gets_a_row(image_folder) -> None:
         assert 0 < row.ssim <= 1 and row.l1_hole > row.l1 > 0
         assert row.seconds > 0 and row.peak_ram_mb >= 0 and math.isnan(row.peak_gpu_mb)
     # the contact sheet keeps the last mask column of the first images, with every method
-    assert [label for label, *_ in evaluation.examples] == ["a.png free_form-40",
-                                                            "sub/b.tif free_form-40"]
-    _, truth, mask, results = evaluation.examples[0]
-    assert truth.shape == (32, 32, 3) and mask.dtype == bool
-    assert set(results) == {"telea", "biharmonic"}
+    assert [example.image for example in evaluation.examples] == [
+        "a.png free_form-40", "sub/b.tif free_form-40",
+    ]  # fmt: skip
+    example = evaluation.examples[0]
+    assert example.truth.shape == (32, 32, 3) and example.mask.dtype == bool
+    assert set(example.results) == {"telea", "biharmonic"}
 
 
 def test_masks_are_seeded(image_folder) -> None:

@@ -23,6 +23,7 @@ from inpaint_core.arrays import check_image, to_float_colour
 from inpaint_core.devices import resolve_device
 from inpaint_core.errors import InvalidInputError
 from inpaint_core.evaluation.metrics import l1_error, psnr, ssim
+from inpaint_core.evaluation.report import SheetExample
 from inpaint_core.evaluation.resources import ResourceMeter
 from inpaint_core.evaluation.results import (
     STATUS_FAILED,
@@ -159,7 +160,7 @@ class Evaluation:
     """What :func:`evaluate` returns: every row (old and new) and the contact-sheet cases."""
 
     rows: list[EvalRow]
-    examples: list[tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray | None]]]
+    examples: list[SheetExample]
 
 
 def evaluate(
@@ -191,7 +192,7 @@ def evaluate(
 
     Returns:
         An :class:`Evaluation`: all rows (including resumed ones) and the contact-sheet cases
-        ``(label, truth, mask, {method: result or None})``.
+        (:class:`SheetExample`: truth, mask and each method's result, None where it failed).
     """
     data = Path(data)
     if size < 16:
@@ -255,7 +256,7 @@ def evaluate(
                 if progress is not None:
                     progress(count, total)
             if keep:
-                examples.append((f"{label} {spec.label}", truth, hole, results))
+                examples.append(SheetExample(f"{label} {spec.label}", truth, hole, results))
     return Evaluation(rows, examples)
 
 
