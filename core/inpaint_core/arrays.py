@@ -17,6 +17,11 @@ SUPPORTED_CHANNELS = (1, 3, 4)
 _DTYPE_NAMES = ", ".join(np.dtype(kind).name for kind in SUPPORTED_DTYPES)
 
 
+def is_integer(value: object) -> bool:
+    """True for Python and NumPy integers, False for bools (which are ints to Python)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_image(image: object, name: str = "image") -> np.ndarray:
     """Check ``image`` against the public array contract and return it as an ndarray.
 

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 from scipy.signal import lfilter
 
+from inpaint_core.arrays import is_integer
 from inpaint_core.errors import InvalidInputError
 
 
@@ -48,13 +49,9 @@ _CRACK_STAMPS = {
 }
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _check_shape(shape: object) -> tuple[int, int]:
     values = tuple(shape) if isinstance(shape, (tuple, list)) else ()
-    if len(values) != 2 or not all(_is_int(v) and v > 0 for v in values) or max(values) < 2:
+    if len(values) != 2 or not all(is_integer(v) and v > 0 for v in values) or max(values) < 2:
         raise InvalidInputError(
             f"shape={shape!r} must be two positive ints (height, width), 2 pixels at least"
         )
@@ -62,7 +59,7 @@ def _check_shape(shape: object) -> tuple[int, int]:
 
 
 def _check_ratio(ratio: object, name: str) -> float:
-    number = isinstance(ratio, (float, np.floating)) or _is_int(ratio)
+    number = isinstance(ratio, (float, np.floating)) or is_integer(ratio)
     if not number or not 0.0 < float(ratio) < 1.0:  # the comparison also refuses NaN
         raise InvalidInputError(f"{name}={ratio if number else repr(ratio)} must be in (0, 1)")
     return float(ratio)
@@ -271,7 +268,7 @@ def make_mask(kind: MaskKind | str, shape: tuple[int, int], ratio: float, seed: 
         valid = ", ".join(member.value for member in MaskKind)
         raise InvalidInputError(f"unknown mask kind {kind!r}; valid kinds: {valid}") from None
     _check_ratio(ratio, "ratio")  # named as the caller knows it, not as "coverage"
-    if not _is_int(seed) or seed < 0:
+    if not is_integer(seed) or seed < 0:
         raise InvalidInputError(f"seed={seed!r} must be a non-negative int")
     if kind is MaskKind.CENTRE:
         return centre_mask(shape, ratio)

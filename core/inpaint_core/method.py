@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from inpaint_core.arrays import is_integer
 from inpaint_core.errors import ParameterError, PluginError
 
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -104,7 +105,7 @@ class Parameter:
                 raise ParameterError(f"{self.name}={value!r} must be true or false")
             return bool(value)
         if kind is ParamType.INT:
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            if not is_integer(value):
                 raise ParameterError(f"{self.name}={value!r} must be an integer")
             return self._check_range(int(value))
         if kind is ParamType.FLOAT:

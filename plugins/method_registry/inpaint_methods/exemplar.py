@@ -25,6 +25,7 @@ import time
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from inpaint_core.arrays import is_integer
 from inpaint_core.errors import InvalidInputError, ParameterError
 
 __all__ = ["exemplar_fill"]
@@ -70,15 +71,11 @@ def exemplar_fill(
     return filler.run()
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _validate(image: np.ndarray, mask: np.ndarray, patch_size: int, search_radius: int) -> None:
     """Raise ParameterError / InvalidInputError naming the bad value and the fix."""
-    if not _is_int(patch_size) or patch_size < 3 or patch_size % 2 == 0:
+    if not is_integer(patch_size) or patch_size < 3 or patch_size % 2 == 0:
         raise ParameterError(f"patch_size={patch_size!r} must be odd and >= 3")
-    if not _is_int(search_radius) or search_radius < 0:
+    if not is_integer(search_radius) or search_radius < 0:
         raise ParameterError(
             f"search_radius={search_radius!r} must be an integer >= 0 (0 searches the whole image)"
         )
