@@ -8,6 +8,7 @@ from pathlib import Path
 
 from inpaint_core.evaluation.report import contact_sheet, plot_psnr_vs_ratio, render_markdown
 from inpaint_core.evaluation.runner import Evaluation
+from inpaint_core.io.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +40,8 @@ def write_reports(
     written: dict[str, Path] = {}
     report_path = Path(report) if report is not None else out / REPORT_MD
     text = render_markdown(evaluation.rows, title=title, command=command, notes=notes)
-    temporary = report_path.with_name(f".{report_path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, report_path)
+    with atomic_write(report_path) as temporary:
+        temporary.write_text(text)
     written["report"] = report_path
     plot = plot_psnr_vs_ratio(evaluation.rows, out / PLOT_PNG)
     if plot is not None:

@@ -8,13 +8,13 @@ existing file unless asked to.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from inpaint_core.errors import ImageIOError, OutputExistsError
+from inpaint_core.io.atomic import atomic_write
 
 _OPENCV_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 _TIFF_SUFFIXES = (".tif", ".tiff")
@@ -138,9 +138,7 @@ def write_image(
             f"cannot write {image.dtype} pixels to PNG {str(path)!r}: PNG holds 8 or 16-bit "
             "integers; write a .tif to keep floating-point values"
         )
-    # A hidden sibling, renamed over the target only once complete: never a half-written file.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{suffix}")
-    try:
+    with atomic_write(path) as temporary:
         if suffix in _TIFF_SUFFIXES:
             import tifffile
 
@@ -157,9 +155,5 @@ def write_image(
             ok, encoded = cv2.imencode(".png", array)
             if not ok:
                 raise ImageIOError(f"OpenCV could not encode {image.shape} {image.dtype} as PNG")
-            Path(temporary).write_bytes(encoded.tobytes())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+            temporary.write_bytes(encoded.tobytes())
     return path

@@ -1,0 +1,1 @@
+"""Training learned inpainting methods: datasets, trainer, checkpoints."""
