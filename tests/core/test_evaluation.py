@@ -119,6 +119,8 @@ def test_user_masks_single_file_and_paired_folder(image_folder, tmp_path) -> Non
     assert rows[0].hole_ratio == pytest.approx(400 / 4096, abs=0.01)
     folder = tmp_path / "masks"
     folder.mkdir()
+    with pytest.raises(InvalidInputError, match=r"--masks .*masks' holds no images"):
+        evaluate(image_folder, ["telea"], folder, size=32)
     write_image(folder / "a.png", one)
     with pytest.raises(InvalidInputError, match=r"no mask in .* named like 1 image\(s\), e\.g\. "
                        r"'sub/b\.tif'"):  # fmt: skip
@@ -131,10 +133,12 @@ def test_user_masks_single_file_and_paired_folder(image_folder, tmp_path) -> Non
 def test_bad_arguments_are_refused(image_folder, tmp_path) -> None:
     with pytest.raises(UnknownMethodError, match="unknown method 'teela'"):
         evaluate(image_folder, ["teela"])
-    with pytest.raises(InvalidInputError, match="is not a folder"):
+    with pytest.raises(InvalidInputError, match=r"--data .*nowhere' is not a directory"):
         evaluate(tmp_path / "nowhere", ["telea"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InvalidInputError, match=r"no images .* found under"):
+    with pytest.raises(
+        InvalidInputError, match=r"--data .*empty' holds no images; expected files ending in \.png"
+    ):
         evaluate(tmp_path / "empty", ["telea"])
     with pytest.raises(InvalidInputError, match="size=8 is too small"):
         evaluate(image_folder, ["telea"], size=8)

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from inpaint_core.api import get_method, inpaint, list_methods
-from inpaint_core.arrays import check_image, to_float_colour
 from inpaint_core.devices import resolve_device
 from inpaint_core.errors import InvalidInputError
 from inpaint_core.evaluation.metrics import l1_error, psnr, ssim
@@ -32,7 +31,7 @@ from inpaint_core.evaluation.results import (
     append_rows,
     read_rows,
 )
-from inpaint_core.io import READ_SUFFIXES, read_image, read_mask
+from inpaint_core.io import find_images, read_colour, read_mask
 from inpaint_core.masks import SURVEY_PROTOCOL, make_mask
 
 logger = logging.getLogger(__name__)
@@ -61,29 +60,13 @@ def survey_mask_specs() -> list[MaskSpec]:
     ]
 
 
-def find_images(folder: Path) -> list[Path]:
-    """Every image file under ``folder`` (recursive), sorted; an empty result is an error."""
-    if not folder.is_dir():
-        raise InvalidInputError(f"--data {str(folder)!r} is not a folder")
-    images = sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file() and path.suffix.lower() in READ_SUFFIXES
-    )
-    if not images:
-        raise InvalidInputError(
-            f"no images ({', '.join(READ_SUFFIXES)}) found under {str(folder)!r}"
-        )
-    return images
-
-
 def user_mask_specs(masks: Path, images: Sequence[Path], data: Path) -> dict[Path, MaskSpec]:
     """Pair user masks with images: one file for all, or a folder of files named by image stem."""
     if masks.is_file():
         return {image: MaskSpec(masks.name, "custom", path=masks) for image in images}
     if not masks.is_dir():
         raise InvalidInputError(f"--masks {str(masks)!r} is neither 'survey', a file nor a folder")
-    by_stem = {path.stem: path for path in find_images(masks)}
+    by_stem = {path.stem: path for path in find_images(masks, "--masks")}
     missing = [str(image.relative_to(data)) for image in images if image.stem not in by_stem]
     if missing:
         raise InvalidInputError(
@@ -98,7 +81,7 @@ def load_square(path: Path, size: int) -> np.ndarray:
     """float32 ``(size, size, C)`` in [0, 1], C in {1, 3}: centre-cropped, area-resized."""
     from skimage.transform import resize
 
-    colour = to_float_colour(check_image(read_image(path), name=str(path)))
+    colour = read_colour(path)
     height, width = colour.shape[:2]
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
@@ -201,7 +184,7 @@ def evaluate(
     names = [info.name for info in list_methods()] if methods == "all" else list(methods)
     for name in names:
         get_method(name)  # an unknown name fails now, listing the valid ones
-    images = find_images(data)
+    images = find_images(data, "--data")
     survey = str(masks) == "survey"
     specs_for = (
         {image: survey_mask_specs() for image in images}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inpaint_core.errors import ImageIOError, OutputExistsError
+from inpaint_core.arrays import check_image, to_float_colour
+from inpaint_core.errors import ImageIOError, InvalidInputError, OutputExistsError
 from inpaint_core.io.atomic import atomic_write
 
 _OPENCV_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -69,6 +70,39 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     elif array.ndim == 3 and array.shape[2] == 4:
         array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)
     return array
+
+
+def read_colour(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file as float32 ``(H, W, C)`` in [0, 1], C in {1, 3} (alpha dropped).
+
+    Raises:
+        ImageIOError: as :func:`read_image`.
+        InvalidInputError: the pixels break the array contract (see ``check_image``).
+    """
+    return to_float_colour(check_image(read_image(path), name=f"image {str(path)!r}"))
+
+
+def find_images(folder: str | os.PathLike[str], what: str = "folder") -> list[Path]:
+    """Every image file (:data:`READ_SUFFIXES`) under ``folder``, recursively, sorted.
+
+    Raises:
+        InvalidInputError: ``folder`` is not a directory, or holds no image; ``what`` names it
+            in the message (e.g. ``--data``).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InvalidInputError(f"{what} {str(folder)!r} is not a directory")
+    images = sorted(
+        path
+        for path in folder.rglob("*")
+        if path.suffix.lower() in READ_SUFFIXES and path.is_file()
+    )
+    if not images:
+        raise InvalidInputError(
+            f"{what} {str(folder)!r} holds no images; "
+            f"expected files ending in {', '.join(READ_SUFFIXES)}"
+        )
+    return images
 
 
 def read_mask(path: str | os.PathLike[str]) -> np.ndarray:

@@ -21,7 +21,6 @@ import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,6 @@ WEIGHTS_SUFFIX = ".safetensors"
 SIDECAR_SUFFIX = ".json"
 #: Storage dtypes of floating tensors: float32 by default, float16 for compact shipped weights.
 CHECKPOINT_DTYPES: tuple[str, ...] = ("float32", "float16")
-_DISTRIBUTION = "napari-inpaint"
 _CHUNK_BYTES = 1 << 20
 
 
@@ -128,10 +126,9 @@ class CheckpointInfo:
 
 def software_version() -> str:
     """The installed napari-inpaint version, or ``"0+unknown"`` when it is not installed."""
-    try:
-        return metadata.version(_DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
+    from inpaint_core import __version__
+
+    return __version__
 
 
 def describe_hardware(device: str | torch.device | None = None) -> dict[str, str]:

@@ -30,7 +30,7 @@ from inpaint_core.arrays import (
     to_float_colour,
 )
 from inpaint_core.errors import InvalidInputError
-from inpaint_core.io.images import READ_SUFFIXES, read_image
+from inpaint_core.io.images import find_images, read_colour
 from inpaint_core.masks import MaskKind, make_mask
 
 Sample = dict[str, torch.Tensor]
@@ -193,8 +193,7 @@ class FolderDataset(Dataset[Sample]):
         flip: bool = True,
     ) -> None:
         self.root = Path(root)
-        if not self.root.is_dir():
-            raise InvalidInputError(f"training folder {str(self.root)!r} is not a directory")
+        self.paths = find_images(self.root, "training folder")
         self.size = _check_size(size)
         self.masks = MaskMix() if masks is None else masks
         if not isinstance(self.masks, MaskMix):
@@ -212,16 +211,6 @@ class FolderDataset(Dataset[Sample]):
         self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         self.flip = bool(flip)
         self.epoch = 0
-        self.paths = sorted(
-            path
-            for path in self.root.rglob("*")
-            if path.suffix.lower() in READ_SUFFIXES and path.is_file()
-        )
-        if not self.paths:
-            raise InvalidInputError(
-                f"training folder {str(self.root)!r} holds no images; "
-                f"expected files ending in {', '.join(READ_SUFFIXES)}"
-            )
 
     def set_epoch(self, epoch: int) -> None:
         """Use ``epoch``'s crops and masks from now on (call it before each epoch)."""
@@ -233,8 +222,7 @@ class FolderDataset(Dataset[Sample]):
     def __getitem__(self, index: int) -> Sample:
         index = _check_index(index, len(self))
         path = self.paths[index]
-        image = check_image(read_image(path), name=f"image {str(path)!r}")
-        colour = to_float_colour(image)
+        colour = read_colour(path)
         rng = np.random.default_rng((self.seed, self.epoch, index))
 
         height, width = colour.shape[:2]
