@@ -15,7 +15,14 @@ import pluggy
 from inpaint_core.api import DEFAULT_METHOD, get_method, inpaint, list_methods, method_plugin
 from inpaint_core.errors import InpaintError
 from inpaint_core.hookspecs import PROJECT_NAME
-from inpaint_core.method import Family, InpaintMethod, MethodInfo, Parameter, ParamType
+from inpaint_core.method import (
+    Family,
+    InpaintMethod,
+    MethodInfo,
+    MethodResult,
+    Parameter,
+    ParamType,
+)
 
 try:
     __version__ = version("napari-inpaint")
@@ -31,6 +38,7 @@ __all__ = [
     "InpaintError",
     "InpaintMethod",
     "MethodInfo",
+    "MethodResult",
     "ParamType",
     "Parameter",
     "__version__",

@@ -9,7 +9,7 @@ import numpy as np
 
 from inpaint_core.arrays import check_image, check_mask, composite, to_float_colour
 from inpaint_core.errors import InvalidInputError, MethodFailedError
-from inpaint_core.method import InpaintMethod, MethodInfo
+from inpaint_core.method import InpaintMethod, MethodInfo, MethodResult
 from inpaint_core.plugins import get_registry
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,9 @@ def inpaint(
     method: str | InpaintMethod = DEFAULT_METHOD,
     *,
     seed: int = 0,
+    return_extras: bool = False,
     **params: Any,
-) -> np.ndarray:
+) -> np.ndarray | tuple[np.ndarray, dict[str, np.ndarray]]:
     """Fill the masked pixels of ``image`` with ``method``.
 
     Args:
@@ -55,11 +56,14 @@ def inpaint(
         mask: ``(H, W)`` bool, or integer labels; any non-zero value is a hole.
         method: a registered method name (see :func:`list_methods`) or a method instance.
         seed: seeds the method's random generator; the same seed gives the same result.
+        return_extras: also return the method's extra outputs (see ``MethodResult``), e.g.
+            ``edge-gan``'s ``{"edges": float32 (H, W) in [0, 1]}`` with ``show_edges=True``.
         **params: the method's parameters (see ``MethodInfo.parameters``); only with a name.
 
     Returns:
         A new array of the same shape and dtype as ``image``. Pixels outside the mask are
-        bit-identical to the input; an empty mask returns an unchanged copy.
+        bit-identical to the input; an empty mask returns an unchanged copy. With
+        ``return_extras``, a tuple ``(array, extras)`` (extras empty for most methods).
 
     Raises:
         UnknownMethodError, ParameterError, InvalidInputError: with the bad value named.
@@ -80,7 +84,7 @@ def inpaint(
     holes = int(hole.sum())
     if holes == 0:
         logger.info("mask is empty: %s returns the image unchanged", name)
-        return array.copy()
+        return (array.copy(), {}) if return_extras else array.copy()
     if holes == hole.size:
         raise InvalidInputError(
             f"mask covers every pixel of the {hole.shape} image; "
@@ -88,6 +92,9 @@ def inpaint(
         )
     colour = to_float_colour(array)
     filled = instance.run(colour, hole.copy(), np.random.default_rng(seed))
+    extras: dict[str, np.ndarray] = {}
+    if isinstance(filled, MethodResult):
+        filled, extras = filled.image, dict(filled.extras)
     filled = np.asarray(filled)
     if filled.shape != colour.shape:
         raise MethodFailedError(
@@ -95,4 +102,5 @@ def inpaint(
         )
     if not np.isfinite(filled[hole]).all():
         raise MethodFailedError(f"method {name!r} returned NaN or infinite values in the hole")
-    return composite(array, filled, hole)
+    restored = composite(array, filled, hole)
+    return (restored, extras) if return_extras else restored

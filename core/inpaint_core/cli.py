@@ -3,6 +3,7 @@
     inpaint methods [--json] [NAME]
     inpaint run IMAGE MASK --method NAME [--param key=value ...] --output OUT [--overwrite]
     inpaint evaluate --data DIR [--methods all|a,b] [--masks survey|DIR|FILE] [--out DIR]
+    inpaint train METHOD --data PATH --steps N --out DIR [--resume CKPT] (see training/command.py)
     inpaint --version
 
 User errors print ``inpaint: error: <message>`` and exit with status 2, never a traceback.
@@ -17,6 +18,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from inpaint_core.errors import InpaintError, ParameterError
 from inpaint_core.method import MethodInfo
@@ -25,16 +27,16 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _parse_param_texts(items: Sequence[str]) -> dict[str, str]:
-    """Split ``key=value`` items; a missing ``=`` or a repeated key is an error."""
+def _parse_param_texts(items: Sequence[str], flag: str = "--param") -> dict[str, str]:
+    """Split ``key=value`` items of ``flag``; a missing ``=`` or a repeated key is an error."""
     texts: dict[str, str] = {}
     for item in items:
         key, separator, value = item.partition("=")
         key = key.strip()
         if not separator or not key:
-            raise ParameterError(f"--param {item!r} must look like key=value, e.g. radius=5")
+            raise ParameterError(f"{flag} {item!r} must look like key=value, e.g. radius=5")
         if key in texts:
-            raise ParameterError(f"--param {key!r} is given twice")
+            raise ParameterError(f"{flag} {key!r} is given twice")
         texts[key] = value
     return texts
 
@@ -82,11 +84,23 @@ def _print_method_details(info: MethodInfo, plugin: str) -> None:
 
 
 def _command_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from inpaint_core.api import get_method, inpaint
     from inpaint_core.io import check_output_path, read_image, read_mask, write_image
 
     method_class = get_method(args.method)
-    params = method_class.info.parse_params(_parse_param_texts(args.param))
+    texts = _parse_param_texts(args.param)
+    for flag, key in (("--weights", "weights"), ("--device", "device")):
+        value = getattr(args, key)
+        if value is None:
+            continue
+        if key not in {p.name for p in method_class.info.parameters}:
+            raise ParameterError(f"method {args.method!r} takes no {flag} (it has no {key!r})")
+        if key in texts:
+            raise ParameterError(f"{flag} and --param {key}=... are both given; give one")
+        texts[key] = value
+    params = method_class.info.parse_params(texts)
     method = method_class(**params)
     inputs = (args.image, args.mask)
     # Refuse a bad output before reading anything or spending minutes on the fill.
@@ -94,9 +108,15 @@ def _command_run(args: argparse.Namespace) -> int:
     image = read_image(args.image)
     mask = read_mask(args.mask)
     started = time.perf_counter()
-    restored = inpaint(image, mask, method, seed=args.seed)
+    restored, extras = inpaint(image, mask, method, seed=args.seed, return_extras=True)
     elapsed = time.perf_counter() - started
     write_image(args.output, restored, inputs=inputs, overwrite=args.overwrite)
+    output = Path(args.output)
+    for name, extra in extras.items():  # e.g. edge-gan's edge map: OUT.edges.png
+        extra_path = output.with_name(f"{output.stem}.{name}.png")
+        picture = np.rint(np.clip(extra, 0.0, 1.0) * 255).astype(np.uint8)
+        write_image(extra_path, picture, inputs=inputs, overwrite=args.overwrite)
+        print(f"wrote {extra_path} ({name})")
     holes = int((mask != 0).sum())
     print(
         f"wrote {args.output} ({args.method}, {holes} hole pixels = "
@@ -156,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", "-o", required=True, help="restored image: .png, .tif, .tiff")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output")
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    run.add_argument("--weights", help="learned methods: checkpoint from `inpaint train`")
+    run.add_argument("--device", help="learned methods: auto, cpu, cuda, cuda:N or mps")
     run.set_defaults(handler=_command_run)
 
     evaluate = commands.add_parser(
@@ -181,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--sheet-images", type=int, default=3, help="images shown on the contact sheet"
     )
     evaluate.set_defaults(handler=_command_evaluate)
+
+    from inpaint_core.training import command as train_command
+
+    train_command.add_parser(commands, _parse_param_texts)
     return parser
 
 

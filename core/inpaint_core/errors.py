@@ -41,3 +41,11 @@ class ImageIOError(InpaintError, OSError):
 
 class OutputExistsError(ImageIOError, FileExistsError):
     """An output path that exists, or that is one of the inputs; nothing is overwritten."""
+
+
+class MissingWeightsError(InpaintError, FileNotFoundError):
+    """Weights a method or a loss needs were not given, or the given file does not exist."""
+
+
+class InvalidWeightsError(InpaintError, ValueError):
+    """A weights file that cannot be read, fails its checksum, lacks a key or has a wrong shape."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -262,6 +262,15 @@ class MethodInfo:
         }
 
 
+class MethodResult(NamedTuple):
+    """What :meth:`InpaintMethod.run` may return instead of a bare array: the filled image
+    plus named extra outputs, e.g. ``{"edges": float32 (H, W) in [0, 1]}`` for ``edge-gan``'s
+    predicted edge map (the napari widget adds each as a layer)."""
+
+    image: np.ndarray
+    extras: dict[str, np.ndarray]
+
+
 class InpaintMethod(ABC):
     """Base class of every inpainting method.
 
@@ -277,7 +286,9 @@ class InpaintMethod(ABC):
         self.params: dict[str, Any] = self.info.validate_params(params)
 
     @abstractmethod
-    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def run(
+        self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray | MethodResult:
         """Fill the hole of one image.
 
         Args:
@@ -287,7 +298,8 @@ class InpaintMethod(ABC):
             rng: the only source of randomness, so that a seed makes the result repeatable.
 
         Returns:
-            float32 ``(H, W, C)`` in [0, 1]. Only the hole pixels are used.
+            float32 ``(H, W, C)`` in [0, 1]. Only the hole pixels are used. A method with
+            extra outputs returns a :class:`MethodResult` holding that array and the extras.
         """
 
     def __repr__(self) -> str:

@@ -24,7 +24,7 @@ from inpaint_core.method import InpaintMethod, MethodInfo
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("inpaint_methods.classical",)
+DEFAULT_PLUGINS: tuple[str, ...] = ("inpaint_methods.classical", "inpaint_methods.edge_gan")
 ENTRY_POINT_GROUP = "inpaint_core"
 DISABLE_VARIABLE = "INPAINT_DISABLE_PLUGINS"
 

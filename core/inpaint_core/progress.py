@@ -40,8 +40,9 @@ class ProgressBar:
         self.last_printed = -float("inf")
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
 
-    def line(self, done: int, total: int, now: float | None = None) -> str:
-        """The text for ``done`` of ``total`` at time ``now`` (monotonic seconds)."""
+    def line(self, done: int, total: int, now: float | None = None, postfix: str = "") -> str:
+        """The text for ``done`` of ``total`` at time ``now`` (monotonic seconds), then
+        ``postfix`` (e.g. running losses)."""
         now = time.monotonic() if now is None else now
         if self.first_done is None:
             self.first_done = done  # resumed work does not count towards the rate
@@ -53,16 +54,16 @@ class ProgressBar:
         bar = "#" * filled + "-" * (width - filled)
         return (
             f"{self.label} [{bar}] {done}/{total} {rate:.2f} {self.unit}/s "
-            f"ETA {format_seconds(remaining)}"
+            f"ETA {format_seconds(remaining)}" + (f" {postfix}" if postfix else "")
         )
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, postfix: str = "") -> None:
         now = time.monotonic()
         finished = done >= total
         if self.interactive:
             end = "\n" if finished else ""
-            self.stream.write("\r" + self.line(done, total, now) + end)
+            self.stream.write("\r" + self.line(done, total, now, postfix) + end)
         elif finished or now - self.last_printed >= self.interval:
-            self.stream.write(self.line(done, total, now) + "\n")
+            self.stream.write(self.line(done, total, now, postfix) + "\n")
             self.last_printed = now
         self.stream.flush()

@@ -141,7 +141,7 @@ def test_all_hole_mask_is_refused(rgb_image) -> None:
 
 def test_unknown_method_lists_the_valid_ones(rgb_image, hole_mask) -> None:
     with pytest.raises(UnknownMethodError, match=r"unknown method 'teela'; valid methods: "
-                       r"biharmonic, exemplar, navier-stokes, telea"):  # fmt: skip
+                       r"biharmonic, edge-gan, exemplar, navier-stokes, telea"):  # fmt: skip
         inpaint(rgb_image, hole_mask, "teela")
 
 

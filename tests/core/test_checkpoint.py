@@ -11,8 +11,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from inpaint_core.errors import OutputExistsError
-from inpaint_core.losses.perceptual import InvalidWeightsError, MissingWeightsError
+from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, OutputExistsError
 from inpaint_core.training.checkpoint import (
     CheckpointInfo,
     checkpoint_paths,

@@ -300,7 +300,8 @@ def test_vgg19_missing_weights(tmp_path, monkeypatch):
     with pytest.raises(MissingWeightsError) as info:
         load_vgg19_weights()
     message = str(info.value)
-    for hint in (VGG19_WEIGHTS_ENV, "--vgg-weights", "vgg19-dcbb9e9d.pth", "--texture-loss"):
+    hints = (VGG19_WEIGHTS_ENV, "--vgg-weights", "vgg19-dcbb9e9d.pth", "texture_loss=discriminator")
+    for hint in hints:
         assert hint in message
     assert isinstance(info.value, InpaintError)
     with pytest.raises(MissingWeightsError, match=r"nowhere\.pth"):

@@ -12,7 +12,7 @@ import inpaint_core
 from inpaint_core import plugins
 from inpaint_core.errors import DuplicateMethodError, PluginError, UnknownMethodError
 
-BUILT_INS = {"telea", "navier-stokes", "biharmonic", "exemplar"}
+BUILT_INS = {"telea", "navier-stokes", "biharmonic", "exemplar", "edge-gan"}
 
 DUPLICATE_TELEA = """
     from inpaint_core import hookimpl
@@ -34,8 +34,11 @@ def method_names() -> set[str]:
 def test_built_ins_register_through_the_hook() -> None:
     registry = plugins.get_registry()
     assert set(registry.methods) >= BUILT_INS
-    assert {registry.plugin_of[name] for name in BUILT_INS} == {"inpaint_methods.classical"}
-    assert registry.manager.get_plugin("inpaint_methods.classical") is not None
+    owners = {name: registry.plugin_of[name] for name in BUILT_INS}
+    assert owners.pop("edge-gan") == "inpaint_methods.edge_gan"
+    assert set(owners.values()) == {"inpaint_methods.classical"}
+    for module in plugins.DEFAULT_PLUGINS:
+        assert registry.manager.get_plugin(module) is not None
 
 
 def test_registry_is_built_once_lazily() -> None:
@@ -80,7 +83,9 @@ def test_disabled_plugins_are_not_loaded(make_plugin, example_plugin, monkeypatc
 
 
 def test_built_ins_can_be_disabled(monkeypatch) -> None:
-    monkeypatch.setenv("INPAINT_DISABLE_PLUGINS", "inpaint_methods.classical")
+    monkeypatch.setenv(
+        "INPAINT_DISABLE_PLUGINS", "inpaint_methods.classical, inpaint_methods.edge_gan"
+    )
     assert not BUILT_INS & method_names()
     with pytest.raises(UnknownMethodError, match="every plugin is disabled"):
         inpaint_core.get_method("telea")

@@ -22,7 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaint_core.errors import InpaintError, InvalidInputError, ParameterError
+from inpaint_core.errors import (
+    InvalidInputError,
+    InvalidWeightsError,
+    MissingWeightsError,
+    ParameterError,
+)
 
 __all__ = [
     "DEFAULT_LAYERS",
@@ -75,16 +80,8 @@ VGG19_CONV_INDICES: tuple[int, ...] = tuple(_CONV_CHANNELS)
 _HOW_TO_PROVIDE = (
     f"set {VGG19_WEIGHTS_ENV}=/path/to/vgg19.pth or pass --vgg-weights, for example the "
     "torchvision vgg19 state dict 'vgg19-dcbb9e9d.pth' or a .safetensors copy of it; or train "
-    "without VGG using the documented fallback '--texture-loss discriminator-features'"
+    "without VGG using the documented fallback '--option texture_loss=discriminator-features'"
 )
-
-
-class MissingWeightsError(InpaintError, FileNotFoundError):
-    """No VGG-19 weights file was given, or the given path does not exist."""
-
-
-class InvalidWeightsError(InpaintError, ValueError):
-    """A VGG-19 weights file that cannot be read, or lacks a key, or has a wrong shape."""
 
 
 def _expected_shapes(last_index: int) -> dict[str, tuple[int, ...]]:

@@ -29,9 +29,13 @@ import torch
 from safetensors import SafetensorError
 from torch import Tensor
 
-from inpaint_core.errors import OutputExistsError, ParameterError
+from inpaint_core.errors import (
+    InvalidWeightsError,
+    MissingWeightsError,
+    OutputExistsError,
+    ParameterError,
+)
 from inpaint_core.io.atomic import temporary_sibling
-from inpaint_core.losses.perceptual import InvalidWeightsError, MissingWeightsError
 
 __all__ = [
     "CHECKPOINT_DTYPES",

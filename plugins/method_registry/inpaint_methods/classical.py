@@ -11,6 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from inpaint_core import Family, InpaintMethod, MethodInfo, Parameter, ParamType, hookimpl
+from inpaint_core.priors import opencv_fill
 
 _RADIUS = Parameter(
     "radius",
@@ -20,25 +21,6 @@ _RADIUS = Parameter(
     minimum=1,
     maximum=100,
 )
-
-
-def _opencv_fill(image: np.ndarray, mask: np.ndarray, radius: int, flag: int) -> np.ndarray:
-    """Run ``cv2.inpaint`` channel by channel on uint16 planes; returns float32 in [0, 1].
-
-    OpenCV fills colour only at 8 bit; single planes also at 16 bit, which keeps the precision
-    of 16-bit scans (every channel is filled with the same weights anyway). Its float32 path
-    is not used: OpenCV 5.0's Telea returns values far outside [0, 1] for float32 planes
-    (tests/methods/test_classical.py guards the fill quality).
-    """
-    import cv2
-
-    hole = mask.astype(np.uint8)
-    planes = np.rint(image * 65535.0).astype(np.uint16)
-    filled = [
-        cv2.inpaint(np.ascontiguousarray(planes[:, :, channel]), hole, radius, flag)
-        for channel in range(image.shape[2])
-    ]
-    return np.stack(filled, axis=2).astype(np.float32) / np.float32(65535.0)
 
 
 class _OpenCVFill(InpaintMethod):
@@ -51,7 +33,7 @@ class _OpenCVFill(InpaintMethod):
         import cv2
 
         flag = getattr(cv2, self.opencv_flag)
-        return _opencv_fill(image, mask, self.params["radius"], flag)
+        return opencv_fill(image, mask, self.params["radius"], flag)
 
 
 class Telea(_OpenCVFill):

@@ -1,0 +1,253 @@
+"""The base class of learned methods: weights, devices, padding, and the link to training.
+
+A learned method subclasses :class:`LearnedMethod`. It names a frozen config dataclass
+(architecture and training settings), builds its inference networks and its
+:class:`~inpaint_core.training.model.TrainableModel` from that config, and implements
+:meth:`LearnedMethod.predict` on tensors. This class does the rest of :meth:`run`:
+
+- **weights**: the ``weights`` parameter (a checkpoint from ``inpaint train``), else
+  ``$INPAINT_WEIGHTS_DIR/NAME.safetensors``, else the plugin's shipped weights folder. No
+  weights is an error that says how to train them or where to put the file; random weights are
+  never used. The sidecar's sha256 is checked, and its config rebuilds the networks.
+- **device**: the ``device`` parameter (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``).
+- **shape**: pads ``(H, W)`` by reflection up to ``info.pad_multiple`` and crops back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from abc import abstractmethod
+from collections import OrderedDict
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from inpaint_core.devices import resolve_device
+from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
+from inpaint_core.method import InpaintMethod, MethodResult, Parameter, ParamType
+from inpaint_core.training.checkpoint import checkpoint_paths, load_checkpoint, unflatten_state
+from inpaint_core.training.model import TrainableModel
+
+__all__ = [
+    "DEVICE_PARAMETER",
+    "WEIGHTS_DIR_ENV",
+    "WEIGHTS_PARAMETER",
+    "LearnedMethod",
+    "config_from_dict",
+    "config_to_dict",
+    "parse_options",
+]
+
+WEIGHTS_DIR_ENV = "INPAINT_WEIGHTS_DIR"
+WEIGHTS_PARAMETER = Parameter(
+    "weights",
+    ParamType.PATH,
+    None,
+    "Checkpoint NAME.safetensors (with its NAME.json sidecar) from `inpaint train`; "
+    "unset = the shipped weights.",
+)
+DEVICE_PARAMETER = Parameter(
+    "device", ParamType.STR, "auto", "Where the network runs: auto, cpu, cuda, cuda:N or mps."
+)
+_CACHE_SIZE = 2
+_cache: OrderedDict[tuple[str, str, str, str], nn.Module] = OrderedDict()
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as a JSON-ready dict (enums by value, tuples as lists)."""
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        out[field.name] = value.value if isinstance(value, Enum) else value
+        if isinstance(value, tuple):
+            out[field.name] = list(value)
+    return out
+
+
+def _field_types(config_class: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(config_class)
+    return {field.name: hints[field.name] for field in dataclasses.fields(config_class)}
+
+
+def config_from_dict(config_class: type, data: dict[str, Any]) -> Any:
+    """Rebuild a config dataclass from :func:`config_to_dict` output; unknown keys are errors."""
+    types = _field_types(config_class)
+    unknown = sorted(set(data) - set(types))
+    if unknown:
+        raise InvalidWeightsError(
+            f"config keys {unknown} are unknown to {config_class.__name__} (valid: "
+            f"{', '.join(types)}); the weights were made by another version or method"
+        )
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return config_class(**values)
+
+
+def parse_options(config_class: type, texts: dict[str, str], base: Any = None) -> Any:
+    """Apply ``key=value`` strings (``inpaint train --option``) to a config dataclass.
+
+    Values are converted by the field's type: int, float, bool (true/false/1/0/yes/no), str or
+    an enum (by value). Unknown keys and bad values raise :class:`ParameterError` naming the
+    valid keys or the expected type.
+    """
+    types = _field_types(config_class)
+    values: dict[str, Any] = {}
+    for key, text in texts.items():
+        if key not in types:
+            raise ParameterError(
+                f"unknown option {key!r} for {config_class.__name__}; valid: {', '.join(types)}"
+            )
+        kind = types[key]
+        try:
+            if kind is bool:
+                lowered = text.strip().lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                values[key] = lowered in ("true", "1", "yes")
+            elif (isinstance(kind, type) and issubclass(kind, Enum)) or kind in (int, float, str):
+                values[key] = kind(text)
+            else:
+                raise ParameterError(f"option {key!r} cannot be set from the command line")
+        except ValueError:
+            if isinstance(kind, type) and issubclass(kind, Enum):
+                expected = "one of " + ", ".join(str(member.value) for member in kind)
+            else:
+                expected = getattr(kind, "__name__", str(kind))
+            raise ParameterError(
+                f"option {key}={text!r} is not valid; expected {expected}"
+            ) from None
+    if base is None:
+        return config_class(**values)
+    return dataclasses.replace(base, **values)
+
+
+class LearnedMethod(InpaintMethod):
+    """A method that runs trained networks; see the module docstring.
+
+    Subclasses set ``info`` (with ``learned=True`` and the :data:`WEIGHTS_PARAMETER` and
+    :data:`DEVICE_PARAMETER` among its parameters), ``config_class``, ``weights_folder``, and
+    implement :meth:`build_networks`, :meth:`build_training` and :meth:`predict`.
+    """
+
+    #: The frozen dataclass of architecture and training settings.
+    config_class: ClassVar[type]
+    #: The folder of shipped weights, holding ``NAME.safetensors`` and ``NAME.json``.
+    weights_folder: ClassVar[Path | None] = None
+
+    @classmethod
+    @abstractmethod
+    def build_networks(cls, config: Any) -> nn.Module:
+        """The inference module; its children are ``TrainableModel.inference_networks``."""
+
+    @classmethod
+    @abstractmethod
+    def build_training(cls, config: Any, *, vgg_weights: str | None = None) -> TrainableModel:
+        """The training module for ``config`` (``vgg_weights`` for perceptual losses)."""
+
+    @abstractmethod
+    def predict(
+        self, networks: nn.Module, image: Tensor, mask: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Fill a padded batch.
+
+        Args:
+            networks: the module from :meth:`build_networks`, loaded, in eval mode.
+            image: float32 ``(1, 3, H, W)`` in [0, 1]; H and W multiples of ``pad_multiple``.
+            mask: float32 ``(1, 1, H, W)``, 1 = hole.
+
+        Returns:
+            The filled image ``(1, 3, H, W)`` in [0, 1] (only hole pixels are used) and extra
+            outputs by name, each ``(1, 1, H, W)`` in [0, 1].
+        """
+
+    # --- weights -----------------------------------------------------------------------
+    @classmethod
+    def default_weights(cls) -> Path:
+        """Where weights are looked for when the ``weights`` parameter is unset."""
+        folder = os.environ.get(WEIGHTS_DIR_ENV) or cls.weights_folder
+        if folder is None:
+            raise MissingWeightsError(cls._how_to_get_weights(None))
+        return Path(folder) / f"{cls.info.name}.safetensors"
+
+    @classmethod
+    def _how_to_get_weights(cls, missing: Path | None) -> str:
+        name = cls.info.name
+        where = f"no weights file {missing}" if missing else "no weights folder is configured"
+        return (
+            f"method {name!r} has no trained weights ({where}). Train them with "
+            f"`inpaint train {name} --data IMAGES --out runs/{name}` and pass "
+            f"--weights runs/{name}/{name}.safetensors (Python: weights=...), or put "
+            f"{name}.safetensors and {name}.json into {missing.parent if missing else 'a folder'} "
+            f"(or a folder named by {WEIGHTS_DIR_ENV})"
+        )
+
+    def weights_path(self) -> Path:
+        """The checkpoint this instance will load (not checked for existence)."""
+        given = self.params.get("weights")
+        return Path(given).expanduser() if given else self.default_weights()
+
+    def load_networks(self, device: str) -> nn.Module:
+        """Load (or reuse) the inference networks on ``device``, in eval mode."""
+        path = self.weights_path()
+        weights, _ = checkpoint_paths(path)
+        if not weights.is_file():
+            if self.params.get("weights"):
+                raise MissingWeightsError(
+                    f"weights file {weights} given for method {self.info.name!r} does not exist"
+                )
+            raise MissingWeightsError(self._how_to_get_weights(weights))
+        key = (self.info.name, str(weights.resolve()), str(weights.stat().st_mtime_ns), device)
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        tensors, info = load_checkpoint(weights, expected_method=self.info.name)
+        config = config_from_dict(self.config_class, info.config)
+        networks = self.build_networks(config)
+        states = unflatten_state(tensors)
+        for name, child in networks.named_children():
+            if name not in states:
+                raise InvalidWeightsError(
+                    f"weights {weights} lack network {name!r} (found: {', '.join(states)})"
+                )
+            try:
+                child.load_state_dict(states[name])
+            except RuntimeError as e:
+                raise InvalidWeightsError(f"weights {weights}: {name!r} does not fit: {e}") from e
+        networks.to(device).eval()
+        networks.checkpoint_info = info  # type: ignore[assignment]
+        _cache[key] = networks
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+        return networks
+
+    # --- running -----------------------------------------------------------------------
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> MethodResult:
+        """Fill the hole with the trained networks; see :meth:`InpaintMethod.run`."""
+        device = resolve_device(self.params.get("device", "auto"))
+        networks = self.load_networks(device)
+        height, width, channels = image.shape
+        colour = np.repeat(image, 3, axis=2) if channels == 1 else image
+        tensor = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None]
+        hole = torch.from_numpy(mask.astype(np.float32))[None, None]
+        multiple = self.info.pad_multiple
+        pad_h, pad_w = -height % multiple, -width % multiple
+        if pad_h or pad_w:
+            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+            tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode=mode)
+            hole = F.pad(hole, (0, pad_w, 0, pad_h), mode=mode)
+        with torch.inference_mode():
+            filled, extras = self.predict(networks, tensor.to(device), hole.to(device))
+        out = filled[0, :, :height, :width].float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
+        if channels == 1:
+            out = out.mean(axis=2, keepdims=True)
+        extra_arrays = {
+            name: value[0, 0, :height, :width].float().clamp(0, 1).cpu().numpy()
+            for name, value in extras.items()
+        }
+        return MethodResult(np.ascontiguousarray(out, dtype=np.float32), extra_arrays)

@@ -1,0 +1,135 @@
+"""``inpaint train``: fit a learned method on a folder of images or on one scan's intact part.
+
+    inpaint train METHOD --data PATH [--scan-mask MASK.zarr] --steps N --batch B --size 256
+        --device auto --out DIR [--resume CKPT|DIR] [--init WEIGHTS] [--option key=value ...]
+        [--vgg-weights FILE] [--precision auto|fp32|bf16|fp16] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from inpaint_core.errors import InvalidInputError, ParameterError
+
+_SHOWN_LOSSES = 4
+
+
+def add_parser(commands: Any, parse_texts: Any) -> None:
+    """Add the ``train`` subcommand to ``commands`` (an argparse subparsers object)."""
+    train = commands.add_parser("train", help="train a learned method's networks")
+    train.add_argument("method", help="a learned method from `inpaint methods`, e.g. edge-gan")
+    train.add_argument(
+        "--data", required=True, help="folder of images (recursive), or a zarr scan array"
+    )
+    train.add_argument(
+        "--scan-mask", help="zarr damage mask of the scan (non-zero = damaged; never sampled)"
+    )
+    train.add_argument("--steps", type=int, required=True, help="train up to this step")
+    train.add_argument("--batch", type=int, default=4, help="images per step (default 4)")
+    train.add_argument("--size", type=int, default=256, help="training crop side (default 256)")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    train.add_argument("--out", help="run folder (default: the --resume run's folder)")
+    train.add_argument("--resume", help="checkpoint or run folder to continue from")
+    train.add_argument("--init", help="inference weights to fine-tune from (e.g. shipped ones)")
+    train.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE",
+        help="architecture/loss setting of the method's config, e.g. base_channels=16",
+    )  # fmt: skip
+    train.add_argument("--vgg-weights", help="VGG-19 weights for perceptual and style losses")
+    train.add_argument("--precision", default="auto", help="auto, fp32, bf16, fp16 (CUDA only)")
+    train.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm; 0 = off")
+    train.add_argument("--checkpoint-every", type=int, default=500, help="steps per checkpoint")
+    train.add_argument("--log-every", type=int, default=10, help="steps per log.csv row")
+    train.add_argument("--workers", type=int, default=0, help="data-loading processes")
+    train.add_argument("--samples", type=int, default=1000, help="scan patches per epoch")
+    train.add_argument("--seed", type=int, default=0, help="seeds weights, data and masks")
+    train.set_defaults(handler=lambda args: run(args, parse_texts))
+
+
+def _is_zarr(path: Path) -> bool:
+    markers = ("zarr.json", ".zarray", ".zgroup")
+    return path.suffix == ".zarr" or any((path / marker).exists() for marker in markers)
+
+
+def _dataset(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    from inpaint_core.training.datasets import FolderDataset, ScanPatchDataset
+
+    data = Path(args.data)
+    if not data.exists():
+        raise InvalidInputError(f"--data {args.data!r} does not exist")
+    if _is_zarr(data):
+        dataset = ScanPatchDataset(
+            str(data), args.scan_mask, size=args.size, samples=args.samples, seed=args.seed
+        )
+        description = {
+            "kind": "scan", "scan": str(data), "damage_mask": args.scan_mask,
+            "damaged_fraction": dataset.damaged_fraction, "size": args.size,
+        }  # fmt: skip
+        return dataset, description
+    if args.scan_mask:
+        raise InvalidInputError(
+            f"--scan-mask is for a zarr scan, but --data {args.data!r} is a folder of images"
+        )
+    dataset = FolderDataset(data, size=args.size, seed=args.seed)
+    description = {"kind": "folder", "folder": str(data), "images": len(dataset),
+                   "size": args.size}  # fmt: skip
+    manifest = data / "manifest.json"
+    if manifest.is_file():  # the corpus builder's list of sources
+        sources = sorted({Path(e["source"]).parent.as_posix() for e in json.loads(
+            manifest.read_text())})  # fmt: skip
+        description["sources"] = sources
+    return dataset, description
+
+
+def run(args: argparse.Namespace, parse_texts: Any) -> int:
+    """Handle ``inpaint train``."""
+    from inpaint_core.api import get_method, list_methods
+    from inpaint_core.learned import LearnedMethod, config_from_dict, parse_options
+    from inpaint_core.progress import ProgressBar
+    from inpaint_core.training.trainer import TrainConfig, find_latest_checkpoint, train
+
+    method_class = get_method(args.method)
+    if not issubclass(method_class, LearnedMethod):
+        learned = ", ".join(i.name for i in list_methods() if i.learned) or "none"
+        raise ParameterError(f"method {args.method!r} is not learned; learned methods: {learned}")
+    options = parse_texts(args.option, "--option")
+    if args.resume:
+        from inpaint_core.training.trainer import read_checkpoint_info
+
+        if options:
+            raise ParameterError(
+                "--option cannot change a resumed run's settings; drop it, or start a new run "
+                "with --init CHECKPOINT to fine-tune with other settings"
+            )
+        info = read_checkpoint_info(args.resume)
+        config = config_from_dict(method_class.config_class, info.config)
+        out = Path(args.out) if args.out else find_latest_checkpoint(args.resume).parent.parent
+    else:
+        if not args.out:
+            raise ParameterError("--out DIR is required (unless --resume names the run)")
+        config = parse_options(method_class.config_class, options)
+        out = Path(args.out)
+    model = method_class.build_training(config, vgg_weights=args.vgg_weights)
+    dataset, description = _dataset(args)
+    settings = TrainConfig(
+        steps=args.steps, batch_size=args.batch, device=args.device, precision=args.precision,
+        grad_clip=args.grad_clip, checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every, num_workers=args.workers, seed=args.seed,
+    )  # fmt: skip
+    bar = ProgressBar(f"train {args.method}", "step")
+
+    def progress(step: int, steps: int, losses: dict[str, float]) -> None:
+        shown = list(losses.items())[-_SHOWN_LOSSES:]
+        bar(step, steps, " ".join(f"{key}={value:.4g}" for key, value in shown))
+
+    result = train(
+        model, dataset, out, settings, training_data=description, resume=args.resume,
+        init=args.init, progress=progress,
+    )  # fmt: skip
+    print(f"step {result.step}: checkpoint {result.checkpoint}")
+    print(f"wrote {result.weights}; use it with: inpaint run IMAGE MASK --method {args.method} "
+          f"--weights {result.weights} --output OUT.png")  # fmt: skip
+    return 0
