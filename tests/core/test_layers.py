@@ -263,3 +263,15 @@ def test_seeded_construction_is_deterministic() -> None:
             outputs.append((image, disc(image)[0]))
     torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=0, atol=0)
     torch.testing.assert_close(outputs[0][1], outputs[1][1], rtol=0, atol=0)
+
+
+def test_residual_block_stores_each_weight_once() -> None:
+    """Each conv is a child of ``block`` only: no weight appears twice in a state dict."""
+    from inpaint_core.layers.blocks import ResidualBlock
+
+    block = ResidualBlock(8, dilation=2, use_spectral_norm=True)
+    state = block.state_dict()
+    pointers = [tensor.data_ptr() for tensor in state.values()]
+    assert len(pointers) == len(set(pointers))
+    assert block.dilated_conv is block.block[1] and block.conv is block.block[5]
+    assert block.dilated_conv.dilation == (2, 2)

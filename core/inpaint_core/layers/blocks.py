@@ -91,22 +91,34 @@ class ResidualBlock(nn.Module):
         _check_positive("channels", channels)
         _check_positive("dilation", dilation)
         # EdgeConnect drops these two conv biases under spectral norm; kept otherwise.
-        self.dilated_conv = spectral_norm(
+        dilated_conv = spectral_norm(
             nn.Conv2d(channels, channels, 3, dilation=dilation, bias=not use_spectral_norm),
             use_spectral_norm,
         )
-        self.conv = spectral_norm(
+        conv = spectral_norm(
             nn.Conv2d(channels, channels, 3, bias=not use_spectral_norm), use_spectral_norm
         )
+        # The convs are reachable only through ``block``: a second attribute would register
+        # them twice and store every weight twice in checkpoints.
         self.block = nn.Sequential(
             nn.ReflectionPad2d(dilation),
-            self.dilated_conv,
+            dilated_conv,
             make_norm(norm, channels),
             nn.ReLU(inplace=True),
             nn.ReflectionPad2d(1),
-            self.conv,
+            conv,
             make_norm(norm, channels),
         )
+
+    @property
+    def dilated_conv(self) -> nn.Module:
+        """The first, dilated 3x3 convolution."""
+        return self.block[1]
+
+    @property
+    def conv(self) -> nn.Module:
+        """The second 3x3 convolution."""
+        return self.block[5]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` -> ``(B, C, H, W)``: the input plus the block's residual."""

@@ -128,6 +128,13 @@ class CheckpointInfo:
         return cls(**{name: data[name] for name in names if name in data})
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and restoring it at once)."""
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 def software_version() -> str:
     """The installed napari-inpaint version, or ``"0+unknown"`` when it is not installed."""
     from inpaint_core import __version__
@@ -290,6 +297,8 @@ def save_checkpoint(
         weights_tmp = temporary_sibling(weights_path)
         temporaries.append(weights_tmp)
         safetensors.torch.save_file(prepared, str(weights_tmp))
+        # safetensors creates the file private (0600); give it the usual umask-based mode.
+        os.chmod(weights_tmp, 0o666 & ~_umask())
         info = dataclasses.replace(info, sha256=sha256_file(weights_tmp))
         sidecar_tmp = temporary_sibling(sidecar_path)
         temporaries.append(sidecar_tmp)

@@ -45,6 +45,10 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
     train.add_argument("--log-every", type=int, default=10, help="steps per log.csv row")
     train.add_argument("--workers", type=int, default=0, help="data-loading processes")
     train.add_argument("--samples", type=int, default=1000, help="scan patches per epoch")
+    train.add_argument(
+        "--scale-range", type=float, nargs=2, default=(0.5, 1.0), metavar=("LOW", "HIGH"),
+        help="folder data: crop side as a fraction of the image's short side (default 0.5 1)",
+    )  # fmt: skip
     train.add_argument("--seed", type=int, default=0, help="seeds weights, data and masks")
     train.set_defaults(handler=lambda args: run(args, parse_texts))
 
@@ -73,9 +77,10 @@ def _dataset(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         raise InvalidInputError(
             f"--scan-mask is for a zarr scan, but --data {args.data!r} is a folder of images"
         )
-    dataset = FolderDataset(data, size=args.size, seed=args.seed)
+    scale_range = tuple(args.scale_range)
+    dataset = FolderDataset(data, size=args.size, seed=args.seed, scale_range=scale_range)
     description = {"kind": "folder", "folder": str(data), "images": len(dataset),
-                   "size": args.size}  # fmt: skip
+                   "size": args.size, "scale_range": list(scale_range)}  # fmt: skip
     manifest = data / "manifest.json"
     if manifest.is_file():  # the corpus builder's list of sources
         sources = sorted({Path(e["source"]).parent.as_posix() for e in json.loads(
