@@ -56,8 +56,14 @@ WEIGHTS_PARAMETER = Parameter(
 DEVICE_PARAMETER = Parameter(
     "device", ParamType.STR, "auto", "Where the network runs: auto, cpu, cuda, cuda:N or mps."
 )
+#: Images are padded to at least this side before a network sees them.
+MIN_SIDE = 16
 _CACHE_SIZE = 2
 _cache: OrderedDict[tuple[str, str, str, str], nn.Module] = OrderedDict()
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -114,6 +120,8 @@ def parse_options(config_class: type, texts: dict[str, str], base: Any = None) -
                 values[key] = kind(text)
             else:
                 raise ParameterError(f"option {key!r} cannot be set from the command line")
+        except ParameterError:
+            raise
         except ValueError:
             if isinstance(kind, type) and issubclass(kind, Enum):
                 expected = "one of " + ", ".join(str(member.value) for member in kind)
@@ -236,7 +244,9 @@ class LearnedMethod(InpaintMethod):
         tensor = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None]
         hole = torch.from_numpy(mask.astype(np.float32))[None, None]
         multiple = self.info.pad_multiple
-        pad_h, pad_w = -height % multiple, -width % multiple
+        # Pad to a multiple, and to at least MIN_SIDE: the networks' narrowest layers need it.
+        pad_h = _round_up(max(height, MIN_SIDE), multiple) - height
+        pad_w = _round_up(max(width, MIN_SIDE), multiple) - width
         if pad_h or pad_w:
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode=mode)

@@ -221,7 +221,7 @@ def test_find_latest_checkpoint_and_read_info(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with pytest.raises(MissingWeightsError, match="holds no checkpoint"):
         find_latest_checkpoint(tmp_path)
-    with pytest.raises(MissingWeightsError, match="nope.safetensors does not exist"):
+    with pytest.raises(MissingWeightsError, match=r"nope\.safetensors does not exist"):
         find_latest_checkpoint(tmp_path / "nope.safetensors")
     train(tiny(), EpochImages(), out, settings(3, checkpoint_every=2))
     newest = out / "checkpoints" / "step-00000003.safetensors"
@@ -243,8 +243,8 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -
     assert first.step == 2
     resumed = train(tiny(seed=123), EpochImages(), split, settings(6), resume=split)
     assert resumed.step == 6
-    assert_same_tensors(tensors_of(resumed.checkpoint),
-                        tensors_of(straight / "checkpoints" / "step-00000006.safetensors"))  # fmt: skip
+    straight_last = straight / "checkpoints" / "step-00000006.safetensors"
+    assert_same_tensors(tensors_of(resumed.checkpoint), tensors_of(straight_last))
     assert_same_tensors(tensors_of(split / "tiny-fill.safetensors"),
                         tensors_of(straight / "tiny-fill.safetensors"))  # fmt: skip
     # Both halves of the log together are the uninterrupted log.
@@ -388,6 +388,22 @@ def test_nan_loss_raises_naming_the_loss_and_the_step(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with pytest.raises(FloatingPointError, match=r"loss gen became nan at step 3.*step-00000002"):
         train(tiny(nan_from=3), EpochImages(), out, settings(5, checkpoint_every=2))
+    # Nothing past the last good step is saved: the run can resume from step 2.
+    assert read_checkpoint_info(out).step == 2
+    assert read_checkpoint_info(out / "tiny-fill.safetensors").step == 2
+
+
+def test_ctrl_c_saves_a_checkpoint_and_re_raises(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+
+    def progress(step: int, steps: int, losses: dict[str, float]) -> None:
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), EpochImages(), out, settings(10, checkpoint_every=100), progress=progress)
+    assert read_checkpoint_info(out).step == 2
+    assert (out / "checkpoints" / "step-00000002.state.pt").is_file()
 
 
 def test_too_little_data_for_one_batch(tmp_path: Path) -> None:

@@ -117,6 +117,9 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
             raise ParameterError("--out DIR is required (unless --resume names the run)")
         config = parse_options(method_class.config_class, options)
         out = Path(args.out)
+    import torch
+
+    torch.manual_seed(args.seed)  # the initial weights are part of what --seed fixes
     model = method_class.build_training(config, vgg_weights=args.vgg_weights)
     dataset, description = _dataset(args)
     settings = TrainConfig(

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from inpaint_core import Family, MethodInfo, Parameter, ParamType, hookimpl
 from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
-from inpaint_core.errors import ParameterError
+from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.blocks import EncoderDecoder, EncoderDecoderConfig, Output
 from inpaint_core.learned import (
     DEVICE_PARAMETER,
@@ -116,7 +116,10 @@ class EdgeGanConfig:
             except ValueError:
                 valid = ", ".join(member.value for member in kind)
                 raise ParameterError(f"unknown {name} {value!r}; valid: {valid}") from None
-        object.__setattr__(self, "gan_loss", GanLoss.parse(self.gan_loss))
+        try:
+            object.__setattr__(self, "gan_loss", GanLoss.parse(self.gan_loss))
+        except InvalidInputError as e:
+            raise ParameterError(str(e)) from None
         for name in ("base_channels", "residual_blocks", "discriminator_channels", "local_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
