@@ -221,8 +221,10 @@ def test_find_latest_checkpoint_and_read_info(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with pytest.raises(MissingWeightsError, match="holds no checkpoint"):
         find_latest_checkpoint(tmp_path)
-    with pytest.raises(MissingWeightsError, match=r"nope\.safetensors does not exist"):
+    with pytest.raises(MissingWeightsError, match=r"nope\.safetensors' does not exist; pass a run"):
         find_latest_checkpoint(tmp_path / "nope.safetensors")
+    with pytest.raises(MissingWeightsError, match=r"run-2' does not exist; pass a run folder"):
+        find_latest_checkpoint(tmp_path / "run-2")
     train(tiny(), EpochImages(), out, settings(3, checkpoint_every=2))
     newest = out / "checkpoints" / "step-00000003.safetensors"
     assert find_latest_checkpoint(out) == newest

@@ -130,6 +130,11 @@ def find_latest_checkpoint(path: str | Path) -> Path:
         MissingWeightsError: no such file, or a folder with no checkpoint.
     """
     path = Path(path)
+    if not path.exists() and not checkpoint_paths(path)[0].exists():
+        raise MissingWeightsError(
+            f"checkpoint or run folder {str(path)!r} does not exist; pass a run folder (its "
+            f"newest {CHECKPOINT_FOLDER}/step-*.safetensors is used) or one checkpoint file"
+        )
     if path.is_dir():
         candidates = sorted((path / CHECKPOINT_FOLDER).glob("step-*.safetensors"))
         if not candidates:
