@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from inpaint_core.arrays import (
 from inpaint_core.errors import InvalidInputError
 from inpaint_core.io.images import find_images, read_colour
 from inpaint_core.masks import MaskKind, make_mask
+from inpaint_core.tiling.regions import damage_grid
 
 Sample = dict[str, torch.Tensor]
 
@@ -39,8 +39,6 @@ Sample = dict[str, torch.Tensor]
 CRACKS_MAX_RATIO = 0.15
 # Damage cells per patch side: the coarse grid's cell is ``size // CELLS_PER_PATCH`` pixels.
 CELLS_PER_PATCH = 4
-# Rows and columns read at a time from a damage array that has no chunks (a NumPy array).
-_DEFAULT_BLOCK = 1024
 
 
 def _check_size(size: object) -> int:
@@ -266,49 +264,6 @@ def _open_zarr(source: Any, name: str) -> Any:
             f"pass the path of one array, e.g. {str(Path(source) / (arrays or ['name'])[0])!r}"
         )
     return opened
-
-
-def _blocks(shape: tuple[int, int], chunks: tuple[int, int]) -> Iterator[tuple[int, int, int, int]]:
-    """Yield ``(row0, row1, col0, col1)`` of every chunk of a 2-D array."""
-    for row in range(0, shape[0], chunks[0]):
-        for col in range(0, shape[1], chunks[1]):
-            yield row, min(row + chunks[0], shape[0]), col, min(col + chunks[1], shape[1])
-
-
-def damage_grid(damage: Any, cell: int) -> tuple[np.ndarray, int]:
-    """Return the coarse damage grid of ``damage`` and its count of damaged pixels.
-
-    Args:
-        damage: a 2-D array (zarr, NumPy, anything sliceable with ``shape``), non-zero = damage.
-            It is read one chunk at a time (zarr chunks; 1024-pixel blocks otherwise).
-        cell: the grid's cell side in pixels.
-
-    Returns:
-        bool ``(ceil(H / cell), ceil(W / cell))``, True where a cell holds a damaged pixel, and
-        the number of damaged pixels.
-    """
-    height, width = (int(v) for v in damage.shape)
-    grid = np.zeros((math.ceil(height / cell), math.ceil(width / cell)), dtype=bool)
-    chunks = getattr(damage, "chunks", None)
-    if not (isinstance(chunks, tuple) and len(chunks) == 2 and all(is_integer(v) for v in chunks)):
-        chunks = (_DEFAULT_BLOCK, _DEFAULT_BLOCK)
-    damaged = 0
-    for row0, row1, col0, col1 in _blocks((height, width), (int(chunks[0]), int(chunks[1]))):
-        block = np.asarray(damage[row0:row1, col0:col1]) != 0
-        count = int(block.sum())
-        if not count:
-            continue
-        damaged += count
-        # Reduce the block to the cells it touches: starts of each cell within the block.
-        row_cells = np.arange(row0, row1) // cell
-        col_cells = np.arange(col0, col1) // cell
-        row_starts = np.flatnonzero(np.diff(row_cells, prepend=-1))
-        col_starts = np.flatnonzero(np.diff(col_cells, prepend=-1))
-        coarse = np.logical_or.reduceat(block, row_starts, axis=0)
-        coarse = np.logical_or.reduceat(coarse, col_starts, axis=1)
-        rows, cols = row_cells[row_starts], col_cells[col_starts]
-        grid[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] |= coarse
-    return grid, damaged
 
 
 def free_patch_cells(grid: np.ndarray, shape: tuple[int, int], size: int, cell: int) -> np.ndarray:

@@ -1,0 +1,71 @@
+"""Mask-aware tiling of large scans: pure geometry, no I/O loop.
+
+- :mod:`~inpaint_core.tiling.regions`: connected hole regions of a mask, read chunk by chunk.
+- :mod:`~inpaint_core.tiling.plan`: the tiles (window + core) that cover every hole pixel with
+  the method's context margin.
+- :mod:`~inpaint_core.tiling.blend`: smooth weights and the weighted stitching of results.
+
+The engine's loop: ``regions = find_hole_regions(mask)``; ``tiles = plan_tiles(shape,
+regions.boxes, info.preferred_tile, info.context_margin, info.pad_multiple, overlap=...,
+refine=partial(shrink_to_holes, mask))``; run the method on each ``scan[tile.slices]`` with
+``mask[tile.slices]``; per output chunk, :func:`accumulate` the results of the tiles
+:func:`tiles_by_block` lists and :func:`normalise`.
+"""
+
+from __future__ import annotations
+
+from inpaint_core.tiling.blend import (
+    accumulate,
+    blend_window,
+    new_accumulators,
+    normalise,
+    ramp_profile,
+    tile_weights,
+)
+from inpaint_core.tiling.plan import (
+    Tile,
+    check_geometry,
+    fits,
+    merge_boxes,
+    place_tile,
+    plan_tiles,
+    split_box,
+    split_span,
+    tiles_by_block,
+    window_start,
+)
+from inpaint_core.tiling.regions import (
+    Box,
+    HoleRegions,
+    chunk_boxes,
+    find_hole_regions,
+    hole_fraction,
+    read_block,
+    shrink_to_holes,
+)
+
+__all__ = [
+    "Box",
+    "HoleRegions",
+    "Tile",
+    "accumulate",
+    "blend_window",
+    "check_geometry",
+    "chunk_boxes",
+    "find_hole_regions",
+    "fits",
+    "hole_fraction",
+    "merge_boxes",
+    "new_accumulators",
+    "normalise",
+    "place_tile",
+    "plan_tiles",
+    "ramp_profile",
+    "read_block",
+    "shrink_to_holes",
+    "split_box",
+    "split_span",
+    "tile_weights",
+    "tiles_by_block",
+    "window_start",
+]

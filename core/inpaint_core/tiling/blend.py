@@ -1,0 +1,144 @@
+"""Blending tile results: smooth weights over each core, a weighted sum, and normalisation.
+
+Each tile contributes to the pixels of its core with a weight that is 1 in the core's middle
+and falls, with a raised cosine, towards (never to) zero over ``ramp`` pixels at the core's
+edges. Where cores overlap, results cross-fade without a seam; where one core covers a pixel,
+that tile's result is taken as it is. Sums are float64, so identical results average back to
+exactly themselves: an identity method leaves the scan bit-identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inpaint_core.arrays import is_integer
+from inpaint_core.errors import InvalidInputError, ParameterError
+from inpaint_core.tiling.plan import Tile
+from inpaint_core.tiling.regions import Box
+
+
+def ramp_profile(length: int, ramp: int) -> np.ndarray:
+    """Float64 ``(length,)`` in (0, 1]: 1 farther than ``ramp`` px from both ends, rising as
+    a raised cosine from ``0.5 - 0.5 cos(pi / (ramp + 1))`` at the end pixels to 1."""
+    for name, value, low in (("length", length, 1), ("ramp", ramp, 0)):
+        if not is_integer(value) or value < low:
+            raise ParameterError(f"{name}={value!r} must be an int >= {low}")
+    distance = np.minimum(np.arange(length), np.arange(length)[::-1])
+    rising = 0.5 - 0.5 * np.cos(np.pi * (distance + 1) / (ramp + 1))
+    return np.where(distance < ramp, rising, 1.0)
+
+
+def blend_window(shape: tuple[int, int], ramp: int) -> np.ndarray:
+    """Float64 ``shape`` weights in (0, 1]: the outer product of two :func:`ramp_profile`."""
+    return np.outer(ramp_profile(shape[0], ramp), ramp_profile(shape[1], ramp))
+
+
+def tile_weights(tile: Tile, ramp: int) -> np.ndarray:
+    """Float64 ``tile.shape`` weights: :func:`blend_window` over the core, 0 elsewhere.
+
+    ``ramp`` (px) is usually the plan's ``overlap``: neighbouring pieces of a split hole then
+    cross-fade over exactly their shared pixels.
+    """
+    weights = np.zeros(tile.shape, dtype=np.float64)
+    weights[tile.core_slices] = blend_window((tile.core.height, tile.core.width), ramp)
+    return weights
+
+
+def new_accumulators(window: Box, channels: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Zeroed ``(total, weight)`` for an output window: float64 ``(h, w)`` or ``(h, w, C)``
+    for the weighted sum of results (``channels=None`` for grey ``(H, W)`` scans), and float64
+    ``(h, w)`` for the sum of weights."""
+    rows, cols = window.height, window.width
+    total_shape = (rows, cols) if channels is None else (rows, cols, channels)
+    return np.zeros(total_shape, dtype=np.float64), np.zeros((rows, cols), dtype=np.float64)
+
+
+def accumulate(
+    total: np.ndarray,
+    weight: np.ndarray,
+    window: Box,
+    tile: Tile,
+    result: np.ndarray,
+    weights: np.ndarray,
+) -> None:
+    """Add a tile's weighted result to the accumulators of an output window, in place.
+
+    Args:
+        total: float64 ``(h, w[, C])`` weighted sum of the output ``window``.
+        weight: float64 ``(h, w)`` sum of weights of the output ``window``.
+        window: the output window's :class:`Box` in scan pixels (e.g. one zarr chunk).
+        tile: the tile the result belongs to.
+        result: ``tile.shape`` (+ ``(C,)``) restored window, any real dtype (uint8, uint16,
+            float), in the scan's value range.
+        weights: float ``tile.shape``, >= 0, usually :func:`tile_weights`.
+
+    Only the part of the tile inside ``window`` is added; a tile outside it adds nothing.
+    """
+    if result.shape[:2] != tile.shape or weights.shape != tile.shape:
+        raise InvalidInputError(
+            f"tile {tile.window}: result {result.shape} and weights {weights.shape} must "
+            f"cover the tile's {tile.shape}"
+        )
+    if result.shape[2:] != total.shape[2:]:
+        raise InvalidInputError(
+            f"tile {tile.window}: result channels {result.shape[2:]} do not match the "
+            f"output's {total.shape[2:]}"
+        )
+    common = window.intersection(tile.window)
+    if common is None:
+        return
+    out = (
+        slice(common.row0 - window.row0, common.row1 - window.row0),
+        slice(common.col0 - window.col0, common.col1 - window.col0),
+    )
+    inside = (
+        slice(common.row0 - tile.row0, common.row1 - tile.row0),
+        slice(common.col0 - tile.col0, common.col1 - tile.col0),
+    )
+    part = weights[inside].astype(np.float64)
+    values = result[inside].astype(np.float64)
+    total[out] += values * (part if values.ndim == 2 else part[..., None])
+    weight[out] += part
+
+
+def normalise(
+    source: np.ndarray, hole: np.ndarray, total: np.ndarray, weight: np.ndarray
+) -> np.ndarray:
+    """The output window: hole pixels the weighted mean of the tile results, every other
+    pixel copied bit-identical from ``source``.
+
+    Args:
+        source: ``(h, w)`` or ``(h, w, C)`` scan window, uint8, uint16 or float.
+        hole: ``(h, w)``, non-zero = hole.
+        total, weight: the window's accumulators after every tile touching it was added.
+
+    Returns:
+        A new array like ``source`` (same shape and dtype). Integer results are rounded to
+        the nearest value and clipped to the dtype's range.
+
+    Raises:
+        InvalidInputError: for mismatched shapes, or hole pixels that no tile weighted
+            (naming how many and the first one, relative to the window).
+    """
+    hole = np.asarray(hole) != 0
+    if hole.shape != source.shape[:2] or weight.shape != hole.shape:
+        raise InvalidInputError(
+            f"hole {hole.shape} and weight {weight.shape} must match the source window "
+            f"{source.shape[:2]}"
+        )
+    if total.shape != source.shape:
+        raise InvalidInputError(f"total {total.shape} must match the source window {source.shape}")
+    missing = hole & ~(weight > 0)
+    if missing.any():
+        row, col = (int(v) for v in np.argwhere(missing)[0])
+        raise InvalidInputError(
+            f"{int(missing.sum())} hole pixels received no tile result, the first at "
+            f"(row {row}, col {col}) of the window; the tile plan does not cover them"
+        )
+    output = source.copy()
+    mean = total[hole] / (weight[hole] if total.ndim == 2 else weight[hole][:, None])
+    if np.issubdtype(source.dtype, np.integer):
+        info = np.iinfo(source.dtype)
+        mean = np.clip(np.rint(mean), info.min, info.max)
+    output[hole] = mean.astype(source.dtype)
+    return output

@@ -1,0 +1,286 @@
+"""Hole regions of a large 2-D mask, found one chunk at a time.
+
+The mask is never loaded whole: each chunk is labelled on its own (8-connectivity) and the
+labels that touch across chunk borders are joined afterwards with a graph's connected
+components, so a crack that runs through many chunks gives one exact bounding box.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy import ndimage, sparse
+from scipy.sparse.csgraph import connected_components
+
+from inpaint_core.arrays import is_integer
+from inpaint_core.errors import InvalidInputError
+
+DEFAULT_BLOCK = 1024
+"""Side of the blocks a mask without integer ``chunks`` (NumPy, dask) is read in."""
+
+_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
+
+
+class Box(NamedTuple):
+    """A half-open pixel rectangle ``[row0, row1) x [col0, col1)`` of the scan."""
+
+    row0: int
+    row1: int
+    col0: int
+    col1: int
+
+    @property
+    def height(self) -> int:
+        return self.row1 - self.row0
+
+    @property
+    def width(self) -> int:
+        return self.col1 - self.col0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """``(rows, cols)`` slices selecting the box from a scan-sized array."""
+        return slice(self.row0, self.row1), slice(self.col0, self.col1)
+
+    def intersection(self, other: Box) -> Box | None:
+        """The overlap of two boxes, or None where they share no pixel."""
+        row0, row1 = max(self.row0, other.row0), min(self.row1, other.row1)
+        col0, col1 = max(self.col0, other.col0), min(self.col1, other.col1)
+        if row0 >= row1 or col0 >= col1:
+            return None
+        return Box(row0, row1, col0, col1)
+
+    def union(self, other: Box) -> Box:
+        """The smallest box holding both boxes."""
+        return Box(
+            min(self.row0, other.row0),
+            max(self.row1, other.row1),
+            min(self.col0, other.col0),
+            max(self.col1, other.col1),
+        )
+
+
+@dataclass(frozen=True)
+class HoleRegions:
+    """The connected hole components of a mask.
+
+    Attributes:
+        shape: the mask's ``(H, W)``.
+        boxes: the exact bounding box of each 8-connected component, sorted row-major by
+            ``(row0, col0, row1, col1)``.
+        hole_pixels: the number of hole (non-zero) pixels in the mask.
+    """
+
+    shape: tuple[int, int]
+    boxes: tuple[Box, ...]
+    hole_pixels: int
+
+    @property
+    def hole_fraction(self) -> float:
+        """Hole pixels over all pixels, in [0, 1]."""
+        return self.hole_pixels / (self.shape[0] * self.shape[1])
+
+
+def mask_shape(mask: Any) -> tuple[int, int]:
+    """Return ``(H, W)`` of a 2-D mask, or raise :class:`InvalidInputError` naming its shape."""
+    shape = tuple(getattr(mask, "shape", ()))
+    if len(shape) != 2 or not all(is_integer(v) and v > 0 for v in shape):
+        raise InvalidInputError(f"mask has shape {shape}; expected a non-empty 2-D (H, W) array")
+    return int(shape[0]), int(shape[1])
+
+
+def read_block(mask: Any) -> tuple[int, int]:
+    """The block ``(rows, cols)`` a mask is read in: its zarr chunks, else 1024 x 1024."""
+    chunks = getattr(mask, "chunks", None)
+    if isinstance(chunks, tuple) and len(chunks) == 2 and all(is_integer(v) for v in chunks):
+        return int(chunks[0]), int(chunks[1])
+    return DEFAULT_BLOCK, DEFAULT_BLOCK
+
+
+def chunk_boxes(shape: tuple[int, int], block: tuple[int, int]) -> Iterator[Box]:
+    """Yield the boxes of a ``block``-sized grid over ``shape``, row-major; edge ones clipped."""
+    for row in range(0, shape[0], block[0]):
+        for col in range(0, shape[1], block[1]):
+            yield Box(row, min(row + block[0], shape[0]), col, min(col + block[1], shape[1]))
+
+
+def _read(mask: Any, box: Box) -> np.ndarray:
+    """Bool ``(box.height, box.width)``: True where ``mask`` is non-zero inside ``box``."""
+    block = np.asarray(mask[box.row0 : box.row1, box.col0 : box.col1])
+    if block.shape != (box.height, box.width):
+        raise InvalidInputError(
+            f"reading mask[{box.row0}:{box.row1}, {box.col0}:{box.col1}] gave shape "
+            f"{block.shape}, expected {(box.height, box.width)}"
+        )
+    return block != 0
+
+
+def _touching(current: np.ndarray, previous: np.ndarray, offset: int) -> np.ndarray:
+    """Int ``(E, 2)`` label pairs joined across a border under 8-connectivity.
+
+    ``current[i]`` sits next to ``previous[offset + i - 1 : offset + i + 2]`` across the border
+    (``offset`` places ``current`` along ``previous``); 0 is background.
+    """
+    index = np.arange(current.size) + offset
+    pairs = []
+    for shift in (-1, 0, 1):
+        neighbour = index + shift
+        valid = (neighbour >= 0) & (neighbour < previous.size)
+        mine, theirs = current[valid], previous[neighbour[valid]]
+        joined = (mine > 0) & (theirs > 0)
+        pairs.append(np.stack([mine[joined], theirs[joined]], axis=1))
+    return np.concatenate(pairs)
+
+
+def find_hole_regions(mask: Any, block: tuple[int, int] | None = None) -> HoleRegions:
+    """Find the 8-connected hole components of ``mask`` and their exact bounding boxes.
+
+    Args:
+        mask: a 2-D ``(H, W)`` array (zarr, NumPy, anything sliceable with ``shape``), any
+            dtype, non-zero = hole. It is read one block at a time, never whole.
+        block: the ``(rows, cols)`` read block; None: the mask's zarr chunks, else 1024 x 1024.
+
+    Returns:
+        :class:`HoleRegions`: the boxes (half-open, in pixels) and the hole pixel count.
+    """
+    height, width = mask_shape(mask)
+    block = read_block(mask) if block is None else block
+    if len(block) != 2 or not all(is_integer(v) and v > 0 for v in block):
+        raise InvalidInputError(f"block={block!r} must be two positive ints (rows, cols)")
+    above = np.zeros(width, dtype=np.int64)  # labels of the pixel row just above this band
+    bottom = np.zeros(width, dtype=np.int64)  # labels of this band's last pixel row
+    left: np.ndarray | None = None  # labels of the previous block's last column
+    boxes: list[np.ndarray] = []
+    edges: list[np.ndarray] = []
+    count = 0
+    labelled = 0
+    for box in chunk_boxes((height, width), (int(block[0]), int(block[1]))):
+        if box.col0 == 0:  # a new band of blocks
+            above, bottom = bottom, above
+            bottom[:] = 0
+            left = None
+        hole = _read(mask, box)
+        local, found = ndimage.label(hole, structure=_EIGHT_NEIGHBOURS)
+        if not found:
+            left = None
+            continue
+        count += int(hole.sum())
+        labels = np.where(hole, local.astype(np.int64) + labelled, 0)
+        spans = ndimage.find_objects(local)
+        boxes.append(
+            np.array(
+                [
+                    (r.start + box.row0, r.stop + box.row0, c.start + box.col0, c.stop + box.col0)
+                    for r, c in spans
+                ],
+                dtype=np.int64,
+            )
+        )
+        if box.row0 > 0:
+            edges.append(_touching(labels[0], above, box.col0))
+        if left is not None:
+            edges.append(_touching(labels[:, 0], left, 0))
+        left = labels[:, -1].copy()
+        bottom[box.col0 : box.col1] = labels[-1]
+        labelled += found
+    if not labelled:
+        return HoleRegions((height, width), (), 0)
+    return HoleRegions((height, width), _join(np.concatenate(boxes), edges, labelled), count)
+
+
+def _join(boxes: np.ndarray, edges: list[np.ndarray], labelled: int) -> tuple[Box, ...]:
+    """Merge the per-block ``boxes`` (label ``i + 1`` is row ``i``) along ``edges``."""
+    pairs = np.concatenate(edges) - 1 if edges else np.zeros((0, 2), dtype=np.int64)
+    graph = sparse.coo_matrix(
+        (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
+        shape=(labelled, labelled),
+    )
+    total, component = connected_components(graph, directed=False)
+    merged = np.empty((total, 4), dtype=np.int64)
+    merged[:, [0, 2]] = np.iinfo(np.int64).max
+    merged[:, [1, 3]] = np.iinfo(np.int64).min
+    for column, reduce in ((0, np.minimum), (1, np.maximum), (2, np.minimum), (3, np.maximum)):
+        reduce.at(merged[:, column], component, boxes[:, column])
+    order = np.lexsort((merged[:, 3], merged[:, 1], merged[:, 2], merged[:, 0]))
+    return tuple(Box(*(int(v) for v in row)) for row in merged[order])
+
+
+def shrink_to_holes(mask: Any, box: Box) -> Box | None:
+    """The exact bounding box of the hole pixels of ``mask`` inside ``box``, or None if none.
+
+    ``mask`` is as for :func:`find_hole_regions`; only the part of each read block that lies
+    in ``box`` is read. The engine passes this (with its mask) to ``plan_tiles(refine=...)`` so
+    that the pieces of a split box shrink to their holes and empty pieces are dropped.
+    """
+    height, width = mask_shape(mask)
+    box = Box(*(int(v) for v in box))
+    if not (0 <= box.row0 < box.row1 <= height and 0 <= box.col0 < box.col1 <= width):
+        raise InvalidInputError(
+            f"box {tuple(box)} is not inside the mask of shape {(height, width)}"
+        )
+    found: Box | None = None
+    for chunk in chunk_boxes((height, width), read_block(mask)):
+        part = chunk.intersection(box)
+        if part is None:
+            continue
+        hole = _read(mask, part)
+        rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
+        if not rows.size:
+            continue
+        inner = Box(
+            part.row0 + int(rows[0]),
+            part.row0 + int(rows[-1]) + 1,
+            part.col0 + int(cols[0]),
+            part.col0 + int(cols[-1]) + 1,
+        )
+        found = inner if found is None else found.union(inner)
+    return found
+
+
+def damage_grid(damage: Any, cell: int) -> tuple[np.ndarray, int]:
+    """Return the coarse damage grid of ``damage`` and its count of damaged pixels.
+
+    Args:
+        damage: a 2-D array (zarr, NumPy, anything sliceable with ``shape``), non-zero = damage.
+            It is read one block at a time (:func:`read_block`: zarr chunks, else 1024 x 1024).
+        cell: the grid's cell side in pixels.
+
+    Returns:
+        bool ``(ceil(H / cell), ceil(W / cell))``, True where a cell holds a damaged pixel, and
+        the number of damaged pixels.
+    """
+    height, width = mask_shape(damage)
+    grid = np.zeros((math.ceil(height / cell), math.ceil(width / cell)), dtype=bool)
+    damaged = 0
+    for box in chunk_boxes((height, width), read_block(damage)):
+        block = _read(damage, box)
+        count = int(block.sum())
+        if not count:
+            continue
+        damaged += count
+        # Reduce the block to the cells it touches: starts of each cell within the block.
+        row_cells = np.arange(box.row0, box.row1) // cell
+        col_cells = np.arange(box.col0, box.col1) // cell
+        row_starts = np.flatnonzero(np.diff(row_cells, prepend=-1))
+        col_starts = np.flatnonzero(np.diff(col_cells, prepend=-1))
+        coarse = np.logical_or.reduceat(block, row_starts, axis=0)
+        coarse = np.logical_or.reduceat(coarse, col_starts, axis=1)
+        rows, cols = row_cells[row_starts], col_cells[col_starts]
+        grid[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] |= coarse
+    return grid, damaged
+
+
+def hole_fraction(mask: Any) -> float:
+    """The fraction of hole (non-zero) pixels of a 2-D ``mask``, in [0, 1], read chunk-wise.
+
+    ``mask`` is as for :func:`find_hole_regions`. Use :attr:`HoleRegions.hole_fraction` where
+    the regions are found anyway: it comes from the same single pass over the mask.
+    """
+    height, width = mask_shape(mask)
+    cell = max(read_block(mask))
+    _, damaged = damage_grid(mask, cell)
+    return damaged / (height * width)
