@@ -22,6 +22,7 @@ from checkpoint_curve import cases, score
 
 from inpaint_core.io.atomic import atomic_write
 from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths
+from inpaint_core.training.command import summarise_sources
 
 SHIPPED = Path(__file__).resolve().parents[1] / "plugins/method_registry/inpaint_methods/weights"
 
@@ -54,7 +55,12 @@ def main() -> None:
         "hardware": info.hardware,
         "train_config": info.extra.get("train_config"),
     }
-    shipped = dataclasses.replace(info, extra={**info.extra, "recipe": recipe, "heldout": heldout})
+    data = dict(info.training_data)
+    manifest = Path(data.get("folder", "")) / "manifest.json"
+    if manifest.is_file():
+        data["sources"] = summarise_sources(json.loads(manifest.read_text()))
+    extra = {**info.extra, "recipe": recipe, "heldout": heldout}
+    shipped = dataclasses.replace(info, training_data=data, extra=extra)
     SHIPPED.mkdir(parents=True, exist_ok=True)
     target_weights, target_sidecar = checkpoint_paths(SHIPPED / weights.name)
     shutil.copyfile(weights, target_weights)

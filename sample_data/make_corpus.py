@@ -50,6 +50,22 @@ def find_sources(folders: tuple[str, ...]) -> list[Path]:
     return sorted(found.values())
 
 
+def debian_packages(paths: list[Path]) -> dict[str, str]:
+    """The Debian package that installed each path (``dpkg-query -S``), by path string."""
+    import subprocess
+
+    owners: dict[str, str] = {}
+    for start in range(0, len(paths), 200):
+        batch = [str(path) for path in paths[start : start + 200]]
+        done = subprocess.run(
+            ["dpkg-query", "-S", *batch], capture_output=True, text=True, check=False
+        )
+        for line in done.stdout.splitlines():
+            package, _, path = line.partition(": ")
+            owners[path.strip()] = package.split(":")[0]
+    return owners
+
+
 def reduce(image: np.ndarray, short_side: int) -> np.ndarray:
     """Shrink uint8 ``(H, W, 3)`` so its short side is at most ``short_side`` (area averaging)."""
     import cv2
@@ -76,6 +92,7 @@ def main() -> None:
             "packages listed at the top of this script first"
         )
     args.out.mkdir(parents=True, exist_ok=True)
+    packages = debian_packages(sources)
     manifest = []
     for path in sources:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -84,9 +101,8 @@ def main() -> None:
         rgb = reduce(bgr, args.short_side)
         name = f"{len(manifest):04d}-{path.stem.lower().replace(' ', '_')[:40]}.png"
         cv2.imwrite(str(args.out / name), rgb)
-        manifest.append(
-            {"file": name, "source": str(path), "original_size": list(bgr.shape[:2])}
-        )
+        entry = {"file": name, "source": str(path), "package": packages.get(str(path), "unknown")}
+        manifest.append({**entry, "original_size": list(bgr.shape[:2])})
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"wrote {len(manifest)} images to {args.out} (from {len(sources)} source files)")
 

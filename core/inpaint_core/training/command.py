@@ -83,10 +83,17 @@ def _dataset(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
                    "size": args.size, "scale_range": list(scale_range)}  # fmt: skip
     manifest = data / "manifest.json"
     if manifest.is_file():  # the corpus builder's list of sources
-        sources = sorted({Path(e["source"]).parent.as_posix() for e in json.loads(
-            manifest.read_text())})  # fmt: skip
-        description["sources"] = sources
+        description["sources"] = summarise_sources(json.loads(manifest.read_text()))
     return dataset, description
+
+
+def summarise_sources(entries: list[dict[str, Any]]) -> dict[str, int]:
+    """Images per source of a corpus manifest: per Debian package, else per folder."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        key = entry.get("package") or str(Path(entry["source"]).parent)
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def run(args: argparse.Namespace, parse_texts: Any) -> int:
