@@ -2,13 +2,15 @@
 
 Public API::
 
-    from inpaint_core import inpaint, list_methods, get_method, hookimpl
+    from inpaint_core import inpaint, list_methods, get_method, hookimpl, restore_scan
     restored = inpaint(image, mask, method="telea", radius=5)
+    restore_scan("scan.zarr", "mask.zarr", "telea", "restored.zarr")  # tiled, resumable
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import pluggy
 
@@ -47,4 +49,13 @@ __all__ = [
     "inpaint",
     "list_methods",
     "method_plugin",
+    "restore_scan",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "restore_scan":  # imported on first use: the engine pulls in scipy, zarr, dask
+        from inpaint_core.tiling.engine import restore_scan
+
+        return restore_scan
+    raise AttributeError(f"module 'inpaint_core' has no attribute {name!r}")

@@ -4,6 +4,7 @@
     inpaint run IMAGE MASK --method NAME [--param key=value ...] --output OUT [--overwrite]
     inpaint evaluate --data DIR [--methods all|a,b] [--masks survey|DIR|FILE] [--out DIR]
     inpaint train METHOD --data PATH --steps N --out DIR [--resume CKPT] (see training/command.py)
+    inpaint restore SCAN --mask MASK --method NAME --output OUT.zarr [--resume] (tiling/command.py)
     inpaint --version
 
 User errors print ``inpaint: error: <message>`` and exit with status 2, never a traceback.
@@ -207,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     from inpaint_core.training import command as train_command
 
     train_command.add_parser(commands, _parse_param_texts)
+    from inpaint_core.tiling import command as restore_command
+
+    restore_command.add_parser(commands, _parse_param_texts)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Reading and writing images and masks."""
+"""Reading and writing images and masks; large scans lazily (:mod:`inpaint_core.io.scans`)."""
 
 from inpaint_core.io.images import (
     READ_SUFFIXES,
@@ -10,12 +10,16 @@ from inpaint_core.io.images import (
     read_mask,
     write_image,
 )
+from inpaint_core.io.scans import ScanSource, open_mask, open_scan
 
 __all__ = [
     "READ_SUFFIXES",
     "WRITE_SUFFIXES",
+    "ScanSource",
     "check_output_path",
     "find_images",
+    "open_mask",
+    "open_scan",
     "read_colour",
     "read_image",
     "read_mask",

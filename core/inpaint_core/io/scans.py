@@ -1,0 +1,316 @@
+"""Large scans on disk: open a scan and its damage mask lazily, create the restored store.
+
+Scans are read through zarr, never whole: a zarr v2 or v3 array, an OME-Zarr group (its
+level 0; NGFF 0.4 keeps ``multiscales`` in the attributes, 0.5 under ``"ome"``) or a TIFF
+through tifffile's zarr interface. The output is always a **new** zarr v3 group::
+
+    OUT.zarr/0          the restored scan: the source's shape, dtype and chunking
+    OUT.zarr/1, 2, ...  2x area-averaged levels, until the long side is <= ``pyramid_side``
+    OUT.zarr/.progress  uint8 (chunk rows, chunk cols), 1 = that level-0 chunk is written
+    attributes          NGFF "multiscales" (top level, and under "ome") and "inpaint"
+                        provenance: method, parameters, weights sha256, mask, settings
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inpaint_core.errors import ImageIOError, InvalidInputError, OutputExistsError
+
+logger = logging.getLogger(__name__)
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+IMAGE_MASK_SUFFIXES = (".png", ".tif", ".tiff")
+SCAN_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
+PYRAMID_SIDE = 1024
+"""The pyramid stops at the first level whose long side is at most this many pixels."""
+MAX_CHUNK = 4096
+"""Output chunk sides are the source's, capped here (a strip TIFF may be one huge chunk)."""
+PROGRESS = ".progress"
+LEVEL0 = "0"
+
+
+@dataclass(frozen=True)
+class ScanSource:
+    """An opened scan.
+
+    Attributes:
+        array: lazy ``(H, W)`` or ``(H, W, C)`` array (C in {1, 3, 4}; uint8, uint16,
+            float32 or float64), sliced chunk by chunk.
+        path: the file or store it was opened from.
+        kind: ``"zarr"``, ``"ome-zarr"`` or ``"tiff"``.
+    """
+
+    array: Any
+    path: Path
+    kind: str
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)``."""
+        return int(self.array.shape[0]), int(self.array.shape[1])
+
+
+def _open_zarr(path: Path, what: str) -> Any:
+    import zarr
+
+    try:
+        return zarr.open(str(path), mode="r")
+    except Exception as error:
+        raise ImageIOError(f"cannot open {what} {str(path)!r} as zarr: {error}") from error
+
+
+def multiscale_level0(group: Any, path: Path) -> Any:
+    """The level-0 array of an OME-Zarr group (NGFF 0.4 ``multiscales`` or 0.5 ``ome``)."""
+    attrs = dict(group.attrs)
+    multiscales = attrs.get("multiscales") or dict(attrs.get("ome") or {}).get("multiscales")
+    try:
+        level = multiscales[0]["datasets"][0]["path"]
+    except (TypeError, KeyError, IndexError):
+        raise InvalidInputError(
+            f"{str(path)!r} is a zarr group without OME-Zarr 'multiscales' attributes; "
+            "give the path of the image array inside it"
+        ) from None
+    try:
+        return group[level]
+    except KeyError:
+        raise InvalidInputError(
+            f"{str(path)!r}: multiscales level 0 {level!r} is not in the group"
+        ) from None
+
+
+def open_scan(path: str | os.PathLike[str]) -> ScanSource:
+    """Open a scan lazily: a zarr array, an OME-Zarr group (level 0) or a TIFF.
+
+    Raises:
+        ImageIOError: the path is missing or unreadable.
+        InvalidInputError: wrong dimensions, channels or dtype, naming them.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageIOError(f"scan {str(path)!r} does not exist")
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        import tifffile
+        import zarr
+
+        try:
+            array, kind = zarr.open(tifffile.imread(path, aszarr=True), mode="r"), "tiff"
+        except Exception as error:
+            raise ImageIOError(f"cannot open TIFF scan {str(path)!r}: {error}") from error
+    else:
+        array, kind = _open_zarr(path, "scan"), "zarr"
+    if not hasattr(array, "dtype"):  # a group: OME-Zarr (or a pyramidal TIFF)
+        array, kind = multiscale_level0(array, path), "ome-zarr" if kind == "zarr" else kind
+    shape, dtype = tuple(array.shape), np.dtype(array.dtype)
+    if not (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4))) or 0 in shape:
+        raise InvalidInputError(
+            f"scan {str(path)!r} has shape {shape}; expected (H, W) or (H, W, C) with C in 1, 3, 4"
+        )
+    if dtype not in [np.dtype(t) for t in SCAN_DTYPES]:
+        raise InvalidInputError(
+            f"scan {str(path)!r} has dtype {dtype}; expected uint8, uint16, float32 or float64"
+        )
+    return ScanSource(array, path, kind)
+
+
+def open_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> Any:
+    """Open a damage mask of a scan of ``(H, W)`` = ``shape``, non-zero = hole.
+
+    A zarr array or OME-Zarr group is read lazily; a PNG or TIFF mask file is read whole
+    (:func:`inpaint_core.io.read_mask`). Returns a 2-D ``(H, W)`` array, any integer or bool
+    dtype.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageIOError(f"mask {str(path)!r} does not exist")
+    if path.suffix.lower() in IMAGE_MASK_SUFFIXES and path.is_file():
+        from inpaint_core.io.images import read_mask
+
+        mask = read_mask(path)
+    else:
+        mask = _open_zarr(path, "mask")
+        if not hasattr(mask, "dtype"):
+            mask = multiscale_level0(mask, path)
+    if tuple(mask.shape) != tuple(shape):
+        raise InvalidInputError(
+            f"mask {str(path)!r} has shape {tuple(mask.shape)}; expected the scan's (H, W) "
+            f"{tuple(shape)}"
+        )
+    return mask
+
+
+def open_inputs(scan: Any, mask: Any) -> tuple[Any, Any, tuple[Path, ...], dict[str, str]]:
+    """``(scan, mask, input paths, description)`` from paths (:func:`open_scan`,
+    :func:`open_mask`) or arrays already open; the description names both for provenance."""
+    paths: list[Path] = []
+    if isinstance(scan, (str, os.PathLike)):
+        source = open_scan(scan)
+        array, described = source.array, {"scan": str(source.path), "scan_kind": source.kind}
+        paths.append(source.path)
+    else:
+        array, described = scan, {"scan": f"<{type(scan).__name__}>", "scan_kind": "array"}
+    shape = (int(array.shape[0]), int(array.shape[1]))
+    if isinstance(mask, (str, os.PathLike)):
+        hole = open_mask(mask, shape)
+        described["mask"] = str(mask)
+        paths.append(Path(mask))
+    else:
+        hole = mask
+        described["mask"] = f"<{type(mask).__name__}>"
+        if tuple(hole.shape) != shape:
+            raise InvalidInputError(
+                f"mask shape {tuple(hole.shape)} does not match the scan's (H, W) {shape}"
+            )
+    return array, hole, tuple(paths), described
+
+
+def _same_or_nested(first: Path, second: Path) -> bool:
+    a, b = first.resolve(), second.resolve()
+    return a == b or a in b.parents or b in a.parents
+
+
+def check_output_store(
+    path: str | os.PathLike[str], inputs: tuple[Path, ...], *, resume: bool = False
+) -> Path:
+    """Return ``path`` if a restored store may be created (or resumed) there, else raise.
+
+    Raises:
+        OutputExistsError: ``path`` is, holds or lies inside an input; or it exists and
+            ``resume`` is False.
+        ImageIOError: its parent folder does not exist.
+    """
+    path = Path(path)
+    for source in inputs:
+        if _same_or_nested(path, source):
+            raise OutputExistsError(
+                f"output {str(path)!r} is or overlaps the input {str(source)!r}; the source is "
+                "never written: choose another output path"
+            )
+    if path.exists() and not resume:
+        raise OutputExistsError(
+            f"output {str(path)!r} already exists; choose another path, or pass --resume "
+            "(resume=True) to continue an interrupted run into it"
+        )
+    if not path.parent.is_dir():
+        raise ImageIOError(f"cannot create {str(path)!r}: folder {str(path.parent)!r} is missing")
+    return path
+
+
+def output_chunks(source: Any) -> tuple[int, ...]:
+    """The output chunk shape: the source's (whole channels), sides capped at MAX_CHUNK."""
+    shape = tuple(int(v) for v in source.shape)
+    chunks = getattr(source, "chunks", None)
+    if not isinstance(chunks, tuple) or len(chunks) != len(shape):
+        chunks = shape
+    pairs = zip(chunks[:2], shape[:2], strict=True)
+    sides = tuple(max(1, min(int(c), MAX_CHUNK, s)) for c, s in pairs)
+    return sides + shape[2:]
+
+
+def create_output(path: Path, source: Any, provenance: dict[str, Any]) -> Any:
+    """Create the output group at ``path`` (a new zarr v3 store): level ``"0"`` like
+    ``source`` (shape, dtype, :func:`output_chunks`), the progress array, and the attributes
+    ``{"inpaint": provenance}``. Returns the ``zarr.Group``."""
+    import zarr
+
+    group = zarr.open_group(str(path), mode="w-", zarr_format=3)
+    chunks = output_chunks(source)
+    group.create_array(
+        LEVEL0, shape=tuple(source.shape), chunks=chunks, dtype=source.dtype, fill_value=0
+    )
+    grid = tuple(math.ceil(s / c) for s, c in zip(source.shape[:2], chunks[:2], strict=True))
+    # One uncompressed byte per chunk file: marking a chunk never rewrites another's mark.
+    group.create_array(
+        PROGRESS, shape=grid, chunks=(1, 1), dtype="uint8", fill_value=0, compressors=None
+    )
+    group.attrs["inpaint"] = provenance
+    return group
+
+
+def open_output(path: Path) -> Any:
+    """Open an existing output group for resuming, or raise naming what is wrong with it."""
+    import zarr
+
+    try:
+        group = zarr.open_group(str(path), mode="r+")
+        for name in (LEVEL0, PROGRESS):  # both must exist
+            group[name]
+    except Exception as error:
+        raise ImageIOError(
+            f"cannot resume {str(path)!r}: it is not an output of `inpaint restore` ({error})"
+        ) from error
+    return group
+
+
+def pyramid_shapes(shape: tuple[int, ...], side: int = PYRAMID_SIDE) -> list[tuple[int, ...]]:
+    """Shapes of levels 1, 2, ...: each halves (rounding up) the previous ``(H, W)`` until
+    the long side is at most ``side``; channels are kept."""
+    shapes: list[tuple[int, ...]] = []
+    current = tuple(shape)
+    while max(current[:2]) > side:
+        current = ((current[0] + 1) // 2, (current[1] + 1) // 2, *current[2:])
+        shapes.append(current)
+    return shapes
+
+
+def downsample(block: np.ndarray) -> np.ndarray:
+    """2x area average of ``(h, w[, C])``: ``((h+1)//2, (w+1)//2[, C])`` in the same dtype.
+
+    An odd last row or column averages only itself; integers are rounded to nearest.
+    """
+    rows, cols = block.shape[0], block.shape[1]
+    pad = [(0, rows % 2), (0, cols % 2)] + [(0, 0)] * (block.ndim - 2)
+    padded = np.pad(block.astype(np.float64), pad, mode="edge")
+    shape = (padded.shape[0] // 2, 2, padded.shape[1] // 2, 2, *padded.shape[2:])
+    mean = padded.reshape(shape).mean(axis=(1, 3))
+    if np.issubdtype(block.dtype, np.integer):
+        mean = np.rint(mean)
+    return mean.astype(block.dtype)
+
+
+def multiscales_metadata(levels: int, channels: bool, name: str) -> dict[str, Any]:
+    """One NGFF multiscale entry for ``levels`` arrays named "0", "1", ... (2x per level)."""
+    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    if channels:
+        axes.append({"name": "c", "type": "channel"})
+    datasets = []
+    for level in range(levels):
+        scale = [2.0**level, 2.0**level] + ([1.0] if channels else [])
+        transform = [{"type": "scale", "scale": scale}]
+        datasets.append({"path": str(level), "coordinateTransformations": transform})
+    return {"name": name, "axes": axes, "datasets": datasets, "type": "mean"}
+
+
+def write_pyramid(group: Any, name: str, side: int = PYRAMID_SIDE) -> int:
+    """Write levels 1, 2, ... of ``group`` from level 0, one output chunk at a time, and the
+    NGFF ``multiscales`` attributes (top level for NGFF 0.4 readers, under ``"ome"`` for 0.5)
+    naming the image ``name``. Returns the number of levels, level 0 included."""
+    base = group[LEVEL0]
+    chunks = tuple(base.chunks)
+    previous = base
+    shapes = pyramid_shapes(tuple(base.shape), side)
+    for level, shape in enumerate(shapes, start=1):
+        pairs = zip(chunks[:2], shape[:2], strict=True)
+        sides = tuple(min(c, s) for c, s in pairs) + tuple(shape[2:])
+        array = group.create_array(
+            str(level), shape=shape, chunks=sides, dtype=base.dtype, fill_value=0, overwrite=True
+        )
+        for row in range(0, shape[0], sides[0]):
+            for col in range(0, shape[1], sides[1]):
+                rows = slice(row, min(row + sides[0], shape[0]))
+                cols = slice(col, min(col + sides[1], shape[1]))
+                source = previous[2 * rows.start : 2 * rows.stop, 2 * cols.start : 2 * cols.stop]
+                array[rows, cols] = downsample(np.asarray(source))
+        previous = array
+    entry = multiscales_metadata(len(shapes) + 1, base.ndim == 3, name)
+    group.attrs["multiscales"] = [dict(entry, version="0.4")]
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [entry]}
+    logger.info("wrote a pyramid of %d levels", len(shapes) + 1)
+    return len(shapes) + 1

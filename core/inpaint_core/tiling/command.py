@@ -1,0 +1,89 @@
+"""``inpaint restore``: restore a large scan tile by tile into a new zarr store.
+
+    inpaint restore SCAN --mask MASK --method NAME --output OUT.zarr [--tile N] [--overlap N]
+        [--batch N] [--device D] [--scheduler ADDR] [--resume] [--param k=v ...]
+        [--weights FILE] [--seed N]
+
+Stopped with Ctrl-C, the same command with ``--resume`` continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from inpaint_core.errors import ParameterError
+
+
+def add_parser(commands: Any, parse_texts: Any) -> None:
+    """Add the ``restore`` subcommand to ``commands`` (an argparse subparsers object)."""
+    from inpaint_core.api import DEFAULT_METHOD
+
+    restore = commands.add_parser(
+        "restore", help="restore a large zarr, OME-Zarr or TIFF scan tile by tile (resumable)"
+    )
+    restore.add_argument("scan", help="zarr array, OME-Zarr group (level 0 is used) or TIFF")
+    restore.add_argument(
+        "--mask", required=True, help="damage mask: zarr, PNG or TIFF of the scan's (H, W)"
+    )
+    restore.add_argument("--method", "-m", default=DEFAULT_METHOD, help="a name from `methods`")
+    restore.add_argument("--output", "-o", required=True, help="new zarr store, e.g. OUT.zarr")
+    restore.add_argument("--tile", type=int, help="tile side in px (default: the method's)")
+    restore.add_argument(
+        "--overlap",
+        type=int,
+        help="px by which pieces of a large hole cross-fade (default margin/2)",
+    )
+    restore.add_argument("--batch", type=int, default=1, help="tiles per step (default 1)")
+    restore.add_argument(
+        "--device", default="auto", help="learned methods: auto, cpu, cuda[:N], mps"
+    )
+    restore.add_argument("--scheduler", help="dask.distributed scheduler, e.g. tcp://HOST:8786")
+    restore.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run into --output"
+    )
+    restore.add_argument(
+        "--param", "-p", action="append", default=[], metavar="KEY=VALUE",
+        help="a method parameter; repeat for several (see `inpaint methods NAME`)",
+    )  # fmt: skip
+    restore.add_argument("--weights", help="learned methods: checkpoint from `inpaint train`")
+    restore.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    restore.set_defaults(handler=lambda args: run(args, parse_texts))
+
+
+def run(args: argparse.Namespace, parse_texts: Any) -> int:
+    """Handle ``inpaint restore``."""
+    from inpaint_core.api import get_method
+    from inpaint_core.progress import ProgressBar
+    from inpaint_core.tiling.engine import restore_scan
+
+    method_class = get_method(args.method)
+    names = {parameter.name for parameter in method_class.info.parameters}
+    texts = parse_texts(args.param)
+    if args.weights is not None:
+        if "weights" not in names:
+            raise ParameterError(f"method {args.method!r} takes no --weights (it is not learned)")
+        if "weights" in texts:
+            raise ParameterError("--weights and --param weights=... are both given; give one")
+        texts["weights"] = args.weights
+    if "device" in names and "device" not in texts:
+        texts["device"] = args.device
+    params = method_class.info.parse_params(texts)
+    bar = ProgressBar(f"restore {args.method}", "tile")
+    try:
+        result = restore_scan(
+            args.scan, args.mask, args.method, args.output, tile=args.tile,
+            overlap=args.overlap, batch=args.batch, device=args.device, params=params,
+            resume=args.resume, progress=bar, scheduler=args.scheduler, seed=args.seed,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        print("inpaint: stopped; rerun the same command with --resume", file=sys.stderr)  # noqa: T201
+        raise
+    print(  # noqa: T201
+        f"wrote {result.output} ({args.method}: {result.tiles} tiles, "
+        f"{result.chunks_restored} chunks restored, {result.chunks_copied} copied, "
+        f"{result.levels} resolution levels, {100 * result.hole_fraction:.2f}% hole, "
+        f"{result.seconds:.1f} s)"
+    )
+    return 0

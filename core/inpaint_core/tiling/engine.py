@@ -1,0 +1,354 @@
+"""The tiled restoration engine: restore a scan of any size chunk by chunk, resumably.
+
+The loop is thin; the geometry is :mod:`inpaint_core.tiling`. For each output chunk that some
+tile's core touches: compute the tiles it needs (``batch`` at a time, looking ahead to the
+next chunks' tiles; results are cached until every chunk using them is written), blend them,
+write the chunk, then mark it done in the output's progress array. A killed run resumed with
+``resume=True`` redoes only unmarked chunks and gives the same bytes. Chunks without a hole
+are copied from the source unchanged, in parallel with dask. Then the pyramid is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inpaint_core.errors import InvalidInputError, MethodFailedError, ParameterError
+from inpaint_core.io import scans
+from inpaint_core.method import InpaintMethod
+from inpaint_core.tiling.blend import accumulate, new_accumulators, normalise, tile_weights
+from inpaint_core.tiling.execution import (
+    check_resumable,
+    connect,
+    default_overlap,
+    describe,
+    describe_run,
+    make_method,
+    oom_errors,
+    run_with_backoff,
+)
+from inpaint_core.tiling.plan import Tile, check_geometry, plan_tiles, tiles_by_block
+from inpaint_core.tiling.regions import Box, chunk_boxes, find_hole_regions, shrink_to_holes
+
+logger = logging.getLogger(__name__)
+
+COPY_GROUP = 16
+"""Hole-free chunks copied per dask compute; ``should_stop`` is polled between groups."""
+
+
+@dataclass(frozen=True)
+class RestoreEvent:
+    """Progress of a restoration: tiles computed and chunks written (resumed ones included)."""
+
+    tiles_done: int
+    tiles_total: int
+    chunks_done: int
+    chunks_total: int
+    phase: str  # "restore", "copy", "pyramid" or "done"
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What :func:`restore_scan` did. ``stopped``: ``should_stop`` ended it early (resumable)."""
+
+    output: Path
+    tiles: int
+    chunks_total: int
+    chunks_restored: int
+    chunks_copied: int
+    hole_fraction: float
+    levels: int
+    stopped: bool
+    seconds: float
+
+
+def _run_batch(
+    method: InpaintMethod, tiles: Sequence[Tile], windows: Sequence[tuple[np.ndarray, np.ndarray]],
+    seed: int,
+) -> list[np.ndarray]:  # fmt: skip
+    """Restore a batch of windows (one ``inpaint`` call per tile for now); the hook that the
+    OOM back-off wraps. CUDA out-of-memory propagates as it is; other errors name the tile."""
+    from inpaint_core.api import inpaint
+
+    results = []
+    for tile, (image, hole) in zip(tiles, windows, strict=True):
+        try:
+            results.append(inpaint(image, hole, method, seed=seed))
+        except oom_errors():
+            raise
+        except Exception as error:
+            raise MethodFailedError(
+                f"{describe(tile)} (core {tuple(tile.core)}) failed with method "
+                f"{method.info.name!r}: {error}"
+            ) from error
+    return results
+
+
+def _read_window(source: Any, mask: Any, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
+    hole = np.asarray(mask[tile.slices]) != 0
+    if hole.all():
+        raise InvalidInputError(
+            f"{describe(tile)} is all hole: the method needs known pixels as context; "
+            f"use a larger --tile than {max(tile.shape)}"
+        )
+    return np.asarray(source[tile.slices]), hole
+
+
+def _copy_chunk(source: Any, level0: Any, progress: Any, box: Box, key: tuple[int, int]) -> None:
+    level0[box.slices] = np.asarray(source[box.slices])
+    _mark_done(progress, key)
+
+
+def _mark_done(progress: Any, key: tuple[int, int]) -> None:
+    progress[key] = 1
+
+
+def iter_restore(
+    scan: Any, mask: Any, method: str | InpaintMethod, output: str | os.PathLike[str], *,
+    tile: int | None = None, overlap: int | None = None, batch: int = 1, device: str = "auto",
+    params: Mapping[str, Any] | None = None, resume: bool = False, seed: int = 0,
+    should_stop: Callable[[], bool] | None = None, scheduler: str | None = None,
+    pyramid_side: int = scans.PYRAMID_SIDE,
+) -> Generator[RestoreEvent, None, RestoreResult]:  # fmt: skip
+    """Restore ``scan`` into a new store, yielding a :class:`RestoreEvent` as work is done;
+    the generator's return value is the :class:`RestoreResult`. Arguments as for
+    :func:`restore_scan`; they are checked on the first ``next()``. Closing the generator
+    early (e.g. a napari worker's quit) leaves the store resumable, like ``should_stop``."""
+    started = time.perf_counter()
+    if not isinstance(batch, int) or batch < 1:
+        raise ParameterError(f"batch={batch!r} must be an int >= 1")
+    instance = make_method(method, params, device)
+    info = instance.info
+    array, hole, inputs, described = scans.open_inputs(scan, mask)
+    side = info.preferred_tile if tile is None else tile
+    margin = info.context_margin
+    overlap = default_overlap(side, margin) if overlap is None else overlap
+    check_geometry(side, margin, info.pad_multiple, overlap)
+    if overlap < 1:
+        raise ParameterError(f"overlap={overlap} must be >= 1 so that split holes cross-fade")
+    path = scans.check_output_store(output, inputs, resume=resume)
+    job = _Job(instance, array, hole, described, path, resume, side, overlap, seed, pyramid_side)
+    with connect(scheduler) as client:
+        stop = should_stop or (lambda: False)
+        return (yield from _restore(job, batch, client, stop, started))
+
+
+def restore_scan(
+    scan: Any, mask: Any, method: str | InpaintMethod, output: str | os.PathLike[str], *,
+    tile: int | None = None, overlap: int | None = None, batch: int = 1, device: str = "auto",
+    params: Mapping[str, Any] | None = None, resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None, scheduler: str | None = None,
+    seed: int = 0, pyramid_side: int = scans.PYRAMID_SIDE,
+) -> RestoreResult:  # fmt: skip
+    """Restore every hole of a large scan with ``method``, tile by tile, into a new store.
+
+    Args:
+        scan: path of a zarr array, OME-Zarr group (level 0 is restored) or TIFF; or an array
+            ``(H, W[, C])`` (C in 1, 3, 4; uint8, uint16, or float32/float64 in [0, 1]) that
+            slices lazily, e.g. a zarr array.
+        mask: path of a zarr, PNG or TIFF mask, or an array ``(H, W)``; non-zero = hole.
+        method: a registered method name or an :class:`InpaintMethod` instance.
+        output: the new zarr v3 store (see :mod:`inpaint_core.io.scans`); never the source.
+        tile: window side in px (default ``info.preferred_tile``); the margin is always
+            ``info.context_margin``.
+        overlap: px by which pieces of a hole too large for one tile overlap and cross-fade
+            (default :func:`default_overlap`: ``margin // 2``, at least 1).
+        batch: tiles restored per step; halved on CUDA out-of-memory (logged).
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; given only to methods with
+            a ``device`` parameter.
+        params: the method's parameters (only with a method name).
+        resume: continue an interrupted run into ``output`` (same settings); the result is
+            byte-identical to an uninterrupted run.
+        progress: called with ``(tiles_done, tiles_total)`` at the start and whenever tiles
+            complete (e.g. a :class:`~inpaint_core.progress.ProgressBar`).
+        should_stop: polled between chunks; True stops cleanly (resume later).
+        scheduler: ``tcp://HOST:PORT`` of a dask.distributed scheduler: tiles (``batch`` in
+            flight at once, one task each) and hole-free chunk copies run on its workers, which
+            must reach the scan and the output (shared filesystem). None: this process, with
+            local threads for the copies.
+        seed: seeds the method's random generator (same for every tile).
+        pyramid_side: levels are added until the long side is at most this.
+
+    Returns:
+        A :class:`RestoreResult`.
+
+    Raises:
+        InpaintError subclasses naming the bad value; :class:`MethodFailedError` (chained from
+        the cause) naming the tile when the method fails on it.
+    """
+    events = iter_restore(
+        scan, mask, method, output, tile=tile, overlap=overlap, batch=batch, device=device,
+        params=params, resume=resume, seed=seed, should_stop=should_stop, scheduler=scheduler,
+        pyramid_side=pyramid_side,
+    )  # fmt: skip
+    reported = None
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as finished:
+            return finished.value
+        if progress is not None and event.tiles_done != reported:
+            reported = event.tiles_done
+            progress(event.tiles_done, event.tiles_total)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The checked arguments of :func:`iter_restore`."""
+
+    method: InpaintMethod
+    scan: Any
+    mask: Any
+    inputs: Mapping[str, str]  # how scan and mask are named in the provenance
+    output: Path
+    resume: bool
+    tile: int
+    overlap: int
+    seed: int
+    pyramid_side: int
+
+
+def _restore(
+    job: _Job, batch: int, client: Any, stop: Callable[[], bool], started: float
+) -> Generator[RestoreEvent, None, RestoreResult]:
+    """The body of :func:`iter_restore`, once the arguments are checked."""
+    instance, array, hole, path = job.method, job.scan, job.mask, job.output
+    side, overlap, seed = job.tile, job.overlap, job.seed
+    info = instance.info
+    margin = info.context_margin
+    shape = (int(array.shape[0]), int(array.shape[1]))
+    regions = find_hole_regions(hole)
+    tiles = plan_tiles(
+        shape, regions.boxes, side, margin, info.pad_multiple, overlap=overlap,
+        refine=partial(shrink_to_holes, hole),
+    )  # fmt: skip
+    settings = {"tile": side, "margin": margin, "overlap": overlap, "seed": seed}
+    provenance = describe_run(instance, job.inputs, regions, settings, len(tiles))
+    if job.resume and path.exists():
+        group = scans.open_output(path)
+        provenance = check_resumable(path, dict(group.attrs.get("inpaint", {})), provenance)
+    else:
+        group = scans.create_output(path, array, provenance)
+    level0, progress = group[scans.LEVEL0], group[scans.PROGRESS]
+    block = (int(level0.chunks[0]), int(level0.chunks[1]))
+    done = np.asarray(progress[...]) != 0
+    boxes = {(b.row0 // block[0], b.col0 // block[1]): b for b in chunk_boxes(shape, block)}
+    users = tiles_by_block(tiles, block)
+    todo = [key for key in users if not done[key]]
+    copies = [key for key in boxes if key not in users and not done[key]]
+    uses = dict.fromkeys(range(len(tiles)), 0)  # chunks still to write that need each tile
+    for key in todo:
+        for index in users[key]:
+            uses[index] += 1
+    tiles_done = sum(1 for count in uses.values() if count == 0)
+    chunks_done = int(done.sum())
+
+    def event(phase: str) -> RestoreEvent:
+        return RestoreEvent(tiles_done, len(tiles), chunks_done, len(boxes), phase)
+
+    def result(levels: int, stopped: bool, restored: int, copied: int) -> RestoreResult:
+        return RestoreResult(
+            path, len(tiles), len(boxes), restored, copied, regions.hole_fraction, levels,
+            stopped, time.perf_counter() - started,
+        )  # fmt: skip
+
+    yield event("restore")
+    cache: dict[int, np.ndarray] = {}
+    for position, key in enumerate(todo):
+        if stop():
+            return result(0, True, position, 0)
+        wanted = _lookahead(todo[position:], users, cache, batch)
+        if wanted:
+            chosen = [tiles[index] for index in wanted]
+            outputs, batch = _compute(instance, array, hole, chosen, batch, seed, client)
+            cache.update(zip(wanted, outputs, strict=True))
+            tiles_done += len(wanted)
+            yield event("restore")
+        _write_chunk(array, hole, level0, boxes[key], [tiles[i] for i in users[key]],
+                     [cache[i] for i in users[key]], overlap)  # fmt: skip
+        _mark_done(progress, key)
+        chunks_done += 1
+        for index in users[key]:
+            uses[index] -= 1
+            if uses[index] == 0:
+                del cache[index]
+        yield event("restore")
+    for start in range(0, len(copies), COPY_GROUP):
+        if stop():
+            return result(0, True, len(todo), start)
+        keys = copies[start : start + COPY_GROUP]
+        _copy_group(array, level0, progress, boxes, keys, client or "threads")
+        chunks_done += len(keys)
+        yield event("copy")
+    yield event("pyramid")
+    if provenance["complete"]:  # resuming a finished run: its pyramid is written
+        levels = len(group.attrs["ome"]["multiscales"][0]["datasets"])
+    else:
+        levels = scans.write_pyramid(group, path.stem, job.pyramid_side)
+        group.attrs["inpaint"] = dict(provenance, complete=True)
+    yield event("done")
+    return result(levels, False, len(todo), len(copies))
+
+
+def _lookahead(
+    todo: Sequence[tuple[int, int]], users: Mapping[tuple[int, int], list[int]],
+    cache: Mapping[int, np.ndarray], batch: int,
+) -> list[int]:  # fmt: skip
+    """The tiles the first chunk of ``todo`` lacks, then the next chunks' (up to ``batch``)."""
+    wanted: list[int] = []
+    for number, key in enumerate(todo):
+        for index in users[key]:
+            if index not in cache and index not in wanted:
+                if number and len(wanted) >= batch:
+                    return wanted
+                wanted.append(index)
+    return wanted
+
+
+def _compute(
+    method: InpaintMethod, array: Any, hole: Any, chosen: list[Tile], batch: int, seed: int,
+    client: Any,
+) -> tuple[list[np.ndarray], int]:  # fmt: skip
+    """The results of the ``chosen`` tiles and the batch size to go on with."""
+    windows = {tile: _read_window(array, hole, tile) for tile in chosen}
+    if client is not None:  # one task per tile, spread over the cluster's workers
+        futures = [
+            client.submit(_run_batch, method, [tile], [windows[tile]], seed, pure=False)
+            for tile in chosen
+        ]
+        return [output for outputs in client.gather(futures) for output in outputs], batch
+
+    def run(part: Sequence[Tile]) -> list[np.ndarray]:
+        return _run_batch(method, part, [windows[tile] for tile in part], seed)
+
+    return run_with_backoff(run, chosen, batch)
+
+
+def _write_chunk(
+    array: Any, hole: Any, level0: Any, box: Box, tiles: list[Tile], results: list[np.ndarray],
+    ramp: int,
+) -> None:  # fmt: skip
+    total, weight = new_accumulators(box, array.shape[2] if len(array.shape) == 3 else None)
+    for tile, restored in zip(tiles, results, strict=True):
+        accumulate(total, weight, box, tile, restored, tile_weights(tile, ramp))
+    source = np.asarray(array[box.slices])
+    level0[box.slices] = normalise(source, np.asarray(hole[box.slices]), total, weight)
+
+
+def _copy_group(
+    array: Any, level0: Any, progress: Any, boxes: Mapping[tuple[int, int], Box],
+    keys: Sequence[tuple[int, int]], scheduler: Any,
+) -> None:  # fmt: skip
+    import dask
+
+    tasks = [dask.delayed(_copy_chunk)(array, level0, progress, boxes[k], k) for k in keys]
+    dask.compute(*tasks, scheduler=scheduler)

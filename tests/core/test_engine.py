@@ -1,0 +1,416 @@
+"""The tiled restoration engine on small real zarr stores: equality, resume, safety, CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+
+from inpaint_core.api import inpaint
+from inpaint_core.cli import main
+from inpaint_core.errors import (
+    InvalidInputError,
+    MethodFailedError,
+    OutputExistsError,
+    ParameterError,
+)
+from inpaint_core.method import InpaintMethod, MethodInfo
+from inpaint_core.tiling import engine
+from inpaint_core.tiling.engine import RestoreEvent, iter_restore, restore_scan
+
+ROOT = Path(__file__).resolve().parents[2]
+SHAPE = (256, 320)
+CHUNK = 64
+
+
+class LocalMean(InpaintMethod):
+    """Each hole pixel: the mean of the known pixels of its 3x3 neighbourhood (0.5 if none).
+
+    Purely local (radius 1 < margin 4), and the sum runs in a fixed order, so a tile gives
+    bit-for-bit what the whole image gives at every pixel with its margin of context."""
+
+    info = MethodInfo(
+        name="local-mean", family="other", summary="3x3 masked mean", reference="test",
+        preferred_tile=64, context_margin=4,
+    )  # fmt: skip
+
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        known = np.pad(~mask, 1).astype(np.float64)
+        values = np.pad(image.astype(np.float64), ((1, 1), (1, 1), (0, 0)))
+        total = np.zeros(image.shape, dtype=np.float64)
+        count = np.zeros(mask.shape, dtype=np.float64)
+        rows, cols = mask.shape
+        for dr in range(3):
+            for dc in range(3):
+                weight = known[dr : dr + rows, dc : dc + cols]
+                total += values[dr : dr + rows, dc : dc + cols] * weight[..., None]
+                count += weight
+        mean = np.where(count[..., None] > 0, total / np.maximum(count, 1)[..., None], 0.5)
+        return mean.astype(np.float32)
+
+
+class Identity(InpaintMethod):
+    """Returns the image as given: the hole keeps its damaged values."""
+
+    info = MethodInfo(
+        name="identity", family="other", summary="no-op", reference="test",
+        preferred_tile=64, context_margin=0,
+    )  # fmt: skip
+
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return image.copy()
+
+
+def write_store(path: Path, array: np.ndarray, chunks: tuple[int, ...], zarr_format: int = 3):
+    store = zarr.create_array(
+        str(path), shape=array.shape, chunks=chunks, dtype=array.dtype, zarr_format=zarr_format
+    )
+    store[...] = array
+    return path
+
+
+def small_holes(shape: tuple[int, int] = SHAPE) -> np.ndarray:
+    """Blobs that each fit a 64 px tile with margin 4: at the corners, on the borders and
+    across chunk lines (rows/cols 64, 128, ...)."""
+    mask = np.zeros(shape, dtype=bool)
+    for row, col, height, width in [
+        (0, 0, 5, 7), (250, 313, 6, 7), (0, 150, 4, 20), (120, 0, 15, 3), (60, 60, 9, 9),
+        (125, 190, 8, 12), (200, 315, 20, 5), (30, 250, 40, 6), (180, 100, 3, 50),
+        (62, 126, 4, 5), (66, 132, 3, 4),
+    ]:  # fmt: skip
+        mask[row : row + height, col : col + width] = True
+    return mask
+
+
+def long_crack(shape: tuple[int, int] = SHAPE) -> np.ndarray:
+    """A 3 px crack across the whole scan plus a loss: holes no single tile holds."""
+    mask = np.zeros(shape, dtype=bool)
+    for col in range(shape[1]):
+        row = int(100 + 40 * np.sin(col / 30))
+        mask[row : row + 3, col] = True
+    mask[150:230, 20:60] = True
+    return mask
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (*SHAPE, 3), dtype=np.uint8)
+    mask = small_holes()
+    return {
+        "image": image,
+        "mask": mask,
+        "scan": write_store(tmp_path / "scan.zarr", image, (CHUNK, CHUNK, 3)),
+        "mask_path": write_store(tmp_path / "mask.zarr", mask, (CHUNK, CHUNK)),
+        "tmp": tmp_path,
+    }
+
+
+def restored(path: Path, level: str = "0") -> np.ndarray:
+    return zarr.open_group(str(path), mode="r")[level][...]
+
+
+def file_hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_tiled_equals_untiled_for_a_local_method(scene: dict[str, Any]) -> None:
+    out = scene["tmp"] / "out.zarr"
+    result = restore_scan(scene["scan"], scene["mask_path"], LocalMean(), out)
+    expected = inpaint(scene["image"], scene["mask"], LocalMean())
+    np.testing.assert_array_equal(restored(out), expected)
+    assert result.tiles > 1 and not result.stopped
+    assert result.chunks_restored + result.chunks_copied == result.chunks_total == 20
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_identity_leaves_the_scan_bit_identical(tmp_path: Path, dtype: type) -> None:
+    rng = np.random.default_rng(1)
+    if np.issubdtype(dtype, np.integer):
+        image = rng.integers(0, np.iinfo(dtype).max, SHAPE, dtype=dtype)  # grey (H, W)
+    else:
+        image = rng.random(SHAPE, dtype=np.float32)
+    scan = write_store(tmp_path / "scan.zarr", image, (CHUNK, CHUNK))
+    result = restore_scan(scan, long_crack(), Identity(), tmp_path / "out.zarr", overlap=8)
+    np.testing.assert_array_equal(restored(tmp_path / "out.zarr"), image)
+    assert result.tiles > 5  # the crack was split into overlapping pieces
+
+
+def test_large_holes_are_filled_everywhere(scene: dict[str, Any]) -> None:
+    mask = long_crack()
+    out = scene["tmp"] / "out.zarr"
+    restore_scan(scene["scan"], mask, LocalMean(), out, tile=96, overlap=6)
+    result = restored(out)
+    np.testing.assert_array_equal(result[~mask], scene["image"][~mask])
+    assert not np.array_equal(result[mask], scene["image"][mask])
+
+
+def test_progress_events_count_tiles_and_chunks(scene: dict[str, Any]) -> None:
+    events = list(iter_restore(scene["scan"], scene["mask_path"], LocalMean(), scene["tmp"] / "o"))
+    assert all(isinstance(e, RestoreEvent) for e in events)
+    done = [e.tiles_done for e in events]
+    assert done == sorted(done) and done[-1] == events[-1].tiles_total > 0
+    assert events[-1].chunks_done == events[-1].chunks_total == 20
+    assert events[-1].phase == "done"
+    calls: list[tuple[int, int]] = []
+    restore_scan(scene["scan"], scene["mask_path"], LocalMean(), scene["tmp"] / "p",
+                 progress=lambda d, t: calls.append((d, t)))  # fmt: skip
+    assert calls[-1][0] == calls[-1][1]
+
+
+def stop_after(polls: int) -> Any:
+    """A ``should_stop`` that says True from its ``polls + 1``-th call on."""
+    calls = iter(range(10_000))
+    return lambda: next(calls) >= polls
+
+
+def test_resume_after_stop_gives_identical_bytes(scene: dict[str, Any]) -> None:
+    args = (scene["scan"], scene["mask_path"], LocalMean())
+    restore_scan(*args, scene["tmp"] / "whole.zarr")
+    # 13 chunks hold holes (one poll each), then one poll before the 7 copies.
+    for polls, restored_first in ((3, 3), (13, 13)):
+        out = scene["tmp"] / f"resumed{polls}.zarr"
+        first = restore_scan(*args, out, should_stop=stop_after(polls))
+        assert first.stopped and first.levels == 0 and first.chunks_copied == 0
+        assert first.chunks_restored == restored_first
+        assert not zarr.open_group(str(out), mode="r").attrs["inpaint"]["complete"]
+        second = restore_scan(*args, out, resume=True)
+        assert not second.stopped and second.chunks_copied == 7
+        assert second.chunks_restored == 13 - restored_first
+        np.testing.assert_array_equal(restored(out), restored(scene["tmp"] / "whole.zarr"))
+        assert file_hashes(out / "0") == file_hashes(scene["tmp"] / "whole.zarr" / "0")
+    again = restore_scan(*args, out, resume=True)  # a finished run: nothing left to do
+    assert (again.chunks_restored, again.chunks_copied, again.levels) == (0, 0, 1)
+
+
+def test_closing_the_generator_early_leaves_a_resumable_store(scene: dict[str, Any]) -> None:
+    args = (scene["scan"], scene["mask_path"], LocalMean())
+    restore_scan(*args, scene["tmp"] / "whole.zarr")
+    events = iter_restore(*args, scene["tmp"] / "closed.zarr")
+    for _ in range(5):
+        next(events)
+    events.close()  # as a napari worker does when the user cancels
+    restore_scan(*args, scene["tmp"] / "closed.zarr", resume=True)
+    whole = restored(scene["tmp"] / "whole.zarr")
+    np.testing.assert_array_equal(restored(scene["tmp"] / "closed.zarr"), whole)
+
+
+def test_resume_after_a_crash_between_write_and_mark(
+    scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = (scene["scan"], scene["mask_path"], LocalMean())
+    restore_scan(*args, scene["tmp"] / "whole.zarr")
+    marked: list[Any] = []
+    real_mark = engine._mark_done
+
+    def crash_on_third(progress: Any, key: tuple[int, int]) -> None:
+        if len(marked) == 2:
+            raise RuntimeError("killed")
+        marked.append(key)
+        real_mark(progress, key)
+
+    monkeypatch.setattr(engine, "_mark_done", crash_on_third)
+    out = scene["tmp"] / "crashed.zarr"
+    with pytest.raises(RuntimeError, match="killed"):
+        restore_scan(*args, out)
+    monkeypatch.setattr(engine, "_mark_done", real_mark)
+    progress = zarr.open_group(str(out), mode="r")[".progress"][...]
+    assert int(progress.sum()) == 2
+    restore_scan(*args, out, resume=True)
+    assert file_hashes(out / "0") == file_hashes(scene["tmp"] / "whole.zarr" / "0")
+
+
+def test_resume_refuses_other_settings(scene: dict[str, Any]) -> None:
+    out = scene["tmp"] / "out.zarr"
+    restore_scan(scene["scan"], scene["mask_path"], LocalMean(), out, should_stop=lambda: True)
+    with pytest.raises(ParameterError, match="tile"):
+        restore_scan(scene["scan"], scene["mask_path"], LocalMean(), out, tile=96, resume=True)
+
+
+def test_oom_halves_the_batch(
+    scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    args = (scene["scan"], scene["mask_path"], LocalMean())
+    restore_scan(*args, scene["tmp"] / "one.zarr", batch=1)
+    real_run = engine._run_batch
+    sizes: list[int] = []
+
+    def small_gpu(method: Any, tiles: Any, windows: Any, seed: int) -> Any:
+        sizes.append(len(tiles))
+        if len(tiles) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_run(method, tiles, windows, seed)
+
+    monkeypatch.setattr(engine, "_run_batch", small_gpu)
+    with caplog.at_level(logging.WARNING, logger="inpaint_core.tiling.engine"):
+        restore_scan(*args, scene["tmp"] / "eight.zarr", batch=8)
+    assert sizes[0] == 8 and 4 in sizes and max(sizes[sizes.index(2) :]) == 2
+    assert "retrying with batch 4" in caplog.text and "retrying with batch 2" in caplog.text
+    np.testing.assert_array_equal(
+        restored(scene["tmp"] / "eight.zarr"), restored(scene["tmp"] / "one.zarr")
+    )
+
+
+def test_failing_tile_names_it_and_marks_only_written_chunks(scene: dict[str, Any]) -> None:
+    class FailsThird(LocalMean):
+        calls = 0
+
+        def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> Any:
+            FailsThird.calls += 1
+            if FailsThird.calls == 3:
+                raise ValueError("boom")
+            return super().run(image, mask, rng)
+
+    out = scene["tmp"] / "failed.zarr"
+    with pytest.raises(MethodFailedError, match=r"tile rows \d+:\d+, cols \d+:\d+") as caught:
+        restore_scan(scene["scan"], scene["mask_path"], FailsThird(), out)
+    assert isinstance(caught.value.__cause__, ValueError)
+    group = zarr.open_group(str(out), mode="r")
+    expected = inpaint(scene["image"], scene["mask"], LocalMean())
+    for row, col in np.argwhere(group[".progress"][...]):
+        rows, cols = slice(row * CHUNK, (row + 1) * CHUNK), slice(col * CHUNK, (col + 1) * CHUNK)
+        np.testing.assert_array_equal(group["0"][rows, cols], expected[rows, cols])
+
+
+def test_an_all_hole_window_is_refused_with_its_tile(scene: dict[str, Any]) -> None:
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[40:200, 40:200] = True
+    with pytest.raises(InvalidInputError, match=r"tile rows .* all hole.*larger --tile"):
+        restore_scan(scene["scan"], mask, LocalMean(), scene["tmp"] / "out.zarr")
+
+
+def test_the_source_is_untouched_and_never_overwritten(scene: dict[str, Any]) -> None:
+    before = file_hashes(scene["tmp"])
+    out = scene["tmp"] / "out.zarr"
+    restore_scan(scene["scan"], scene["mask_path"], LocalMean(), out)
+    after = {k: v for k, v in file_hashes(scene["tmp"]).items() if not k.startswith("out.zarr")}
+    assert after == before
+    for target in (out, scene["scan"], scene["scan"] / "inside.zarr", scene["mask_path"]):
+        with pytest.raises(OutputExistsError, match=str(target.name)):
+            restore_scan(scene["scan"], scene["mask_path"], LocalMean(), target)
+    with pytest.raises(OutputExistsError, match="never written"):  # even when resuming
+        restore_scan(scene["scan"], scene["mask_path"], LocalMean(), scene["scan"], resume=True)
+
+
+def test_provenance_and_pyramid(scene: dict[str, Any]) -> None:
+    out = scene["tmp"] / "out.zarr"
+    result = restore_scan(
+        scene["scan"], scene["mask_path"], LocalMean(), out, tile=96, overlap=5, pyramid_side=100
+    )
+    group = zarr.open_group(str(out), mode="r")
+    assert result.levels == 3
+    assert [group[str(k)].shape for k in range(3)] == [(256, 320, 3), (128, 160, 3), (64, 80, 3)]
+    assert group["0"].chunks == (CHUNK, CHUNK, 3) and group["0"].dtype == np.uint8
+    entry = group.attrs["ome"]["multiscales"][0]
+    assert [d["path"] for d in entry["datasets"]] == ["0", "1", "2"]
+    assert group.attrs["multiscales"][0]["datasets"][2]["coordinateTransformations"][0][
+        "scale"
+    ] == [4.0, 4.0, 1.0]
+    meta = group.attrs["inpaint"]
+    assert meta["method"] == "local-mean" and meta["complete"]
+    assert meta["settings"] == {"tile": 96, "margin": 4, "overlap": 5, "seed": 0}
+    assert meta["hole_fraction"] == pytest.approx(scene["mask"].mean())
+    assert meta["mask"] == str(scene["mask_path"]) and meta["weights_sha256"] is None
+    assert meta["software_version"] and meta["created"]
+    level1 = group["1"][...].astype(float)
+    full = group["0"][...].astype(float)
+    assert abs(level1[10, 20, 0] - full[20:22, 40:42, 0].mean()) <= 0.5
+
+
+def test_telea_restores_the_sample_scan(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, str(ROOT / "sample_data" / "make_scan.py"), "--size", "512",
+         "--chunk", "128", "--out", str(tmp_path / "mural")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    scan, mask = tmp_path / "mural" / "scan.zarr", tmp_path / "mural" / "mask.zarr"
+    result = restore_scan(scan, mask, "telea", tmp_path / "out.zarr", tile=128)
+    source, hole = zarr.open(str(scan), mode="r")[...], zarr.open(str(mask), mode="r")[...]
+    output = restored(tmp_path / "out.zarr")
+    assert result.hole_fraction > 0.005
+    np.testing.assert_array_equal(output[~hole], source[~hole])
+    plaster = np.all(output[hole] == [222, 214, 196], axis=1)
+    assert plaster.mean() < 0.05  # the plaster-coloured losses were painted over
+
+
+def test_cli_restore_and_its_errors(scene: dict[str, Any], capsys: pytest.CaptureFixture) -> None:
+    scan, mask = str(scene["scan"]), str(scene["mask_path"])
+    out = str(scene["tmp"] / "cli.zarr")
+    assert main(["restore", scan, "--mask", mask, "--method", "telea", "-o", out,
+                 "--tile", "64", "--param", "radius=3"]) == 0  # fmt: skip
+    assert "wrote" in capsys.readouterr().out
+    assert zarr.open_group(out, mode="r").attrs["inpaint"]["parameters"] == {"radius": 3}
+    for argv, named in [
+        (["--tile", "8"], "tile=8"),
+        (["--overlap", "0"], "overlap=0"),
+        (["--batch", "0"], "batch=0"),
+        (["--param", "radius=0"], "radius=0"),
+        (["--weights", "w.safetensors"], "--weights"),
+        (["--method", "nope"], "nope"),
+    ]:
+        target = str(scene["tmp"] / "bad.zarr")
+        assert main(["restore", scan, "--mask", mask, "-m", "telea", "-o", target, *argv]) == 2
+        assert named in capsys.readouterr().err
+    assert main(["restore", scan, "--mask", mask, "-o", out]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_distributed_scheduler_gives_the_local_result(scene: dict[str, Any]) -> None:
+    distributed = pytest.importorskip("distributed", reason="the [distributed] extra is missing")
+    args = (scene["scan"], scene["mask_path"], LocalMean())
+    restore_scan(*args, scene["tmp"] / "local.zarr")
+    with distributed.LocalCluster(processes=False, n_workers=1) as cluster:
+        restore_scan(*args, scene["tmp"] / "cluster.zarr", scheduler=cluster.scheduler_address)
+    np.testing.assert_array_equal(
+        restored(scene["tmp"] / "cluster.zarr"), restored(scene["tmp"] / "local.zarr")
+    )
+
+
+def test_scheduler_without_distributed_is_a_clear_error(
+    scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were missing
+    with pytest.raises(ParameterError, match=r"tcp://h:8786.*napari-inpaint\[distributed\]"):
+        restore_scan(scene["scan"], scene["mask_path"], LocalMean(), scene["tmp"] / "o.zarr",
+                     scheduler="tcp://h:8786")  # fmt: skip
+
+
+def test_weights_sha256_of_learned_methods(tmp_path: Path) -> None:
+    pytest.importorskip("torch").set_num_threads(1)
+    from inpaint_core.errors import MissingWeightsError
+    from inpaint_core.tiling.execution import weights_sha256
+    from inpaint_core.training.checkpoint import CheckpointInfo
+
+    class Learned(LocalMean):
+        info = MethodInfo(name="fake-learned", family="other", summary="x", reference="t",
+                          learned=True)  # fmt: skip
+        path = tmp_path / "fake.safetensors"
+
+        def weights_path(self) -> Path:
+            return self.path
+
+    assert weights_sha256(LocalMean()) is None
+    with pytest.raises(MissingWeightsError, match=r"fake\.safetensors"):
+        weights_sha256(Learned())
+    Learned.path.write_bytes(b"weights")
+    assert weights_sha256(Learned()) == hashlib.sha256(b"weights").hexdigest()
+    sidecar = CheckpointInfo(
+        method="fake-learned", config={}, step=1, created="", software_version="",
+        training_data={}, losses={}, hardware={}, wall_seconds=0.0, sha256="ab" * 32,
+        dtype="float32",
+    )  # fmt: skip
+    (tmp_path / "fake.json").write_text(sidecar.to_json())
+    assert weights_sha256(Learned()) == "ab" * 32

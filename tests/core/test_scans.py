@@ -1,0 +1,154 @@
+"""Opening scans and masks (zarr v2/v3, OME-Zarr 0.4/0.5, TIFF) and the output store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from inpaint_core.errors import ImageIOError, InvalidInputError, OutputExistsError
+from inpaint_core.io import write_image
+from inpaint_core.io.scans import (
+    check_output_store,
+    downsample,
+    multiscales_metadata,
+    open_mask,
+    open_scan,
+    output_chunks,
+    pyramid_shapes,
+)
+from inpaint_core.tiling.engine import restore_scan
+
+SHAPE = (96, 128)
+
+
+def image() -> np.ndarray:
+    return np.random.default_rng(3).integers(0, 256, (*SHAPE, 3), dtype=np.uint8)
+
+
+def write_array(path: Path, array: np.ndarray, zarr_format: int = 3) -> Path:
+    chunks = (32, 32, *array.shape[2:])
+    store = zarr.create_array(
+        str(path), shape=array.shape, chunks=chunks, dtype=array.dtype, zarr_format=zarr_format
+    )
+    store[...] = array
+    return path
+
+
+def write_ome(path: Path, array: np.ndarray, ngff: str) -> Path:
+    """An OME-Zarr group with level "s0" (and a half-size "s1") and its multiscales attrs."""
+    zarr_format = 3 if ngff == "0.5" else 2
+    group = zarr.open_group(str(path), mode="w", zarr_format=zarr_format)
+    for name, level in (("s0", array), ("s1", array[::2, ::2])):
+        chunks = (32, 32, *level.shape[2:])
+        group.create_array(name, shape=level.shape, chunks=chunks, dtype=level.dtype)[...] = level
+    entry = multiscales_metadata(2, array.ndim == 3, "scan")
+    for number, dataset in enumerate(entry["datasets"]):
+        dataset["path"] = f"s{number}"
+    if ngff == "0.5":
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [entry]}
+    else:
+        group.attrs["multiscales"] = [dict(entry, version="0.4")]
+    return path
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_open_a_zarr_array(tmp_path: Path, zarr_format: int) -> None:
+    source = open_scan(write_array(tmp_path / "scan.zarr", image(), zarr_format))
+    assert source.kind == "zarr" and source.shape == SHAPE
+    np.testing.assert_array_equal(source.array[...], image())
+
+
+@pytest.mark.parametrize("ngff", ["0.4", "0.5"])
+def test_open_ome_zarr_level0(tmp_path: Path, ngff: str) -> None:
+    source = open_scan(write_ome(tmp_path / "scan.ome.zarr", image(), ngff))
+    assert source.kind == "ome-zarr"
+    np.testing.assert_array_equal(source.array[...], image())
+
+
+def test_open_a_tiled_tiff_lazily(tmp_path: Path) -> None:
+    path = tmp_path / "scan.tif"
+    tifffile.imwrite(path, image(), tile=(32, 32), photometric="rgb")
+    source = open_scan(path)
+    assert source.kind == "tiff" and tuple(source.array.chunks[:2]) == (32, 32)
+    np.testing.assert_array_equal(source.array[10:50, 20:90], image()[10:50, 20:90])
+
+
+def test_restore_from_tiff_and_ome_equals_from_zarr(tmp_path: Path) -> None:
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[40:50, 30:70] = True
+    tifffile.imwrite(tmp_path / "scan.tif", image(), tile=(32, 32), photometric="rgb")
+    inputs = {
+        "zarr": write_array(tmp_path / "scan.zarr", image()),
+        "tiff": tmp_path / "scan.tif",
+        "ome": write_ome(tmp_path / "scan.ome.zarr", image(), "0.5"),
+    }
+    results = {}
+    for name, path in inputs.items():
+        out = tmp_path / f"{name}.out.zarr"
+        restore_scan(path, mask, "telea", out, tile=64)
+        results[name] = zarr.open_group(str(out), mode="r")["0"][...]
+    np.testing.assert_array_equal(results["tiff"], results["zarr"])
+    np.testing.assert_array_equal(results["ome"], results["zarr"])
+
+
+def test_scan_errors_name_the_path_and_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(ImageIOError, match=r"missing\.zarr"):
+        open_scan(tmp_path / "missing.zarr")
+    two = write_array(tmp_path / "two.zarr", np.zeros((8, 8, 2), np.uint8))
+    with pytest.raises(InvalidInputError, match=r"two.zarr.*\(8, 8, 2\)"):
+        open_scan(two)
+    wide = write_array(tmp_path / "int32.zarr", np.zeros((8, 8), np.int32))
+    with pytest.raises(InvalidInputError, match="int32"):
+        open_scan(wide)
+    zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
+    with pytest.raises(InvalidInputError, match="multiscales"):
+        open_scan(tmp_path / "plain.zarr")
+    (tmp_path / "junk").mkdir()
+    with pytest.raises(ImageIOError, match="junk"):
+        open_scan(tmp_path / "junk")
+
+
+def test_open_masks_from_zarr_and_png(tmp_path: Path) -> None:
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[5:9, 7:30] = True
+    from_zarr = open_mask(write_array(tmp_path / "mask.zarr", mask), SHAPE)
+    np.testing.assert_array_equal(from_zarr[...], mask)
+    png = write_image(tmp_path / "mask.png", mask.astype(np.uint8) * 255)
+    np.testing.assert_array_equal(np.asarray(open_mask(png, SHAPE)) != 0, mask)
+    with pytest.raises(InvalidInputError, match=r"mask.png.*\(96, 128\).*\(90, 128\)"):
+        open_mask(png, (90, 128))
+    with pytest.raises(ImageIOError, match=r"nothing\.png"):
+        open_mask(tmp_path / "nothing.png", SHAPE)
+
+
+def test_output_store_refusals(tmp_path: Path) -> None:
+    scan = write_array(tmp_path / "scan.zarr", image())
+    for bad in (scan, scan / "0", tmp_path):
+        with pytest.raises(OutputExistsError, match="never written"):
+            check_output_store(bad, (scan,), resume=True)
+    existing = tmp_path / "old.zarr"
+    existing.mkdir()
+    with pytest.raises(OutputExistsError, match="--resume"):
+        check_output_store(existing, (scan,))
+    assert check_output_store(existing, (scan,), resume=True) == existing
+    with pytest.raises(ImageIOError, match="missing"):
+        check_output_store(tmp_path / "missing" / "out.zarr", (scan,))
+    with pytest.raises(ImageIOError, match="not an output"):
+        restore_scan(scan, np.ones(SHAPE, bool), "telea", existing, resume=True)
+
+
+def test_pyramid_geometry_and_area_average() -> None:
+    assert pyramid_shapes((5000, 3000, 3), 1024) == [(2500, 1500, 3), (1250, 750, 3), (625, 375, 3)]
+    assert pyramid_shapes((1024, 10), 1024) == []
+    block = np.array([[0, 2, 9], [4, 6, 9], [1, 1, 1]], dtype=np.uint8)
+    np.testing.assert_array_equal(downsample(block), [[3, 9], [1, 1]])
+    floats = np.arange(16, dtype=np.float32).reshape(4, 4)
+    assert downsample(floats).dtype == np.float32 and downsample(floats)[0, 0] == 2.5
+    big = zarr.create_array(
+        {}, shape=(9000, 100, 3), chunks=(8192, 64, 3), dtype="uint8", zarr_format=3
+    )
+    assert output_chunks(big) == (4096, 64, 3)
