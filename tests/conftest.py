@@ -97,3 +97,14 @@ def hole_mask() -> np.ndarray:
     mask = np.zeros((40, 56), dtype=bool)
     mask[15:25, 20:32] = True
     return mask
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny tensors: extra torch threads only add overhead (and fight other work for cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,21 +17,15 @@ import zarr
 from inpaint_core.cli import main
 from inpaint_core.io import read_image, write_image
 from inpaint_core.losses.perceptual import VGG19_WEIGHTS_ENV
+from inpaint_methods.edge_gan import SMOKE_TEST_OPTIONS
 
 TINY_OPTIONS = [
-    "--option", "base_channels=4", "--option", "residual_blocks=1",
-    "--option", "discriminator_channels=4", "--option", "local_size=32",
-    "--option", "texture_loss=discriminator-features",
-]  # fmt: skip
+    text for key, value in SMOKE_TEST_OPTIONS.items() for text in ("--option", f"{key}={value}")
+]
 FAST = ["--size", "32", "--batch", "2", "--device", "cpu", "--checkpoint-every", "2"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_images(folder: Path, count: int = 3, size: int = 48) -> Path:

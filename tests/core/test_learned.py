@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from inpaint_core.priors import Prior
 from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.training.trainer import TrainConfig, train
 from inpaint_methods.edge_gan import (
+    SMOKE_TEST_OPTIONS,
     EdgeGan,
     EdgeGanConfig,
     EdgeGanTraining,
@@ -32,21 +32,10 @@ from inpaint_methods.edge_gan import (
     to_gray,
 )
 
-TINY = {
-    "base_channels": 4,
-    "residual_blocks": 1,
-    "discriminator_channels": 4,
-    "local_size": 32,
-    "texture_loss": "discriminator-features",
-}
+TINY = dict(SMOKE_TEST_OPTIONS)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -35,25 +35,13 @@ from inpaint_core.training.trainer import (
     read_checkpoint_info,
     train,
 )
-from inpaint_methods.edge_gan import EdgeGanConfig, EdgeGanTraining
+from inpaint_methods.edge_gan import SMOKE_TEST_OPTIONS, EdgeGanConfig, EdgeGanTraining
 
 SIZE = 16
-TINY_EDGE_GAN = {
-    "base_channels": 4,
-    "residual_blocks": 1,
-    "discriminator_channels": 4,
-    "local_size": 32,
-    "texture_loss": "discriminator-features",
-}
+TINY_EDGE_GAN = dict(SMOKE_TEST_OPTIONS)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: extra threads only add overhead (and fight other processes for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class TinyFill(TrainableModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from inpaint_core.priors import Prior, prior_fill
 from inpaint_core.testing import check_method
 from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
 from inpaint_methods.edge_gan import (
+    SMOKE_TEST_OPTIONS,
     EdgeGan,
     EdgeGanConfig,
     EdgeGanNetworks,
@@ -30,21 +30,10 @@ from inpaint_methods.edge_gan import (
     to_gray,
 )
 
-TINY = {
-    "base_channels": 4,
-    "residual_blocks": 1,
-    "discriminator_channels": 4,
-    "local_size": 32,
-    "texture_loss": "discriminator-features",
-}
+TINY = dict(SMOKE_TEST_OPTIONS)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def gradient_batch(size: int = 32) -> torch.Tensor:

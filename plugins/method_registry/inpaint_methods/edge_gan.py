@@ -136,6 +136,17 @@ class EdgeGanConfig:
                 raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
 
 
+#: The smallest settings that still run every network and loss (for tests and smoke runs):
+#: ``EdgeGanConfig(**SMOKE_TEST_OPTIONS)`` trains at 32 x 32 and up in well under a second a step.
+SMOKE_TEST_OPTIONS: dict[str, object] = {
+    "base_channels": 4,
+    "residual_blocks": 1,
+    "discriminator_channels": 4,
+    "local_size": 32,
+    "texture_loss": "discriminator-features",
+}
+
+
 # --- image helpers ------------------------------------------------------------------------
 def to_gray(images: Tensor) -> Tensor:
     """``(B, 3, H, W)`` in [0, 1] -> ``(B, 1, H, W)`` luma in [0, 1] (rgb2gray weights)."""
