@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from inpaint_core.checks import parse_choice, require_ints
 from inpaint_core.devices import resolve_device
 from inpaint_core.errors import (
     InvalidInputError,
@@ -97,19 +98,12 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "keep_checkpoints"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ParameterError(f"{name}={value!r} must be an integer >= 1")
-        if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise ParameterError(f"num_workers={self.num_workers!r} must be an integer >= 0")
+        require_ints(self, ("steps", "batch_size", "checkpoint_every", "log_every",
+                            "keep_checkpoints"))  # fmt: skip
+        require_ints(self, ("num_workers",), minimum=0)
         if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
             raise ParameterError(f"grad_clip={self.grad_clip!r} must be a finite number >= 0")
-        try:
-            Precision(self.precision)
-        except ValueError:
-            valid = ", ".join(member.value for member in Precision)
-            raise ParameterError(f"unknown precision {self.precision!r}; valid: {valid}") from None
+        parse_choice(Precision, self.precision, "precision")
 
 
 @dataclass(frozen=True)

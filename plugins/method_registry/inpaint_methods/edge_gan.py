@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from inpaint_core import Family, MethodInfo, Parameter, ParamType, hookimpl
+from inpaint_core.checks import parse_choice, require_ints
 from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.blocks import EncoderDecoder, EncoderDecoderConfig, Output
@@ -110,20 +111,13 @@ class EdgeGanConfig:
 
     def __post_init__(self) -> None:
         for name, kind in (("prior", Prior), ("texture_loss", TextureLoss)):
-            value = getattr(self, name)
-            try:
-                object.__setattr__(self, name, kind(value))
-            except ValueError:
-                valid = ", ".join(member.value for member in kind)
-                raise ParameterError(f"unknown {name} {value!r}; valid: {valid}") from None
+            object.__setattr__(self, name, parse_choice(kind, getattr(self, name), name))
         try:
             object.__setattr__(self, "gan_loss", GanLoss.parse(self.gan_loss))
         except InvalidInputError as e:
             raise ParameterError(str(e)) from None
-        for name in ("base_channels", "residual_blocks", "discriminator_channels", "local_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ParameterError(f"{name}={value!r} must be an integer >= 1")
+        require_ints(self, ("base_channels", "residual_blocks", "discriminator_channels",
+                            "local_size"))  # fmt: skip
         if self.local_size < 32:
             raise ParameterError(f"local_size={self.local_size} must be >= 32 for D3's 5 convs")
         for name in ("canny_sigma", "lr"):
