@@ -90,3 +90,31 @@ def prior_fill(images: Tensor, masks: Tensor, prior: Prior | str) -> Tensor:
     result = torch.from_numpy(filled).permute(0, 3, 1, 2).to(images.device, images.dtype)
     # Known pixels exactly as given (the uint16 round trip only touches the hole).
     return torch.where(holes, result, images).detach()
+
+
+def start_at_prior(last_layer: torch.nn.Module) -> None:
+    """Zero the weight and bias of a network's last layer, so its correction starts at 0.
+
+    With a prior other than ``none``, a method's generator adds its output to the prior fill
+    (:func:`apply_prior`); a zero last layer makes the untrained method equal the prior.
+    """
+    for name in ("weight", "bias"):
+        parameter = getattr(last_layer, name, None)
+        if parameter is not None:
+            torch.nn.init.zeros_(parameter)
+
+
+def apply_prior(filled: Tensor, raw: Tensor, prior: Prior | str) -> Tensor:
+    """A generator's image from its raw output ``raw`` and the prior-filled input ``filled``.
+
+    Args:
+        filled: ``(B, 3, H, W)`` in [0, 1] from :func:`prior_fill`.
+        raw: ``(B, 3, H, W)``: the image in [0, 1] with prior ``none``, else a correction.
+        prior: the method's prior.
+
+    Returns:
+        ``raw`` with prior ``none``; ``(filled + raw).clamp(0, 1)`` otherwise.
+    """
+    if Prior(prior) is Prior.NONE:
+        return raw
+    return (filled + raw).clamp(0.0, 1.0)

@@ -16,6 +16,7 @@ from inpaint_core.learned import config_to_dict
 from inpaint_core.losses.perceptual import VGG19_WEIGHTS_ENV
 from inpaint_core.priors import Prior, prior_fill
 from inpaint_core.testing import check_method
+from inpaint_core.testing_learned import check_learned_method
 from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
 from inpaint_methods.edge_gan import (
     SMOKE_TEST_OPTIONS,
@@ -25,8 +26,6 @@ from inpaint_methods.edge_gan import (
     EdgeGanTraining,
     TextureLoss,
     canny_edges,
-    crop_batch,
-    hole_crops,
     to_gray,
 )
 
@@ -89,35 +88,6 @@ def test_canny_edges_only_in_the_known_region() -> None:
     scrambled = gray.clone()
     scrambled[..., 16:] = torch.rand(1, 1, 32, 16, generator=torch.Generator().manual_seed(1))
     assert torch.equal(canny_edges(scrambled, 1.0, known), edges)  # hole values never matter
-
-
-# --- hole_crops, crop_batch ---------------------------------------------------------------
-def test_hole_crops_centre_clamp_and_empty() -> None:
-    masks = torch.cat([
-        block_mask(64, 30, 40, 20, 30),  # centre (34, 24): fits inside
-        block_mask(64, 10, 20, 30, 40),  # centre (14, 34): top clamps to 0
-        block_mask(64, 60, 63, 60, 63),  # near the corner: clamps to 64 - 32
-        torch.zeros(1, 1, 64, 64),  # empty: the centre crop
-    ])  # fmt: skip
-    assert hole_crops(masks, 32) == [(18, 8, 32), (0, 18, 32), (32, 32, 32), (16, 16, 32)]
-
-
-def test_hole_crops_side_is_limited_by_the_image() -> None:
-    masks = torch.zeros(1, 1, 48, 80)
-    masks[:, :, 20:30, 60:70] = 1
-    assert hole_crops(masks, 128) == [(0, 32, 48)]  # side = min(128, 48, 80)
-    assert hole_crops(masks, 16) == [(16, 56, 16)]
-
-
-def test_crop_batch_takes_each_images_own_box() -> None:
-    images = torch.arange(2 * 2 * 8 * 8, dtype=torch.float32).reshape(2, 2, 8, 8)
-    crops = crop_batch(images, [(0, 1, 4), (3, 4, 4)])
-    assert crops.shape == (2, 2, 4, 4)
-    assert torch.equal(crops[0], images[0, :, 0:4, 1:5])
-    assert torch.equal(crops[1], images[1, :, 3:7, 4:8])
-    masks = block_mask(64, 30, 40, 20, 30, batch=2)
-    crops = crop_batch(masks, hole_crops(masks, 32))
-    assert crops.shape == (2, 1, 32, 32) and crops.sum() == masks.sum()  # the hole is inside
 
 
 # --- prior_fill ---------------------------------------------------------------------------------
@@ -261,3 +231,8 @@ def test_edge_gan_keeps_the_method_contract(tmp_path: Path, prior: str) -> None:
     check_method(EdgeGan, {"weights": weights, "device": "cpu"})
     check_method("edge-gan", {"weights": str(weights), "device": "cpu", "show_edges": True},
                  height=37, width=50)  # fmt: skip
+
+
+def test_edge_gan_trains_and_its_weights_round_trip(tmp_path: Path) -> None:
+    check_learned_method(EdgeGan, {**TINY, "lr": 1e-3}, tmp_path,
+                         loss_key="g2_l1")  # fmt: skip

@@ -55,7 +55,8 @@ from inpaint_core.losses.adversarial import (
     generator_loss,
 )
 from inpaint_core.losses.perceptual import PerceptualStyleLoss, perceptual_loss, style_loss
-from inpaint_core.priors import Prior, prior_fill
+from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
+from inpaint_core.training.holes import crop_batch, hole_crops, hole_psnr, merge
 from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
 
 #: Luma weights of ``skimage.color.rgb2gray`` (ITU-R BT.709).
@@ -173,36 +174,6 @@ def canny_edges(gray: Tensor, sigma: float, known: Tensor | None = None) -> Tens
     return torch.from_numpy(edges)[:, None].to(gray.device, gray.dtype)
 
 
-def hole_crops(masks: Tensor, size: int) -> list[tuple[int, int, int]]:
-    """``(top, left, side)`` of a square crop centred on each mask's hole bounding box.
-
-    ``side = min(size, H, W)``; the crop is shifted to lie inside the image. An empty mask
-    gives the centre crop. ``masks``: ``(B, 1, H, W)`` with 1 = hole.
-    """
-    height, width = masks.shape[-2:]
-    side = min(size, height, width)
-    boxes = []
-    for mask in masks[:, 0] > 0.5:
-        rows = torch.nonzero(mask.any(dim=1)).flatten()
-        cols = torch.nonzero(mask.any(dim=0)).flatten()
-        if len(rows):
-            centre_y = (int(rows[0]) + int(rows[-1])) // 2
-            centre_x = (int(cols[0]) + int(cols[-1])) // 2
-        else:
-            centre_y, centre_x = height // 2, width // 2
-        top = min(max(centre_y - side // 2, 0), height - side)
-        left = min(max(centre_x - side // 2, 0), width - side)
-        boxes.append((top, left, side))
-    return boxes
-
-
-def crop_batch(images: Tensor, boxes: list[tuple[int, int, int]]) -> Tensor:
-    """Stack the crops ``boxes`` (from :func:`hole_crops`) of ``(B, C, H, W)`` images."""
-    return torch.stack(
-        [images[i, :, top : top + s, left : left + s] for i, (top, left, s) in enumerate(boxes)]
-    )
-
-
 # --- networks -------------------------------------------------------------------------------
 class EdgeGanNetworks(nn.Module):
     """G1 (``edge_generator``) and G2 (``image_generator``): the inference networks."""
@@ -219,9 +190,7 @@ class EdgeGanNetworks(nn.Module):
         self.edge_generator = EncoderDecoder(edges)
         self.image_generator = EncoderDecoder(image)
         if residual:  # start as the prior exactly: the correction's last conv is zero
-            last = self.image_generator.decoder[-1]
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
+            start_at_prior(self.image_generator.decoder[-1])
 
     def prepare(self, images: Tensor, masks: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
         """The prior-filled image ``(B, 3, H, W)`` and the known edges ``(B, 1, H, W)``."""
@@ -236,9 +205,7 @@ class EdgeGanNetworks(nn.Module):
     def complete(self, filled: Tensor, edges: Tensor, masks: Tensor) -> Tensor:
         """G2: the completed image ``(B, 3, H, W)`` in [0, 1] from composite ``edges``."""
         raw = self.image_generator(torch.cat([filled, edges, masks], dim=1))
-        if self.config.prior is Prior.NONE:
-            return raw
-        return (filled + raw).clamp(0.0, 1.0)
+        return apply_prior(filled, raw, self.config.prior)
 
 
 def composite_edges(known_edges: Tensor, predicted: Tensor, masks: Tensor) -> Tensor:
@@ -339,7 +306,7 @@ class EdgeGanTraining(TrainableModel):
         global_logits, global_features = self.global_discriminator(fake_global)
         adv2, _ = generator_loss(c.gan_loss, global_logits)
         adv3, _ = generator_loss(c.gan_loss, self.local_discriminator(fake_local)[0])
-        merged = output * masks + images * (1.0 - masks)
+        merged = merge(output, images, masks)
         perceptual, style = self._texture(images, output, merged, real_global, global_features)
         hole_fraction = masks.mean().clamp_min(1e-6)
         l1 = (output - images).abs().mean() / hole_fraction
@@ -349,9 +316,7 @@ class EdgeGanTraining(TrainableModel):
             + c.style_weight * style
             + c.l1_weight * l1
         )
-        with torch.no_grad():
-            mse = ((merged - images) ** 2 * masks).sum() / (hole_fraction * masks.numel() * 3)
-            psnr = 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+        psnr = hole_psnr(output, images, masks)
         terms = {"g2_adv2": adv2, "g2_adv3": adv3, "g2_perceptual": perceptual,
                  "g2_style": style, "g2_l1": l1, "hole_psnr": psnr}  # fmt: skip
         yield Phase("image_generator", g2, {k: float(v.detach()) for k, v in terms.items()})
