@@ -230,3 +230,16 @@ def test_same_seed_gives_the_same_weights(tmp_path: Path) -> None:
         assert code == 0, stderr
         weights.append(load_checkpoint(out / "edge-gan.safetensors")[0])
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+
+
+def test_time_limit_stops_early_with_a_checkpoint(tmp_path: Path) -> None:
+    data = make_images(tmp_path / "images", count=2)
+    out = tmp_path / "run"
+    code, stdout, stderr = cli("train", "edge-gan", "--data", data, "--steps", 50, *FAST,
+                               "--out", out, *TINY_OPTIONS, "--time-limit", "1e-6")  # fmt: skip
+    assert code == 0, stderr
+    assert sidecar(out / "edge-gan.json")["step"] == 1  # polled after each step: one step ran
+    assert f"stopped at step 1 of 50 (--time-limit); continue with --resume {out}" in stdout
+    code, _, stderr = cli("train", "edge-gan", "--data", data, "--steps", 2, *FAST,
+                          "--out", tmp_path / "bad", *TINY_OPTIONS, "--time-limit", "0")  # fmt: skip
+    assert code == 2 and "--time-limit 0.0 must be a number of minutes > 0" in stderr

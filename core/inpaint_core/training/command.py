@@ -2,13 +2,15 @@
 
     inpaint train METHOD --data PATH [--scan-mask MASK.zarr] --steps N --batch B --size 256
         --device auto --out DIR [--resume CKPT|DIR] [--init WEIGHTS] [--option key=value ...]
-        [--vgg-weights FILE] [--precision auto|fp32|bf16|fp16] [--workers N]
+        [--vgg-weights FILE] [--precision auto|fp32|bf16|fp16] [--workers N] [--time-limit MIN]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,10 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
         help="folder data: crop side as a fraction of the image's short side (default 0.5 1)",
     )  # fmt: skip
     train.add_argument("--seed", type=int, default=0, help="seeds weights, data and masks")
+    train.add_argument(
+        "--time-limit", type=float, metavar="MINUTES",
+        help="stop (with a checkpoint) after this many minutes, even before --steps",
+    )  # fmt: skip
     train.set_defaults(handler=lambda args: run(args, parse_texts))
 
 
@@ -103,6 +109,8 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
     from inpaint_core.progress import ProgressBar
     from inpaint_core.training.trainer import TrainConfig, find_latest_checkpoint, train
 
+    if args.time_limit is not None and not (math.isfinite(args.time_limit) and args.time_limit > 0):
+        raise ParameterError(f"--time-limit {args.time_limit} must be a number of minutes > 0")
     method_class = get_method(args.method)
     if not issubclass(method_class, LearnedMethod):
         learned = ", ".join(i.name for i in list_methods() if i.learned) or "none"
@@ -140,10 +148,20 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
         shown = list(losses.items())[-_SHOWN_LOSSES:]
         bar(step, steps, " ".join(f"{key}={value:.4g}" for key, value in shown))
 
+    should_stop = None
+    if args.time_limit is not None:
+        deadline = time.monotonic() + 60.0 * args.time_limit
+
+        def should_stop() -> bool:
+            return time.monotonic() >= deadline
+
     result = train(
         model, dataset, out, settings, training_data=description, resume=args.resume,
-        init=args.init, progress=progress,
+        init=args.init, progress=progress, should_stop=should_stop,
     )  # fmt: skip
+    if result.stopped and result.step < args.steps:
+        print(f"stopped at step {result.step} of {args.steps} (--time-limit); continue with "
+              f"--resume {out}")  # fmt: skip
     print(f"step {result.step}: checkpoint {result.checkpoint}")
     print(f"wrote {result.weights}; use it with: inpaint run IMAGE MASK --method {args.method} "
           f"--weights {result.weights} --output OUT.png")  # fmt: skip
