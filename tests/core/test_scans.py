@@ -146,6 +146,10 @@ def test_pyramid_geometry_and_area_average() -> None:
     assert pyramid_shapes((1024, 10), 1024) == []
     block = np.array([[0, 2, 9], [4, 6, 9], [1, 1, 1]], dtype=np.uint8)
     np.testing.assert_array_equal(downsample(block), [[3, 9], [1, 1]])
+    halves = np.array([[0, 1, 1, 2], [0, 1, 2, 2]], dtype=np.uint8)  # means 0.5 and 1.75
+    np.testing.assert_array_equal(downsample(halves), [[1, 2]])  # half up, to nearest
+    full = np.full((2, 2, 3), 65535, dtype=np.uint16)  # the sum needs a wider type
+    assert downsample(full).dtype == np.uint16 and (downsample(full) == 65535).all()
     floats = np.arange(16, dtype=np.float32).reshape(4, 4)
     assert downsample(floats).dtype == np.float32 and downsample(floats)[0, 0] == 2.5
     big = zarr.create_array(

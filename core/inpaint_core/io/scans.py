@@ -16,7 +16,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,8 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGE_MASK_SUFFIXES = (".png", ".tif", ".tiff")
 SCAN_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 PYRAMID_SIDE = 1024
+#: Threads that write a pyramid level's chunks (decoding and encoding release the GIL).
+PYRAMID_THREADS = 2
 """The pyramid stops at the first level whose long side is at most this many pixels."""
 MAX_CHUNK = 4096
 """Output chunk sides are the source's, capped here (a strip TIFF may be one huge chunk)."""
@@ -46,11 +51,14 @@ class ScanSource:
             float32 or float64), sliced chunk by chunk.
         path: the file or store it was opened from.
         kind: ``"zarr"``, ``"ome-zarr"`` or ``"tiff"``.
+        levels: an OME-Zarr's lower-resolution levels 1, 2, ... (empty otherwise); the
+            restored store's pyramid copies their chunks wherever nothing was restored.
     """
 
     array: Any
     path: Path
     kind: str
+    levels: tuple[Any, ...] = ()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -65,6 +73,20 @@ def _open_zarr(path: Path, what: str) -> Any:
         return zarr.open(str(path), mode="r")
     except Exception as error:
         raise ImageIOError(f"cannot open {what} {str(path)!r} as zarr: {error}") from error
+
+
+def multiscale_levels(group: Any) -> tuple[Any, ...]:
+    """Every level array an OME-Zarr group's first multiscale names, in order (missing or
+    unreadable ones end the list)."""
+    attrs = dict(group.attrs)
+    multiscales = attrs.get("multiscales") or dict(attrs.get("ome") or {}).get("multiscales")
+    arrays = []
+    try:
+        for dataset in multiscales[0]["datasets"]:
+            arrays.append(group[dataset["path"]])
+    except (TypeError, KeyError, IndexError):
+        pass
+    return tuple(arrays)
 
 
 def multiscale_level0(group: Any, path: Path) -> Any:
@@ -106,8 +128,11 @@ def open_scan(path: str | os.PathLike[str]) -> ScanSource:
             raise ImageIOError(f"cannot open TIFF scan {str(path)!r}: {error}") from error
     else:
         array, kind = _open_zarr(path, "scan"), "zarr"
+    levels: tuple[Any, ...] = ()
     if not hasattr(array, "dtype"):  # a group: OME-Zarr (or a pyramidal TIFF)
-        array, kind = multiscale_level0(array, path), "ome-zarr" if kind == "zarr" else kind
+        group = array
+        array, kind = multiscale_level0(group, path), "ome-zarr" if kind == "zarr" else kind
+        levels = multiscale_levels(group)[1:]
     shape, dtype = tuple(array.shape), np.dtype(array.dtype)
     if not (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4))) or 0 in shape:
         raise InvalidInputError(
@@ -117,7 +142,7 @@ def open_scan(path: str | os.PathLike[str]) -> ScanSource:
         raise InvalidInputError(
             f"scan {str(path)!r} has dtype {dtype}; expected uint8, uint16, float32 or float64"
         )
-    return ScanSource(array, path, kind)
+    return ScanSource(array, path, kind, levels)
 
 
 def open_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> Any:
@@ -146,14 +171,27 @@ def open_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> Any:
     return mask
 
 
-def open_inputs(scan: Any, mask: Any) -> tuple[Any, Any, tuple[Path, ...], dict[str, str]]:
-    """``(scan, mask, input paths, description)`` from paths (:func:`open_scan`,
-    :func:`open_mask`) or arrays already open; the description names both for provenance."""
+@dataclass(frozen=True)
+class Inputs:
+    """A restoration's opened inputs (see :func:`open_inputs`)."""
+
+    scan: Any
+    mask: Any
+    paths: tuple[Path, ...]
+    described: dict[str, str]
+    levels: tuple[Any, ...] = ()
+
+
+def open_inputs(scan: Any, mask: Any) -> Inputs:
+    """The scan, mask, input paths, a description naming both for provenance, and the scan's
+    lower levels, from paths (:func:`open_scan`, :func:`open_mask`) or arrays already open."""
     paths: list[Path] = []
+    levels: tuple[Any, ...] = ()
     if isinstance(scan, (str, os.PathLike)):
         source = open_scan(scan)
         array, described = source.array, {"scan": str(source.path), "scan_kind": source.kind}
         paths.append(source.path)
+        levels = source.levels
     else:
         array, described = scan, {"scan": f"<{type(scan).__name__}>", "scan_kind": "array"}
     shape = (int(array.shape[0]), int(array.shape[1]))
@@ -168,7 +206,7 @@ def open_inputs(scan: Any, mask: Any) -> tuple[Any, Any, tuple[Path, ...], dict[
             raise InvalidInputError(
                 f"mask shape {tuple(hole.shape)} does not match the scan's (H, W) {shape}"
             )
-    return array, hole, tuple(paths), described
+    return Inputs(array, hole, tuple(paths), described, levels)
 
 
 def _same_or_nested(first: Path, second: Path) -> bool:
@@ -216,14 +254,16 @@ def output_chunks(source: Any) -> tuple[int, ...]:
 
 def create_output(path: Path, source: Any, provenance: dict[str, Any]) -> Any:
     """Create the output group at ``path`` (a new zarr v3 store): level ``"0"`` like
-    ``source`` (shape, dtype, :func:`output_chunks`), the progress array, and the attributes
+    ``source`` (shape, dtype, :func:`output_chunks`; a zarr v3 source's codecs and fill value
+    too, so its hole-free chunks copy as bytes), the progress array, and the attributes
     ``{"inpaint": provenance}``. Returns the ``zarr.Group``."""
     import zarr
 
     group = zarr.open_group(str(path), mode="w-", zarr_format=3)
     chunks = output_chunks(source)
+    encoding = same_encoding(source, chunks) or {"fill_value": 0}
     group.create_array(
-        LEVEL0, shape=tuple(source.shape), chunks=chunks, dtype=source.dtype, fill_value=0
+        LEVEL0, shape=tuple(source.shape), chunks=chunks, dtype=source.dtype, **encoding
     )
     grid = tuple(math.ceil(s / c) for s, c in zip(source.shape[:2], chunks[:2], strict=True))
     # One uncompressed byte per chunk file: marking a chunk never rewrites another's mark.
@@ -232,6 +272,66 @@ def create_output(path: Path, source: Any, provenance: dict[str, Any]) -> Any:
     )
     group.attrs["inpaint"] = provenance
     return group
+
+
+def same_encoding(source: Any, chunks: tuple[int, ...]) -> dict[str, Any] | None:
+    """``create_array`` keywords giving a new array ``source``'s encoding, so its chunks can be
+    copied as stored bytes (:func:`copy_chunk_bytes`); None when ``source`` is not an
+    unsharded zarr v3 array chunked as ``chunks``."""
+    import zarr
+
+    if not isinstance(source, zarr.Array) or source.metadata.zarr_format != 3:
+        return None
+    if source.shards is not None or tuple(source.chunks) != tuple(chunks):
+        return None
+    return {
+        "serializer": source.serializer,
+        "compressors": source.compressors,
+        "filters": source.filters,
+        "fill_value": source.fill_value,
+    }
+
+
+def bytes_compatible(source: Any, target: Any) -> bool:
+    """Whether every chunk of ``source`` is, byte for byte, the same chunk of ``target``."""
+    import zarr
+
+    if not (isinstance(source, zarr.Array) and isinstance(target, zarr.Array)):
+        return False
+    first, second = source.metadata, target.metadata
+    if first.zarr_format != 3 or second.zarr_format != 3:
+        return False
+    return (
+        first.shape == second.shape
+        and first.chunk_grid == second.chunk_grid
+        and first.data_type == second.data_type
+        and first.codecs == second.codecs
+        and first.chunk_key_encoding == second.chunk_key_encoding
+        and np.array_equal(np.asarray(source.fill_value), np.asarray(target.fill_value))
+    )
+
+
+def _chunk_key(array: Any, coords: tuple[int, ...]) -> str:
+    key = array.metadata.encode_chunk_key(coords)
+    prefix = array.store_path.path
+    return f"{prefix}/{key}" if prefix else key
+
+
+def copy_chunk_bytes(source: Any, target: Any, coords: tuple[int, ...]) -> None:
+    """Copy chunk ``coords`` (full chunk-grid coordinates) of ``source`` into ``target`` as
+    stored bytes, without decoding; the arrays must be :func:`bytes_compatible`. A chunk
+    missing in ``source`` (all fill value) is left missing in ``target``."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    data = sync(
+        source.store_path.store.get(_chunk_key(source, coords), default_buffer_prototype())
+    )
+    key = _chunk_key(target, coords)
+    if data is None:
+        sync(target.store_path.store.delete(key))
+    else:
+        sync(target.store_path.store.set(key, data))
 
 
 def open_output(path: Path) -> Any:
@@ -263,16 +363,24 @@ def pyramid_shapes(shape: tuple[int, ...], side: int = PYRAMID_SIDE) -> list[tup
 def downsample(block: np.ndarray) -> np.ndarray:
     """2x area average of ``(h, w[, C])``: ``((h+1)//2, (w+1)//2[, C])`` in the same dtype.
 
-    An odd last row or column averages only itself; integers are rounded to nearest.
+    An odd last row or column averages only itself; integers are rounded half up (summed in
+    a wider integer type, no float copy), floats averaged in float64.
     """
     rows, cols = block.shape[0], block.shape[1]
-    pad = [(0, rows % 2), (0, cols % 2)] + [(0, 0)] * (block.ndim - 2)
-    padded = np.pad(block.astype(np.float64), pad, mode="edge")
-    shape = (padded.shape[0] // 2, 2, padded.shape[1] // 2, 2, *padded.shape[2:])
-    mean = padded.reshape(shape).mean(axis=(1, 3))
+    if rows % 2 or cols % 2:
+        pad = [(0, rows % 2), (0, cols % 2)] + [(0, 0)] * (block.ndim - 2)
+        block = np.pad(block, pad, mode="edge")
+    quarters = (block[0::2, 0::2], block[1::2, 0::2], block[0::2, 1::2], block[1::2, 1::2])
     if np.issubdtype(block.dtype, np.integer):
-        mean = np.rint(mean)
-    return mean.astype(block.dtype)
+        wide = np.uint32 if block.dtype.itemsize <= 2 else np.int64
+        total = quarters[0].astype(wide)
+        for quarter in quarters[1:]:
+            total += quarter
+        return ((total + 2) // 4).astype(block.dtype)
+    total = quarters[0].astype(np.float64)
+    for quarter in quarters[1:]:
+        total += quarter
+    return (total / 4.0).astype(block.dtype)
 
 
 def multiscales_metadata(levels: int, channels: bool, name: str) -> dict[str, Any]:
@@ -288,29 +396,93 @@ def multiscales_metadata(levels: int, channels: bool, name: str) -> dict[str, An
     return {"name": name, "axes": axes, "datasets": datasets, "type": "mean"}
 
 
-def write_pyramid(group: Any, name: str, side: int = PYRAMID_SIDE) -> int:
+def _dirty_blocks(
+    boxes: Sequence[tuple[int, int, int, int]] | None, level: int, sides: tuple[int, ...],
+    shape: tuple[int, ...],
+) -> set[tuple[int, int]] | None:  # fmt: skip
+    """Chunks of pyramid ``level`` (chunk ``sides``) that cover any level-0 box
+    ``(row0, col0, row1, col1)``; None (all) when ``boxes`` is None."""
+    if boxes is None:
+        return None
+    scale = 2**level
+    grid = (math.ceil(shape[0] / sides[0]), math.ceil(shape[1] / sides[1]))
+    dirty: set[tuple[int, int]] = set()
+    for row0, col0, row1, col1 in boxes:
+        first_row, last_row = row0 // scale // sides[0], (row1 - 1) // scale // sides[0]
+        first_col, last_col = col0 // scale // sides[1], (col1 - 1) // scale // sides[1]
+        for row in range(first_row, min(last_row, grid[0] - 1) + 1):
+            for col in range(first_col, min(last_col, grid[1] - 1) + 1):
+                dirty.add((row, col))
+    return dirty
+
+
+def _pyramid_chunk(
+    target: Any, lower: Any, reuse: Any, dirty: set[tuple[int, int]] | None,
+    origin: tuple[int, int],
+) -> int:  # fmt: skip
+    """Write the chunk of pyramid level ``target`` at pixel ``origin``: copied from ``reuse``
+    unless ``dirty`` (None: all) holds it, else the 2x average of ``lower``. 1 if copied."""
+    sides = target.chunks
+    row, col = origin
+    block = (row // sides[0], col // sides[1])
+    if dirty is not None and block not in dirty:
+        copy_chunk_bytes(reuse, target, block + (0,) * (target.ndim - 2))
+        return 1
+    rows = slice(row, min(row + sides[0], target.shape[0]))
+    cols = slice(col, min(col + sides[1], target.shape[1]))
+    source = lower[2 * rows.start : 2 * rows.stop, 2 * cols.start : 2 * cols.stop]
+    target[rows, cols] = downsample(np.asarray(source))
+    return 0
+
+
+def write_pyramid(
+    group: Any, name: str, side: int = PYRAMID_SIDE, *, source_levels: Sequence[Any] = (),
+    changed: Sequence[tuple[int, int, int, int]] | None = None,
+) -> int:  # fmt: skip
     """Write levels 1, 2, ... of ``group`` from level 0, one output chunk at a time, and the
     NGFF ``multiscales`` attributes (top level for NGFF 0.4 readers, under ``"ome"`` for 0.5)
-    naming the image ``name``. Returns the number of levels, level 0 included."""
+    naming the image ``name``. Returns the number of levels, level 0 included.
+
+    Args:
+        group: the output group holding level ``"0"``.
+        name: the image name in the metadata.
+        side: levels are added until the long side is at most this.
+        source_levels: the source's own levels 1, 2, ... (an OME-Zarr pyramid). Where one has
+            this level's shape, the level takes its chunking and encoding, and every chunk
+            that covers no ``changed`` box is copied from it as stored bytes instead of being
+            computed: the cost then follows the restored area, not the scan's.
+        changed: level-0 boxes ``(row0, col0, row1, col1)`` whose pixels may differ from the
+            source; None = compute every chunk.
+    """
     base = group[LEVEL0]
     chunks = tuple(base.chunks)
     previous = base
     shapes = pyramid_shapes(tuple(base.shape), side)
+    copied = 0
     for level, shape in enumerate(shapes, start=1):
+        reuse = source_levels[level - 1] if level - 1 < len(source_levels) else None
+        if reuse is not None and tuple(reuse.shape) != tuple(shape):
+            reuse = None
         pairs = zip(chunks[:2], shape[:2], strict=True)
         sides = tuple(min(c, s) for c, s in pairs) + tuple(shape[2:])
+        encoding = None if reuse is None else same_encoding(reuse, tuple(reuse.chunks))
+        if encoding is not None and max(reuse.chunks[:2]) <= MAX_CHUNK:
+            sides = tuple(int(v) for v in reuse.chunks)
         array = group.create_array(
-            str(level), shape=shape, chunks=sides, dtype=base.dtype, fill_value=0, overwrite=True
-        )
-        for row in range(0, shape[0], sides[0]):
-            for col in range(0, shape[1], sides[1]):
-                rows = slice(row, min(row + sides[0], shape[0]))
-                cols = slice(col, min(col + sides[1], shape[1]))
-                source = previous[2 * rows.start : 2 * rows.stop, 2 * cols.start : 2 * cols.stop]
-                array[rows, cols] = downsample(np.asarray(source))
+            str(level), shape=shape, chunks=sides, dtype=base.dtype, overwrite=True,
+            **(encoding or {"fill_value": 0}),
+        )  # fmt: skip
+        raw = reuse is not None and bytes_compatible(reuse, array)
+        dirty = _dirty_blocks(changed, level, sides, shape) if raw else None
+        origins = [(row, col) for row in range(0, shape[0], sides[0])
+                   for col in range(0, shape[1], sides[1])]  # fmt: skip
+        with ThreadPoolExecutor(PYRAMID_THREADS) as pool:  # chunks of a level are independent
+            fill = partial(_pyramid_chunk, array, previous, reuse, dirty)
+            copied += sum(pool.map(fill, origins))
         previous = array
     entry = multiscales_metadata(len(shapes) + 1, base.ndim == 3, name)
     group.attrs["multiscales"] = [dict(entry, version="0.4")]
     group.attrs["ome"] = {"version": "0.5", "multiscales": [entry]}
-    logger.info("wrote a pyramid of %d levels", len(shapes) + 1)
+    logger.info("wrote a pyramid of %d levels (%d chunks copied from the source's)",
+                len(shapes) + 1, copied)  # fmt: skip
     return len(shapes) + 1

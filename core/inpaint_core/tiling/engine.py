@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -42,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 COPY_GROUP = 16
 """Hole-free chunks copied per dask compute; ``should_stop`` is polled between groups."""
+#: Threads that read the next tiles and write finished chunks while the method computes.
+IO_THREADS = 2
+#: Chunk writes in flight before the loop waits (bounds the results held in memory).
+MAX_PENDING_WRITES = 4
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,10 @@ def _read_window(source: Any, mask: Any, tile: Tile) -> tuple[np.ndarray, np.nda
 
 
 def _copy_chunk(source: Any, level0: Any, progress: Any, box: Box, key: tuple[int, int]) -> None:
-    level0[box.slices] = np.asarray(source[box.slices])
+    if scans.bytes_compatible(source, level0):  # stored bytes: no decoding, no encoding
+        scans.copy_chunk_bytes(source, level0, key + (0,) * (len(level0.shape) - 2))
+    else:
+        level0[box.slices] = np.asarray(source[box.slices])
     _mark_done(progress, key)
 
 
@@ -127,15 +136,17 @@ def iter_restore(
         raise ParameterError(f"batch={batch!r} must be an int >= 1")
     instance = make_method(method, params, device)
     info = instance.info
-    array, hole, inputs, described = scans.open_inputs(scan, mask)
+    opened = scans.open_inputs(scan, mask)
+    array, hole = opened.scan, opened.mask
     side = info.preferred_tile if tile is None else tile
     margin = info.context_margin
     overlap = default_overlap(side, margin) if overlap is None else overlap
     check_geometry(side, margin, info.pad_multiple, overlap)
     if overlap < 1:
         raise ParameterError(f"overlap={overlap} must be >= 1 so that split holes cross-fade")
-    path = scans.check_output_store(output, inputs, resume=resume)
-    job = _Job(instance, array, hole, described, path, resume, side, overlap, seed, pyramid_side)
+    path = scans.check_output_store(output, opened.paths, resume=resume)
+    job = _Job(instance, array, hole, opened.described, path, resume, side, overlap, seed,
+               pyramid_side, opened.levels)  # fmt: skip
     with connect(scheduler) as client:
         stop = should_stop or (lambda: False)
         return (yield from _restore(job, batch, client, stop, started))
@@ -215,6 +226,7 @@ class _Job:
     overlap: int
     seed: int
     pyramid_side: int
+    levels: tuple[Any, ...]  # the source's own levels 1, 2, ... (OME-Zarr), else empty
 
 
 def _restore(
@@ -263,25 +275,50 @@ def _restore(
 
     yield event("restore")
     cache: dict[int, np.ndarray] = {}
-    for position, key in enumerate(todo):
-        if stop():
-            return result(0, True, position, 0)
-        wanted = _lookahead(todo[position:], users, cache, batch)
-        if wanted:
-            chosen = [tiles[index] for index in wanted]
-            outputs, batch = _compute(instance, array, hole, chosen, batch, seed, client)
-            cache.update(zip(wanted, outputs, strict=True))
-            tiles_done += len(wanted)
-            yield event("restore")
-        _write_chunk(array, hole, level0, boxes[key], [tiles[i] for i in users[key]],
-                     [cache[i] for i in users[key]], overlap)  # fmt: skip
-        _mark_done(progress, key)
-        chunks_done += 1
-        for index in users[key]:
-            uses[index] -= 1
-            if uses[index] == 0:
-                del cache[index]
-        yield event("restore")
+    prefetched: dict[Tile, Future[tuple[np.ndarray, np.ndarray]]] = {}
+    writes: deque[Future[None]] = deque()
+    with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="inpaint-io") as pool:
+        try:
+            for position, key in enumerate(todo):
+                if stop():
+                    _drain(writes)
+                    return result(0, True, position, 0)
+                wanted = _lookahead(todo[position:], users, cache, batch)
+                if wanted:
+                    # Read the tiles after these while these are computed (and written).
+                    upcoming = _lookahead(todo[position:], users, {**cache, **dict.fromkeys(
+                        wanted)}, batch)  # fmt: skip
+                    for index in upcoming:
+                        if tiles[index] not in prefetched:
+                            prefetched[tiles[index]] = pool.submit(
+                                _read_window, array, hole, tiles[index]
+                            )
+                    chosen = [tiles[index] for index in wanted]
+                    windows = [
+                        prefetched.pop(tile).result() if tile in prefetched
+                        else _read_window(array, hole, tile) for tile in chosen
+                    ]  # fmt: skip
+                    outputs, batch = _compute(instance, chosen, windows, batch, seed, client)
+                    cache.update(zip(wanted, outputs, strict=True))
+                    tiles_done += len(wanted)
+                    yield event("restore")
+                while len(writes) >= MAX_PENDING_WRITES:
+                    writes.popleft().result()
+                writes.append(pool.submit(
+                    _write_chunk, array, hole, level0, progress, boxes[key], key,
+                    [tiles[i] for i in users[key]], [cache[i] for i in users[key]], overlap,
+                ))  # fmt: skip
+                chunks_done += 1
+                for index in users[key]:
+                    uses[index] -= 1
+                    if uses[index] == 0:
+                        del cache[index]
+                yield event("restore")
+            _drain(writes)
+        finally:  # also on errors and on closing: every submitted chunk is written and marked
+            wait(writes)
+            for future in prefetched.values():
+                future.cancel()
     for start in range(0, len(copies), COPY_GROUP):
         if stop():
             return result(0, True, len(todo), start)
@@ -293,7 +330,9 @@ def _restore(
     if provenance["complete"]:  # resuming a finished run: its pyramid is written
         levels = len(group.attrs["ome"]["multiscales"][0]["datasets"])
     else:
-        levels = scans.write_pyramid(group, path.stem, job.pyramid_side)
+        changed = [(b.row0, b.col0, b.row1, b.col1) for b in (boxes[key] for key in users)]
+        levels = scans.write_pyramid(group, path.stem, job.pyramid_side,
+                                     source_levels=job.levels, changed=changed)  # fmt: skip
         group.attrs["inpaint"] = dict(provenance, complete=True)
     yield event("done")
     return result(levels, False, len(todo), len(copies))
@@ -315,33 +354,42 @@ def _lookahead(
 
 
 def _compute(
-    method: InpaintMethod, array: Any, hole: Any, chosen: list[Tile], batch: int, seed: int,
-    client: Any,
+    method: InpaintMethod, chosen: list[Tile], windows: list[tuple[np.ndarray, np.ndarray]],
+    batch: int, seed: int, client: Any,
 ) -> tuple[list[np.ndarray], int]:  # fmt: skip
-    """The results of the ``chosen`` tiles and the batch size to go on with."""
-    windows = {tile: _read_window(array, hole, tile) for tile in chosen}
+    """The results of the ``chosen`` tiles (read as ``windows``) and the batch size to go on
+    with."""
+    by_tile = dict(zip(chosen, windows, strict=True))
     if client is not None:  # one task per tile, spread over the cluster's workers
         futures = [
-            client.submit(_run_batch, method, [tile], [windows[tile]], seed, pure=False)
+            client.submit(_run_batch, method, [tile], [by_tile[tile]], seed, pure=False)
             for tile in chosen
         ]
         return [output for outputs in client.gather(futures) for output in outputs], batch
 
     def run(part: Sequence[Tile]) -> list[np.ndarray]:
-        return _run_batch(method, part, [windows[tile] for tile in part], seed)
+        return _run_batch(method, part, [by_tile[tile] for tile in part], seed)
 
     return run_with_backoff(run, chosen, batch)
 
 
+def _drain(writes: deque[Future[None]]) -> None:
+    """Wait for every pending chunk write; the first failure is raised."""
+    while writes:
+        writes.popleft().result()
+
+
 def _write_chunk(
-    array: Any, hole: Any, level0: Any, box: Box, tiles: list[Tile], results: list[np.ndarray],
-    ramp: int,
+    array: Any, hole: Any, level0: Any, progress: Any, box: Box, key: tuple[int, int],
+    tiles: list[Tile], results: list[np.ndarray], ramp: int,
 ) -> None:  # fmt: skip
+    """Blend the tiles' results into chunk ``box``, write it, then mark it done."""
     total, weight = new_accumulators(box, array.shape[2] if len(array.shape) == 3 else None)
     for tile, restored in zip(tiles, results, strict=True):
         accumulate(total, weight, box, tile, restored, tile_weights(tile, ramp))
     source = np.asarray(array[box.slices])
     level0[box.slices] = normalise(source, np.asarray(hole[box.slices]), total, weight)
+    _mark_done(progress, key)
 
 
 def _copy_group(
