@@ -7,6 +7,18 @@ Example::
     logits, features = d_global(images_with_edges)
 """
 
+from inpaint_core.discriminators.global_local import (
+    GlobalLocalDiscriminator,
+    GlobalLocalDiscriminatorConfig,
+)
 from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
+from inpaint_core.discriminators.sn_patch import SNPatchDiscriminator, SNPatchDiscriminatorConfig
 
-__all__ = ["PatchDiscriminator", "PatchDiscriminatorConfig"]
+__all__ = [
+    "GlobalLocalDiscriminator",
+    "GlobalLocalDiscriminatorConfig",
+    "PatchDiscriminator",
+    "PatchDiscriminatorConfig",
+    "SNPatchDiscriminator",
+    "SNPatchDiscriminatorConfig",
+]

@@ -1,11 +1,16 @@
-"""The five-conv-layer patch discriminator of the edge-guided, dual-discriminator GAN.
+"""The five-conv-layer patch discriminator (EdgeConnect's, and pix2pix's 70 x 70 PatchGAN).
 
-One class serves every discriminator of that method (SPEC, "The edge-guided,
-dual-discriminator GAN"): ``D1`` on edge maps (conditioned on the grayscale image), ``D2``
-the *global* discriminator on the whole image, and ``D3`` the *local* discriminator on a
-128 x 128 crop centred on the filled region. It is EdgeConnect's discriminator: strided 4x4
-convolutions with LeakyReLU(0.2), spectral normalisation, no fully connected layer, so it
-judges overlapping patches and accepts any input size large enough for its convolutions.
+One class serves every discriminator of the edge-guided, dual-discriminator GAN (SPEC, "The
+edge-guided, dual-discriminator GAN"): ``D1`` on edge maps (conditioned on the grayscale
+image), ``D2`` the *global* discriminator on the whole image, and ``D3`` the *local*
+discriminator on a 128 x 128 crop centred on the filled region. It is EdgeConnect's
+discriminator: strided 4x4 convolutions with LeakyReLU(0.2), spectral normalisation, no fully
+connected layer, so it judges overlapping patches and accepts any input size large enough for
+its convolutions.
+
+With ``use_spectral_norm=False, norm="batch"`` the same five layers are pix2pix's 70 x 70
+PatchGAN (Isola et al. 2017, ``C64-C128-C256-C512`` then a 1-channel conv; BatchNorm after
+every conv but the first and the last): each output logit sees a 70 x 70 input patch.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import torch
 from torch import nn
 
 from inpaint_core.errors import InvalidInputError
-from inpaint_core.layers.blocks import spectral_norm
+from inpaint_core.layers.blocks import Norm, make_norm, spectral_norm
 
 #: Channels stop doubling at this multiple of ``base_channels``.
 MAX_WIDTH_MULTIPLIER = 8
@@ -39,6 +44,11 @@ class PatchDiscriminatorConfig:
         use_spectral_norm: spectral normalisation on every conv (true in EdgeConnect).
         use_sigmoid: apply a sigmoid to the output; leave false for the hinge loss and other
             losses that take logits.
+        norm: a :class:`~inpaint_core.layers.blocks.Norm` (or its name) after every conv but
+            the first and the last. ``none`` (the default, EdgeConnect's) adds no layer, so
+            existing state dicts keep their keys; ``batch`` with ``use_spectral_norm=False`` is
+            pix2pix's PatchGAN. A conv followed by a norm has no bias (the norm's shift
+            replaces it, as in pix2pix).
     """
 
     in_channels: int
@@ -46,8 +56,14 @@ class PatchDiscriminatorConfig:
     layers: int = 5
     use_spectral_norm: bool = True
     use_sigmoid: bool = False
+    norm: Norm = Norm.NONE
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "norm", Norm(self.norm))
+        except ValueError:
+            valid = ", ".join(member.value for member in Norm)
+            raise InvalidInputError(f"unknown norm {self.norm!r}; valid: {valid}") from None
         for name in ("in_channels", "base_channels"):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
@@ -63,12 +79,14 @@ class PatchDiscriminatorConfig:
 
 
 class PatchDiscriminator(nn.Module):
-    """Patch discriminator: strided 4x4 convs + LeakyReLU(0.2), then a 1-channel conv.
+    """Patch discriminator: strided 4x4 convs (+ norm) + LeakyReLU(0.2), then a 1-channel conv.
 
     The SPEC's five-layer version (``layers=5``, ``b = base_channels``): 4x4 conv stride 2 to
     ``b``; stride 2 to ``2b``; stride 2 to ``4b``; stride 1 to ``8b``; stride 1 to 1 channel;
     every conv padded by 1 and spectrally normalised when enabled; LeakyReLU(0.2) after all
-    but the last. A 256 x 256 input gives 30 x 30 logits (256 -> 128 -> 64 -> 32 -> 31 -> 30).
+    but the last. A 256 x 256 input gives 30 x 30 logits (256 -> 128 -> 64 -> 32 -> 31 -> 30),
+    each with a 70 x 70 receptive field. With ``norm`` other than ``none``, a norm layer sits
+    between conv and LeakyReLU in every stage but the first and the last (pix2pix).
 
     Used both as the **global** discriminator (the whole image) and the **local** one (a
     128 x 128 crop around the hole) of the dual-discriminator GAN, and as the edge
@@ -85,9 +103,14 @@ class PatchDiscriminator(nn.Module):
         in_channels = config.in_channels
         for index, (width, stride) in enumerate(zip(widths, strides, strict=True)):
             is_last = index == len(widths) - 1
-            # Biases are dropped under spectral norm, as in EdgeConnect's discriminator.
-            conv = nn.Conv2d(in_channels, width, KERNEL_SIZE, stride=stride, padding=1, bias=not sn)
+            normed = config.norm is not Norm.NONE and index > 0 and not is_last
+            # Biases are dropped under spectral norm, as in EdgeConnect's discriminator, and
+            # before a norm layer, whose shift makes them redundant (pix2pix).
+            bias = not sn and not normed
+            conv = nn.Conv2d(in_channels, width, KERNEL_SIZE, stride=stride, padding=1, bias=bias)
             layer: list[nn.Module] = [spectral_norm(conv, sn)]
+            if normed:  # no layer at all for ``none``: state-dict keys stay as they were
+                layer.append(make_norm(config.norm, width))
             if not is_last:
                 layer.append(nn.LeakyReLU(LEAKY_SLOPE, inplace=True))
             stages.append(nn.Sequential(*layer))
