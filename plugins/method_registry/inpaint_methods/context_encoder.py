@@ -1,0 +1,537 @@
+"""``context-encoder``: Pathak et al.'s Context Encoder (SPEC family 1).
+
+D. Pathak, P. Krähenbühl, J. Donahue, T. Darrell, A. A. Efros, "Context Encoders: Feature
+Learning by Inpainting", CVPR 2016. The generator is an encoder of 4x4 stride-2 convs
+(BatchNorm + LeakyReLU(0.2)) down to a 4 x 4 grid, a **channel-wise fully connected**
+bottleneck (:class:`ChannelWiseFC`, each channel its own dense map over the 16 positions,
+followed by a 1x1 conv that mixes channels), and a decoder of 4x4 stride-2 transposed convs
+(BatchNorm + ReLU) back to ``input_size``. ``L = rec_weight * L_rec + adv_weight * L_adv``
+with ``L_rec = ||M * (x - G)||^2`` (mean over hole pixels) and the weights 0.999 / 0.001; the
+adversarial term is the vanilla GAN loss (BCE, ``nsgan``) of a DCGAN discriminator. Adam,
+lr 2e-4, betas (0.5, 0.999).
+
+Choices the paper leaves open, made here:
+
+- The generator sees the damaged image (hole filled by the prior, mapped to [-1, 1]) and the
+  mask (1 = hole): 4 channels. The paper's channel-wise FC has dropout; this one has none.
+- The discriminator judges the whole ``input_size`` composite (generated pixels in the hole,
+  real ones outside), against the real image: it judges the fill in its context.
+- The network works at one size. Training batches of another ``--size`` are resized to
+  ``input_size`` (images by area or bilinear, masks so that a pixel touching a hole is a hole).
+  Inference **resizes a window around each hole**: see :func:`plan_windows`.
+- ``prior="telea"``: the hole is pre-filled by Telea and the last transposed conv starts at
+  zero and predicts a correction, so untrained weights equal ``telea``. At inference the
+  correction is resized back and added to the full-resolution Telea fill, so the method equals
+  ``telea`` exactly at any image size until trained. ``prior="none"`` (the paper's) fills the
+  hole with white and ends in ``(tanh + 1) / 2``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from inpaint_core import Family, MethodInfo, Parameter, ParamType, hookimpl
+from inpaint_core.checks import parse_choice, require_ints
+from inpaint_core.errors import InvalidInputError, ParameterError
+from inpaint_core.learned import (
+    DEVICE_PARAMETER,
+    WEIGHTS_PARAMETER,
+    LearnedMethod,
+    config_to_dict,
+)
+from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
+from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
+from inpaint_core.training.holes import hole_psnr, merge
+from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+
+#: The encoder stops at this spatial side (the channel-wise FC maps 4 x 4 = 16 positions).
+BOTTLENECK_SIDE = 4
+#: Channels stop doubling at this multiple of the base width (DCGAN).
+MAX_WIDTH_MULTIPLIER = 8
+LEAKY_SLOPE = 0.2
+#: Adam betas of DCGAN and the Context Encoder.
+ADAM_BETAS = (0.5, 0.999)
+#: Windows run through the generator together, this many at a time.
+WINDOW_BATCH = 8
+
+
+@dataclass(frozen=True)
+class ContextEncoderConfig:
+    """Architecture and training settings of ``context-encoder`` (defaults: the paper's).
+
+    Attributes:
+        input_size: the side the networks work at, a power of two >= 16 (128 as the paper's
+            DCGAN-style variant).
+        base_channels: width of the first encoder conv (64); widths double per level up to
+            ``8 * base_channels``.
+        bottleneck_channels: channels at the 4 x 4 bottleneck, where the channel-wise FC acts.
+        discriminator_channels: width of the discriminator's first conv (64).
+        rec_weight, adv_weight: ``l_rec = 0.999`` and ``l_adv = 0.001``.
+        gan_loss: the adversarial objective (``nsgan``: the paper's BCE).
+        prior: what fills the hole before the generator (a :class:`Prior`).
+        lr: Adam learning rate of both networks (2e-4); betas (0.5, 0.999).
+    """
+
+    input_size: int = 128
+    base_channels: int = 64
+    bottleneck_channels: int = 512
+    discriminator_channels: int = 64
+    rec_weight: float = 0.999
+    adv_weight: float = 0.001
+    gan_loss: GanLoss = GanLoss.NON_SATURATING
+    prior: Prior = Prior.NONE
+    lr: float = 2e-4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prior", parse_choice(Prior, self.prior, "prior"))
+        try:
+            object.__setattr__(self, "gan_loss", GanLoss.parse(self.gan_loss))
+        except InvalidInputError as e:
+            raise ParameterError(str(e)) from None
+        require_ints(self, ("input_size", "base_channels", "bottleneck_channels",
+                            "discriminator_channels"))  # fmt: skip
+        size = self.input_size
+        if size < 4 * BOTTLENECK_SIDE or size & (size - 1):
+            raise ParameterError(f"input_size={size} must be a power of two >= 16")
+        for name in ("rec_weight", "adv_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ParameterError(f"lr={self.lr!r} must be > 0")
+
+    @property
+    def levels(self) -> int:
+        """Stride-2 convs from ``input_size`` down to the 4 x 4 bottleneck (5 at 128)."""
+        return int(math.log2(self.input_size // BOTTLENECK_SIDE))
+
+
+#: The smallest settings that still run every network and loss (for tests and smoke runs):
+#: ``ContextEncoderConfig(**SMOKE_TEST_OPTIONS)`` trains at 32 x 32 in well under a second.
+SMOKE_TEST_OPTIONS: dict[str, object] = {
+    "input_size": 32,
+    "base_channels": 4,
+    "bottleneck_channels": 8,
+    "discriminator_channels": 4,
+}
+
+
+# --- blocks ---------------------------------------------------------------------------------
+class ChannelWiseFC(nn.Module):
+    """Channel-wise fully connected layer: each channel its own dense map over positions.
+
+    ``y[b, c, q] = sum_p W[c, q, p] x[b, c, p] + bias[c, q]`` over the ``P = H * W`` spatial
+    positions: channel ``c`` is ``nn.Linear(P, P)`` with weight ``W[c]``; channels never mix
+    (``C * P^2`` weights instead of a full layer's ``(C * P)^2``). Maps ``(B, C, H, W)`` float
+    to the same shape; H and W must be the ``side`` it was built for.
+    """
+
+    def __init__(self, channels: int, side: int) -> None:
+        super().__init__()
+        self.channels, self.side = channels, side
+        positions = side * side
+        bound = 1.0 / math.sqrt(positions)  # nn.Linear's default initialisation range
+        self.weight = nn.Parameter(
+            torch.empty(channels, positions, positions).uniform_(-bound, bound)
+        )
+        self.bias = nn.Parameter(torch.empty(channels, positions).uniform_(-bound, bound))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C, side, side)`` -> ``(B, C, side, side)``, each channel mapped on its own."""
+        expected = (self.channels, self.side, self.side)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise InvalidInputError(
+                f"input shape {tuple(x.shape)} is not (B, {', '.join(map(str, expected))})"
+            )
+        flat = x.flatten(2)  # (B, C, P)
+        out = torch.einsum("bcp,cqp->bcq", flat, self.weight) + self.bias
+        return out.view_as(x)
+
+
+def _widths(base: int, last: int, levels: int) -> list[int]:
+    """Output channels of the encoder's ``levels`` convs; the last is the bottleneck's."""
+    cap = MAX_WIDTH_MULTIPLIER * base
+    return [min(base * 2**i, cap) for i in range(levels - 1)] + [last]
+
+
+def _resize(x: Tensor, height: int, width: int) -> Tensor:
+    """Resize ``(B, C, h, w)`` float: area when shrinking, bilinear when growing.
+
+    Both are convex combinations of input pixels, so values stay in the input's range.
+    """
+    if tuple(x.shape[-2:]) == (height, width):
+        return x
+    if height <= x.shape[-2] and width <= x.shape[-1]:
+        return F.interpolate(x, size=(height, width), mode="area")
+    return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
+
+
+def resize_mask(masks: Tensor, height: int, width: int) -> Tensor:
+    """Resize ``(B, 1, h, w)`` masks (1 = hole): an output pixel touching a hole is a hole.
+
+    Returns float ``(B, 1, height, width)`` of 0 and 1 (a max-pool when shrinking by an
+    integer factor, nearest-like when growing).
+    """
+    if tuple(masks.shape[-2:]) == (height, width):
+        return (masks > 0.5).to(masks.dtype)
+    pooled = F.adaptive_avg_pool2d((masks > 0.5).to(masks.dtype), (height, width))
+    return (pooled > 0).to(masks.dtype)
+
+
+# --- networks -------------------------------------------------------------------------------
+class ContextEncoderGenerator(nn.Module):
+    """Encoder, channel-wise FC bottleneck, decoder (``b = base_channels``, ``k = levels``).
+
+    Encoder: 4x4 stride-2 convs from 4 channels (image, mask) through widths ``b, 2b, ...``
+    (capped at ``8b``) to ``bottleneck_channels`` at 4 x 4; BatchNorm on all but the first;
+    LeakyReLU(0.2). Bottleneck: :class:`ChannelWiseFC`, a 1x1 conv mixing channels, BatchNorm,
+    ReLU. Decoder: ``k`` 4x4 stride-2 transposed convs mirroring the encoder's widths to 3
+    channels, BatchNorm + ReLU on all but the last; then ``(tanh + 1) / 2`` (prior ``none``)
+    or nothing (a correction on the prior, starting at zero).
+    """
+
+    def __init__(self, config: ContextEncoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        widths = _widths(config.base_channels, config.bottleneck_channels, config.levels)
+        encoder: list[nn.Module] = []
+        in_channels = 4
+        for index, width in enumerate(widths):
+            encoder.append(nn.Conv2d(in_channels, width, 4, 2, 1, bias=index == 0))
+            if index > 0:
+                encoder.append(nn.BatchNorm2d(width))
+            encoder.append(nn.LeakyReLU(LEAKY_SLOPE, inplace=True))
+            in_channels = width
+        self.encoder = nn.Sequential(*encoder)
+        bottleneck = config.bottleneck_channels
+        self.bottleneck = nn.Sequential(
+            ChannelWiseFC(bottleneck, BOTTLENECK_SIDE),
+            nn.Conv2d(bottleneck, bottleneck, 1, bias=False),
+            nn.BatchNorm2d(bottleneck),
+            nn.ReLU(inplace=True),
+        )
+        decoder: list[nn.Module] = []
+        for width in reversed(widths[:-1]):
+            decoder += [nn.ConvTranspose2d(in_channels, width, 4, 2, 1, bias=False),
+                        nn.BatchNorm2d(width), nn.ReLU(inplace=True)]  # fmt: skip
+            in_channels = width
+        self.last = nn.ConvTranspose2d(in_channels, 3, 4, 2, 1)
+        self.decoder = nn.Sequential(*decoder)
+        self.residual = config.prior is not Prior.NONE
+        if self.residual:  # start as the prior exactly: the correction's last layer is zero
+            start_at_prior(self.last)
+
+    def forward(self, filled: Tensor, masks: Tensor) -> Tensor:
+        """The raw output for prior-filled images.
+
+        Args:
+            filled: float ``(B, 3, S, S)`` in [0, 1], the hole filled by the prior;
+                ``S = input_size``.
+            masks: float ``(B, 1, S, S)``, 1 = hole.
+
+        Returns:
+            float ``(B, 3, S, S)``: the image in [0, 1] with prior ``none``, else a correction
+            to add to ``filled`` (:func:`~inpaint_core.priors.apply_prior`).
+        """
+        size = self.config.input_size
+        if filled.ndim != 4 or tuple(filled.shape[1:]) != (3, size, size):
+            raise InvalidInputError(
+                f"input shape {tuple(filled.shape)} is not (B, 3, {size}, {size}); resize to "
+                "input_size first"
+            )
+        x = torch.cat([2.0 * filled - 1.0, masks], dim=1)
+        raw = self.last(self.decoder(self.bottleneck(self.encoder(x))))
+        return raw if self.residual else (torch.tanh(raw) + 1.0) / 2.0
+
+
+class ContextEncoderNetworks(nn.Module):
+    """The inference networks: one child, ``generator``."""
+
+    def __init__(self, config: ContextEncoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.generator = ContextEncoderGenerator(config)
+
+    def complete(self, filled: Tensor, masks: Tensor) -> Tensor:
+        """The completed image ``(B, 3, S, S)`` in [0, 1] from ``input_size`` inputs."""
+        return apply_prior(filled, self.generator(filled, masks), self.config.prior)
+
+
+class DcganDiscriminator(nn.Module):
+    """DCGAN discriminator: 4x4 stride-2 convs (BatchNorm but on the first, LeakyReLU(0.2))
+    from ``input_size`` to 4 x 4, then a 4x4 conv to one logit. No fully connected layer.
+
+    ``forward``: float ``(B, 3, S, S)`` in [0, 1] -> raw logits ``(B, 1, 1, 1)``.
+    """
+
+    def __init__(self, config: ContextEncoderConfig) -> None:
+        super().__init__()
+        base = config.discriminator_channels
+        widths = _widths(base, min(base * 2 ** (config.levels - 1), 8 * base), config.levels)
+        layers: list[nn.Module] = []
+        in_channels = 3
+        for index, width in enumerate(widths):
+            layers.append(nn.Conv2d(in_channels, width, 4, 2, 1, bias=index == 0))
+            if index > 0:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.LeakyReLU(LEAKY_SLOPE, inplace=True))
+            in_channels = width
+        layers.append(nn.Conv2d(in_channels, 1, BOTTLENECK_SIDE))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Judge ``(B, 3, S, S)`` images in [0, 1]; returns logits ``(B, 1, 1, 1)``."""
+        return self.layers(2.0 * images - 1.0)
+
+
+# --- training -------------------------------------------------------------------------------
+class ContextEncoderTraining(TrainableModel):
+    """Generator, DCGAN discriminator and the paper's losses, for the trainer."""
+
+    method = "context-encoder"
+    inference_networks = ("generator",)
+
+    def __init__(self, config: ContextEncoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        networks = ContextEncoderNetworks(config)
+        self.generator = networks.generator
+        self._networks = [networks]  # a list: not a child module, not checkpointed twice
+        self.discriminator = DcganDiscriminator(config)
+
+    def config_dict(self) -> dict[str, Any]:
+        return config_to_dict(self.config)
+
+    def optimizer_specs(self) -> dict[str, OptimizerSpec]:
+        lr = self.config.lr
+        return {
+            "discriminator": OptimizerSpec(("discriminator",), lr, ADAM_BETAS),
+            "generator": OptimizerSpec(("generator",), lr, ADAM_BETAS),
+        }
+
+    def training_metadata(self) -> dict[str, Any]:
+        return {"prior": self.config.prior.value}
+
+    def training_step(self, batch: dict[str, Tensor]) -> Iterator[Phase]:
+        """Two phases: the discriminator, then the generator.
+
+        Batch: image ``(B, 3, S, S)`` in [0, 1], mask ``(B, 1, S, S)`` with 1 = hole; both are
+        resized to ``input_size`` first when ``S`` differs.
+        """
+        c = self.config
+        size = c.input_size
+        images = _resize(batch["image"], size, size)
+        masks = resize_mask(batch["mask"], size, size)
+        filled = prior_fill(images, masks, c.prior)
+        output = self._networks[0].complete(filled, masks)
+        composite = merge(output, images, masks)
+
+        d_loss, d_metrics = discriminator_loss(
+            c.gan_loss, self.discriminator(images), self.discriminator(composite.detach())
+        )
+        yield Phase("discriminator", d_loss, d_metrics)
+
+        adv, _ = generator_loss(c.gan_loss, self.discriminator(composite))
+        count = (masks.sum() * images.shape[1]).clamp_min(1.0)
+        l2 = ((output - images) ** 2 * masks).sum() / count
+        loss = c.rec_weight * l2 + c.adv_weight * adv
+        metrics = {"l2_hole": float(l2.detach()), "g_adv": float(adv.detach()),
+                   "g_loss": float(loss.detach()),
+                   "hole_psnr": float(hole_psnr(output, images, masks))}  # fmt: skip
+        yield Phase("generator", loss, metrics)
+
+
+# --- inference windows ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Window:
+    """A square window around one group of holes.
+
+    Attributes:
+        top, left, height, width: the part of the image inside the window.
+        side: the window's square side; the image part is padded (centred) to it.
+        labels: the connected components (of the label image) this window fills.
+    """
+
+    top: int
+    left: int
+    height: int
+    width: int
+    side: int
+    labels: tuple[int, ...]
+
+
+def plan_windows(
+    hole: np.ndarray, input_size: int, context_scale: float
+) -> tuple[np.ndarray, list[Window]]:
+    """Label the holes and place one square window around each group of them.
+
+    Holes are the 8-connected components of ``hole``. A window's side is
+    ``max(input_size, ceil(context_scale * bbox side))`` for its group's bounding box, capped
+    at the image's longer side; it is centred on the box and shifted to lie inside the image
+    (a side longer than the image's shorter side is padded later). A component small enough
+    for an ``input_size`` window (``context_scale * side <= input_size``) shares one with the
+    others whose box centre falls in the same grid cell of side
+    ``input_size / (2 * context_scale)`` (such a window is at most 1.5 ``input_size``); a
+    larger one gets its own. Windows come in the order of their first component (raster
+    order), so the plan is deterministic, and there are at most as many as occupied cells
+    plus large components.
+
+    Args:
+        hole: bool ``(H, W)``, True = hole.
+        input_size: the network's input side.
+        context_scale: window side over hole box side, >= 1.
+
+    Returns:
+        The int32 label image ``(H, W)`` (0 = known) and the windows.
+    """
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(hole, structure=np.ones((3, 3), dtype=bool))
+    labels = labels.astype(np.int32, copy=False)
+    height, width = hole.shape
+    cell = max(1, int(input_size / (2.0 * context_scale)))
+    groups: dict[tuple[int, int, int], list[Any]] = {}
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        r0, r1, c0, c1 = box[0].start, box[0].stop, box[1].start, box[1].stop
+        if context_scale * max(r1 - r0, c1 - c0) <= input_size:
+            key = (0, (r0 + r1) // 2 // cell, (c0 + c1) // 2 // cell)
+        else:
+            key = (1, index, 0)
+        group = groups.setdefault(key, [r0, r1, c0, c1, []])
+        group[0], group[1] = min(group[0], r0), max(group[1], r1)
+        group[2], group[3] = min(group[2], c0), max(group[3], c1)
+        group[4].append(index)
+    windows = []
+    for r0, r1, c0, c1, members in groups.values():
+        side = max(input_size, math.ceil(context_scale * max(r1 - r0, c1 - c0)))
+        side = min(side, max(height, width))
+        rows, cols = min(side, height), min(side, width)
+        top = min(max((r0 + r1 - rows) // 2, 0), height - rows)
+        left = min(max((c0 + c1 - cols) // 2, 0), width - cols)
+        windows.append(Window(top, left, rows, cols, side, tuple(members)))
+    return labels, windows
+
+
+def _pad_to_square(x: Tensor, side: int) -> Tensor:
+    """Pad ``(B, C, h, w)`` centred to ``side x side`` (reflect where it can, else replicate)."""
+    height, width = x.shape[-2:]
+    top, left = (side - height) // 2, (side - width) // 2
+    pads = (left, side - width - left, top, side - height - top)
+    if not any(pads):
+        return x
+    reflect = max(pads[:2]) < width and max(pads[2:]) < height
+    return F.pad(x, pads, mode="reflect" if reflect else "replicate")
+
+
+def fill_windows(
+    networks: ContextEncoderNetworks, image: Tensor, mask: Tensor, context_scale: float
+) -> Tensor:
+    """Fill every hole of one image through windows resized to the network's input size.
+
+    Each window (:func:`plan_windows`) of the prior-filled image and of the whole mask (every
+    hole in it is unknown) is padded to a square, resized to ``input_size``, completed, and
+    the raw output resized back; only the hole pixels of the window's own components are
+    pasted. With a prior, the resized correction is added to the full-resolution prior fill.
+
+    Args:
+        networks: the loaded networks, in eval mode.
+        image: float32 ``(1, 3, H, W)`` in [0, 1].
+        mask: float32 ``(1, 1, H, W)``, 1 = hole.
+        context_scale: window side over hole box side.
+
+    Returns:
+        float32 ``(1, 3, H, W)`` in [0, 1]: the image with every hole filled.
+    """
+    config = networks.config
+    size = config.input_size
+    filled = prior_fill(image, mask, config.prior)
+    hole = mask[0, 0].detach().cpu().numpy() > 0.5
+    labels, windows = plan_windows(hole, size, context_scale)
+    output = filled.clone()
+    for start in range(0, len(windows), WINDOW_BATCH):
+        chunk = windows[start : start + WINDOW_BATCH]
+        crops = [(filled[..., w.top : w.top + w.height, w.left : w.left + w.width],
+                  mask[..., w.top : w.top + w.height, w.left : w.left + w.width])
+                 for w in chunk]  # fmt: skip
+        inputs = torch.cat([_resize(_pad_to_square(crop, w.side), size, size)
+                            for (crop, _), w in zip(crops, chunk, strict=True)])  # fmt: skip
+        holes = torch.cat([resize_mask(_pad_to_square(m, w.side), size, size)
+                           for (_, m), w in zip(crops, chunk, strict=True)])  # fmt: skip
+        raw = networks.generator(inputs, holes)
+        for index, ((crop, _), w) in enumerate(zip(crops, chunk, strict=True)):
+            back = _resize(raw[index : index + 1], w.side, w.side)
+            top, left = (w.side - w.height) // 2, (w.side - w.width) // 2
+            back = back[..., top : top + w.height, left : left + w.width]
+            result = apply_prior(crop, back, config.prior).to(output.dtype)
+            own = np.isin(labels[w.top : w.top + w.height, w.left : w.left + w.width], w.labels)
+            region = torch.from_numpy(own).to(output.device)
+            target = output[..., w.top : w.top + w.height, w.left : w.left + w.width]
+            target.copy_(torch.where(region, result, target))
+    return output
+
+
+# --- the registered method ------------------------------------------------------------------
+class ContextEncoder(LearnedMethod):
+    """Pathak et al.'s Context Encoder with a channel-wise FC bottleneck, trained weights."""
+
+    config_class = ContextEncoderConfig
+    weights_folder = Path(__file__).resolve().parent / "weights"
+
+    info = MethodInfo(
+        name="context-encoder",
+        family=Family.CONTEXT_ENCODER,
+        summary="Encoder, channel-wise FC, decoder (L2 + GAN); resizes a window around each hole.",
+        reference="D. Pathak et al., Context Encoders: Feature Learning by Inpainting, CVPR 2016.",
+        learned=True,
+        parameters=(
+            WEIGHTS_PARAMETER,
+            DEVICE_PARAMETER,
+            Parameter(
+                "context_scale",
+                ParamType.FLOAT,
+                2.0,
+                "Window side around each hole over the hole's bounding-box side (at least the "
+                "network's input size); the window is resized to the input size.",
+                minimum=1.0,
+                maximum=8.0,
+            ),
+        ),
+        pad_multiple=1,
+        preferred_tile=512,
+        context_margin=64,
+        supports_gpu=True,
+    )
+
+    @classmethod
+    def build_networks(cls, config: ContextEncoderConfig) -> nn.Module:
+        return ContextEncoderNetworks(config)
+
+    @classmethod
+    def build_training(
+        cls, config: ContextEncoderConfig, *, vgg_weights: str | None = None
+    ) -> ContextEncoderTraining:
+        return ContextEncoderTraining(config)
+
+    def predict(
+        self, networks: nn.Module, image: Tensor, mask: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Fill through resized windows (:func:`fill_windows`); see ``LearnedMethod.predict``."""
+        assert isinstance(networks, ContextEncoderNetworks)
+        return fill_windows(networks, image, mask, self.params["context_scale"]), {}
+
+
+@hookimpl
+def register_inpaint_methods(register: Callable[[type[LearnedMethod]], None]) -> None:
+    """Register ``context-encoder``."""
+    register(ContextEncoder)
