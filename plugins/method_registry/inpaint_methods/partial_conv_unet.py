@@ -1,0 +1,443 @@
+"""``partial-conv-unet``: the Partial Convolution U-Net (SPEC family 2, U-Net).
+
+G. Liu, F. A. Reda, K. J. Shih, T.-C. Wang, A. Tao, B. Catanzaro, "Image Inpainting for
+Irregular Holes Using Partial Convolutions", ECCV 2018.
+
+- **Network** (:class:`PartialConvUNet`): every conv is a
+  :class:`~inpaint_core.layers.partial.PartialConv2d` that sees only valid pixels, renormalises
+  by the valid count and passes an updated mask on. Encoder: ``depth`` stride-2 partial convs,
+  kernels 7, 5, 5, 3, 3, ..., widths ``b, 2b, 4b, 8b, 8b, ...`` (capped at ``8 b``), BatchNorm
+  on all but the first, ReLU. Decoder: nearest-neighbour upsampling of features *and* mask,
+  concatenation with the encoder's features *and* masks of the same scale (per-channel masks),
+  3x3 partial conv, BatchNorm, LeakyReLU(0.2); the last layer sees the input image and its
+  mask and has no norm nor activation. The paper's 512 px network has ``depth=8``.
+- **Losses** (the paper's weights): ``L = 1 L_valid + 6 L_hole + 0.05 L_perc
+  + 120 (L_style_out + L_style_comp) + 0.1 L_tv``. ``L_valid``/``L_hole``: L1 on known / hole
+  pixels, both divided by the element count. ``L_perc``: L1 of VGG features of the output and of
+  the composite against the truth; ``L_style``: L1 of their Gram matrices. ``L_tv``: total
+  variation of the composite over the 1-pixel dilation of the hole. Adam, lr 2e-4.
+
+Choices the paper leaves open, made here:
+
+- VGG: the paper's VGG-16 pool1, pool2, pool3 become VGG-19's (the project's one VGG); the
+  first two blocks are identical in both networks.
+- ``texture_loss="none"`` drops the perceptual and style terms: the documented fallback when no
+  VGG-19 weights are available (none ship, and none can be downloaded offline). The sidecar
+  records which loss trained the weights.
+- ``prior="telea"``: the partial convs still treat the hole as missing (the paper's masks, so
+  the features come from known pixels only); the output is the Telea fill plus a correction
+  whose last layer starts at zero, so untrained weights equal ``telea`` exactly. ``prior="none"``
+  is the paper's setting: the output is the last layer's raw value (clamped to [0, 1] at
+  inference; the training loss sees it unclamped, as the paper's).
+- Zero padding counts as missing (NVIDIA's reference implementation), so border windows are
+  renormalised like holes.
+- Inputs are padded inside :meth:`PartialConvUnet.predict` to a multiple of ``2**depth`` (the
+  loaded config's), so ``MethodInfo.pad_multiple`` is 1.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from inpaint_core import Family, MethodInfo, hookimpl
+from inpaint_core.checks import parse_choice, require_ints
+from inpaint_core.errors import InvalidInputError, MissingWeightsError, ParameterError
+from inpaint_core.layers.partial import PartialConv2d
+from inpaint_core.learned import (
+    DEVICE_PARAMETER,
+    WEIGHTS_PARAMETER,
+    LearnedMethod,
+    config_to_dict,
+)
+from inpaint_core.losses.adversarial import masked_l1
+from inpaint_core.losses.perceptual import (
+    VGG19_WEIGHTS_ENV,
+    PerceptualStyleLoss,
+    perceptual_loss,
+    style_loss,
+)
+from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
+from inpaint_core.training.holes import hole_psnr, merge
+from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+
+#: The deepest U-Net allowed: the paper's 8 levels at 512 x 512.
+MAX_DEPTH = 8
+#: Channels stop doubling at this multiple of ``base_channels`` (the paper's 512 = 8 * 64).
+MAX_WIDTH_MULTIPLIER = 8
+#: Encoder kernel sizes of the first levels (the paper's 7, 5, 5); deeper levels use 3.
+ENCODER_KERNELS = (7, 5, 5)
+DECODER_KERNEL = 3
+LEAKY_SLOPE = 0.2
+IMAGE_CHANNELS = 3
+#: The paper's VGG-16 pool1..pool3, taken from VGG-19 here.
+VGG_LAYERS = ("pool1", "pool2", "pool3")
+#: Adam's betas: the paper uses Adam's defaults.
+ADAM_BETAS = (0.9, 0.999)
+
+
+class TextureLoss(str, Enum):
+    """What constrains texture beyond the pixel losses."""
+
+    VGG = "vgg"  # perceptual + style on VGG-19 pool1..pool3 (the paper, with VGG-16)
+    NONE = "none"  # no perceptual or style term: the fallback without VGG weights
+
+
+@dataclass(frozen=True)
+class PartialConvUnetConfig:
+    """Architecture and training settings of ``partial-conv-unet`` (defaults: the paper's).
+
+    Attributes:
+        base_channels: width of the first partial conv (64); widths double per level up to
+            ``8 * base_channels``.
+        depth: down (and up) levels, 2 to 8 (the paper: 8 at 512 px; 7 here, a 2 x 2
+            bottleneck at 256 px); inputs are padded to a multiple of ``2**depth``.
+        prior: what fills the hole before the network (a :class:`~inpaint_core.priors.Prior`);
+            with ``telea`` the output is a zero-initialised correction of the Telea fill.
+        texture_loss: a :class:`TextureLoss`; ``vgg`` needs VGG-19 weights.
+        lr: Adam learning rate (2e-4); betas (0.9, 0.999).
+        valid_weight, hole_weight: weights of the L1 terms on known and hole pixels (1, 6).
+        perceptual_weight, style_weight: weights of the VGG terms (0.05, 120).
+        tv_weight: weight of the total variation over the dilated hole (0.1).
+    """
+
+    base_channels: int = 64
+    depth: int = 7
+    prior: Prior = Prior.NONE
+    texture_loss: TextureLoss = TextureLoss.VGG
+    lr: float = 2e-4
+    valid_weight: float = 1.0
+    hole_weight: float = 6.0
+    perceptual_weight: float = 0.05
+    style_weight: float = 120.0
+    tv_weight: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name, kind in (("prior", Prior), ("texture_loss", TextureLoss)):
+            object.__setattr__(self, name, parse_choice(kind, getattr(self, name), name))
+        require_ints(self, ("base_channels",))
+        require_ints(self, ("depth",), minimum=2)
+        if self.depth > MAX_DEPTH:
+            raise ParameterError(f"depth={self.depth} must be <= {MAX_DEPTH}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ParameterError(f"lr={self.lr!r} must be > 0")
+        for name in ("valid_weight", "hole_weight", "perceptual_weight", "style_weight",
+                     "tv_weight"):  # fmt: skip
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+
+    @property
+    def multiple(self) -> int:
+        """Height and width the network needs a multiple of: ``2**depth``."""
+        return 2**self.depth
+
+
+#: The smallest settings that still run every layer and loss (for tests and smoke runs):
+#: 32 x 32 training crops go down to 4 x 4, 4-channel widths, no VGG.
+SMOKE_TEST_OPTIONS: dict[str, object] = {
+    "base_channels": 4,
+    "depth": 3,
+    "texture_loss": "none",
+}
+
+
+# --- blocks and network -----------------------------------------------------------------------
+class PartialBlock(nn.Module):
+    """A partial conv, then an optional BatchNorm and activation; the mask passes through.
+
+    ``forward(x, valid)``: features ``(B, C_in, H, W)`` and a valid mask ``(B, 1 | C_in, H, W)``
+    (1 = valid) -> ``(features (B, C_out, H', W'), valid (B, 1, H', W'))``.
+    """
+
+    def __init__(self, conv: PartialConv2d, norm: bool, activation: nn.Module | None) -> None:
+        super().__init__()
+        self.conv = conv
+        self.norm = nn.BatchNorm2d(conv.out_channels) if norm else nn.Identity()
+        self.activation = activation if activation is not None else nn.Identity()
+
+    def forward(self, x: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+        x, valid = self.conv(x, valid)
+        return self.activation(self.norm(x)), valid
+
+
+def level_widths(config: PartialConvUnetConfig) -> list[int]:
+    """Encoder widths ``b * 2**level`` capped at ``8 b``, one per level."""
+    cap = MAX_WIDTH_MULTIPLIER * config.base_channels
+    return [min(config.base_channels * 2**level, cap) for level in range(config.depth)]
+
+
+class PartialConvUNet(nn.Module):
+    """The Partial Convolution U-Net (see the module docstring).
+
+    ``encoder[i]`` halves the side (level ``i``); ``decoder[j]`` doubles it back, deepest
+    first, and ``decoder[-1]`` is the output layer (``IMAGE_CHANNELS`` out, no norm nor
+    activation).
+
+    ``forward(image, valid)``: ``image`` float ``(B, 3, H, W)`` in [0, 1] (hole values are never
+    read), ``valid`` ``(B, 1, H, W)`` with 1 = known; H and W multiples of ``2**depth``. Returns
+    the raw output ``(B, 3, H, W)`` (nominally [0, 1], unbounded) and the output layer's valid
+    mask ``(B, 1, H, W)`` (0 only where a hole was too large for the network to reach).
+    """
+
+    def __init__(self, config: PartialConvUnetConfig) -> None:
+        super().__init__()
+        self.depth = config.depth
+        widths = level_widths(config)
+        encoder: list[nn.Module] = []
+        for level, width in enumerate(widths):
+            kernel = ENCODER_KERNELS[level] if level < len(ENCODER_KERNELS) else DECODER_KERNEL
+            source = IMAGE_CHANNELS if level == 0 else widths[level - 1]
+            conv = PartialConv2d(source, width, kernel, stride=2, padding=kernel // 2)
+            encoder.append(PartialBlock(conv, norm=level > 0, activation=nn.ReLU()))
+        decoder: list[nn.Module] = []
+        for level in reversed(range(1, config.depth)):
+            source, target = widths[level] + widths[level - 1], widths[level - 1]
+            conv = PartialConv2d(source, target, DECODER_KERNEL, padding=DECODER_KERNEL // 2)
+            decoder.append(PartialBlock(conv, norm=True, activation=nn.LeakyReLU(LEAKY_SLOPE)))
+        output = PartialConv2d(widths[0] + IMAGE_CHANNELS, IMAGE_CHANNELS, DECODER_KERNEL,
+                               padding=DECODER_KERNEL // 2)  # fmt: skip
+        decoder.append(PartialBlock(output, norm=False, activation=None))
+        self.encoder = nn.ModuleList(encoder)
+        self.decoder = nn.ModuleList(decoder)
+
+    @property
+    def last_layer(self) -> PartialConv2d:
+        """The output partial conv (zeroed by ``start_at_prior``)."""
+        return self.decoder[-1].conv  # type: ignore[return-value]
+
+    def forward(self, image: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+        multiple = 2**self.depth
+        if image.ndim != 4 or image.shape[-2] % multiple or image.shape[-1] % multiple:
+            raise InvalidInputError(
+                f"input shape {tuple(image.shape)} is not (B, 3, H, W) with H and W multiples "
+                f"of {multiple} (2**depth)"
+            )
+        features, masks = [image], [valid]
+        x, mask = image, valid
+        for block in self.encoder:
+            x, mask = block(x, mask)
+            features.append(x)
+            masks.append(mask)
+        features.pop(), masks.pop()
+        for block in self.decoder:
+            skip, skip_mask = features.pop(), masks.pop()
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            mask = F.interpolate(mask, scale_factor=2.0, mode="nearest")
+            # Skip links concatenate features and masks: one mask per input channel.
+            channel_masks = torch.cat(
+                [mask.expand(-1, x.shape[1], -1, -1), skip_mask.expand(-1, skip.shape[1], -1, -1)],
+                dim=1,
+            )
+            x, mask = block(torch.cat([x, skip], dim=1), channel_masks)
+        return x, mask
+
+
+class PartialConvUnetNetworks(nn.Module):
+    """The inference networks: one child, ``generator`` (a :class:`PartialConvUNet`)."""
+
+    def __init__(self, config: PartialConvUnetConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.generator = PartialConvUNet(config)
+        if config.prior is not Prior.NONE:  # start as the prior exactly: a zero correction
+            start_at_prior(self.generator.last_layer)
+
+    def complete(self, images: Tensor, masks: Tensor) -> Tensor:
+        """The network's image ``(B, 3, H, W)`` for images in [0, 1] and masks 1 = hole.
+
+        H and W must be multiples of ``2**depth``. With prior ``none`` the raw output
+        (unclamped); otherwise ``(telea fill + correction).clamp(0, 1)``.
+        """
+        filled = prior_fill(images, masks, self.config.prior)
+        valid = 1.0 - (masks > 0.5).to(images.dtype)
+        raw, _ = self.generator(filled, valid)
+        return apply_prior(filled, raw, self.config.prior)
+
+
+# --- losses -----------------------------------------------------------------------------------
+def total_variation_loss(composite: Tensor, masks: Tensor) -> tuple[Tensor, dict[str, float]]:
+    """Total variation of ``composite`` over the 1-pixel dilation of the hole (Liu et al.).
+
+    ``sum |I[i, j+1] - I[i, j]| + sum |I[i+1, j] - I[i, j]|`` over the pixel pairs whose both
+    pixels lie in the hole dilated by a 3 x 3 square, divided by ``composite.numel()``.
+
+    Args:
+        composite: ``(B, C, H, W)``, the output inside the hole and the truth outside.
+        masks: ``(B, 1, H, W)``, 1 = hole.
+
+    Returns:
+        ``(loss, {"tv": float})``.
+    """
+    if composite.ndim != 4 or tuple(masks.shape) != (composite.shape[0], 1, *composite.shape[2:]):
+        raise InvalidInputError(
+            f"composite {tuple(composite.shape)} and masks {tuple(masks.shape)} are not "
+            "(B, C, H, W) and (B, 1, H, W)"
+        )
+    region = F.max_pool2d((masks > 0.5).to(composite.dtype), 3, stride=1, padding=1)
+    across = region[..., :, 1:] * region[..., :, :-1]
+    down = region[..., 1:, :] * region[..., :-1, :]
+    horizontal = ((composite[..., :, 1:] - composite[..., :, :-1]).abs() * across).sum()
+    vertical = ((composite[..., 1:, :] - composite[..., :-1, :]).abs() * down).sum()
+    loss = (horizontal + vertical) / composite.numel()
+    return loss, {"tv": float(loss.detach())}
+
+
+def _vgg_weights_path(given: str | None) -> str:
+    """The VGG-19 weights file for ``texture_loss='vgg'``, or an error saying how to proceed."""
+    path = given or os.environ.get(VGG19_WEIGHTS_ENV) or None
+    how = (
+        f"pass --vgg-weights or set {VGG19_WEIGHTS_ENV}=/path/to/vgg19.pth (torchvision's "
+        "'vgg19-dcbb9e9d.pth' or a .safetensors copy), or train without VGG using the "
+        "documented fallback '--option texture_loss=none' (drops the perceptual and style terms)"
+    )
+    if path is None:
+        raise MissingWeightsError(f"partial-conv-unet: no VGG-19 weights given: {how}")
+    if not Path(path).expanduser().is_file():
+        raise MissingWeightsError(
+            f"partial-conv-unet: VGG-19 weights file {path!r} not found: {how}"
+        )
+    return path
+
+
+class PartialConvUnetTraining(TrainableModel):
+    """The generator and the paper's losses, for :func:`inpaint_core.training.train`."""
+
+    method = "partial-conv-unet"
+    inference_networks = ("generator",)
+
+    def __init__(
+        self, config: PartialConvUnetConfig, texture: PerceptualStyleLoss | None = None
+    ) -> None:
+        super().__init__()
+        self.config = config
+        networks = PartialConvUnetNetworks(config)
+        self.generator = networks.generator
+        self._networks = [networks]  # a list: not a child module, not checkpointed twice
+        if config.texture_loss is TextureLoss.VGG and texture is None:
+            raise ParameterError("texture_loss='vgg' needs a PerceptualStyleLoss (VGG-19 weights)")
+        self.texture = texture if config.texture_loss is TextureLoss.VGG else None
+
+    def config_dict(self) -> dict[str, Any]:
+        return config_to_dict(self.config)
+
+    def optimizer_specs(self) -> dict[str, OptimizerSpec]:
+        return {"generator": OptimizerSpec(("generator",), self.config.lr, ADAM_BETAS)}
+
+    def training_metadata(self) -> dict[str, Any]:
+        return {"texture_loss": self.config.texture_loss.value, "prior": self.config.prior.value}
+
+    def training_step(self, batch: dict[str, Tensor]) -> Iterator[Phase]:
+        """One phase, ``generator``.
+
+        Batch: image ``(B, 3, S, S)`` in [0, 1], mask ``(B, 1, S, S)`` with 1 = hole; S a
+        multiple of ``2**depth``. Logs ``l1_valid``, ``l1_hole`` (unweighted), ``tv``,
+        ``perceptual`` and ``style`` (with VGG), ``hole_psnr``.
+        """
+        c = self.config
+        images, masks = batch["image"], batch["mask"]
+        output = self._networks[0].complete(images, masks)
+        composite = merge(output, images, masks)
+        loss, l1_metrics = masked_l1(output, images, masks, c.hole_weight, c.valid_weight)
+        tv, _ = total_variation_loss(composite, masks)
+        loss = loss + c.tv_weight * tv
+        metrics = {"l1_valid": l1_metrics["l1_valid"], "l1_hole": l1_metrics["l1_hole"],
+                   "tv": float(tv.detach())}  # fmt: skip
+        if self.texture is not None:
+            perceptual, style = self._texture(images, output, composite)
+            loss = loss + c.perceptual_weight * perceptual + c.style_weight * style
+            metrics.update(perceptual=float(perceptual.detach()), style=float(style.detach()))
+        metrics["hole_psnr"] = float(hole_psnr(output.clamp(0.0, 1.0), images, masks))
+        yield Phase("generator", loss, metrics)
+
+    def _texture(self, images: Tensor, output: Tensor, composite: Tensor) -> tuple[Tensor, Tensor]:
+        """``L_perc`` and ``L_style_out + L_style_comp`` on the frozen VGG features."""
+        assert self.texture is not None
+        vgg = self.texture.vgg
+        with torch.no_grad():
+            real = vgg(images)
+        fake_out, fake_comp = vgg(output), vgg(composite)
+        perceptual = perceptual_loss(real, fake_out)[0] + perceptual_loss(real, fake_comp)[0]
+        style = style_loss(real, fake_out)[0] + style_loss(real, fake_comp)[0]
+        return perceptual, style
+
+
+# --- the registered method ------------------------------------------------------------------
+class PartialConvUnet(LearnedMethod):
+    """The Partial Convolution U-Net (Liu et al. 2018), with trained weights."""
+
+    config_class = PartialConvUnetConfig
+    weights_folder = Path(__file__).resolve().parent / "weights"
+
+    info = MethodInfo(
+        name="partial-conv-unet",
+        family=Family.UNET,
+        summary="U-Net of partial convolutions that see only known pixels (irregular holes).",
+        reference="G. Liu, F. A. Reda, K. J. Shih, T.-C. Wang, A. Tao, B. Catanzaro, Image "
+        "Inpainting for Irregular Holes Using Partial Convolutions, ECCV 2018.",
+        learned=True,
+        parameters=(WEIGHTS_PARAMETER, DEVICE_PARAMETER),
+        pad_multiple=1,  # predict pads to the loaded config's 2**depth itself
+        preferred_tile=512,
+        context_margin=64,
+        supports_gpu=True,
+    )
+
+    @classmethod
+    def build_networks(cls, config: PartialConvUnetConfig) -> nn.Module:
+        return PartialConvUnetNetworks(config)
+
+    @classmethod
+    def build_training(
+        cls, config: PartialConvUnetConfig, *, vgg_weights: str | None = None
+    ) -> PartialConvUnetTraining:
+        """The training module; ``texture_loss='vgg'`` loads VGG-19 from ``vgg_weights``.
+
+        Raises:
+            MissingWeightsError: ``texture_loss='vgg'`` without a weights file (the message
+                names ``--option texture_loss=none``, the fallback).
+        """
+        texture = None
+        if config.texture_loss is TextureLoss.VGG:
+            path = _vgg_weights_path(vgg_weights)
+            texture = PerceptualStyleLoss(weights_path=path, layers=VGG_LAYERS)
+        return PartialConvUnetTraining(config, texture)
+
+    def predict(
+        self, networks: nn.Module, image: Tensor, mask: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The network in eval mode on ``image`` padded to a multiple of ``2**depth``.
+
+        Args:
+            networks: a loaded :class:`PartialConvUnetNetworks` in eval mode.
+            image: float32 ``(1, 3, H, W)`` in [0, 1].
+            mask: float32 ``(1, 1, H, W)``, 1 = hole.
+
+        Returns:
+            The network's image ``(1, 3, H, W)`` clamped to [0, 1] and no extra outputs.
+        """
+        assert isinstance(networks, PartialConvUnetNetworks)
+        height, width = image.shape[-2:]
+        multiple = networks.config.multiple
+        pad_h, pad_w = -height % multiple, -width % multiple
+        if pad_h or pad_w:
+            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+            image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
+            mask = F.pad(mask, (0, pad_w, 0, pad_h), mode=mode)
+        output = networks.complete(image, mask).clamp(0.0, 1.0)
+        return output[:, :, :height, :width], {}
+
+
+@hookimpl
+def register_inpaint_methods(register: Callable[[type[LearnedMethod]], None]) -> None:
+    """Register ``partial-conv-unet``."""
+    register(PartialConvUnet)
