@@ -241,6 +241,7 @@ def test_time_limit_stops_early_with_a_checkpoint(tmp_path: Path) -> None:
     assert code == 0, stderr
     assert sidecar(out / "edge-gan.json")["step"] == 1  # polled after each step: one step ran
     assert f"stopped at step 1 of 50 (--time-limit); continue with --resume {out}" in stdout
+    bad = tmp_path / "bad"
     code, _, stderr = cli("train", "edge-gan", "--data", data, "--steps", 2, *FAST,
-                          "--out", tmp_path / "bad", *TINY_OPTIONS, "--time-limit", "0")  # fmt: skip
+                          "--out", bad, *TINY_OPTIONS, "--time-limit", "0")  # fmt: skip
     assert code == 2 and "--time-limit 0.0 must be a number of minutes > 0" in stderr

@@ -6,6 +6,7 @@ Example::
     generator = EncoderDecoder(EncoderDecoderConfig(in_channels=4, out_channels=3))
 """
 
+from inpaint_core.layers.attention import ContextualAttention
 from inpaint_core.layers.blocks import (
     SIZE_MULTIPLE,
     EncoderDecoder,
@@ -17,13 +18,20 @@ from inpaint_core.layers.blocks import (
     make_norm,
     spectral_norm,
 )
+from inpaint_core.layers.gated import Activation, GatedConv2d, GatedDeconv2d
+from inpaint_core.layers.partial import PartialConv2d
 
 __all__ = [
     "SIZE_MULTIPLE",
+    "Activation",
+    "ContextualAttention",
     "EncoderDecoder",
     "EncoderDecoderConfig",
+    "GatedConv2d",
+    "GatedDeconv2d",
     "Norm",
     "Output",
+    "PartialConv2d",
     "ResidualBlock",
     "count_parameters",
     "make_norm",

@@ -1,0 +1,337 @@
+"""``deepfill-v2``: coarse-to-fine gated-convolution inpainting (family 5, StackGAN).
+
+J. Yu, Z. Lin, J. Yang, X. Shen, X. Lu, T. Huang, "Free-Form Image Inpainting with Gated
+Convolution", ICCV 2019, on "Generative Image Inpainting with Contextual Attention", CVPR 2018.
+
+Stage 1 (**coarse**) sees the prior-filled image in [-1, 1], a ones channel (so the zero
+padding of the borders is visible) and the mask: gated convs 5x5, two stride-2 downs, convs,
+dilated convs (2, 4, 8, 16), convs, two gated upsamplings, a plain 3x3 conv to RGB and tanh.
+Stage 2 (**refine**) sees the composite (coarse result in the hole, the input elsewhere), with
+the ones and mask channels: a dilated gated-conv branch and a contextual-attention branch (at
+1/4 resolution, matching at ``attention_rate``), concatenated and decoded like stage 1.
+SN-PatchGAN judges ``(image, mask)``; hinge loss; ``L_G = l1_coarse + l1_refine + adv``.
+
+As in the official code, ``base_channels`` (its ``cnum``, 48) counts the *filters* of each
+gated conv, half of which are gates: the feature widths are ``b/2, b, 2b`` (and ``b/4`` before
+the output conv), 4.06 M generator parameters at ``b = 48``. Choices, with their reasons, are in
+``docs/methods/deepfill-v2.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from inpaint_core import Family, MethodInfo, hookimpl
+from inpaint_core.checks import parse_choice, require_ints
+from inpaint_core.discriminators.sn_patch import SNPatchDiscriminator, SNPatchDiscriminatorConfig
+from inpaint_core.errors import InvalidInputError, ParameterError
+from inpaint_core.layers.attention import DEFAULT_MAX_ELEMENTS, ContextualAttention
+from inpaint_core.layers.gated import Activation, GatedConv2d, GatedDeconv2d
+from inpaint_core.learned import DEVICE_PARAMETER, WEIGHTS_PARAMETER, LearnedMethod, config_to_dict
+from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
+from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
+from inpaint_core.training.holes import hole_psnr, merge
+from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+
+#: Two stride-2 downsamplings times the attention's rate 2: inputs are padded to this.
+PAD_MULTIPLE = 8
+_DILATIONS = (2, 4, 8, 16)
+
+
+@dataclass(frozen=True)
+class DeepFillV2Config:
+    """Architecture and training settings of ``deepfill-v2`` (defaults: the official code's).
+
+    Attributes:
+        base_channels: the official ``cnum`` (48): filters of the first gated conv, half of
+            them gates. A multiple of 4 (``cnum // 2`` filters feed the output conv).
+        discriminator_channels: width of SN-PatchGAN's first conv (64).
+        attention_rate: contextual attention matches at this downscaling, 1 or 2 (2).
+        attention_scale: softmax scale of the attention (10).
+        attention_fuse: attention propagation over 3x3 neighbourhoods (true).
+        attention_chunk: most elements of one attention score block (queries x keys); bounds
+            memory (2**24: 64 MiB in float32).
+        prior: a :class:`~inpaint_core.priors.Prior`; ``telea`` makes both stages predict a
+            correction on the Telea fill whose last conv starts at zero.
+        l1_coarse_weight, l1_refine_weight, adv_weight: loss weights (1, 1, 1).
+        lr, beta1, beta2: Adam for the generator and the discriminator (1e-4, 0.5, 0.999).
+    """
+
+    base_channels: int = 48
+    discriminator_channels: int = 64
+    attention_rate: int = 2
+    attention_scale: float = 10.0
+    attention_fuse: bool = True
+    attention_chunk: int = DEFAULT_MAX_ELEMENTS
+    prior: Prior = Prior.NONE
+    l1_coarse_weight: float = 1.0
+    l1_refine_weight: float = 1.0
+    adv_weight: float = 1.0
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prior", parse_choice(Prior, self.prior, "prior"))
+        require_ints(self, ("base_channels", "discriminator_channels", "attention_rate",
+                            "attention_chunk"))  # fmt: skip
+        if self.base_channels % 4:
+            raise ParameterError(f"base_channels={self.base_channels} must be a multiple of 4")
+        if self.attention_rate not in (1, 2):
+            raise ParameterError(f"attention_rate={self.attention_rate} must be 1 or 2")
+        if not isinstance(self.attention_fuse, bool):
+            raise ParameterError(f"attention_fuse={self.attention_fuse!r} must be true or false")
+        for name in ("attention_scale", "lr"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ParameterError(f"{name}={value!r} must be a finite number > 0")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ParameterError(f"{name}={getattr(self, name)!r} must lie in [0, 1)")
+        for name in ("l1_coarse_weight", "l1_refine_weight", "adv_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+
+
+#: The smallest settings that still run every layer and loss (tests, smoke runs): feature
+#: widths 2, 4, 8, trains at 32 x 32 in a fraction of a second a step.
+SMOKE_TEST_OPTIONS: dict[str, object] = {"base_channels": 8, "discriminator_channels": 4}
+
+
+# --- networks -------------------------------------------------------------------------------
+def _decoder(in_channels: int, b: int) -> list[nn.Module]:
+    """Two convs at 1/4, two gated upsamplings, a conv to ``b/4`` (the RGB conv follows)."""
+    return [
+        GatedConv2d(in_channels, 2 * b),
+        GatedConv2d(2 * b, 2 * b),
+        GatedDeconv2d(2 * b, b),
+        GatedConv2d(b, b),
+        GatedDeconv2d(b, b // 2),
+        GatedConv2d(b // 2, b // 4),
+    ]
+
+
+def _encoder(in_channels: int, widths: tuple[int, ...], last: Activation) -> list[nn.Module]:
+    """Six gated convs to 1/4: 5x5, then 3x3 with stride 2 at the 2nd and 4th; ``last`` ends."""
+    layers: list[nn.Module] = []
+    for index, width in enumerate(widths):
+        kernel, stride = (5, 1) if index == 0 else (3, 2 if index in (1, 3) else 1)
+        activation = last if index == len(widths) - 1 else Activation.ELU
+        layers.append(GatedConv2d(in_channels, width, kernel, stride=stride,
+                                  activation=activation))  # fmt: skip
+        in_channels = width
+    return layers
+
+
+class CoarseNetwork(nn.Module):
+    """Stage 1: ``(B, 5, H, W)`` (image in [-1, 1], ones, mask) -> raw RGB ``(B, 3, H, W)``.
+
+    Feature widths (``b = base_channels``): ``b/2`` at full size, ``b`` at 1/2, ``2b`` at 1/4
+    through the dilated convs, back up to ``b/4``; a plain 3x3 conv to RGB. The raw output is
+    pre-tanh (prior ``none``) or the correction (other priors; its conv starts at zero).
+    """
+
+    def __init__(self, b: int, residual: bool) -> None:
+        super().__init__()
+        layers = _encoder(5, (b // 2, b, b, 2 * b, 2 * b, 2 * b), Activation.ELU)
+        layers += [GatedConv2d(2 * b, 2 * b, dilation=d) for d in _DILATIONS]
+        self.body = nn.Sequential(*layers, *_decoder(2 * b, b))
+        self.to_rgb = nn.Conv2d(b // 4, 3, 3, padding=1)
+        if residual:
+            start_at_prior(self.to_rgb)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.to_rgb(self.body(x))
+
+
+class RefineNetwork(nn.Module):
+    """Stage 2: ``(B, 5, H, W)`` composite, ones, mask + the mask -> raw RGB ``(B, 3, H, W)``.
+
+    ``hallucinate``: six gated convs to 1/4 (widths ``b/2, b/2, b, b, 2b, 2b``) and the
+    dilated convs. ``attend``: six gated convs (``b/2, b/2, b, 2b, 2b, 2b``, the last with
+    ReLU), contextual attention at 1/4 with the mask max-pooled to 1/4, two convs. Both ``2b``
+    wide, concatenated, decoded as in stage 1.
+    """
+
+    def __init__(self, b: int, config: DeepFillV2Config, residual: bool) -> None:
+        super().__init__()
+        conv_branch = _encoder(5, (b // 2, b // 2, b, b, 2 * b, 2 * b), Activation.ELU)
+        conv_branch += [GatedConv2d(2 * b, 2 * b, dilation=d) for d in _DILATIONS]
+        self.hallucinate = nn.Sequential(*conv_branch)
+        attend = _encoder(5, (b // 2, b // 2, b, 2 * b, 2 * b, 2 * b), Activation.RELU)
+        self.attend_encoder = nn.Sequential(*attend)
+        self.attention = ContextualAttention(
+            config.attention_rate, config.attention_scale, config.attention_fuse,
+            config.attention_chunk,
+        )  # fmt: skip
+        self.attend_decoder = nn.Sequential(GatedConv2d(2 * b, 2 * b), GatedConv2d(2 * b, 2 * b))
+        self.body = nn.Sequential(*_decoder(4 * b, b))
+        self.to_rgb = nn.Conv2d(b // 4, 3, 3, padding=1)
+        if residual:
+            start_at_prior(self.to_rgb)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        hallucinated = self.hallucinate(x)
+        features = self.attend_encoder(x)
+        small_mask = F.max_pool2d(mask, 4)  # a feature position is a hole if any pixel is
+        attended = self.attend_decoder(self.attention(features, small_mask))
+        return self.to_rgb(self.body(torch.cat([hallucinated, attended], dim=1)))
+
+
+class DeepFillV2Networks(nn.Module):
+    """``coarse`` and ``refine``: the inference networks."""
+
+    def __init__(self, config: DeepFillV2Config) -> None:
+        super().__init__()
+        self.config = config
+        residual = config.prior is not Prior.NONE
+        self.coarse = CoarseNetwork(config.base_channels, residual)
+        self.refine = RefineNetwork(config.base_channels, config, residual)
+
+    def forward(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Both stages.
+
+        Args:
+            images: float ``(B, 3, H, W)`` in [0, 1]; hole pixels are never read.
+            masks: ``(B, 1, H, W)``, 1 = hole. H and W multiples of :data:`PAD_MULTIPLE`.
+
+        Returns:
+            ``(coarse, refined, filled)``, each ``(B, 3, H, W)`` in [0, 1]: the stage outputs
+            (whole images, not merged) and the prior-filled input.
+        """
+        shape = tuple(images.shape)
+        if images.ndim != 4 or shape[1] != 3 or tuple(masks.shape) != (shape[0], 1, *shape[2:]):
+            raise InvalidInputError(
+                f"images {shape} and masks {tuple(masks.shape)} are not (B, 3, H, W), (B, 1, H, W)"
+            )
+        if shape[2] % PAD_MULTIPLE or shape[3] % PAD_MULTIPLE:
+            raise InvalidInputError(
+                f"image {shape[2]} x {shape[3]} is not a multiple of {PAD_MULTIPLE}; pad it"
+            )
+        masks = (masks > 0.5).to(images.dtype)
+        filled = prior_fill(images, masks, self.config.prior)
+        ones = torch.ones_like(masks)
+        coarse = self._output(filled, self.coarse(torch.cat([filled * 2 - 1, ones, masks], 1)))
+        composite = merge(coarse, filled, masks)
+        raw = self.refine(torch.cat([composite * 2 - 1, ones, masks], 1), masks)
+        return coarse, self._output(filled, raw), filled
+
+    def _output(self, filled: Tensor, raw: Tensor) -> Tensor:
+        if self.config.prior is Prior.NONE:
+            return (torch.tanh(raw) + 1) / 2
+        return apply_prior(filled, raw, self.config.prior)
+
+
+# --- training ---------------------------------------------------------------------------------
+class DeepFillV2Training(TrainableModel):
+    """Coarse and refine generators, SN-PatchGAN, and DeepFill v2's losses."""
+
+    method = "deepfill-v2"
+    inference_networks = ("coarse", "refine")
+
+    def __init__(self, config: DeepFillV2Config) -> None:
+        super().__init__()
+        self.config = config
+        generators = DeepFillV2Networks(config)
+        self.coarse, self.refine = generators.coarse, generators.refine
+        self._generators = [generators]  # a list: not a child module, not checkpointed twice
+        self.discriminator = SNPatchDiscriminator(
+            SNPatchDiscriminatorConfig(4, config.discriminator_channels)
+        )
+
+    def config_dict(self) -> dict[str, Any]:
+        return config_to_dict(self.config)
+
+    def optimizer_specs(self) -> dict[str, OptimizerSpec]:
+        c = self.config
+        betas = (c.beta1, c.beta2)
+        return {
+            "discriminator": OptimizerSpec(("discriminator",), c.lr, betas),
+            "generator": OptimizerSpec(("coarse", "refine"), c.lr, betas),
+        }
+
+    def training_metadata(self) -> dict[str, Any]:
+        return {"prior": self.config.prior.value, "gan_loss": GanLoss.HINGE.value}
+
+    def _judge(self, images: Tensor, masks: Tensor) -> Tensor:
+        return self.discriminator(torch.cat([images * 2 - 1, masks], dim=1))
+
+    def training_step(self, batch: dict[str, Tensor]) -> Iterator[Phase]:
+        """Two phases: SN-PatchGAN (hinge, halved as in the official code), then both stages.
+
+        Batch: image ``(B, 3, S, S)`` in [0, 1], mask ``(B, 1, S, S)`` with 1 = hole; S a
+        multiple of :data:`PAD_MULTIPLE`. L1 terms are on the [-1, 1] scale of the official
+        code (twice the [0, 1] mean absolute error), over the whole image.
+        """
+        c = self.config
+        images, masks = batch["image"], (batch["mask"] > 0.5).to(batch["image"].dtype)
+        coarse, refined, _ = self._generators[0](images, masks)
+        composite = merge(refined, images, masks)
+
+        d_loss, d_metrics = discriminator_loss(
+            GanLoss.HINGE, self._judge(images, masks), self._judge(composite.detach(), masks)
+        )
+        yield Phase("discriminator", 0.5 * d_loss, {"d_loss": 0.5 * d_metrics["d_loss"]})
+
+        adv, _ = generator_loss(GanLoss.HINGE, self._judge(composite, masks))
+        l1_coarse = 2 * (coarse - images).abs().mean()
+        l1_refine = 2 * (refined - images).abs().mean()
+        loss = c.l1_coarse_weight * l1_coarse + c.l1_refine_weight * l1_refine + c.adv_weight * adv
+        terms = {"l1_coarse": l1_coarse, "l1_refine": l1_refine, "adv": adv,
+                 "hole_psnr": hole_psnr(refined, images, masks)}  # fmt: skip
+        yield Phase("generator", loss, {k: float(v.detach()) for k, v in terms.items()})
+
+
+# --- the registered method ------------------------------------------------------------------
+class DeepFillV2(LearnedMethod):
+    """DeepFill v2: gated convolutions, contextual attention, SN-PatchGAN (trained weights)."""
+
+    config_class = DeepFillV2Config
+    weights_folder = Path(__file__).resolve().parent / "weights"
+
+    info = MethodInfo(
+        name="deepfill-v2",
+        family=Family.STACKGAN,
+        summary="Coarse-to-fine gated convolutions with contextual attention (DeepFill v2).",
+        reference="J. Yu et al., Free-Form Image Inpainting with Gated Convolution, ICCV 2019; "
+        "J. Yu et al., Generative Image Inpainting with Contextual Attention, CVPR 2018.",
+        learned=True,
+        parameters=(WEIGHTS_PARAMETER, DEVICE_PARAMETER),
+        pad_multiple=PAD_MULTIPLE,
+        preferred_tile=512,
+        context_margin=128,
+        supports_gpu=True,
+    )
+
+    @classmethod
+    def build_networks(cls, config: DeepFillV2Config) -> nn.Module:
+        return DeepFillV2Networks(config)
+
+    @classmethod
+    def build_training(
+        cls, config: DeepFillV2Config, *, vgg_weights: str | None = None
+    ) -> DeepFillV2Training:
+        return DeepFillV2Training(config)  # no perceptual loss: vgg_weights is unused
+
+    def predict(
+        self, networks: nn.Module, image: Tensor, mask: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Both stages on a padded batch; the refined image. See :meth:`LearnedMethod.predict`."""
+        assert isinstance(networks, DeepFillV2Networks)
+        _, refined, _ = networks(image, mask)
+        return refined, {}
+
+
+@hookimpl
+def register_inpaint_methods(register: Callable[[type[LearnedMethod]], None]) -> None:
+    """Register ``deepfill-v2``."""
+    register(DeepFillV2)
