@@ -12,7 +12,7 @@ CPU training across sessions, issue 8). ``lite`` uses the narrow widths the CPU 
 zero-initialised last layer makes the untrained method equal ``telea``) and uses no VGG-19
 weights. At the end a table gives, per method, the step reached, the minutes spent in this
 call, the training throughput (steps/s) and the inference weights written; ``RUNS/suite.json``
-keeps it. Ship a run with ``benchmarks/ship_weights.py``.
+keeps the latest row of every run. Ship a run with ``benchmarks/ship_weights.py``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,14 @@ RECIPES: dict[str, dict[str, list[str]]] = {
     "context-encoder": {
         "lite": ["base_channels=16", "bottleneck_channels=128", "discriminator_channels=16",
                  "prior=telea"],
+        "full": ["prior=telea"],
+    },
+    "partial-conv-unet": {
+        "lite": ["base_channels=16", "depth=5", "texture_loss=none", "prior=telea"],
+        "full": ["depth=7", "texture_loss=none", "prior=telea"],
+    },
+    "deepfill-v2": {
+        "lite": ["base_channels=24", "discriminator_channels=32", "prior=telea"],
         "full": ["prior=telea"],
     },
 }
@@ -113,7 +121,11 @@ def main() -> None:
         print(f"{row['method']:<20} {row['step']:>7} {row['minutes']:>8.1f} "
               f"{row['steps_per_second']:>8.3f}  {row['weights']}")  # fmt: skip
     args.runs.mkdir(parents=True, exist_ok=True)
-    (args.runs / "suite.json").write_text(json.dumps(rows, indent=2) + "\n")
+    summary = args.runs / "suite.json"  # one row per run: earlier calls' other runs are kept
+    kept = json.loads(summary.read_text()) if summary.is_file() else []
+    ours = {row["run"] for row in rows}
+    rows = [row for row in kept if row["run"] not in ours] + rows
+    summary.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":
