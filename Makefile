@@ -17,7 +17,19 @@ install: $(BIN)/python
 	$(PIP) install $(TORCH)
 	$(PIP) install -e .
 
+# The napari tests need an X server: pytest-xvfb starts a virtual one (Xvfb) around the run.
+# As root, the Debian packages it and Qt's xcb platform need are installed first, without
+# questions; otherwise (or when they are present) nothing is installed and, lacking Xvfb and
+# a display, the tests that open a napari viewer fail under `make test` (skipped elsewhere).
+XVFB_PACKAGES := xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0
+
 install-test: $(BIN)/python
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& ! dpkg -s $(XVFB_PACKAGES) >/dev/null 2>&1; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			$(XVFB_PACKAGES); \
+	fi
 	$(PIP) install $(TORCH)
 	$(PIP) install -e ".[test]"
 
@@ -38,4 +50,4 @@ lint: install-test
 	$(BIN)/ruff check .
 
 test: lint
-	$(BIN)/python -m pytest
+	QT_API=pyqt6 INPAINT_REQUIRE_DISPLAY=1 $(BIN)/python -m pytest

@@ -1,5 +1,8 @@
 """The napari plugin of napari-inpaint (manifest in ``napari.yaml``).
 
-The dock widget, reader, writer and sample data arrive with the napari issue; this package
-holds a valid, empty npe2 manifest so that napari already discovers the plugin.
+- ``_widget.py``: the dock widget (method picker, generated parameters, mask layers, Run).
+- ``_reader.py``: zarr / OME-Zarr scans and the tiled engine's output stores, lazily.
+- ``_writer.py``: Labels masks to zarr or PNG.
+- ``_sample_data.py``: the synthetic damaged mural and a photograph with cracks.
+- ``masks.py``: combining mask layers, label restriction, growing, thresholds (no Qt).
 """

@@ -1,0 +1,82 @@
+"""magicgui widgets generated from a method's parameter schema (``MethodInfo.parameters``).
+
+A third-party method gets its inputs here with no widget code of its own: each
+:class:`~inpaint_core.Parameter` type maps to one widget, with its bounds, choices, default
+and help text (as the tooltip).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from magicgui import widgets
+
+from inpaint_core.method import MethodInfo, Parameter, ParamType
+
+#: Parameters the dock widget sets itself (its device picker), so they get no input here.
+OWN_PARAMETERS = frozenset({"device"})
+_BIG = 2**31 - 1
+
+
+def _float_step(parameter: Parameter) -> float:
+    """A spin-box step fine enough for the default and the bounds (0.1 unless they need less)."""
+    values = [parameter.default, parameter.minimum, parameter.maximum]
+    finest = 0.1
+    for value in values:
+        if value is not None and value != 0 and math.isfinite(value):
+            finest = min(finest, 10.0 ** math.floor(math.log10(abs(value))))
+    return finest
+
+
+def parameter_widget(parameter: Parameter) -> widgets.ValueWidget:
+    """The magicgui input for one parameter, named after it, its help text as the tooltip."""
+    common: dict[str, Any] = {"name": parameter.name, "label": parameter.name,
+                              "tooltip": parameter.help}  # fmt: skip
+    kind = parameter.type
+    if kind is ParamType.BOOL:
+        return widgets.CheckBox(value=bool(parameter.default), **common)
+    if kind is ParamType.INT:
+        low = -_BIG if parameter.minimum is None else int(parameter.minimum)
+        high = _BIG if parameter.maximum is None else int(parameter.maximum)
+        return widgets.SpinBox(value=int(parameter.default), min=low, max=high, **common)
+    if kind is ParamType.FLOAT:
+        low = -1e12 if parameter.minimum is None else float(parameter.minimum)
+        high = 1e12 if parameter.maximum is None else float(parameter.maximum)
+        return widgets.FloatSpinBox(
+            value=float(parameter.default), min=low, max=high, step=_float_step(parameter),
+            **common,
+        )  # fmt: skip
+    if kind is ParamType.CHOICE:
+        return widgets.ComboBox(value=parameter.default, choices=parameter.choices, **common)
+    if kind is ParamType.PATH:
+        default = "" if parameter.default is None else str(parameter.default)
+        return widgets.FileEdit(value=default, mode="r", **common)
+    return widgets.LineEdit(value=str(parameter.default), **common)
+
+
+def parameter_widgets(info: MethodInfo) -> list[widgets.ValueWidget]:
+    """One input per parameter of the method, except :data:`OWN_PARAMETERS`."""
+    return [parameter_widget(p) for p in info.parameters if p.name not in OWN_PARAMETERS]
+
+
+def read_value(parameter: Parameter, widget: widgets.ValueWidget) -> Any:
+    """The widget's value in the parameter's terms (an empty path is "unset": None)."""
+    value = widget.value
+    if parameter.type is ParamType.PATH:
+        text = "" if value is None else str(value)
+        return None if text in ("", ".") else Path(text)
+    return value
+
+
+def read_values(info: MethodInfo, inputs: list[widgets.ValueWidget]) -> dict[str, Any]:
+    """``{name: value}`` of the inputs, for ``info.validate_params``; unset paths are left out."""
+    by_name = {widget.name: widget for widget in inputs}
+    values: dict[str, Any] = {}
+    for parameter in info.parameters:
+        if parameter.name in by_name:
+            value = read_value(parameter, by_name[parameter.name])
+            if value is not None or parameter.type is not ParamType.PATH:
+                values[parameter.name] = value
+    return values

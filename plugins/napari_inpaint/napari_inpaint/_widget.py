@@ -1,0 +1,363 @@
+"""The dock widget: pick an image, a method and its parameters, combine mask layers, run.
+
+Methods come from the plugin registry (built-in and third-party alike), grouped by family;
+their inputs are generated from the parameter schema (:mod:`napari_inpaint._params`). Work
+runs as a generator of :mod:`napari_inpaint._workers` in a napari ``thread_worker`` (or in the
+calling thread with ``synchronous = True``, for tests), feeding napari's progress bar; Cancel
+stops it within a second or two and nothing is added. The result is a new layer; the source
+is never modified. Errors appear in napari's notifications with the CLI's messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui import widgets
+
+from inpaint_core.errors import InpaintError, InvalidInputError, ParameterError
+from inpaint_core.method import Family, MethodInfo
+from napari_inpaint._layers import (
+    OWN_KEY,
+    TILED_PIXELS,
+    image_array,
+    is_big,
+    layer_geometry,
+    store_path,
+)
+from napari_inpaint._mask_panel import MaskPanel
+from napari_inpaint._params import parameter_widgets, read_values
+from napari_inpaint._workers import Progress, fine_tune, restore_in_memory, restore_tiled
+
+if TYPE_CHECKING:
+    import napari
+
+logger = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+_FAMILY_ORDER = {family: index for index, family in enumerate(Family)}
+
+
+def method_choices() -> list[tuple[str, str]]:
+    """``(label, name)`` of every registered method, grouped by family, then by name."""
+    from inpaint_core.api import list_methods
+
+    infos = sorted(list_methods(), key=lambda i: (_FAMILY_ORDER[i.family], i.name))
+    return [(f"{info.family.value}: {info.name}", info.name) for info in infos]
+
+
+def _drive(generator: Generator[Progress, None, Any]) -> Generator[Progress, None, Any]:
+    return (yield from generator)
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
+
+
+class InpaintWidget(widgets.Container):
+    """The napari-inpaint dock widget (see the module docstring)."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self.viewer = viewer
+        self.synchronous = False  # tests: run the work in the calling thread
+        self.tiled_pixels = TILED_PIXELS
+        self.fit_size = 128  # patch side of "Fit to this image"
+        self.busy = False
+        self.last_error: str | None = None
+        self.results: list[Any] = []
+        self._stop: threading.Event | None = None
+        self._progress: Any = None
+        self.image = widgets.ComboBox(label="image", choices=self._image_choices, name="image")
+        self.method = widgets.ComboBox(label="method", choices=method_choices(), name="method")
+        self.summary = widgets.Label(value="", name="summary")
+        self.params = widgets.Container(name="params")
+        self.device = widgets.ComboBox(label="device", choices=DEVICES, value="auto",
+                                       name="device")  # fmt: skip
+        self.tile = widgets.SpinBox(label="tile (px)", min=32, max=16384, value=512, name="tile")
+        self.output = widgets.FileEdit(label="output store", mode="w", filter="*.zarr",
+                                       name="output")  # fmt: skip
+        self.output.tooltip = "new .zarr store for big images (restored tile by tile)"
+        self.masks = MaskPanel(viewer, self.image_layer, self.report, lambda: self.tiled_pixels)
+        self.run_button = widgets.PushButton(text="Run", name="run")
+        self.cancel_button = widgets.PushButton(text="Cancel", name="cancel", enabled=False)
+        self.compare = widgets.CheckBox(text="compare: show the original", name="compare")
+        self.fit_steps = widgets.SpinBox(label="fit steps", min=1, max=100_000, value=200,
+                                         name="fit_steps")  # fmt: skip
+        self.fit_button = widgets.PushButton(text="Fit to this image", name="fit")
+        self.fit_button.tooltip = ("fine-tune the learned method on the intact part of the image,"
+                                   " then use those weights")  # fmt: skip
+        self.status = widgets.Label(value="", name="status")
+        actions = widgets.Container(widgets=[self.run_button, self.cancel_button],
+                                    layout="horizontal", labels=False)  # fmt: skip
+        fit = widgets.Container(widgets=[self.fit_steps, self.fit_button], layout="horizontal")
+        super().__init__(widgets=[
+            self.image, self.method, self.summary, self.params, self.device, self.tile,
+            self.output, self.masks, actions, self.compare, fit, self.status,
+        ])  # fmt: skip
+        for label in (self.summary, self.status):  # long messages wrap, not widen the dock
+            label.native.setWordWrap(True)
+        self.method.changed.connect(self._method_changed)
+        self.run_button.changed.connect(lambda *_: self.run())
+        self.cancel_button.changed.connect(lambda *_: self.cancel())
+        self.fit_button.changed.connect(lambda *_: self.fit())
+        self.compare.changed.connect(self._show_compare)
+        events = viewer.layers.events
+        for event in (events.inserted, events.removed, events.moved):
+            event.connect(self._layers_changed)
+        self._method_changed()
+
+    # --- choices ---------------------------------------------------------------------------
+    def _image_choices(self, *_: Any) -> list[tuple[str, Any]]:
+        import napari
+
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, napari.layers.Image)]  # fmt: skip
+
+    def _layers_changed(self, event: Any = None) -> None:
+        layer = getattr(event, "value", None)
+        if getattr(event, "type", "") == "inserted" and layer is not None:
+            layer.events.name.connect(self._layers_changed)  # renamed: relabel its row
+        try:
+            self.image.reset_choices()
+            self.masks.refresh()
+        except RuntimeError:  # the dock widget was closed (its Qt objects are gone)
+            for signal in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed,
+                           self.viewer.layers.events.moved):  # fmt: skip
+                signal.disconnect(self._layers_changed)
+
+    def refresh_methods(self) -> None:
+        """Re-read the registry (after installing a plugin)."""
+        self.method.choices = method_choices()
+        self._method_changed()
+
+    def method_info(self) -> MethodInfo:
+        from inpaint_core.api import get_method
+
+        return get_method(self.method.value).info
+
+    def _method_changed(self, *_: Any) -> None:
+        info = self.method_info()
+        self.summary.value = f"{info.family.value} - {info.summary}"
+        self.summary.tooltip = info.reference
+        self.params.clear()
+        self.params.extend(parameter_widgets(info))
+        self.tile.value = info.preferred_tile
+        self.device.enabled = "device" in {p.name for p in info.parameters}
+        self.fit_button.enabled = info.learned and not self.busy
+
+    def image_layer(self) -> Any:
+        """The chosen image layer, or raise saying to add one."""
+        layer = self.image.value
+        if layer is None or layer not in self.viewer.layers:
+            raise InvalidInputError("no image layer: open or add an image first")
+        return layer
+
+    def method_params(self) -> dict[str, Any]:
+        """The method's parameters from its inputs and the device picker, validated (errors
+        as ``inpaint run --param``)."""
+        info = self.method_info()
+        values = read_values(info, list(self.params))
+        if "device" in {p.name for p in info.parameters}:
+            from inpaint_core.devices import resolve_device
+
+            resolve_device(self.device.value)  # "CUDA requested but absent", before any work
+            values["device"] = self.device.value
+        return info.validate_params(values)
+
+    # --- running ---------------------------------------------------------------------------
+    def run(self) -> None:
+        """Restore the chosen image with the chosen method (the Run button)."""
+        try:
+            layer = self.image_layer()
+            method = self.method.value
+            params = self.method_params()
+            mask = self.masks.combined_mask(layer)
+            stop = threading.Event()
+            if is_big(layer, self.tiled_pixels):
+                output = self._output_store()
+                scan = store_path(layer) or image_array(layer)
+                work = restore_tiled(
+                    scan, mask, method, params, output, stop, tile=int(self.tile.value),
+                    device=self.device.value,
+                )  # fmt: skip
+                self._start(work, stop, f"{method}: tiled", lambda r: self._add_tiled(layer, r))
+                return
+            hole = np.asarray(mask)
+            if not hole.any():
+                raise InvalidInputError(
+                    "mask is empty: paint the damage on a mask layer (or tick one) first"
+                )
+            image = np.asarray(image_array(layer))
+            work = restore_in_memory(image, hole, method, params, stop)
+            self._start(work, stop, method, lambda r: self._add_result(layer, r))
+        except Exception as error:
+            self.report(error)
+
+    def _output_store(self) -> Path:
+        text = str(self.output.value or "")
+        if text in ("", "."):
+            raise ParameterError(
+                "this image is restored tile by tile into a new zarr store: choose the "
+                "'output store' path (e.g. restored.zarr) first"
+            )
+        return Path(text)
+
+    def cancel(self) -> None:
+        """Stop the running work (the Cancel button); nothing of it is applied."""
+        if self._stop is not None:
+            self._stop.set()
+            self.status.value = "cancelling..."
+
+    def fit(self) -> None:
+        """Fine-tune the learned method on the intact part of the image (the Fit button)."""
+        try:
+            layer = self.image_layer()
+            info = self.method_info()
+            if not info.learned:
+                raise ParameterError(f"method {info.name!r} is not learned: there is nothing "
+                                     "to fit; pick a learned method")  # fmt: skip
+            params = self.method_params()
+            params.pop("device", None)
+            try:
+                damage = self.masks.combined_mask(layer)
+            except InvalidInputError:
+                damage = None  # no mask layer: the whole image is intact
+            stop = threading.Event()
+            work = fine_tune(info.name, image_array(layer), damage, params, stop,
+                             steps=int(self.fit_steps.value), device=self.device.value,
+                             size=self.fit_size)  # fmt: skip
+            self._start(work, stop, f"fit {info.name}", self._use_weights)
+        except Exception as error:
+            self.report(error)
+
+    def _start(self, work: Generator[Progress, None, Any], stop: threading.Event, label: str,
+               done: Callable[[Any], None]) -> None:  # fmt: skip
+        from napari.utils import progress
+
+        if self.busy:
+            raise InvalidInputError("a restoration is running: wait for it or press Cancel")
+        self._stop = stop
+        self._set_busy(True, label)
+        self._progress = progress(total=0, desc=label)
+        if self.synchronous:
+            try:
+                while True:
+                    self._on_progress(next(work))
+            except StopIteration as finished:
+                self._returned(done, finished.value)
+            except Exception as error:
+                self._errored(error)
+            finally:
+                self._finished()
+            return
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(_drive, work, _start_thread=False, _ignore_errors=True)
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(lambda value: self._returned(done, value))
+        worker.errored.connect(self._errored)
+        worker.finished.connect(self._finished)
+        self.worker = worker
+        worker.start()
+
+    def _on_progress(self, event: Progress) -> None:
+        bar = self._progress
+        if bar is None or self._stop is None or self._stop.is_set():
+            return  # late or cancelled work: its progress is not shown
+        if bar.total != event.total:
+            bar.total = event.total
+        if event.done != bar.n:
+            bar.update(event.done - bar.n)
+        bar.set_description(event.label)
+        self.status.value = event.label
+
+    def _returned(self, done: Callable[[Any], None], value: Any) -> None:
+        if value is None:
+            self.status.value = "cancelled: nothing was changed"
+            return
+        try:
+            done(value)
+        except Exception as error:
+            self.report(error)
+
+    def _errored(self, error: BaseException) -> None:
+        self.report(error)
+
+    def _finished(self, *_: Any) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        self._stop = None
+        self._set_busy(False)
+
+    def _set_busy(self, busy: bool, label: str = "") -> None:
+        self.busy = busy
+        self.run_button.enabled = not busy
+        self.cancel_button.enabled = busy
+        self.fit_button.enabled = not busy and self.method_info().learned
+        if busy:
+            self.status.value = f"{label}..."
+
+    def report(self, error: BaseException) -> None:
+        """Show ``error`` in napari's notifications (an InpaintError's message as the CLI's)."""
+        from napari.utils.notifications import show_error
+
+        if isinstance(error, InpaintError):
+            message = str(error)
+        else:
+            logger.error("napari-inpaint failed", exc_info=error)
+            message = f"{type(error).__name__}: {error}"
+        self.last_error = message
+        self.status.value = f"error: {message}"
+        show_error(message)
+
+    # --- results ---------------------------------------------------------------------------
+    def _result_name(self, method: str, source: Any) -> str:
+        return f"{method} ({source.name})"
+
+    def _add_result(self, source: Any, restored: Any) -> None:
+        name = self._result_name(restored.method, source)
+        metadata = {OWN_KEY: {"role": "result", "method": restored.method, "source": source.name,
+                              "params": _jsonable(restored.params)}}  # fmt: skip
+        extra: dict[str, Any] = {"rgb": source.rgb}
+        if not source.rgb:
+            extra["contrast_limits"] = source.contrast_limits
+        layer = self.viewer.add_image(restored.image, name=name, metadata=metadata,
+                                      **layer_geometry(source), **extra)  # fmt: skip
+        for key, array in restored.extras.items():  # e.g. edge-gan's edges (show_edges)
+            self.viewer.add_image(array, name=f"{name} {key}", colormap="gray",
+                                  contrast_limits=(0.0, 1.0), blending="additive",
+                                  metadata={OWN_KEY: {"role": "extra", "source": name}},
+                                  **layer_geometry(source))  # fmt: skip
+        self._new_result(layer)
+
+    def _add_tiled(self, source: Any, result: Any) -> None:
+        from napari_inpaint._reader import read_store
+
+        ((data, kwargs, _),) = read_store(result.output)
+        provenance = kwargs["metadata"].get("inpaint", {})
+        kwargs["metadata"][OWN_KEY].update(role="result", source=source.name)
+        kwargs["name"] = self._result_name(str(provenance.get("method", "restored")), source)
+        layer = self.viewer.add_image(data, **kwargs, **layer_geometry(source))
+        self._new_result(layer)
+
+    def _new_result(self, layer: Any) -> None:
+        self.results.append(layer)
+        self.compare.value = False
+        layer.visible = True
+        self.status.value = f"added layer {layer.name!r}"
+
+    def _show_compare(self, before: bool) -> None:
+        """The compare toggle: hide the newest result to show the original under it."""
+        if self.results and self.results[-1] in self.viewer.layers:
+            self.results[-1].visible = not before
+
+    def _use_weights(self, result: Any) -> None:
+        for widget in self.params:
+            if widget.name == "weights":
+                widget.value = str(result.weights)
+        self.status.value = f"fitted {result.steps} steps: using weights {result.weights}"

@@ -1,0 +1,217 @@
+"""The widget's computations as generators that yield :class:`Progress` (no Qt, no napari).
+
+The dock widget runs each in a napari ``thread_worker`` (or, with ``synchronous``, in the
+calling thread, for tests). Each takes a ``threading.Event``: setting it stops the work within
+a second or two, and the generator then returns ``None``, so nothing is half-applied.
+
+- :func:`restore_in_memory`: one :func:`inpaint_core.inpaint` call on a NumPy image.
+- :func:`restore_tiled`: the tiled engine (:func:`inpaint_core.tiling.engine.iter_restore`)
+  writing a multiscale zarr store, for big or lazy images.
+- :func:`fine_tune`: the trainer, fine-tuning a learned method on the intact part of the image.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between progress ticks while a blocking call runs in its helper thread.
+TICK = 0.1
+
+
+class Progress(NamedTuple):
+    """``done`` of ``total`` units (``total`` 0: unknown), and what is being done."""
+
+    done: int
+    total: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Restored:
+    """An in-memory restoration: the new image and the method's extra outputs."""
+
+    image: np.ndarray
+    extras: dict[str, np.ndarray]
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A finished fine-tuning run: the weights to use from now on."""
+
+    weights: Path
+    steps: int
+    losses: dict[str, float]
+
+
+def _in_thread(
+    call: Callable[[], Any], stop: threading.Event, label: str, wait_on_stop: bool = False
+) -> Generator[Progress, None, Any]:
+    """Run ``call`` in a helper thread, yielding a tick every :data:`TICK` seconds.
+
+    Returns its result, or None once ``stop`` is set (at once, unless ``wait_on_stop``: then
+    after ``call`` has noticed the stop itself and returned). Its exception is re-raised here.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # handed to the generator's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name=f"napari-inpaint {label}", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        if stop.is_set() and not wait_on_stop:
+            return None  # the call finishes in the background; its result is dropped
+        thread.join(TICK)
+        yield Progress(0, 0, label)
+    if "error" in outcome:
+        raise outcome["error"]
+    return None if stop.is_set() else outcome["value"]
+
+
+def restore_in_memory(
+    image: np.ndarray, mask: np.ndarray, method: str, params: Mapping[str, Any],
+    stop: threading.Event, seed: int = 0,
+) -> Generator[Progress, None, Restored | None]:  # fmt: skip
+    """Restore ``image`` ``(H, W[, C])`` where bool ``mask`` ``(H, W)``; see the module doc."""
+    from inpaint_core.api import get_method, inpaint
+
+    instance = get_method(method)(**params)  # parameter errors before any work
+    yield Progress(0, 1, f"{method}: restoring")
+
+    def call() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return inpaint(image, mask, instance, seed=seed, return_extras=True)
+
+    outcome = yield from _in_thread(call, stop, f"{method}: restoring")
+    if outcome is None:
+        return None
+    restored, extras = outcome
+    yield Progress(1, 1, f"{method}: done")
+    return Restored(restored, extras, method, dict(instance.params))
+
+
+class LazyScan:
+    """A dask (or other lazy) array as the tiled engine reads scans: integer ``chunks`` and
+    ``__getitem__`` returning NumPy."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+        self.shape = tuple(int(v) for v in array.shape)
+        self.dtype = np.dtype(array.dtype)
+        self.ndim = len(self.shape)
+        size = getattr(array, "chunksize", None) or getattr(array, "chunks", None)
+        self.chunks = tuple(int(v) for v in size) if size else self.shape
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self.array[key])
+
+
+def restore_tiled(
+    scan: Any, mask: Any, method: str, params: Mapping[str, Any], output: Path,
+    stop: threading.Event, *, tile: int | None = None, device: str = "auto", seed: int = 0,
+) -> Generator[Progress, None, Any]:  # fmt: skip
+    """Restore a big scan tile by tile into the new zarr store ``output``.
+
+    ``scan`` is a path (a zarr array or OME-Zarr group) or an array; ``mask`` an array. Returns
+    the engine's ``RestoreResult``, or None when stopped: the unfinished store is then removed.
+    """
+    from inpaint_core.tiling.engine import iter_restore
+
+    if not isinstance(scan, (str, Path)) and not all(
+        isinstance(c, int) for c in getattr(scan, "chunks", None) or (None,)
+    ):  # dask's chunks are tuples of tuples; the engine wants one chunk shape
+        scan = LazyScan(scan)
+    params = dict(params)
+    params.pop("device", None)  # the engine passes ``device`` to methods that take one
+    events = iter_restore(scan, mask, method, output, tile=tile, device=device, params=params,
+                          seed=seed, should_stop=stop.is_set)  # fmt: skip
+    try:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as finished:
+                result = finished.value
+                break
+            label = f"{method}: {event.phase} ({event.tiles_done}/{event.tiles_total} tiles)"
+            yield Progress(event.chunks_done, event.chunks_total, label)
+    except BaseException:
+        events.close()
+        raise
+    if result.stopped or stop.is_set():
+        shutil.rmtree(output, ignore_errors=True)
+        return None
+    return result
+
+
+def fine_tune(
+    method: str, image: Any, damage: Any, params: Mapping[str, Any], stop: threading.Event, *,
+    steps: int, device: str = "auto", size: int = 128, batch: int = 1, seed: int = 0,
+    out: Path | None = None,
+) -> Generator[Progress, None, FitResult | None]:  # fmt: skip
+    """Fine-tune learned ``method`` for ``steps`` on patches of ``image`` away from ``damage``
+    (``(H, W)``, non-zero = damaged), starting from its current weights (``params["weights"]``
+    or the shipped ones). Returns the new weights, or None when stopped (they are not used).
+    """
+    from inpaint_core.api import get_method
+    from inpaint_core.errors import ParameterError
+    from inpaint_core.learned import LearnedMethod, config_from_dict
+    from inpaint_core.training.datasets import ScanPatchDataset
+    from inpaint_core.training.trainer import TrainConfig, read_checkpoint_info, train
+
+    method_class = get_method(method)
+    if not issubclass(method_class, LearnedMethod):
+        raise ParameterError(f"method {method!r} is not learned: there is nothing to fit")
+    instance = method_class(**params)
+    start = instance.weights_path()
+    from inpaint_core.training.checkpoint import checkpoint_paths
+
+    if not checkpoint_paths(start)[0].is_file():
+        instance.load_networks("cpu")  # raises the method's own "no weights" message
+    config = config_from_dict(method_class.config_class, read_checkpoint_info(start).config)
+    side = min(size, int(image.shape[0]), int(image.shape[1]))
+    dataset = ScanPatchDataset(image, damage, size=side, samples=max(steps * batch, batch),
+                               seed=seed)  # fmt: skip
+    model = method_class.build_training(config)
+    folder = Path(out) if out else Path(tempfile.mkdtemp(prefix=f"napari-inpaint-fit-{method}-"))
+    settings = TrainConfig(steps=steps, batch_size=batch, device=device, checkpoint_every=steps,
+                           log_every=max(1, steps // 10), seed=seed)  # fmt: skip
+    events: queue.SimpleQueue[Progress] = queue.SimpleQueue()
+
+    def progress(step: int, total: int, losses: dict[str, float]) -> None:
+        events.put(Progress(step, total, f"fit {method}: step {step}/{total}"))
+
+    def call() -> Any:
+        return train(model, dataset, folder, settings, training_data={"kind": "napari image"},
+                     init=start, progress=progress, should_stop=stop.is_set)  # fmt: skip
+
+    latest = Progress(0, steps, f"fit {method}")
+    yield latest
+    runner = _in_thread(call, stop, f"fit {method}", wait_on_stop=True)
+    while True:
+        try:
+            next(runner)
+        except StopIteration as finished:
+            result = finished.value
+            break
+        while not events.empty():
+            latest = events.get()
+        yield latest
+    if result is None or result.stopped:
+        return None
+    return FitResult(result.weights, result.step, result.losses)

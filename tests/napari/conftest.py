@@ -1,0 +1,98 @@
+"""Fixtures of the napari tests: a viewer with the dock widget, small images, test methods.
+
+The tests run headless under a virtual X server (pytest-xvfb): napari's Qt canvas needs a
+real display connection once an Image layer is added.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+#: A test-only third-party method with one parameter of every schema type.
+SCHEMA_PLUGIN = """
+    import numpy as np
+    from inpaint_core import Family, InpaintMethod, MethodInfo, Parameter, ParamType, hookimpl
+
+    class FlatFill(InpaintMethod):
+        info = MethodInfo(
+            name="flat-fill", family=Family.OTHER, summary="Test only: fills with a constant.",
+            reference="none",
+            parameters=(
+                Parameter("level", ParamType.FLOAT, 0.25, "grey level", minimum=0.0, maximum=1.0),
+                Parameter("passes", ParamType.INT, 2, "repeats", minimum=1, maximum=9),
+                Parameter("invert", ParamType.BOOL, False, "use 1 - level"),
+                Parameter("style", ParamType.CHOICE, "flat", "how", choices=("flat", "noisy")),
+                Parameter("note", ParamType.STR, "hi", "free text"),
+                Parameter("table", ParamType.PATH, None, "optional file"),
+            ),
+        )
+
+        def run(self, image, mask, rng):
+            level = self.params["level"]
+            return np.full_like(image, 1.0 - level if self.params["invert"] else level)
+
+    @hookimpl
+    def register_inpaint_methods(register):
+        register(FlatFill)
+"""
+
+#: A test-only method that takes ``seconds`` to fill (for Cancel).
+SLOW_PLUGIN = """
+    import time
+    from inpaint_core import Family, InpaintMethod, MethodInfo, Parameter, ParamType, hookimpl
+
+    class Slow(InpaintMethod):
+        info = MethodInfo(
+            name="slow-fill", family=Family.OTHER, summary="Test only: sleeps, then copies.",
+            reference="none", preferred_tile=64, context_margin=4,
+            parameters=(Parameter("seconds", ParamType.FLOAT, 3.0, "sleep", minimum=0.0),),
+        )
+
+        def run(self, image, mask, rng):
+            time.sleep(self.params["seconds"])
+            return image
+
+    @hookimpl
+    def register_inpaint_methods(register):
+        register(Slow)
+"""
+
+
+@pytest.fixture(autouse=True)
+def needs_display(request: pytest.FixtureRequest) -> None:
+    """Skip the tests that open a viewer when there is no display (no Xvfb for pytest-xvfb);
+    with ``INPAINT_REQUIRE_DISPLAY=1`` (set by ``make test``, so CI) they fail instead."""
+    if "make_napari_viewer" in request.fixturenames and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        reason = "no X display: install xvfb (`make install-test` as root) for pytest-xvfb"
+        if os.environ.get("INPAINT_REQUIRE_DISPLAY") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def widget_factory(make_napari_viewer: Callable[..., Any]) -> Callable[..., tuple[Any, Any]]:
+    """``make(show=False)`` -> ``(viewer, widget)``: the dock widget docked in a new viewer."""
+    from napari_inpaint._widget import InpaintWidget
+
+    def make(show: bool = False) -> tuple[Any, Any]:
+        viewer = make_napari_viewer(show=show)
+        widget = InpaintWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Inpaint")
+        return viewer, widget
+
+    return make
+
+
+@pytest.fixture
+def picture() -> np.ndarray:
+    """uint8 ``(48, 64, 3)``: smooth colours with some texture."""
+    rows, cols = np.mgrid[0:48, 0:64].astype(np.float64)
+    image = np.stack([rows / 47, cols / 63, 0.5 + 0.4 * np.sin(cols / 5 + rows / 7)], axis=2)
+    return np.rint(image * 255).astype(np.uint8)

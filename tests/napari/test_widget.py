@@ -1,0 +1,159 @@
+"""The dock widget driven as a user would: sample, masks, method, Run, Cancel, compare."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from magicgui import widgets
+
+from .conftest import SCHEMA_PLUGIN, SLOW_PLUGIN
+
+
+def wait_until_idle(qtbot, widget, timeout: float = 60) -> None:
+    qtbot.waitUntil(lambda: not widget.busy, timeout=int(timeout * 1000))
+
+
+def add_sample(viewer) -> tuple:
+    """File > Open Sample > napari-inpaint > Photograph with cracks."""
+    viewer.open_sample("napari-inpaint", "cracked-photo")
+    return viewer.layers["cracked coffee"], viewer.layers["cracks"]
+
+
+def test_restore_the_sample_from_two_painted_mask_layers(widget_factory, qtbot) -> None:
+    viewer, widget = widget_factory()
+    image, _ = add_sample(viewer)
+    source = np.array(image.data)
+    assert widget.image.value is image
+    widget.masks.row("cracks").use.value = False  # restore only what we paint below
+    widget.masks.new_mask_button.native.click()
+    painted = viewer.layers["mask"]
+    assert painted.data.shape == (400, 600) and isinstance(painted.data, np.ndarray)
+    painted.brush_size = 9
+    painted.paint((100, 100), 1)
+    painted.paint((300, 450), 2)
+    viewer.add_shapes([[[20, 400], [20, 480], [60, 480], [60, 400]]], shape_type="rectangle",
+                      name="losses")  # fmt: skip
+    widget.masks.row("mask").values.value = "1"  # only label 1 of the painted layer
+    assert [row.layer.name for row in widget.masks.rows] == ["cracks", "mask", "losses"]
+    widget.method.value = "telea"
+    hole = np.asarray(widget.masks.combined_mask(image))
+    assert hole[100, 100] and not hole[300, 450] and hole[40, 440] and not hole[200, 200]
+
+    widget.run_button.native.click()
+    assert widget.busy  # the work runs in a napari thread_worker
+    wait_until_idle(qtbot, widget)
+    assert widget.last_error is None
+    result = viewer.layers["telea (cracked coffee)"]
+    assert result.rgb and result.metadata["napari_inpaint"]["method"] == "telea"
+    assert np.array_equal(result.data[~hole], source[~hole])
+    assert not np.array_equal(result.data[hole], source[hole])
+    assert np.array_equal(image.data, source)  # the source is never modified
+
+    widget.compare.value = True  # before/after
+    assert not result.visible
+    widget.compare.value = False
+    assert result.visible
+
+
+def test_grow_and_preview_the_combined_mask(widget_factory, picture) -> None:
+    viewer, widget = widget_factory()
+    viewer.add_image(picture, name="picture", rgb=True)
+    labels = np.zeros(picture.shape[:2], dtype=np.uint8)
+    labels[20, 30] = 3
+    viewer.add_labels(labels, name="damage")
+    widget.masks.grow.value = 2
+    widget.masks.preview_button.native.click()
+    preview = viewer.layers["combined mask"]
+    assert int(preview.data.sum()) == 13  # a radius-2 disk
+    assert [row.layer.name for row in widget.masks.rows] == ["damage"]  # preview not listed
+    widget.masks.grow.value = 0
+    widget.masks.preview_button.native.click()
+    assert int(viewer.layers["combined mask"].data.sum()) == 1
+    assert len(viewer.layers) == 3
+
+
+def test_threshold_makes_a_mask_layer(widget_factory, picture) -> None:
+    viewer, widget = widget_factory()
+    picture = picture // 2  # nothing bright but the square
+    picture[5:9, 5:9] = 255
+    viewer.add_image(picture, name="picture", rgb=True)
+    widget.masks.range.value = (0.95, 1.0)
+    widget.masks.threshold_button.native.click()
+    layer = viewer.layers[-1]
+    assert layer.data.dtype == np.uint8 and layer.data.sum() == 16
+    assert widget.masks.row(layer.name).use.value
+
+
+def test_third_party_method_gets_generated_parameter_widgets(
+    widget_factory, make_plugin, picture
+) -> None:
+    make_plugin("flat", SCHEMA_PLUGIN)
+    viewer, widget = widget_factory()
+    labels = dict(widget.method.choices and [(c, v) for c, v in _choices(widget.method)])
+    assert labels["other: flat-fill"] == "flat-fill"
+    assert labels["classical: telea"] == "telea"
+    names = [name for _, name in _choices(widget.method)]
+    assert names.index("telea") < names.index("edge-gan") < names.index("flat-fill")  # by family
+    widget.method.value = "flat-fill"
+    assert widget.summary.value.endswith("Test only: fills with a constant.")
+    inputs = {w.name: w for w in widget.params}
+    expected = {"level": widgets.FloatSpinBox, "passes": widgets.SpinBox,
+                "invert": widgets.CheckBox, "style": widgets.ComboBox,
+                "note": widgets.LineEdit, "table": widgets.FileEdit}  # fmt: skip
+    assert {name: type(w) for name, w in inputs.items()} == expected
+    assert (inputs["level"].min, inputs["level"].max, inputs["level"].value) == (0, 1, 0.25)
+    assert inputs["style"].choices == ("flat", "noisy") and inputs["level"].tooltip == "grey level"
+    assert not widget.device.enabled and not widget.fit_button.enabled
+
+    viewer.add_image(picture, name="picture", rgb=True)
+    mask = viewer.add_labels(np.zeros(picture.shape[:2], dtype=np.uint8), name="mask")
+    mask.data[10:20, 10:20] = 1
+    inputs["level"].value = 0.5
+    inputs["invert"].value = True
+    widget.synchronous = True
+    widget.run_button.native.click()
+    assert widget.last_error is None
+    result = viewer.layers["flat-fill (picture)"]
+    assert (result.data[10:20, 10:20] == 128).all()
+    assert result.metadata["napari_inpaint"]["params"]["invert"] is True
+
+
+def _choices(combo) -> list[tuple[str, str]]:
+    return [(combo.native.itemText(i), combo.native.itemData(i)) for i in range(len(combo))]
+
+
+def test_cancel_stops_quickly_and_adds_nothing(widget_factory, make_plugin, qtbot,
+                                               picture) -> None:  # fmt: skip
+    make_plugin("slow", SLOW_PLUGIN)
+    viewer, widget = widget_factory()
+    viewer.add_image(picture, name="picture", rgb=True)
+    mask = viewer.add_labels(np.zeros(picture.shape[:2], dtype=np.uint8), name="mask")
+    mask.data[5:9, 5:9] = 1
+    widget.method.value = "slow-fill"
+    widget.run_button.native.click()
+    qtbot.wait(300)
+    assert widget.busy and widget.cancel_button.enabled
+    started = time.monotonic()
+    widget.cancel_button.native.click()
+    wait_until_idle(qtbot, widget, timeout=2)
+    assert time.monotonic() - started < 2
+    assert [layer.name for layer in viewer.layers] == ["picture", "mask"]
+    assert "cancelled" in widget.status.value and widget.last_error is None
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
+
+
+def test_edge_gan_edge_map_is_added_as_a_layer(widget_factory, picture, one_torch_thread):
+    viewer, widget = widget_factory()
+    viewer.add_image(picture, name="picture", rgb=True)
+    mask = viewer.add_labels(np.zeros(picture.shape[:2], dtype=np.uint8), name="mask")
+    mask.data[20:30, 25:40] = 1
+    widget.method.value = "edge-gan"
+    widget.device.value = "cpu"
+    {w.name: w for w in widget.params}["show_edges"].value = True
+    widget.synchronous = True
+    widget.run_button.native.click()
+    assert widget.last_error is None
+    edges = viewer.layers["edge-gan (picture) edges"]
+    assert edges.data.shape == (48, 64) and edges.data.dtype == np.float32
+    assert viewer.layers["edge-gan (picture)"].metadata["napari_inpaint"]["params"]["show_edges"]
