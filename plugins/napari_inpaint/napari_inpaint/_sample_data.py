@@ -1,16 +1,13 @@
 """Sample data: the synthetic damaged mural and a real photograph with cracks drawn on it.
 
-The mural is made on the fly by the functions of ``sample_data/make_scan.py`` (the generator
-of ``make demo``'s scan), so the sample and the demo scan are the same kind of picture. Its
+The mural is made on the fly by :mod:`inpaint_core.samples` (also the generator of ``make
+demo``'s scan, ``sample_data/make_scan.py``), so the sample and the demo scan are the same kind
+of picture. Its
 damage comes as a Labels layer with one label per damage type: 1 = cracks, 2 = losses.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from functools import cache
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -19,35 +16,12 @@ LayerData = tuple[Any, dict[str, Any], str]
 #: The side of the sample mural in pixels.
 MURAL_SIZE = 2048
 CRACKS, LOSSES = 1, 2
-_MAKE_SCAN = Path(__file__).resolve().parents[3] / "sample_data" / "make_scan.py"
-
-
-@cache
-def make_scan_module() -> ModuleType:
-    """The mural generator ``sample_data/make_scan.py`` of the source tree, imported by path.
-
-    Raises:
-        ImageIOError: the plugin is not installed from a source tree (no such file).
-    """
-    from inpaint_core.errors import ImageIOError
-
-    if not _MAKE_SCAN.is_file():
-        raise ImageIOError(
-            f"the mural generator {_MAKE_SCAN} is missing: the mural sample needs napari-inpaint "
-            "installed from its source tree (pip install -e .)"
-        )
-    spec = importlib.util.spec_from_file_location("napari_inpaint_make_scan", _MAKE_SCAN)
-    assert spec is not None and spec.loader is not None  # a .py file always has both
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def make_mural(size: int, seed: int = 2026, damage: float = 0.02) -> tuple[
         np.ndarray, np.ndarray]:  # fmt: skip
     """uint8 ``(size, size, 3)`` damaged mural and uint8 ``(size, size)`` damage labels
     (1 = cracks, 2 = losses); the damaged pixels show the plaster colour."""
-    scan = make_scan_module()
+    from inpaint_core import samples as scan
+
     rng = np.random.default_rng(seed)
     grain, field = scan.grain_tile(rng), scan.colour_field(size, rng)
     cracks, losses = scan.damage_shapes(size, damage, rng)
