@@ -147,6 +147,9 @@ class LearnedMethod(InpaintMethod):
     config_class: ClassVar[type]
     #: The folder of shipped weights, holding ``NAME.safetensors`` and ``NAME.json``.
     weights_folder: ClassVar[Path | None] = None
+    #: True when :meth:`predict` accepts batches ``(B, 3, H, W)`` with independent items, so
+    #: :meth:`run_batch` stacks same-sized images into one forward pass.
+    batch_predict: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod
@@ -166,12 +169,13 @@ class LearnedMethod(InpaintMethod):
 
         Args:
             networks: the module from :meth:`build_networks`, loaded, in eval mode.
-            image: float32 ``(1, 3, H, W)`` in [0, 1]; H and W multiples of ``pad_multiple``.
-            mask: float32 ``(1, 1, H, W)``, 1 = hole.
+            image: float32 ``(B, 3, H, W)`` in [0, 1]; H and W multiples of ``pad_multiple``;
+                B is 1 unless the class sets ``batch_predict``.
+            mask: float32 ``(B, 1, H, W)``, 1 = hole.
 
         Returns:
-            The filled image ``(1, 3, H, W)`` in [0, 1] (only hole pixels are used) and extra
-            outputs by name, each ``(1, 1, H, W)`` in [0, 1].
+            The filled image ``(B, 3, H, W)`` in [0, 1] (only hole pixels are used) and extra
+            outputs by name, each ``(B, 1, H, W)`` in [0, 1].
         """
 
     # --- weights -----------------------------------------------------------------------
@@ -235,10 +239,10 @@ class LearnedMethod(InpaintMethod):
         return networks
 
     # --- running -----------------------------------------------------------------------
-    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> MethodResult:
-        """Fill the hole with the trained networks; see :meth:`InpaintMethod.run`."""
-        device = resolve_device(self.params.get("device", "auto"))
-        networks = self.load_networks(device)
+    def _tensors(
+        self, image: np.ndarray, mask: np.ndarray, device: str
+    ) -> tuple[Tensor, Tensor]:
+        """``(1, 3, H', W')`` image and ``(1, 1, H', W')`` hole on ``device``, padded."""
         height, width, channels = image.shape
         colour = np.repeat(image, 3, axis=2) if channels == 1 else image
         tensor = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None]
@@ -251,13 +255,57 @@ class LearnedMethod(InpaintMethod):
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode=mode)
             hole = F.pad(hole, (0, pad_w, 0, pad_h), mode=mode)
-        with torch.inference_mode():
-            filled, extras = self.predict(networks, tensor.to(device), hole.to(device))
-        out = filled[0, :, :height, :width].float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
+        if torch.device(device).type == "cuda":  # page-locked: the copy overlaps compute
+            tensor, hole = tensor.pin_memory(), hole.pin_memory()
+        return tensor.to(device, non_blocking=True), hole.to(device, non_blocking=True)
+
+    @staticmethod
+    def _result(
+        filled: Tensor, extras: dict[str, Tensor], index: int, shape: tuple[int, ...]
+    ) -> MethodResult:
+        """Item ``index`` of a predicted batch, cropped to ``shape`` = ``(H, W, C)``."""
+        height, width, channels = shape
+        out = filled[index, :, :height, :width].float().clamp(0, 1).cpu().numpy()
+        out = out.transpose(1, 2, 0)
         if channels == 1:
             out = out.mean(axis=2, keepdims=True)
         extra_arrays = {
-            name: value[0, 0, :height, :width].float().clamp(0, 1).cpu().numpy()
+            name: value[index, 0, :height, :width].float().clamp(0, 1).cpu().numpy()
             for name, value in extras.items()
         }
         return MethodResult(np.ascontiguousarray(out, dtype=np.float32), extra_arrays)
+
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> MethodResult:
+        """Fill the hole with the trained networks; see :meth:`InpaintMethod.run`."""
+        device = resolve_device(self.params.get("device", "auto"))
+        networks = self.load_networks(device)
+        tensor, hole = self._tensors(image, mask, device)
+        with torch.inference_mode():
+            filled, extras = self.predict(networks, tensor, hole)
+        return self._result(filled, extras, 0, image.shape)
+
+    def run_batch(
+        self, images: list[np.ndarray], masks: list[np.ndarray], seed: int
+    ) -> list[np.ndarray | MethodResult]:
+        """Fill several images; same-sized ones run as one batch when ``batch_predict``.
+
+        The networks are deterministic (eval mode) and ``predict`` treats batch items
+        independently, so the results equal one :meth:`run` per image up to float rounding.
+        """
+        if not self.batch_predict:
+            return super().run_batch(images, masks, seed)
+        device = resolve_device(self.params.get("device", "auto"))
+        networks = self.load_networks(device)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, image in enumerate(images):
+            groups.setdefault(image.shape[:2], []).append(index)
+        results: list[np.ndarray | MethodResult] = [np.empty(0)] * len(images)
+        for indices in groups.values():
+            pairs = [self._tensors(images[i], masks[i], device) for i in indices]
+            batch = torch.cat([tensor for tensor, _ in pairs])
+            holes = torch.cat([hole for _, hole in pairs])
+            with torch.inference_mode():
+                filled, extras = self.predict(networks, batch, holes)
+            for position, index in enumerate(indices):
+                results[index] = self._result(filled, extras, position, images[index].shape)
+        return results

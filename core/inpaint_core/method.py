@@ -302,6 +302,20 @@ class InpaintMethod(ABC):
             extra outputs returns a :class:`MethodResult` holding that array and the extras.
         """
 
+    def run_batch(
+        self, images: list[np.ndarray], masks: list[np.ndarray], seed: int
+    ) -> list[np.ndarray | MethodResult]:
+        """Fill the holes of several images (the tiled engine's batches).
+
+        Each item is as for :meth:`run`; each gets its own ``np.random.default_rng(seed)``,
+        so a batch gives exactly what one :meth:`run` per item gives. This default runs them
+        one by one; a method that gains from batching (a network on a GPU) overrides it.
+        """
+        return [
+            self.run(image, mask, np.random.default_rng(seed))
+            for image, mask in zip(images, masks, strict=True)
+        ]
+
     def __repr__(self) -> str:
         arguments = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
         return f"{type(self).__name__}({arguments})"

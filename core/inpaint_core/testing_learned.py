@@ -28,7 +28,7 @@ from inpaint_core.testing import check_method, contract_image, contract_mask
 from inpaint_core.training.checkpoint import flatten_state, load_checkpoint, save_checkpoint
 from inpaint_core.training.trainer import TrainConfig, TrainResult, train
 
-__all__ = ["FixedBatch", "box_masks", "check_learned_method", "train_tiny"]
+__all__ = ["FixedBatch", "box_masks", "check_batches", "check_learned_method", "train_tiny"]
 
 
 def box_masks(size: int, top: int, bottom: int, left: int, right: int, batch: int = 1) -> Tensor:
@@ -114,7 +114,8 @@ def check_learned_method(
     below ``decrease`` times the first; the final full checkpoint restores networks equal to
     the trained ones; the fp16 inference weights load into networks equal to the trained ones
     rounded to fp16, and give outputs identical to an fp32 file of those rounded networks;
-    the weights keep :func:`~inpaint_core.testing.check_method`'s contract.
+    ``run_batch`` equals one ``run`` per image (:func:`check_batches`); the weights keep
+    :func:`~inpaint_core.testing.check_method`'s contract.
 
     Args:
         method: a registered name or a :class:`~inpaint_core.learned.LearnedMethod` class.
@@ -168,5 +169,29 @@ def check_learned_method(
     second = cls(weights=str(rounded), device="cpu").run(image, mask, _rng())
     if not np.array_equal(first.image, second.image):
         raise AssertionError(f"method {name!r}: fp16 weights and their fp32 copy disagree")
+    check_batches(cls(weights=str(result.weights), device="cpu"))
     check_method(cls, {"weights": str(result.weights), "device": "cpu"})
     return result.weights
+
+
+def check_batches(method: LearnedMethod, atol: float = 1e-5) -> None:
+    """``method.run_batch`` on images of two sizes equals one ``run`` per image (to ``atol``).
+
+    Raises:
+        AssertionError: naming the method and the image that differs.
+    """
+    name = method.info.name
+    images = [contract_image(40, 56, seed)[:, :, :3].astype(np.float32) for seed in range(3)]
+    images.append(contract_image(33, 47, 3)[:, :, :3].astype(np.float32))
+    masks = [contract_mask(40, 56)] * 3 + [contract_mask(33, 47)]
+    masks[1] = np.roll(masks[1], 5, axis=1)
+    batched = method.run_batch(images, masks, 0)
+    for index, (image, mask) in enumerate(zip(images, masks, strict=True)):
+        single = method.run(image, mask, _rng())
+        got = batched[index]
+        got = got.image if hasattr(got, "image") else got
+        if not np.allclose(got, single.image, atol=atol):
+            difference = float(np.abs(got - single.image).max())
+            raise AssertionError(
+                f"method {name!r}: run_batch differs from run on image {index} by {difference}"
+            )

@@ -471,3 +471,41 @@ def test_pyramid_reuses_the_sources_levels_outside_restored_chunks(tmp_path: Pat
     assert np.abs(computed - full.reshape(32, 2, 32, 2, 3).mean(axis=(1, 3))).max() <= 0.5
     level2 = level2[...]
     assert (level2[32:64, 32:64] != 7).any() and (level2[:32, :] == 7).all()
+
+
+def test_a_learned_method_restores_tile_batches_like_single_tiles(tmp_path: Path) -> None:
+    """Batches of same-sized tiles run as one forward pass and give the single-tile result."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from inpaint_core.learned import config_to_dict
+    from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
+    from inpaint_methods.edge_gan import SMOKE_TEST_OPTIONS, EdgeGan, EdgeGanConfig
+
+    config = EdgeGanConfig(**SMOKE_TEST_OPTIONS)  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    networks = EdgeGan.build_networks(config)
+    weights = tmp_path / "edge-gan.safetensors"
+    save_checkpoint(weights, flatten_state({n: c.state_dict() for n, c in
+                                            networks.named_children()}),
+                    method="edge-gan", config=config_to_dict(config), step=0)  # fmt: skip
+    image = np.random.default_rng(3).random((*SHAPE, 3)).astype(np.float32)
+    mask = long_crack()  # split into full-size tiles, which can share a batch
+    method = EdgeGan(weights=str(weights), device="cpu")
+    calls: list[int] = []
+    real = EdgeGan.predict
+
+    def counting(self: Any, nets: Any, batch: Any, holes: Any) -> Any:
+        calls.append(batch.shape[0])
+        return real(self, nets, batch, holes)
+
+    EdgeGan.predict = counting  # type: ignore[method-assign]
+    try:
+        restore_scan(image, mask, method, tmp_path / "one.zarr", tile=160, batch=1)
+        singles = list(calls)
+        calls.clear()
+        restore_scan(image, mask, method, tmp_path / "many.zarr", tile=160, batch=4)
+    finally:
+        EdgeGan.predict = real  # type: ignore[method-assign]
+    assert set(singles) == {1} and max(calls) > 1  # same-sized tiles went through together
+    np.testing.assert_allclose(restored(tmp_path / "many.zarr"), restored(tmp_path / "one.zarr"),
+                               atol=1e-5)  # fmt: skip

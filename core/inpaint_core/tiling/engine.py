@@ -80,22 +80,31 @@ def _run_batch(
     method: InpaintMethod, tiles: Sequence[Tile], windows: Sequence[tuple[np.ndarray, np.ndarray]],
     seed: int,
 ) -> list[np.ndarray]:  # fmt: skip
-    """Restore a batch of windows (one ``inpaint`` call per tile for now); the hook that the
-    OOM back-off wraps. CUDA out-of-memory propagates as it is; other errors name the tile."""
-    from inpaint_core.api import inpaint
+    """Restore a batch of windows with one ``inpaint_batch`` call (a learned method runs
+    same-sized tiles as one batch on its device); the hook that the OOM back-off wraps. CUDA
+    out-of-memory propagates as it is; another failure is retried tile by tile, so that the
+    error names the tile that fails."""
+    from inpaint_core.api import inpaint, inpaint_batch
 
-    results = []
-    for tile, (image, hole) in zip(tiles, windows, strict=True):
-        try:
-            results.append(inpaint(image, hole, method, seed=seed))
-        except oom_errors():
-            raise
-        except Exception as error:
-            raise MethodFailedError(
-                f"{describe(tile)} (core {tuple(tile.core)}) failed with method "
-                f"{method.info.name!r}: {error}"
-            ) from error
-    return results
+    try:
+        return inpaint_batch([w[0] for w in windows], [w[1] for w in windows], method, seed=seed)
+    except oom_errors():
+        raise
+    except Exception as batch_error:
+        for tile, (image, hole) in zip(tiles, windows, strict=True):
+            try:
+                inpaint(image, hole, method, seed=seed)
+            except oom_errors():
+                raise
+            except Exception as error:
+                raise MethodFailedError(
+                    f"{describe(tile)} (core {tuple(tile.core)}) failed with method "
+                    f"{method.info.name!r}: {error}"
+                ) from error
+        raise MethodFailedError(
+            f"a batch of {len(tiles)} tiles from {describe(tiles[0])} failed with method "
+            f"{method.info.name!r}, though each tile alone succeeds: {batch_error}"
+        ) from batch_error
 
 
 def _read_window(source: Any, mask: Any, tile: Tile) -> tuple[np.ndarray, np.ndarray]:

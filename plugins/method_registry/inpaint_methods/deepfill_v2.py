@@ -297,6 +297,7 @@ class DeepFillV2(LearnedMethod):
 
     config_class = DeepFillV2Config
     weights_folder = Path(__file__).resolve().parent / "weights"
+    batch_predict = True
 
     info = MethodInfo(
         name="deepfill-v2",

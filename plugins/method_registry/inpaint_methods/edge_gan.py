@@ -350,6 +350,7 @@ class EdgeGan(LearnedMethod):
 
     config_class = EdgeGanConfig
     weights_folder = Path(__file__).resolve().parent / "weights"
+    batch_predict = True
 
     info = MethodInfo(
         name="edge-gan",

@@ -363,6 +363,7 @@ class Glcic(LearnedMethod):
 
     config_class = GlcicConfig
     weights_folder = Path(__file__).resolve().parent / "weights"
+    batch_predict = True
 
     info = MethodInfo(
         name="glcic",

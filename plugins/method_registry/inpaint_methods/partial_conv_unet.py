@@ -377,6 +377,7 @@ class PartialConvUnet(LearnedMethod):
 
     config_class = PartialConvUnetConfig
     weights_folder = Path(__file__).resolve().parent / "weights"
+    batch_predict = True
 
     info = MethodInfo(
         name="partial-conv-unet",

@@ -312,6 +312,7 @@ class Pix2Pix(LearnedMethod):
 
     config_class = Pix2PixConfig
     weights_folder = Path(__file__).resolve().parent / "weights"
+    batch_predict = True
 
     info = MethodInfo(
         name="pix2pix",
