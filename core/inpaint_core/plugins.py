@@ -24,7 +24,15 @@ from inpaint_core.method import InpaintMethod, MethodInfo
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("inpaint_methods.classical", "inpaint_methods.edge_gan")
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "inpaint_methods.classical",
+    "inpaint_methods.edge_gan",
+    "inpaint_methods.pix2pix",
+    "inpaint_methods.glcic",
+    "inpaint_methods.context_encoder",
+    "inpaint_methods.partial_conv_unet",
+    "inpaint_methods.deepfill_v2",
+)
 ENTRY_POINT_GROUP = "inpaint_core"
 DISABLE_VARIABLE = "INPAINT_DISABLE_PLUGINS"
 
