@@ -12,7 +12,11 @@ import inpaint_core
 from inpaint_core import plugins
 from inpaint_core.errors import DuplicateMethodError, PluginError, UnknownMethodError
 
-BUILT_INS = {"telea", "navier-stokes", "biharmonic", "exemplar", "edge-gan"}
+BUILT_INS = {"telea", "navier-stokes", "biharmonic", "exemplar", "edge-gan", "context-encoder",
+             "partial-conv-unet", "pix2pix", "glcic", "deepfill-v2"}  # fmt: skip
+LEARNED = {"edge-gan": "edge_gan", "context-encoder": "context_encoder", "pix2pix": "pix2pix",
+           "partial-conv-unet": "partial_conv_unet", "glcic": "glcic",
+           "deepfill-v2": "deepfill_v2"}  # fmt: skip
 
 DUPLICATE_TELEA = """
     from inpaint_core import hookimpl
@@ -35,7 +39,8 @@ def test_built_ins_register_through_the_hook() -> None:
     registry = plugins.get_registry()
     assert set(registry.methods) >= BUILT_INS
     owners = {name: registry.plugin_of[name] for name in BUILT_INS}
-    assert owners.pop("edge-gan") == "inpaint_methods.edge_gan"
+    for name, module in LEARNED.items():  # one module per learned method
+        assert owners.pop(name) == f"inpaint_methods.{module}"
     assert set(owners.values()) == {"inpaint_methods.classical"}
     for module in plugins.DEFAULT_PLUGINS:
         assert registry.manager.get_plugin(module) is not None
@@ -83,9 +88,9 @@ def test_disabled_plugins_are_not_loaded(make_plugin, example_plugin, monkeypatc
 
 
 def test_built_ins_can_be_disabled(monkeypatch) -> None:
-    monkeypatch.setenv(
-        "INPAINT_DISABLE_PLUGINS", "inpaint_methods.classical, inpaint_methods.edge_gan"
-    )
+    from inpaint_core.plugins import DEFAULT_PLUGINS
+
+    monkeypatch.setenv("INPAINT_DISABLE_PLUGINS", ", ".join(DEFAULT_PLUGINS))
     assert not BUILT_INS & method_names()
     with pytest.raises(UnknownMethodError, match="every plugin is disabled"):
         inpaint_core.get_method("telea")
