@@ -21,6 +21,7 @@ from inpaint_core.errors import (
     OutputExistsError,
     ParameterError,
 )
+from inpaint_core.io import scans
 from inpaint_core.method import InpaintMethod, MethodInfo
 from inpaint_core.tiling import engine
 from inpaint_core.tiling.engine import RestoreEvent, iter_restore, restore_scan
@@ -321,7 +322,7 @@ def test_provenance_and_pyramid(scene: dict[str, Any]) -> None:
     ] == [4.0, 4.0, 1.0]
     meta = group.attrs["inpaint"]
     assert meta["method"] == "local-mean" and meta["complete"]
-    assert meta["settings"] == {"tile": 96, "margin": 4, "overlap": 5, "seed": 0}
+    assert meta["settings"] == {"tile": 96, "margin": 4, "overlap": 5, "seed": 0, "intact": "copy"}
     assert meta["hole_fraction"] == pytest.approx(scene["mask"].mean())
     assert meta["mask"] == str(scene["mask_path"]) and meta["weights_sha256"] is None
     assert meta["software_version"] and meta["created"]
@@ -346,6 +347,29 @@ def test_telea_restores_the_sample_scan(tmp_path: Path) -> None:
     assert plaster.mean() < 0.05  # the plaster-coloured losses were painted over
 
 
+def test_damage_extent_gives_scans_of_two_sizes_identical_damage(tmp_path: Path) -> None:
+    masks = []
+    for size in (256, 512):
+        damage = 0.05 * 256**2 / size**2  # the same damaged area at both sizes
+        subprocess.run(
+            [sys.executable, str(ROOT / "sample_data" / "make_scan.py"), "--size", str(size),
+             "--chunk", "128", "--damage", f"{damage}", "--damage-extent", "256",
+             "--out", str(tmp_path / str(size))],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        masks.append(zarr.open_array(str(tmp_path / str(size) / "mask.zarr"), mode="r")[...])
+    small, large = masks
+    assert small.mean() > 0.02
+    np.testing.assert_array_equal(large[:256, :256], small)
+    assert not large[256:].any() and not large[:, 256:].any()
+    refused = subprocess.run(
+        [sys.executable, str(ROOT / "sample_data" / "make_scan.py"), "--size", "256",
+         "--damage-extent", "300", "--out", str(tmp_path / "bad")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "--damage-extent 300" in refused.stderr
+
+
 def test_cli_restore_and_its_errors(scene: dict[str, Any], capsys: pytest.CaptureFixture) -> None:
     scan, mask = str(scene["scan"]), str(scene["mask_path"])
     out = str(scene["tmp"] / "cli.zarr")
@@ -366,6 +390,11 @@ def test_cli_restore_and_its_errors(scene: dict[str, Any], capsys: pytest.Captur
         assert named in capsys.readouterr().err
     assert main(["restore", scan, "--mask", mask, "-o", out]) == 2
     assert "already exists" in capsys.readouterr().err
+    linked = scene["tmp"] / "linked.zarr"
+    assert main(["restore", scan, "--mask", mask, "-m", "telea", "-o", str(linked),
+                 "--tile", "64", "--param", "radius=3", "--intact", "link"]) == 0  # fmt: skip
+    assert np.array_equal(restored(linked), restored(Path(out)))
+    assert (linked / "0" / "c" / "3" / "1" / "0").stat().st_nlink == 2  # no hole there
 
 
 def test_distributed_scheduler_gives_the_local_result(scene: dict[str, Any]) -> None:
@@ -509,3 +538,73 @@ def test_a_learned_method_restores_tile_batches_like_single_tiles(tmp_path: Path
     assert set(singles) == {1} and max(calls) > 1  # same-sized tiles went through together
     np.testing.assert_allclose(restored(tmp_path / "many.zarr"), restored(tmp_path / "one.zarr"),
                                atol=1e-5)  # fmt: skip
+
+
+def linked_scene(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
+    """An OME-Zarr scan with a 2-level pyramid, and a mask with holes in chunk (2, 2) only."""
+    image = np.random.default_rng(3).integers(0, 256, (*SHAPE, 3), dtype=np.uint8)
+    scan = tmp_path / "scan.zarr"
+    group = zarr.open_group(str(scan), mode="w")
+    group.create_array("0", shape=image.shape, chunks=(CHUNK, CHUNK, 3), dtype="uint8")[...] = image
+    group.create_array("1", shape=(128, 160, 3), chunks=(32, 32, 3), dtype="uint8")[...] = 7
+    datasets = [{"path": str(k), "coordinateTransformations": [
+        {"type": "scale", "scale": [2.0**k, 2.0**k, 1.0]}]} for k in range(2)]  # fmt: skip
+    group.attrs["multiscales"] = [{"version": "0.4", "datasets": datasets,
+                                   "axes": [{"name": n} for n in "yxc"]}]  # fmt: skip
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[130:140, 140:150] = True
+    return scan, image, mask
+
+
+def test_intact_link_hard_links_unchanged_chunks_and_gives_the_copied_result(
+    tmp_path: Path,
+) -> None:
+    scan, _, mask = linked_scene(tmp_path)
+    copied, linked = tmp_path / "copied.zarr", tmp_path / "linked.zarr"
+    restore_scan(scan, mask, LocalMean(), copied, tile=64, pyramid_side=100)
+    result = restore_scan(scan, mask, LocalMean(), linked, tile=64, pyramid_side=100,
+                          intact="link")  # fmt: skip
+    assert result.chunks_copied == 19 and result.chunks_restored == 1
+    for level in ("0", "1"):
+        assert np.array_equal(restored(linked, level), restored(copied, level))
+    source_file = scan / "0" / "c" / "0" / "0" / "0"
+    assert (linked / "0" / "c" / "0" / "0" / "0").stat().st_ino == source_file.stat().st_ino
+    assert (linked / "1" / "c" / "0" / "0" / "0").stat().st_ino == (
+        scan / "1" / "c" / "0" / "0" / "0").stat().st_ino  # fmt: skip
+    restored_file = linked / "0" / "c" / "2" / "2" / "0"  # the chunk with the holes
+    assert restored_file.stat().st_nlink == 1
+    assert (copied / "0" / "c" / "0" / "0" / "0").stat().st_nlink == 1  # copy: own files
+    attrs = zarr.open_group(str(linked), mode="r").attrs["inpaint"]
+    assert attrs["settings"]["intact"] == "link"
+
+
+def test_writing_a_linked_output_through_zarr_leaves_the_source_alone(tmp_path: Path) -> None:
+    scan, image, mask = linked_scene(tmp_path)
+    out = tmp_path / "out.zarr"
+    restore_scan(scan, mask, LocalMean(), out, tile=64, pyramid_side=100, intact="link")
+    before = file_hashes(scan)
+    zarr.open_group(str(out), mode="r+")["0"][:CHUNK, :CHUNK] = 0  # a linked chunk
+    assert file_hashes(scan) == before
+    assert np.array_equal(zarr.open_array(str(scan / "0"), mode="r")[...], image)
+    assert (restored(out)[:CHUNK, :CHUNK] == 0).all()
+
+
+def test_intact_link_errors_name_the_way_out(
+    tmp_path: Path, scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v2 = write_store(tmp_path / "v2.zarr", scene["image"], (CHUNK, CHUNK, 3), zarr_format=2)
+    with pytest.raises(InvalidInputError, match=r"zarr v2 array.*--intact copy"):
+        restore_scan(v2, scene["mask"], LocalMean(), tmp_path / "a.zarr", intact="link")
+    sharded = zarr.create_array(str(tmp_path / "sharded.zarr"), shape=scene["image"].shape,
+                                chunks=(32, 32, 3), shards=(CHUNK, CHUNK, 3), dtype="uint8")
+    sharded[...] = scene["image"]
+    with pytest.raises(InvalidInputError, match=r"a sharded zarr v3 array"):
+        restore_scan(sharded, scene["mask"], LocalMean(), tmp_path / "b.zarr", intact="link")
+    monkeypatch.setattr(scans, "filesystem_id", lambda path: hash(path.name))
+    with pytest.raises(InvalidInputError, match=r"different ones: use --intact copy"):
+        restore_scan(scene["scan"], scene["mask"], LocalMean(), tmp_path / "c.zarr",
+                     intact="link")  # fmt: skip
+    with pytest.raises(ParameterError, match=r"intact='move' must be one of copy, link"):
+        restore_scan(scene["scan"], scene["mask"], LocalMean(), tmp_path / "d.zarr",
+                     intact="move")  # fmt: skip
+    assert not any((tmp_path / name).exists() for name in ("a.zarr", "b.zarr", "c.zarr", "d.zarr"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,9 +34,12 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGE_MASK_SUFFIXES = (".png", ".tif", ".tiff")
 SCAN_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 PYRAMID_SIDE = 1024
+"""The pyramid stops at the first level whose long side is at most this many pixels."""
 #: Threads that write a pyramid level's chunks (decoding and encoding release the GIL).
 PYRAMID_THREADS = 2
-"""The pyramid stops at the first level whose long side is at most this many pixels."""
+#: How chunks that need no restoration reach the output: ``copy`` their stored bytes, or
+#: ``link`` them (a hard link to the source's chunk file; see :func:`check_linkable`).
+INTACT_MODES = ("copy", "link")
 MAX_CHUNK = 4096
 """Output chunk sides are the source's, capped here (a strip TIFF may be one huge chunk)."""
 PROGRESS = ".progress"
@@ -317,13 +321,77 @@ def _chunk_key(array: Any, coords: tuple[int, ...]) -> str:
     return f"{prefix}/{key}" if prefix else key
 
 
-def copy_chunk_bytes(source: Any, target: Any, coords: tuple[int, ...]) -> None:
+def _local_file(array: Any, coords: tuple[int, ...]) -> Path | None:
+    """The file that holds chunk ``coords`` of ``array`` when its store is a local folder."""
+    from zarr.storage import LocalStore
+
+    store = array.store_path.store
+    if not isinstance(store, LocalStore):
+        return None
+    return Path(store.root) / _chunk_key(array, coords)
+
+
+def filesystem_id(path: Path) -> int:
+    """The id of the filesystem holding ``path`` (hard links cannot cross filesystems)."""
+    return os.stat(path).st_dev
+
+
+def check_linkable(source: Any, output: Path) -> None:
+    """Raise unless the chunks of ``source`` can be hard-linked into a new store at ``output``.
+
+    Linking (``intact="link"``) needs an unsharded zarr v3 source in a local folder whose
+    chunking the output keeps (chunk sides up to :data:`MAX_CHUNK`), on the filesystem of
+    ``output``'s folder. A linked chunk file is shared, not copied: zarr replaces a chunk file
+    when it writes one (a new file, renamed into place), so writing either store through zarr
+    never changes the other; a tool that rewrote chunk files in place would change both.
+
+    Raises:
+        InvalidInputError: naming what rules linking out, and ``--intact copy`` as the way out.
+    """
+    import zarr
+
+    advice = "use --intact copy (intact='copy')"
+    if same_encoding(source, output_chunks(source)) is None:
+        if isinstance(source, zarr.Array):
+            sharded = "sharded" if source.shards is not None else "unsharded"
+            found = f"a {sharded} zarr v{source.metadata.zarr_format} array, chunks {source.chunks}"
+        else:
+            found = f"a {type(source).__name__}"
+        raise InvalidInputError(
+            f"--intact link needs an unsharded zarr v3 scan chunked at most {MAX_CHUNK} px; "
+            f"this scan is {found}: {advice}"
+        )
+    first = _local_file(source, (0,) * len(source.shape))
+    if first is None:
+        raise InvalidInputError(f"--intact link needs a scan in a local folder: {advice}")
+    root = Path(source.store_path.store.root)
+    if filesystem_id(root) != filesystem_id(output.parent):
+        raise InvalidInputError(
+            f"--intact link needs the output on the scan's filesystem; {str(root)!r} and "
+            f"{str(output.parent)!r} are on different ones: {advice}"
+        )
+
+
+def copy_chunk_bytes(
+    source: Any, target: Any, coords: tuple[int, ...], *, link: bool = False
+) -> None:
     """Copy chunk ``coords`` (full chunk-grid coordinates) of ``source`` into ``target`` as
     stored bytes, without decoding; the arrays must be :func:`bytes_compatible`. A chunk
-    missing in ``source`` (all fill value) is left missing in ``target``."""
+    missing in ``source`` (all fill value) is left missing in ``target``. With ``link`` both
+    arrays must be in local folders on one filesystem (:func:`check_linkable`): the target's
+    chunk file becomes a hard link to the source's, replacing whatever file was there."""
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.sync import sync
 
+    if link:
+        origin, destination = _local_file(source, coords), _local_file(target, coords)
+        if origin is None or destination is None:
+            raise InvalidInputError("hard-linking chunks needs both arrays in local folders")
+        destination.unlink(missing_ok=True)
+        if origin.is_file():
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.link(origin, destination)
+        return
     data = sync(
         source.store_path.store.get(_chunk_key(source, coords), default_buffer_prototype())
     )
@@ -417,16 +485,17 @@ def _dirty_blocks(
 
 
 def _pyramid_chunk(
-    target: Any, lower: Any, reuse: Any, dirty: set[tuple[int, int]] | None,
+    target: Any, lower: Any, reuse: Any, dirty: set[tuple[int, int]] | None, link: bool,
     origin: tuple[int, int],
 ) -> int:  # fmt: skip
-    """Write the chunk of pyramid level ``target`` at pixel ``origin``: copied from ``reuse``
-    unless ``dirty`` (None: all) holds it, else the 2x average of ``lower``. 1 if copied."""
+    """Write the chunk of pyramid level ``target`` at pixel ``origin``: copied (or linked)
+    from ``reuse`` unless ``dirty`` (None: all) holds it, else the 2x average of ``lower``.
+    1 if copied."""
     sides = target.chunks
     row, col = origin
     block = (row // sides[0], col // sides[1])
     if dirty is not None and block not in dirty:
-        copy_chunk_bytes(reuse, target, block + (0,) * (target.ndim - 2))
+        copy_chunk_bytes(reuse, target, block + (0,) * (target.ndim - 2), link=link)
         return 1
     rows = slice(row, min(row + sides[0], target.shape[0]))
     cols = slice(col, min(col + sides[1], target.shape[1]))
@@ -437,7 +506,7 @@ def _pyramid_chunk(
 
 def write_pyramid(
     group: Any, name: str, side: int = PYRAMID_SIDE, *, source_levels: Sequence[Any] = (),
-    changed: Sequence[tuple[int, int, int, int]] | None = None,
+    changed: Sequence[tuple[int, int, int, int]] | None = None, link: bool = False,
 ) -> int:  # fmt: skip
     """Write levels 1, 2, ... of ``group`` from level 0, one output chunk at a time, and the
     NGFF ``multiscales`` attributes (top level for NGFF 0.4 readers, under ``"ome"`` for 0.5)
@@ -453,6 +522,7 @@ def write_pyramid(
             computed: the cost then follows the restored area, not the scan's.
         changed: level-0 boxes ``(row0, col0, row1, col1)`` whose pixels may differ from the
             source; None = compute every chunk.
+        link: hard-link the reused chunks instead of copying them (:func:`check_linkable`).
     """
     base = group[LEVEL0]
     chunks = tuple(base.chunks)
@@ -476,9 +546,13 @@ def write_pyramid(
         dirty = _dirty_blocks(changed, level, sides, shape) if raw else None
         origins = [(row, col) for row in range(0, shape[0], sides[0])
                    for col in range(0, shape[1], sides[1])]  # fmt: skip
+        began = time.perf_counter()
         with ThreadPoolExecutor(PYRAMID_THREADS) as pool:  # chunks of a level are independent
-            fill = partial(_pyramid_chunk, array, previous, reuse, dirty)
-            copied += sum(pool.map(fill, origins))
+            fill = partial(_pyramid_chunk, array, previous, reuse, dirty, link)
+            reused = sum(pool.map(fill, origins))
+        copied += reused
+        logger.debug("pyramid level %d %s: %d chunks computed, %d reused, %.2f s", level, shape,
+                     len(origins) - reused, reused, time.perf_counter() - began)  # fmt: skip
         previous = array
     entry = multiscales_metadata(len(shapes) + 1, base.ndim == 3, name)
     group.attrs["multiscales"] = [dict(entry, version="0.4")]

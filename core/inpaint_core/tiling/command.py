@@ -49,6 +49,11 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
     )  # fmt: skip
     restore.add_argument("--weights", help="learned methods: checkpoint from `inpaint train`")
     restore.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    restore.add_argument(
+        "--intact", choices=("copy", "link"), default="copy",
+        help="chunks without holes: copy their bytes (default), or hard-link the scan's chunk "
+        "files (unsharded zarr v3 scan on the output's filesystem; no time, no disk)",
+    )  # fmt: skip
     restore.set_defaults(handler=lambda args: run(args, parse_texts))
 
 
@@ -76,6 +81,7 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
             args.scan, args.mask, args.method, args.output, tile=args.tile,
             overlap=args.overlap, batch=args.batch, device=args.device, params=params,
             resume=args.resume, progress=bar, scheduler=args.scheduler, seed=args.seed,
+            intact=args.intact,
         )  # fmt: skip
     except KeyboardInterrupt:
         print("inpaint: stopped; rerun the same command with --resume", file=sys.stderr)  # noqa: T201

@@ -117,9 +117,12 @@ def _read_window(source: Any, mask: Any, tile: Tile) -> tuple[np.ndarray, np.nda
     return np.asarray(source[tile.slices]), hole
 
 
-def _copy_chunk(source: Any, level0: Any, progress: Any, box: Box, key: tuple[int, int]) -> None:
+def _copy_chunk(
+    source: Any, level0: Any, progress: Any, link: bool, box: Box, key: tuple[int, int]
+) -> None:
     if scans.bytes_compatible(source, level0):  # stored bytes: no decoding, no encoding
-        scans.copy_chunk_bytes(source, level0, key + (0,) * (len(level0.shape) - 2))
+        coords = key + (0,) * (len(level0.shape) - 2)
+        scans.copy_chunk_bytes(source, level0, coords, link=link)
     else:
         level0[box.slices] = np.asarray(source[box.slices])
     _mark_done(progress, key)
@@ -134,7 +137,7 @@ def iter_restore(
     tile: int | None = None, overlap: int | None = None, batch: int = 1, device: str = "auto",
     params: Mapping[str, Any] | None = None, resume: bool = False, seed: int = 0,
     should_stop: Callable[[], bool] | None = None, scheduler: str | None = None,
-    pyramid_side: int = scans.PYRAMID_SIDE,
+    pyramid_side: int = scans.PYRAMID_SIDE, intact: str = "copy",
 ) -> Generator[RestoreEvent, None, RestoreResult]:  # fmt: skip
     """Restore ``scan`` into a new store, yielding a :class:`RestoreEvent` as work is done;
     the generator's return value is the :class:`RestoreResult`. Arguments as for
@@ -153,9 +156,13 @@ def iter_restore(
     check_geometry(side, margin, info.pad_multiple, overlap)
     if overlap < 1:
         raise ParameterError(f"overlap={overlap} must be >= 1 so that split holes cross-fade")
+    if intact not in scans.INTACT_MODES:
+        raise ParameterError(f"intact={intact!r} must be one of {', '.join(scans.INTACT_MODES)}")
     path = scans.check_output_store(output, opened.paths, resume=resume)
+    if intact == "link":
+        scans.check_linkable(array, path)
     job = _Job(instance, array, hole, opened.described, path, resume, side, overlap, seed,
-               pyramid_side, opened.levels)  # fmt: skip
+               pyramid_side, opened.levels, intact == "link")  # fmt: skip
     with connect(scheduler) as client:
         stop = should_stop or (lambda: False)
         return (yield from _restore(job, batch, client, stop, started))
@@ -167,7 +174,7 @@ def restore_scan(
     params: Mapping[str, Any] | None = None, resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None, scheduler: str | None = None,
-    seed: int = 0, pyramid_side: int = scans.PYRAMID_SIDE,
+    seed: int = 0, pyramid_side: int = scans.PYRAMID_SIDE, intact: str = "copy",
 ) -> RestoreResult:  # fmt: skip
     """Restore every hole of a large scan with ``method``, tile by tile, into a new store.
 
@@ -197,6 +204,12 @@ def restore_scan(
             local threads for the copies.
         seed: seeds the method's random generator (same for every tile).
         pyramid_side: levels are added until the long side is at most this.
+        intact: how chunks without holes (and an OME-Zarr source's pyramid chunks over them)
+            reach the output: ``copy`` their stored bytes (default), or ``link`` them, a hard
+            link per chunk file, which costs no time or disk whatever the scan's size but
+            needs an unsharded zarr v3 scan on the output's filesystem
+            (:func:`~inpaint_core.io.scans.check_linkable`). zarr replaces a chunk file
+            when it writes one, so writing either store through zarr never changes the other.
 
     Returns:
         A :class:`RestoreResult`.
@@ -208,7 +221,7 @@ def restore_scan(
     events = iter_restore(
         scan, mask, method, output, tile=tile, overlap=overlap, batch=batch, device=device,
         params=params, resume=resume, seed=seed, should_stop=should_stop, scheduler=scheduler,
-        pyramid_side=pyramid_side,
+        pyramid_side=pyramid_side, intact=intact,
     )  # fmt: skip
     reported = None
     while True:
@@ -236,6 +249,7 @@ class _Job:
     seed: int
     pyramid_side: int
     levels: tuple[Any, ...]  # the source's own levels 1, 2, ... (OME-Zarr), else empty
+    link: bool  # hard-link intact chunks instead of copying them
 
 
 def _restore(
@@ -252,7 +266,8 @@ def _restore(
         shape, regions.boxes, side, margin, info.pad_multiple, overlap=overlap,
         refine=partial(shrink_to_holes, hole),
     )  # fmt: skip
-    settings = {"tile": side, "margin": margin, "overlap": overlap, "seed": seed}
+    settings = {"tile": side, "margin": margin, "overlap": overlap, "seed": seed,
+                "intact": "link" if job.link else "copy"}
     provenance = describe_run(instance, job.inputs, regions, settings, len(tiles))
     if job.resume and path.exists():
         group = scans.open_output(path)
@@ -332,7 +347,7 @@ def _restore(
         if stop():
             return result(0, True, len(todo), start)
         keys = copies[start : start + COPY_GROUP]
-        _copy_group(array, level0, progress, boxes, keys, client or "threads")
+        _copy_group(array, level0, progress, job.link, boxes, keys, client or "threads")
         chunks_done += len(keys)
         yield event("copy")
     yield event("pyramid")
@@ -341,7 +356,8 @@ def _restore(
     else:
         changed = [(b.row0, b.col0, b.row1, b.col1) for b in (boxes[key] for key in users)]
         levels = scans.write_pyramid(group, path.stem, job.pyramid_side,
-                                     source_levels=job.levels, changed=changed)  # fmt: skip
+                                     source_levels=job.levels, changed=changed,
+                                     link=job.link)  # fmt: skip
         group.attrs["inpaint"] = dict(provenance, complete=True)
     yield event("done")
     return result(levels, False, len(todo), len(copies))
@@ -402,10 +418,11 @@ def _write_chunk(
 
 
 def _copy_group(
-    array: Any, level0: Any, progress: Any, boxes: Mapping[tuple[int, int], Box],
+    array: Any, level0: Any, progress: Any, link: bool, boxes: Mapping[tuple[int, int], Box],
     keys: Sequence[tuple[int, int]], scheduler: Any,
 ) -> None:  # fmt: skip
     import dask
 
-    tasks = [dask.delayed(_copy_chunk)(array, level0, progress, boxes[k], k) for k in keys]
+    copy = partial(_copy_chunk, array, level0, progress, link)
+    tasks = [dask.delayed(copy)(boxes[k], k) for k in keys]
     dask.compute(*tasks, scheduler=scheduler)
