@@ -1,7 +1,8 @@
 """End-to-end speed of ``restore_scan`` on synthetic mural scans of two sizes, same damaged area.
 
     python benchmarks/tiled_restore.py [--sizes 4096,8192] [--method telea] [--hole-mpx 0.34]
-        [--work /tmp/tiled-bench] [--device cpu] [--plain]
+        [--work /tmp/tiled-bench] [--device cpu] [--plain] [--intact copy|link] [--reuse-scans]
+        [--damage-extent N]
 
 For each size, ``sample_data/make_scan.py`` makes a scan whose damaged area is the same
 ``--hole-mpx`` megapixels (so the larger scan only adds intact pixels to copy), then the scan is
@@ -11,7 +12,11 @@ inside the method on the same tiles (1.0 would be no overhead at all). Use 32768
 gigapixel figure (it needs about 3 GB of disk for the scan and its restored copy). The scans
 are OME-Zarr pyramids as scanners deliver them (intact chunks of level 0 and of the pyramid are
 then copied as stored bytes); ``--plain`` makes bare zarr arrays, whose pyramid must be computed
-from the whole of level 0.
+from the whole of level 0. ``--intact link`` hard-links the intact chunks instead of copying
+them (``inpaint restore --intact link``); ``--reuse-scans`` keeps scans an earlier call made
+with the same settings instead of making them again. By default the damage is spread over
+the whole scan, so the larger scan's cracks touch more chunks; ``--damage-extent 8192`` puts
+identical damage in the top-left 8192 px square of every scan.
 """
 
 from __future__ import annotations
@@ -39,20 +44,30 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=1024)
     parser.add_argument("--work", type=Path, default=Path("/tmp/tiled-bench"))
     parser.add_argument("--plain", action="store_true", help="bare zarr scans, no pyramid")
+    parser.add_argument("--intact", choices=("copy", "link"), default="copy")
+    parser.add_argument("--reuse-scans", action="store_true", help="keep scans made before")
+    parser.add_argument(
+        "--damage-extent", type=int, help="identical damage in the top-left N x N square"
+    )
     args = parser.parse_args()
     kind = "bare zarr" if args.plain else "OME-Zarr pyramid"
-    print(f"method {args.method}, device {args.device}, damaged area {args.hole_mpx} Mpx, {kind}")
+    print(f"method {args.method}, device {args.device}, damaged area {args.hole_mpx} Mpx, {kind}, "
+          f"intact chunks: {args.intact}")  # fmt: skip
     header = ("size", "tiles", "seconds", "tiles/s", "hole Mpx/s", "peak RSS MB", "overhead")
     print("{:>7} {:>6} {:>8} {:>8} {:>11} {:>12} {:>9}".format(*header))
     for size in (int(value) for value in args.sizes.split(",")):
-        scan_dir = args.work / f"mural-{size}"
+        extent = "" if args.damage_extent is None else f"-extent{args.damage_extent}"
+        scan_dir = args.work / f"mural-{size}{extent}"
         fraction = args.hole_mpx * 1e6 / size**2
-        subprocess.run(
-            [sys.executable, str(HERE.parent / "sample_data" / "make_scan.py"), "--size",
-             str(size), "--chunk", str(args.chunk), "--damage", f"{fraction:.6f}", "--out",
-             str(scan_dir), "--overwrite", *([] if args.plain else ["--pyramid"])],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        made = (scan_dir / "scan.zarr").exists() and (scan_dir / "mask.zarr").exists()
+        if not (args.reuse_scans and made):
+            subprocess.run(
+                [sys.executable, str(HERE.parent / "sample_data" / "make_scan.py"), "--size",
+                 str(size), "--chunk", str(args.chunk), "--damage", f"{fraction:.6f}", "--out",
+                 str(scan_dir), "--overwrite", *([] if args.plain else ["--pyramid"]),
+                 *([] if not extent else ["--damage-extent", str(args.damage_extent)])],
+                check=True, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
         output = args.work / f"restored-{size}.zarr"
         shutil.rmtree(output, ignore_errors=True)
         params = {"device": args.device} if args.method != "telea" else {}
@@ -69,7 +84,8 @@ def main() -> None:
 
         method.run = timed  # type: ignore[method-assign]
         started = time.perf_counter()
-        result = restore_scan(scan_dir / "scan.zarr", scan_dir / "mask.zarr", method, output)
+        result = restore_scan(scan_dir / "scan.zarr", scan_dir / "mask.zarr", method, output,
+                              intact=args.intact)  # fmt: skip
         seconds = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         hole_mpx = result.hole_fraction * size**2 / 1e6

@@ -1,7 +1,7 @@
 """Make a large synthetic damaged "mural" scan as zarr, chunk by chunk, with its damage mask.
 
     python sample_data/make_scan.py [--size 8192] [--out sample_data/mural] [--chunk 1024]
-        [--seed 2026] [--damage 0.02] [--pyramid] [--overwrite]
+        [--seed 2026] [--damage 0.02] [--damage-extent N] [--pyramid] [--overwrite]
 
 Writes two zarr v3 arrays: ``OUT/scan.zarr`` (uint8 ``(size, size, 3)``) and ``OUT/mask.zarr``
 (bool ``(size, size)``, True = damaged), both chunked ``(chunk, chunk)``. With ``--pyramid``,
@@ -12,9 +12,12 @@ The painting is a smooth field of pigment regions (a small random colour field, 
 brush-stroke grain from a seamless periodic texture; the damage is long thin cracks (random
 walks that keep a drifting heading, 1-3 px wide) and flaking losses (irregular blobs), painted
 in a plaster colour exactly where the mask is True. ``--damage`` is the target damaged fraction
-(cracks and losses together, approximately). Every chunk is computed from global coordinates, so
-chunks agree at their borders and memory stays at a few chunks whatever ``--size`` is (32768 for
-benchmarks).
+(cracks and losses together, approximately), spread over the whole scan; with
+``--damage-extent N`` the damage lies in (and is cut to) the top-left ``N x N`` square and is
+drawn from the seed alone, so scans of different sizes made with the same seed, extent and
+damaged area (``--damage`` times ``size**2``) carry identical damage. Every chunk is computed
+from global coordinates, so chunks agree at their borders and memory stays at a few chunks
+whatever ``--size`` is (32768 for benchmarks).
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "mural")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--damage", type=float, default=0.02)
+    parser.add_argument(
+        "--damage-extent", type=int, help="put the damage in the top-left N x N square"
+    )
     parser.add_argument("--pyramid", action="store_true", help="write an OME-Zarr pyramid")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
@@ -53,7 +59,14 @@ def main() -> None:
         shutil.rmtree(args.out)
     rng = np.random.default_rng(args.seed)
     grain, field = grain_tile(rng), colour_field(args.size, rng)
-    cracks, losses = damage_shapes(args.size, args.damage, rng)
+    extent = args.damage_extent
+    if extent is None:
+        cracks, losses = damage_shapes(args.size, args.damage, rng)
+    elif not 0 < extent <= args.size:
+        raise SystemExit(f"--damage-extent {extent} must be in 1..--size ({args.size})")
+    else:  # the same shapes whatever --size is: their own generator, their own square
+        fraction = args.damage * args.size**2 / extent**2
+        cracks, losses = damage_shapes(extent, fraction, np.random.default_rng([args.seed, 1]))
     shape = (args.size, args.size)
     if args.pyramid:
         group = zarr.open_group(str(args.out / "scan.zarr"), mode="w-")
@@ -71,6 +84,9 @@ def main() -> None:
             cols = slice(col, min(col + args.chunk, args.size))
             picture = painting(field, grain, rows, cols)
             hole = damage_window(cracks, losses, rows, cols)
+            if extent is not None:  # cracks that wander out of the square are cut at its edge
+                hole[max(extent - row, 0) :] = False
+                hole[:, max(extent - col, 0) :] = False
             picture[hole] = PLASTER
             scan[rows, cols] = picture
             mask[rows, cols] = hole
