@@ -2,14 +2,15 @@
 
     python benchmarks/train_suite.py [--methods edge-gan,pix2pix,...] [--minutes 15]
         [--data sample_data/corpus] [--runs runs] [--device auto] [--batch 8] [--size 128]
-        [--variant lite|full]
+        [--variant lite|full] [--prior telea|blend]
 
 Each method is trained with ``inpaint train`` (the documented command, run as a subprocess)
 into ``RUNS/METHOD-VARIANT`` for ``--minutes`` (``--time-limit``); a run folder that already
 exists is resumed, so calling the suite again continues every run for another budget (long
 CPU training across sessions, issue 8). ``lite`` uses the narrow widths the CPU can afford,
-``full`` the papers' widths (for a GPU). Every method starts from the Telea prior (its
-zero-initialised last layer makes the untrained method equal ``telea``) and uses no VGG-19
+``full`` the papers' widths (for a GPU). Every method starts from the Telea prior, or with
+``--prior blend`` from the Telea + push-pull blend, into ``RUNS/METHOD-VARIANT-blend`` (a
+zero-initialised last layer makes the untrained method equal its prior), and uses no VGG-19
 weights. At the end a table gives, per method, the step reached, the minutes spent in this
 call, the training throughput (steps/s) and the inference weights written; ``RUNS/suite.json``
 keeps the latest row of every run. Ship a run with ``benchmarks/ship_weights.py``.
@@ -58,14 +59,15 @@ RECIPES: dict[str, dict[str, list[str]]] = {
 }
 
 
-def options(method: str, variant: str) -> list[str]:
-    """The ``--option key=value`` arguments of ``method``'s recipe."""
+def options(method: str, variant: str, prior: str = "telea") -> list[str]:
+    """The ``--option key=value`` arguments of ``method``'s recipe, starting from ``prior``."""
     try:
         settings = RECIPES[method][variant]
     except KeyError:
         known = ", ".join(sorted(RECIPES))
         message = f"no {variant!r} recipe for {method!r}; recipes exist for {known}"
         raise SystemExit(message) from None
+    settings = [f"prior={prior}" if s.startswith("prior=") else s for s in settings]
     return [text for setting in settings for text in ("--option", setting)]
 
 
@@ -89,13 +91,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1_000_000, help="step cap per run")
     parser.add_argument("--variant", default="lite", choices=("lite", "full"))
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--prior", default="telea", choices=("telea", "blend"), help="runs: METHOD-VARIANT-blend"
+    )
     args = parser.parse_args()
     methods = [name.strip() for name in args.methods.split(",") if name.strip()]
     for method in methods:
         options(method, args.variant)  # every recipe exists before anything trains
     rows = []
     for method in methods:
-        run = args.runs / f"{method}-{args.variant}"
+        suffix = "" if args.prior == "telea" else f"-{args.prior}"
+        run = args.runs / f"{method}-{args.variant}{suffix}"
         before = step_of(run, method)
         command = [
             sys.executable, "-m", "inpaint_core.cli", "train", method, "--data", args.data,
@@ -105,7 +111,7 @@ def main() -> None:
             str(args.minutes),
         ]  # fmt: skip
         command += ["--resume", str(run)] if before else ["--out", str(run)]
-        command += [] if before else options(method, args.variant)
+        command += [] if before else options(method, args.variant, args.prior)
         print(" ".join(command[2:]), flush=True)
         started = time.perf_counter()
         subprocess.run(command, check=True)

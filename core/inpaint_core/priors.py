@@ -3,6 +3,12 @@
 A learned method with ``prior="telea"`` receives the hole pre-filled by Telea's fast marching
 method and predicts a correction on top of it whose last layer starts at zero, so the untrained
 network already equals ``telea`` and training starts from there (issue 8, "a classical prior").
+``prior="blend"`` pre-fills with the mean of Telea's fill and a push-pull membrane fill
+(:func:`pushpull_fill`): Telea continues isophotes from the hole's border but smears streaks
+into large holes, push-pull interpolates smoothly from every scale of the known part, and their
+errors partly cancel. Chosen on training images and checked on the held-out set: the blend is
++0.4 dB hole PSNR over Telea alone on both centre 25 % and free-form 40 % holes, for about 5 ms
+more per 256 px image (``docs/training.md``).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ class Prior(str, Enum):
 
     NONE = "none"  # the hole is set to 1 (white), as EdgeConnect does
     TELEA = "telea"  # the hole is pre-filled by Telea's method; the network learns a residual
+    BLEND = "blend"  # the mean of the Telea and push-pull fills; the network learns a residual
 
 
 def opencv_fill(image: np.ndarray, mask: np.ndarray, radius: int, flag: int) -> np.ndarray:
@@ -51,18 +58,69 @@ def opencv_fill(image: np.ndarray, mask: np.ndarray, radius: int, flag: int) -> 
     return np.stack(filled, axis=2).astype(np.float32) / np.float32(65535.0)
 
 
+def pushpull_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Fill the hole by push-pull: a smooth membrane-like interpolation from every scale.
+
+    Push: known pixels are averaged 2x2 by 2x2 into a pyramid of weighted means (a block with
+    no known pixel has weight 0) down to one pixel. Pull: from the coarsest level up, each
+    level keeps its own mean where it has known pixels and takes the bilinearly upsampled
+    coarser estimate elsewhere. O(H W), a few milliseconds for 256 px.
+
+    Args:
+        image: float ``(H, W, C)`` in [0, 1]; hole values are ignored.
+        mask: bool ``(H, W)``, True = hole; at least one pixel must be known.
+
+    Returns:
+        float32 ``(H, W, C)`` in [0, 1]: ``image`` with the hole filled.
+    """
+    import cv2
+
+    known = ~mask
+    if not known.any():
+        raise InvalidInputError("push-pull needs at least one known pixel; the mask is all hole")
+    weight = known.astype(np.float32)[:, :, np.newaxis]
+    values = np.where(known[:, :, np.newaxis], image, 0.0).astype(np.float32)
+    levels: list[tuple[np.ndarray, np.ndarray]] = []
+    while max(values.shape[:2]) > 1:
+        levels.append((values, weight))
+        pad = ((0, values.shape[0] % 2), (0, values.shape[1] % 2), (0, 0))
+        values, weight = np.pad(values, pad), np.pad(weight, pad)
+        rows, cols = values.shape[0] // 2, values.shape[1] // 2
+        values = values.reshape(rows, 2, cols, 2, -1).sum(axis=(1, 3))
+        weight = weight.reshape(rows, 2, cols, 2, 1).sum(axis=(1, 3))
+    estimate = values / np.maximum(weight, 1e-12)
+    for values, weight in reversed(levels):
+        size = (values.shape[1], values.shape[0])
+        coarse = cv2.resize(estimate, size, interpolation=cv2.INTER_LINEAR)
+        coarse = coarse.reshape(values.shape)  # cv2 drops a single channel axis
+        own = weight > 0
+        estimate = np.where(own, values / np.maximum(weight, 1e-12), coarse)
+    filled = np.where(mask[:, :, np.newaxis], estimate, image)
+    return np.clip(filled, 0.0, 1.0).astype(np.float32)
+
+
+def _fill_one(image: np.ndarray, hole: np.ndarray, kind: Prior) -> np.ndarray:
+    """One image's prior fill, float32 ``(H, W, C)``; ``kind`` is TELEA or BLEND."""
+    import cv2
+
+    telea = opencv_fill(image, hole, PRIOR_RADIUS, cv2.INPAINT_TELEA)
+    if kind is Prior.TELEA:
+        return telea
+    return (telea + pushpull_fill(image, hole)) / np.float32(2.0)
+
+
 def prior_fill(images: Tensor, masks: Tensor, prior: Prior | str) -> Tensor:
     """Fill the holes of a batch with ``prior``; known pixels are returned unchanged.
 
     Args:
         images: float ``(B, C, H, W)`` in [0, 1] on any device.
         masks: ``(B, 1, H, W)``, 1 = hole.
-        prior: ``none`` sets hole pixels to 1; ``telea`` runs Telea on the CPU per image.
+        prior: ``none`` sets hole pixels to 1; ``telea`` runs Telea on the CPU per image;
+            ``blend`` averages Telea's fill and :func:`pushpull_fill`'s.
 
     Returns:
         float ``(B, C, H, W)`` in [0, 1], same device and dtype as ``images``, no gradient.
     """
-    import cv2
 
     try:
         kind = Prior(prior)
@@ -82,9 +140,7 @@ def prior_fill(images: Tensor, masks: Tensor, prior: Prior | str) -> Tensor:
     filled = np.empty_like(host)
     for index in range(host.shape[0]):
         if host_holes[index].any():
-            filled[index] = opencv_fill(
-                host[index], host_holes[index], PRIOR_RADIUS, cv2.INPAINT_TELEA
-            )
+            filled[index] = _fill_one(host[index], host_holes[index], kind)
         else:
             filled[index] = host[index]
     result = torch.from_numpy(filled).permute(0, 3, 1, 2).to(images.device, images.dtype)

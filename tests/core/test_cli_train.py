@@ -125,7 +125,7 @@ def test_train_on_a_zarr_scan_with_a_damage_mask(tmp_path: Path) -> None:
         (["--option", "base_channels"], "--option 'base_channels' must look like key=value"),
         (
             ["--option", "prior=lama"],
-            "option prior='lama' is not valid; expected one of none, telea",
+            "option prior='lama' is not valid; expected one of none, telea, blend",
         ),
     ],
 )

@@ -101,7 +101,7 @@ def test_parse_options_unknown_key_lists_the_valid_ones() -> None:
         ("width", "2.5", "int"),
         ("rate", "fast", "float"),
         ("flip", "maybe", "bool"),
-        ("prior", "lama", "one of none, telea"),
+        ("prior", "lama", "one of none, telea, blend"),
     ],
 )
 def test_parse_options_bad_value_names_it_and_the_type(key: str, text: str, expected: str) -> None:

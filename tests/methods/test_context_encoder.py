@@ -87,7 +87,7 @@ def test_resize_mask_keeps_every_hole() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"prior": "lama"}, r"unknown prior 'lama'; valid: none, telea"),
+        ({"prior": "lama"}, r"unknown prior 'lama'; valid: none, telea, blend"),
         ({"input_size": 48}, r"input_size=48 must be a power of two >= 16"),
         ({"input_size": 8}, r"input_size=8 must be a power of two >= 16"),
         ({"input_size": 64.0}, r"input_size=64.0 must be an integer >= 1"),

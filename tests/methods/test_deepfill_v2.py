@@ -41,7 +41,7 @@ def ramp_images(batch: int = 1, height: int = 32, width: int = 32) -> torch.Tens
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"prior": "lama"}, r"unknown prior 'lama'; valid: none, telea"),
+        ({"prior": "lama"}, r"unknown prior 'lama'; valid: none, telea, blend"),
         ({"base_channels": 0}, r"base_channels=0 must be an integer >= 1"),
         ({"base_channels": 10}, r"base_channels=10 must be a multiple of 4"),
         ({"discriminator_channels": 2.5}, r"discriminator_channels=2.5 must be an integer"),

@@ -118,7 +118,7 @@ def test_prior_telea_fills_smoothly_and_keeps_known_pixels() -> None:
 
 def test_prior_fill_rejects_bad_input() -> None:
     images, masks = gradient_batch(), block_mask(32, 8, 20, 10, 22)
-    with pytest.raises(InvalidInputError, match=r"unknown prior 'lama'; valid: none, telea"):
+    with pytest.raises(InvalidInputError, match=r"unknown prior 'lama'; valid: none, telea, blend"):
         prior_fill(images, masks, "lama")
     with pytest.raises(InvalidInputError, match=r"images \(1, 3, 32, 32\) and masks "
                        r"\(1, 3, 32, 32\) are not"):  # fmt: skip
@@ -131,7 +131,7 @@ def test_prior_fill_rejects_bad_input() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"prior": "lama"}, r"unknown prior 'lama'; valid: none, telea"),
+        ({"prior": "lama"}, r"unknown prior 'lama'; valid: none, telea, blend"),
         (
             {"texture_loss": "lpips"},
             r"unknown texture_loss 'lpips'; valid: vgg, "

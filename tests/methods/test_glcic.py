@@ -49,7 +49,7 @@ def block_mask(size: int, top: int, bottom: int, left: int, right: int, batch: i
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"prior": "lama"}, r"unknown prior 'lama'; valid: none, telea"),
+        ({"prior": "lama"}, r"unknown prior 'lama'; valid: none, telea, blend"),
         ({"base_channels": 0}, r"base_channels=0 must be an integer >= 1"),
         ({"discriminator_channels": 2.5}, r"discriminator_channels=2.5 must be an integer"),
         ({"discriminator_features": 0}, r"discriminator_features=0 must be an integer >= 1"),

@@ -55,7 +55,7 @@ def block_mask(size: int, top: int, bottom: int, left: int, right: int, batch: i
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"prior": "lama"}, r"unknown prior 'lama'; valid: none, telea"),
+        ({"prior": "lama"}, r"unknown prior 'lama'; valid: none, telea, blend"),
         ({"texture_loss": "lpips"}, r"unknown texture_loss 'lpips'; valid: vgg, none"),
         ({"base_channels": 0}, r"base_channels=0 must be an integer >= 1"),
         ({"depth": 1}, r"depth=1 must be an integer >= 2"),

@@ -63,7 +63,7 @@ def untrained_weights(folder: Path, **options: object) -> Path:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"prior": "lama"}, r"unknown prior 'lama'; valid: none, telea"),
+        ({"prior": "lama"}, r"unknown prior 'lama'; valid: none, telea, blend"),
         ({"gan_loss": "wasserstein"}, r"unknown GAN loss 'wasserstein'.*'nsgan'"),
         ({"base_channels": 0}, r"base_channels=0 must be an integer >= 1"),
         ({"depth": 1}, r"depth=1 must be an integer >= 2"),
