@@ -2,10 +2,11 @@
 
     python benchmarks/weights_table.py [--folder plugins/method_registry/inpaint_methods/weights]
 
-One row per ``NAME.json``: the inference networks' parameter count (from the weights file),
-the training budget (steps, batch, crop size, hardware, wall time) and the held-out hole PSNR
-at centre 25 % and free-form 40 % beside ``telea``'s on the same cases (``extra.heldout``,
-written by ``benchmarks/ship_weights.py``). The weights README and the closing notes use it.
+One row per ``NAME.json``: the classical prior it starts from, the inference networks'
+parameter count (from the weights file), the training budget (steps, batch, crop size,
+hardware, wall time) and the held-out hole PSNR at centre 25 % and free-form 40 % beside
+``telea``'s on the same cases (``extra.heldout``, written by ``benchmarks/ship_weights.py``).
+The weights README and the closing notes use it.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--folder", type=Path, default=FOLDER)
     args = parser.parse_args()
-    print("| method | params | steps | batch | size | hardware | minutes | centre 25 % (telea) "
-          "| free-form 40 % (telea) |")  # fmt: skip
-    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+    print("| method | prior | params | steps | batch | size | hardware | minutes "
+          "| centre 25 % (telea) | free-form 40 % (telea) |")  # fmt: skip
+    print("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
     for sidecar in sorted(args.folder.glob("*.json")):
         info = CheckpointInfo.from_json(sidecar.read_text())
         held = info.extra.get("heldout", {})
@@ -51,9 +52,11 @@ def main() -> None:
                   if held else "n/a")  # fmt: skip
         free = (f"{held['hole_psnr_free_form_40']:.2f} ({held['telea_hole_psnr_free_form_40']:.2f})"
                 if held else "n/a")  # fmt: skip
-        print(f"| `{info.method}` | {count:.2f} M | {info.step} | {train.get('batch_size', '?')} "
-              f"| {info.training_data.get('size', '?')} | {info.hardware.get('device', '?')} "
-              f"| {info.wall_seconds / 60:.0f} | {centre} | {free} |")  # fmt: skip
+        prior = info.config.get("prior", "none")
+        budget = (f"{info.step} | {train.get('batch_size', '?')} "
+                  f"| {info.training_data.get('size', '?')} | {info.hardware.get('device', '?')} "
+                  f"| {info.wall_seconds / 60:.0f}")  # fmt: skip
+        print(f"| `{info.method}` | {prior} | {count:.2f} M | {budget} | {centre} | {free} |")
 
 
 if __name__ == "__main__":
