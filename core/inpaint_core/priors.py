@@ -99,14 +99,30 @@ def pushpull_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.clip(filled, 0.0, 1.0).astype(np.float32)
 
 
-def _fill_one(image: np.ndarray, hole: np.ndarray, kind: Prior) -> np.ndarray:
-    """One image's prior fill, float32 ``(H, W, C)``; ``kind`` is TELEA or BLEND."""
+def classical_fill(
+    image: np.ndarray, mask: np.ndarray, prior: Prior | str, radius: int = PRIOR_RADIUS
+) -> np.ndarray:
+    """One image's classical prior fill.
+
+    Args:
+        image: float ``(H, W, C)`` in [0, 1].
+        mask: bool ``(H, W)``, True = hole (with at least one known pixel).
+        prior: ``telea`` or ``blend`` (the mean of Telea's and :func:`pushpull_fill`'s fills).
+        radius: Telea's neighbourhood radius in pixels.
+
+    Returns:
+        float32 ``(H, W, C)`` in [0, 1]; known pixels as in ``image`` up to the uint16
+        rounding of Telea's fill (:func:`prior_fill` restores them exactly).
+    """
     import cv2
 
-    telea = opencv_fill(image, hole, PRIOR_RADIUS, cv2.INPAINT_TELEA)
+    kind = Prior(prior)
+    if kind is Prior.NONE:
+        raise InvalidInputError("prior 'none' has no classical fill; use telea or blend")
+    telea = opencv_fill(image, mask, radius, cv2.INPAINT_TELEA)
     if kind is Prior.TELEA:
         return telea
-    return (telea + pushpull_fill(image, hole)) / np.float32(2.0)
+    return (telea + pushpull_fill(image, mask)) / np.float32(2.0)
 
 
 def prior_fill(images: Tensor, masks: Tensor, prior: Prior | str) -> Tensor:
@@ -140,7 +156,7 @@ def prior_fill(images: Tensor, masks: Tensor, prior: Prior | str) -> Tensor:
     filled = np.empty_like(host)
     for index in range(host.shape[0]):
         if host_holes[index].any():
-            filled[index] = _fill_one(host[index], host_holes[index], kind)
+            filled[index] = classical_fill(host[index], host_holes[index], kind)
         else:
             filled[index] = host[index]
     result = torch.from_numpy(filled).permute(0, 3, 1, 2).to(images.device, images.dtype)

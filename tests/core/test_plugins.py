@@ -12,7 +12,8 @@ import inpaint_core
 from inpaint_core import plugins
 from inpaint_core.errors import DuplicateMethodError, PluginError, UnknownMethodError
 
-BUILT_INS = {"telea", "navier-stokes", "biharmonic", "exemplar", "edge-gan", "context-encoder",
+BUILT_INS = {"telea", "navier-stokes", "biharmonic", "push-pull", "telea-pushpull", "exemplar",
+             "edge-gan", "context-encoder",
              "partial-conv-unet", "pix2pix", "glcic", "deepfill-v2"}  # fmt: skip
 LEARNED = {"edge-gan": "edge_gan", "context-encoder": "context_encoder", "pix2pix": "pix2pix",
            "partial-conv-unet": "partial_conv_unet", "glcic": "glcic",

@@ -27,7 +27,10 @@ def square_mask(height: int = 48, width: int = 64, size: int = 12) -> np.ndarray
 
 @pytest.mark.parametrize(
     ("method", "tolerance"),
-    [("telea", 0.05), ("navier-stokes", 0.05), ("biharmonic", 0.002), ("exemplar", 0.08)],
+    [
+        ("telea", 0.05), ("navier-stokes", 0.05), ("biharmonic", 0.002), ("exemplar", 0.08),
+        ("push-pull", 0.05), ("telea-pushpull", 0.05),
+    ],
 )
 def test_ramp_hole_is_filled_close_to_the_truth(method: str, tolerance: float) -> None:
     image, mask = ramp_image(), square_mask()
@@ -39,7 +42,9 @@ def test_ramp_hole_is_filled_close_to_the_truth(method: str, tolerance: float) -
     assert np.array_equal(result[~mask], image[~mask])
 
 
-@pytest.mark.parametrize("method", ["telea", "navier-stokes", "biharmonic"])
+@pytest.mark.parametrize(
+    "method", ["telea", "navier-stokes", "biharmonic", "push-pull", "telea-pushpull"]
+)
 def test_16_bit_precision_is_kept(method: str) -> None:
     """A 16-bit fill is not quantised to 8 bit: fills fall between multiples of 257."""
     image = np.rint(ramp_image()[:, :, 0] * 65535).astype(np.uint16)
@@ -74,3 +79,15 @@ def test_exemplar_copies_texture_that_smooth_methods_blur() -> None:
     exemplar = np.abs(inpaint(image, mask, "exemplar")[mask] - image[mask]).mean()
     telea = np.abs(inpaint(image, mask, "telea")[mask] - image[mask]).mean()
     assert exemplar < 0.02 < telea
+
+
+def test_telea_pushpull_is_the_mean_of_its_two_fills() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.random((40, 52, 3), dtype=np.float32)
+    mask = square_mask(40, 52, 16)
+    telea = inpaint(image, mask, "telea", radius=3)
+    pushpull = inpaint(image, mask, "push-pull")
+    blend = inpaint(image, mask, "telea-pushpull", radius=3)
+    np.testing.assert_allclose(blend[mask], (telea[mask] + pushpull[mask]) / 2, atol=1e-6)
+    assert np.array_equal(blend[~mask], image[~mask])
+    assert np.abs(blend - telea)[mask].mean() > 0.01  # not just telea

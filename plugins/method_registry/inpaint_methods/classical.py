@@ -1,4 +1,5 @@
-"""Classical (non-learned) methods: Telea, Navier-Stokes, biharmonic and exemplar fill.
+"""Classical (non-learned) methods: Telea, Navier-Stokes, biharmonic, push-pull, the
+Telea + push-pull blend and exemplar fill.
 
 Registered through :func:`register_inpaint_methods` like any third-party plugin.
 """
@@ -11,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from inpaint_core import Family, InpaintMethod, MethodInfo, Parameter, ParamType, hookimpl
-from inpaint_core.priors import opencv_fill
+from inpaint_core.priors import Prior, classical_fill, opencv_fill, pushpull_fill
 
 _RADIUS = Parameter(
     "radius",
@@ -104,6 +105,44 @@ class Biharmonic(InpaintMethod):
         return filled.astype(np.float32, copy=False)
 
 
+class PushPull(InpaintMethod):
+    """Push-pull fill: a smooth membrane-like interpolation from every scale of the known part."""
+
+    info = MethodInfo(
+        name="push-pull",
+        family=Family.CLASSICAL,
+        summary="Smooth fill from a pyramid of mask-weighted means, coarse to fine; very fast.",
+        reference="S. J. Gortler, R. Grzeszczuk, R. Szeliski, M. F. Cohen, The Lumigraph, "
+        "SIGGRAPH 1996 (the pull-push interpolation).",
+        preferred_tile=1024,
+        context_margin=64,
+    )
+
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Fill the hole; see :meth:`InpaintMethod.run` for shapes. Deterministic."""
+        return pushpull_fill(image, mask)
+
+
+class TeleaPushPull(InpaintMethod):
+    """The mean of the Telea and push-pull fills: the ``blend`` prior of the learned methods."""
+
+    info = MethodInfo(
+        name="telea-pushpull",
+        family=Family.CLASSICAL,
+        summary="Mean of Telea's and push-pull's fills: their errors partly cancel "
+        "(the learned methods' 'blend' prior).",
+        reference="This project (docs/training.md, classical priors); Telea 2004; "
+        "Gortler et al. 1996.",
+        parameters=(_RADIUS,),
+        preferred_tile=1024,
+        context_margin=64,
+    )
+
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Fill the hole; see :meth:`InpaintMethod.run` for shapes. Deterministic."""
+        return classical_fill(image, mask, Prior.BLEND, radius=self.params["radius"])
+
+
 class Exemplar(InpaintMethod):
     """Exemplar-based fill (Criminisi et al.): copies the best-matching known patches inwards."""
 
@@ -148,7 +187,9 @@ class Exemplar(InpaintMethod):
         )
 
 
-CLASSICAL_METHODS: tuple[type[InpaintMethod], ...] = (Telea, NavierStokes, Biharmonic, Exemplar)
+CLASSICAL_METHODS: tuple[type[InpaintMethod], ...] = (
+    Telea, NavierStokes, Biharmonic, PushPull, TeleaPushPull, Exemplar,
+)  # fmt: skip
 
 
 @hookimpl
