@@ -6,7 +6,8 @@
 For each ``step-*.safetensors`` under ``RUN/checkpoints`` (and the run's inference weights),
 every image is scored with the survey's two hardest masks, centre 25 % and free-form 40 %
 (seeded exactly as ``inpaint evaluate`` does), and the mean hole PSNR is printed beside
-``telea``'s on the same cases: the curve of quality against training steps.
+``telea``'s on the same cases: the curve of quality against training steps. A run trained
+with ``prior=blend`` also gets the row of its untrained starting point, ``telea-pushpull``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def main() -> None:
     print(f"{'telea':<28} {base[0]:7.2f} {base[1]:7.2f}")
     weights = sorted((args.run / "checkpoints").glob("step-*.safetensors"))[:: args.every]
     final = args.run / f"{args.method}.safetensors"
+    sidecars = [path.with_suffix(".json") for path in [*weights, final] if path.exists()]
+    prior = json.loads(sidecars[0].read_text())["config"].get("prior") if sidecars else None
+    if prior == "blend":  # what the untrained network gives: the rows below add training's part
+        own = score(items, "telea-pushpull")
+        print(f"{'prior (telea-pushpull)':<28} {own[0]:7.2f} {own[1]:7.2f} "
+              f"{own[0] - base[0]:+9.2f} {own[1] - base[1]:+7.2f}")  # fmt: skip
     for path in [*weights, *([final] if final.exists() else [])]:
         step = json.loads(path.with_suffix(".json").read_text())["step"]
         got = score(items, args.method, weights=str(path), device="cpu")
