@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 
 import numpy as np
@@ -107,6 +108,52 @@ def test_resume_keeps_done_rows_and_refuses_other_options(image_folder, tmp_path
     with pytest.raises(InvalidInputError, match=r"holds results made with .*'size': 32.*"
                        r"'size': 48"):  # fmt: skip
         evaluate(image_folder, ["telea"], size=48, out=out)
+
+
+def test_fingerprint_names_parameters_and_weights(tmp_path) -> None:
+    from inpaint_core.api import get_method
+    from inpaint_core.evaluation.runner import method_fingerprint
+    from inpaint_core.training.checkpoint import checkpoint_paths
+
+    telea = get_method("telea")
+    assert method_fingerprint(telea()) == method_fingerprint(telea(radius=5))
+    assert method_fingerprint(telea(radius=3)) != method_fingerprint(telea())
+    shipped = get_method("glcic")()
+    weights, sidecar = checkpoint_paths(shipped.weights_path())
+    other = tmp_path / "glcic.safetensors"
+    other.write_bytes(weights.read_bytes())
+    info = json.loads(sidecar.read_text())
+    info["sha256"] = "0" * 64  # a retrained file: another sha256 in its sidecar
+    checkpoint_paths(other)[1].write_text(json.dumps(info))
+    assert method_fingerprint(get_method("glcic")(weights=str(other))) != method_fingerprint(
+        shipped
+    )
+
+
+def test_rows_of_another_fingerprint_are_recomputed_not_reused(
+    image_folder, tmp_path, monkeypatch
+) -> None:
+    from inpaint_core.evaluation import runner
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(runner, "method_fingerprint", lambda method: "old-weights")
+    evaluate(image_folder, ["telea"], size=32, out=out, sheet_images=0)
+    monkeypatch.setattr(runner, "method_fingerprint", lambda method: "new-weights")
+    rows = evaluate(image_folder, ["telea"], size=32, out=out, sheet_images=0).rows
+    assert {row.fingerprint for row in rows} == {"new-weights"} and len(rows) == 16
+    stored = read_rows(out / "results.csv")  # the old rows stay on record, never reused
+    assert [row.fingerprint for row in stored].count("old-weights") == 16
+    assert len(stored) == 32
+
+
+def test_a_results_file_of_another_version_is_refused(image_folder, tmp_path) -> None:
+    out = tmp_path / "out"
+    evaluate(image_folder, ["telea"], size=32, out=out, sheet_images=0)
+    csv_path = out / "results.csv"
+    lines = csv_path.read_text().splitlines()
+    csv_path.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
+    with pytest.raises(InvalidInputError, match=r"another version of napari-inpaint"):
+        evaluate(image_folder, ["telea"], size=32, out=out)
 
 
 def test_user_masks_single_file_and_paired_folder(image_folder, tmp_path) -> None:

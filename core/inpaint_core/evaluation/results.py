@@ -8,6 +8,8 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from inpaint_core.errors import InvalidInputError
+
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 
@@ -32,6 +34,9 @@ class EvalRow:
         peak_ram_mb: peak extra resident memory during the call, MiB.
         peak_gpu_mb: peak CUDA memory allocated during the call, MiB (NaN off CUDA).
         error: the error message when ``status`` is ``failed``, else empty.
+        fingerprint: what the method was exactly (:func:`method_fingerprint`: its parameters
+            and, for learned methods, the sha256 of its weights). A rerun reuses a row only if
+            the fingerprint is unchanged, so new weights are never scored with old rows.
     """
 
     image: str
@@ -51,11 +56,12 @@ class EvalRow:
     peak_ram_mb: float = math.nan
     peak_gpu_mb: float = math.nan
     error: str = ""
+    fingerprint: str = ""
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        """What identifies a row for resuming: (image, mask, method)."""
-        return (self.image, self.mask, self.method)
+    def key(self) -> tuple[str, str, str, str]:
+        """What identifies a row for resuming: (image, mask, method, fingerprint)."""
+        return (self.image, self.mask, self.method, self.fingerprint)
 
     @property
     def ok(self) -> bool:
@@ -63,7 +69,9 @@ class EvalRow:
 
 
 FIELDS: tuple[str, ...] = tuple(field.name for field in fields(EvalRow))
-_TEXT_FIELDS = frozenset({"image", "mask", "mask_kind", "method", "status", "error"})
+_TEXT_FIELDS = frozenset(
+    {"image", "mask", "mask_kind", "method", "status", "error", "fingerprint"}
+)
 
 
 def read_rows(path: str | os.PathLike[str]) -> list[EvalRow]:
@@ -72,6 +80,13 @@ def read_rows(path: str | os.PathLike[str]) -> list[EvalRow]:
     if not path.exists():
         return []
     with path.open(newline="") as handle:
+        header = next(csv.reader(handle), [])
+        if header and tuple(header) != FIELDS:
+            raise InvalidInputError(
+                f"{str(path)!r} has the columns {header}, not {list(FIELDS)}: it was written "
+                "by another version of napari-inpaint; use another --out folder"
+            )
+        handle.seek(0)
         return [
             EvalRow(**{
                 name: value if name in _TEXT_FIELDS else float(value or "nan")

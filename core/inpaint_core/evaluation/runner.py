@@ -8,6 +8,7 @@ to ``results.csv`` as soon as it is measured, and a rerun skips the rows already
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ from inpaint_core.evaluation.results import (
 )
 from inpaint_core.io import find_images, read_colour, read_mask
 from inpaint_core.masks import SURVEY_PROTOCOL, make_mask
+from inpaint_core.method import InpaintMethod
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +126,17 @@ def _run_config(size: int, seed: int, masks: str) -> dict[str, object]:
     return {"size": size, "seed": seed, "masks": masks}
 
 
+def method_fingerprint(method: InpaintMethod) -> str:
+    """A short hash of what ``method`` is: its name, parameters and, for learned methods, the
+    sha256 of its weights file. Two instances that restore identically share it."""
+    from inpaint_core.tiling.execution import weights_sha256
+
+    params = {key: str(value) for key, value in sorted(method.params.items())
+              if key != "device"}  # fmt: skip
+    identity = {"method": method.info.name, "params": params, "weights": weights_sha256(method)}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _check_resume(out: Path, config: dict[str, object]) -> None:
     """Refuse to mix rows of a run made with other options into this folder's CSV."""
     record = out / RUN_JSON
@@ -199,12 +212,13 @@ def evaluate(
         _check_resume(out, _run_config(size, seed, "survey" if survey else str(masks)))
         csv_path = out / RESULTS_CSV
         done = {row.key: row for row in read_rows(csv_path)}
-    instances, broken = {}, {}
+    instances, broken, prints = {}, {}, {}
     for name in names:
         method_class = get_method(name)
         try:
             takes_device = any(p.name == "device" for p in method_class.info.parameters)
             instances[name] = method_class(**({"device": device} if takes_device else {}))
+            prints[name] = method_fingerprint(instances[name])
         except Exception as error:  # a method that cannot even be built fails all its rows
             broken[name] = f"{type(error).__name__}: {error}"
     total = sum(len(specs_for[image]) for image in images) * len(names)
@@ -221,13 +235,13 @@ def evaluate(
             keep = index < sheet_images and spec is specs_for[image_path][-1]
             results: dict[str, np.ndarray | None] = {}
             for name in names:
-                key = (label, spec.label, name)
+                key = (label, spec.label, name, prints.get(name, ""))
                 if key in done and not keep:
                     rows.append(done[key])
                 else:
                     row, result = _run_case(
                         instances.get(name), broken.get(name), name, truth, damaged, hole,
-                        label, spec, seed, device,
+                        label, spec, seed, device, prints.get(name, ""),
                     )  # fmt: skip
                     results[name] = result
                     if key in done:
@@ -254,10 +268,12 @@ def _run_case(
     spec: MaskSpec,
     seed: int,
     device: str,
+    fingerprint: str,
 ) -> tuple[EvalRow, np.ndarray | None]:
     base = {
         "image": label, "mask": spec.label, "mask_kind": spec.kind,
         "target_ratio": spec.target_ratio, "hole_ratio": float(hole.mean()), "method": name,
+        "fingerprint": fingerprint,
     }  # fmt: skip
     if broken is not None:
         return EvalRow(**base, status=STATUS_FAILED, error=broken), None
