@@ -164,7 +164,9 @@ def find_hole_regions(mask: Any, block: tuple[int, int] | None = None) -> HoleRe
             bottom[:] = 0
             left = None
         hole = _read(mask, box)
-        local, found = ndimage.label(hole, structure=_EIGHT_NEIGHBOURS)
+        found = 0
+        if hole.any():  # most chunks of a large scan hold no damage: skip the labelling
+            local, found = ndimage.label(hole, structure=_EIGHT_NEIGHBOURS)
         if not found:
             left = None
             continue
