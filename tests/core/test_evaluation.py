@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +30,9 @@ FAILING_PLUGIN = """
     def register_inpaint_methods(register):
         register(AlwaysFails)
 """
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -154,6 +158,26 @@ def test_a_results_file_of_another_version_is_refused(image_folder, tmp_path) ->
     csv_path.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
     with pytest.raises(InvalidInputError, match=r"another version of napari-inpaint"):
         evaluate(image_folder, ["telea"], size=32, out=out)
+
+
+def test_report_names_the_weights_and_budget_of_each_learned_method(
+    image_folder, tmp_path
+) -> None:
+    from inpaint_core.evaluation.outputs import write_reports
+
+    evaluation = evaluate(image_folder, ["glcic", "telea"], size=32, sheet_images=0)
+    sidecar = json.loads((ROOT / "plugins/method_registry/inpaint_methods/weights/glcic.json")
+                         .read_text())  # fmt: skip
+    budget = evaluation.weights["glcic"]
+    assert set(evaluation.weights) == {"glcic"}  # classical methods have no weights
+    assert budget["steps"] == sidecar["step"] and budget["sha256"] == sidecar["sha256"][:12]
+    assert budget["command"] == sidecar["extra"]["recipe"]["command"]
+    written = write_reports(evaluation, tmp_path / "out", title="t")
+    text = written["report"].read_text()
+    section = text.split("## Learned methods: the weights scored", 1)[1].split("\n## ", 1)[0]
+    assert f"| `glcic` | `{budget['sha256']}` | {budget['prior']} | {sidecar['step']} |" in section
+    assert "telea" not in section.split("Training commands")[0]
+    assert sidecar["extra"]["recipe"]["command"] in section
 
 
 def test_user_masks_single_file_and_paired_folder(image_folder, tmp_path) -> None:

@@ -39,7 +39,8 @@ def write_reports(
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     report_path = Path(report) if report is not None else out / REPORT_MD
-    text = render_markdown(evaluation.rows, title=title, command=command, notes=notes)
+    text = render_markdown(evaluation.rows, title=title, command=command, notes=notes,
+                           weights=evaluation.weights)  # fmt: skip
     with atomic_write(report_path) as temporary:
         temporary.write_text(text)
     written["report"] = report_path

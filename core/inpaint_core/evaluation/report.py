@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -195,11 +195,35 @@ def failures_table(rows: Sequence[EvalRow]) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
+def weights_table(weights: Mapping[str, Mapping[str, object]]) -> str:
+    """A Markdown table of the learned methods' weights and their training budgets (one row
+    per method, from :func:`~inpaint_core.evaluation.runner.weights_budget`), then each
+    recipe's command; "" when there are none."""
+    if not weights:
+        return ""
+    header = ["method", "weights sha256", "prior", "steps", "batch", "crop", "hardware",
+              "train minutes"]  # fmt: skip
+    body = [
+        [f"`{name}`", f"`{budget['sha256']}`", str(budget["prior"]), str(budget["steps"]),
+         str(budget["batch"]), str(budget["size"]), str(budget["hardware"]),
+         f"{budget['minutes']}"]
+        for name, budget in sorted(weights.items())
+    ]  # fmt: skip
+    commands = "".join(
+        f"- `{name}`: `{_cell(str(budget['command']))}`\n"
+        for name, budget in sorted(weights.items()) if budget["command"]
+    )  # fmt: skip
+    text = _table(header, body, numeric_from=3)
+    return text + ("\nTraining commands:\n\n" + commands if commands else "")
+
+
 def render_markdown(
-    rows: Sequence[EvalRow], *, title: str, command: str | None = None, notes: str = ""
-) -> str:
+    rows: Sequence[EvalRow], *, title: str, command: str | None = None, notes: str = "",
+    weights: Mapping[str, Mapping[str, object]] | None = None,
+) -> str:  # fmt: skip
     """The whole report as Markdown: title, command, explanation, metric tables, resources,
-    failures, then ``notes``."""
+    the learned methods' weights and training budgets (``weights``, see
+    :func:`weights_table`), failures, then ``notes``."""
     images = {row.image for row in rows}
     failures = sum(not row.ok for row in rows)
     parts = [f"# {title}\n"]
@@ -223,6 +247,8 @@ def render_markdown(
         table = survey_table(rows, metric, higher_is_better=higher, digits=digits)
         parts.append(f"## {heading}\n\n{table}")
     parts.append(f"## Resources\n\n{resources_table(rows)}")
+    if weights:
+        parts.append(f"## Learned methods: the weights scored\n\n{weights_table(weights)}")
     failed = failures_table(rows) or "None.\n"
     parts.append(f"## Failures\n\n{failed}")
     if notes:

@@ -14,7 +14,7 @@ import logging
 import math
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -153,10 +153,38 @@ def _check_resume(out: Path, config: dict[str, object]) -> None:
 
 @dataclass
 class Evaluation:
-    """What :func:`evaluate` returns: every row (old and new) and the contact-sheet cases."""
+    """What :func:`evaluate` returns: every row (old and new), the contact-sheet cases, and
+    for each learned method the budget of the weights it was scored with
+    (:func:`weights_budget`)."""
 
     rows: list[EvalRow]
     examples: list[SheetExample]
+    weights: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+def weights_budget(method: InpaintMethod) -> dict[str, object] | None:
+    """What trained a learned method's weights, from their sidecar; None if not learned.
+
+    Returns:
+        ``sha256`` (first 12 hex digits), ``prior``, ``steps``, ``batch``, ``size`` (training
+        crop side), ``hardware``, ``minutes`` (training wall time) and ``command`` (the
+        recipe's exact command, "" if the sidecar has none).
+    """
+    if not method.info.learned or not hasattr(method, "weights_path"):
+        return None
+    from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths
+
+    sidecar = checkpoint_paths(method.weights_path())[1]
+    info = CheckpointInfo.from_json(sidecar.read_text())
+    train = info.extra.get("train_config", {})
+    recipe = info.extra.get("recipe", {})
+    return {
+        "sha256": info.sha256[:12], "prior": info.config.get("prior", "none"),
+        "steps": info.step, "batch": train.get("batch_size"),
+        "size": info.training_data.get("size"), "hardware": info.hardware.get("device_name")
+        if info.hardware.get("device") != "cpu" else "cpu",
+        "minutes": round(info.wall_seconds / 60, 1), "command": recipe.get("command", ""),
+    }  # fmt: skip
 
 
 def evaluate(
@@ -212,13 +240,16 @@ def evaluate(
         _check_resume(out, _run_config(size, seed, "survey" if survey else str(masks)))
         csv_path = out / RESULTS_CSV
         done = {row.key: row for row in read_rows(csv_path)}
-    instances, broken, prints = {}, {}, {}
+    instances, broken, prints, budgets = {}, {}, {}, {}
     for name in names:
         method_class = get_method(name)
         try:
             takes_device = any(p.name == "device" for p in method_class.info.parameters)
             instances[name] = method_class(**({"device": device} if takes_device else {}))
             prints[name] = method_fingerprint(instances[name])
+            budget = weights_budget(instances[name])
+            if budget is not None:
+                budgets[name] = budget
         except Exception as error:  # a method that cannot even be built fails all its rows
             broken[name] = f"{type(error).__name__}: {error}"
     total = sum(len(specs_for[image]) for image in images) * len(names)
@@ -254,7 +285,7 @@ def evaluate(
                     progress(count, total)
             if keep:
                 examples.append(SheetExample(f"{label} {spec.label}", truth, hole, results))
-    return Evaluation(rows, examples)
+    return Evaluation(rows, examples, budgets)
 
 
 def _run_case(
