@@ -397,6 +397,22 @@ def test_cli_restore_and_its_errors(scene: dict[str, Any], capsys: pytest.Captur
     assert (linked / "0" / "c" / "3" / "1" / "0").stat().st_nlink == 2  # no hole there
 
 
+@pytest.mark.parametrize("method", ["local-mean", "telea"])
+def test_worker_threads_give_the_single_thread_bytes(scene: dict[str, Any], method: str) -> None:
+    scan, mask = scene["scan"], long_crack()  # large holes: split tiles, many per step
+    instance = LocalMean() if method == "local-mean" else method
+    one, four = scene["tmp"] / "one.zarr", scene["tmp"] / "four.zarr"
+    restore_scan(scan, mask, instance, one, tile=64, pyramid_side=100)
+    result = restore_scan(scan, mask, instance, four, tile=64, pyramid_side=100, workers=4,
+                          batch=2)  # fmt: skip
+    assert result.tiles > 8
+    assert file_hashes(one / "0") == file_hashes(four / "0")
+    with pytest.raises(ParameterError, match=r"workers=0 must be an int >= 1"):
+        restore_scan(scan, mask, instance, scene["tmp"] / "bad.zarr", workers=0)
+    assert main(["restore", str(scan), "--mask", str(scene["mask_path"]), "-m", "telea",
+                 "-o", str(scene["tmp"] / "cli.zarr"), "--workers", "2"]) == 0  # fmt: skip
+
+
 def test_distributed_scheduler_gives_the_local_result(scene: dict[str, Any]) -> None:
     distributed = pytest.importorskip("distributed", reason="the [distributed] extra is missing")
     args = (scene["scan"], scene["mask_path"], LocalMean())

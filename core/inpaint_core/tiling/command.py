@@ -50,6 +50,10 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
     restore.add_argument("--weights", help="learned methods: checkpoint from `inpaint train`")
     restore.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     restore.add_argument(
+        "--workers", type=int, default=1,
+        help="local threads restoring tiles at once, for CPU methods (default 1)",
+    )  # fmt: skip
+    restore.add_argument(
         "--intact", choices=("copy", "link"), default="copy",
         help="chunks without holes: copy their bytes (default), or hard-link the scan's chunk "
         "files (unsharded zarr v3 scan on the output's filesystem; no time, no disk)",
@@ -81,7 +85,7 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
             args.scan, args.mask, args.method, args.output, tile=args.tile,
             overlap=args.overlap, batch=args.batch, device=args.device, params=params,
             resume=args.resume, progress=bar, scheduler=args.scheduler, seed=args.seed,
-            intact=args.intact,
+            intact=args.intact, workers=args.workers,
         )  # fmt: skip
     except KeyboardInterrupt:
         print("inpaint: stopped; rerun the same command with --resume", file=sys.stderr)  # noqa: T201

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -137,7 +138,7 @@ def iter_restore(
     tile: int | None = None, overlap: int | None = None, batch: int = 1, device: str = "auto",
     params: Mapping[str, Any] | None = None, resume: bool = False, seed: int = 0,
     should_stop: Callable[[], bool] | None = None, scheduler: str | None = None,
-    pyramid_side: int = scans.PYRAMID_SIDE, intact: str = "copy",
+    pyramid_side: int = scans.PYRAMID_SIDE, intact: str = "copy", workers: int = 1,
 ) -> Generator[RestoreEvent, None, RestoreResult]:  # fmt: skip
     """Restore ``scan`` into a new store, yielding a :class:`RestoreEvent` as work is done;
     the generator's return value is the :class:`RestoreResult`. Arguments as for
@@ -146,6 +147,8 @@ def iter_restore(
     started = time.perf_counter()
     if not isinstance(batch, int) or batch < 1:
         raise ParameterError(f"batch={batch!r} must be an int >= 1")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ParameterError(f"workers={workers!r} must be an int >= 1")
     instance = make_method(method, params, device)
     info = instance.info
     opened = scans.open_inputs(scan, mask)
@@ -162,7 +165,7 @@ def iter_restore(
     if intact == "link":
         scans.check_linkable(array, path)
     job = _Job(instance, array, hole, opened.described, path, resume, side, overlap, seed,
-               pyramid_side, opened.levels, intact == "link")  # fmt: skip
+               pyramid_side, opened.levels, intact == "link", workers)  # fmt: skip
     with connect(scheduler) as client:
         stop = should_stop or (lambda: False)
         return (yield from _restore(job, batch, client, stop, started))
@@ -175,6 +178,7 @@ def restore_scan(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None, scheduler: str | None = None,
     seed: int = 0, pyramid_side: int = scans.PYRAMID_SIDE, intact: str = "copy",
+    workers: int = 1,
 ) -> RestoreResult:  # fmt: skip
     """Restore every hole of a large scan with ``method``, tile by tile, into a new store.
 
@@ -210,6 +214,10 @@ def restore_scan(
             needs an unsharded zarr v3 scan on the output's filesystem
             (:func:`~inpaint_core.io.scans.check_linkable`). zarr replaces a chunk file
             when it writes one, so writing either store through zarr never changes the other.
+        workers: local threads restoring ``batch``-tile groups at once (no ``scheduler``).
+            For CPU methods that release the GIL while they compute (OpenCV's ``telea`` and
+            ``navier-stokes``, NumPy-heavy ones); the method must be thread-safe (the built-in
+            methods are). The CUDA out-of-memory back-off applies with 1 worker only.
 
     Returns:
         A :class:`RestoreResult`.
@@ -221,7 +229,7 @@ def restore_scan(
     events = iter_restore(
         scan, mask, method, output, tile=tile, overlap=overlap, batch=batch, device=device,
         params=params, resume=resume, seed=seed, should_stop=should_stop, scheduler=scheduler,
-        pyramid_side=pyramid_side, intact=intact,
+        pyramid_side=pyramid_side, intact=intact, workers=workers,
     )  # fmt: skip
     reported = None
     while True:
@@ -250,6 +258,7 @@ class _Job:
     pyramid_side: int
     levels: tuple[Any, ...]  # the source's own levels 1, 2, ... (OME-Zarr), else empty
     link: bool  # hard-link intact chunks instead of copying them
+    workers: int  # local threads restoring tile groups at once
 
 
 def _restore(
@@ -301,17 +310,22 @@ def _restore(
     cache: dict[int, np.ndarray] = {}
     prefetched: dict[Tile, Future[tuple[np.ndarray, np.ndarray]]] = {}
     writes: deque[Future[None]] = deque()
-    with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="inpaint-io") as pool:
+    tile_pool = (ThreadPoolExecutor(job.workers, thread_name_prefix="inpaint-tile")
+                 if job.workers > 1 and client is None else None)  # fmt: skip
+    with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="inpaint-io") as pool, (
+        tile_pool or nullcontext()
+    ):
         try:
             for position, key in enumerate(todo):
                 if stop():
                     _drain(writes)
                     return result(0, True, position, 0)
-                wanted = _lookahead(todo[position:], users, cache, batch)
+                step = batch * job.workers  # tiles computed per step
+                wanted = _lookahead(todo[position:], users, cache, step)
                 if wanted:
                     # Read the tiles after these while these are computed (and written).
                     upcoming = _lookahead(todo[position:], users, {**cache, **dict.fromkeys(
-                        wanted)}, batch)  # fmt: skip
+                        wanted)}, step)  # fmt: skip
                     for index in upcoming:
                         if tiles[index] not in prefetched:
                             prefetched[tiles[index]] = pool.submit(
@@ -322,7 +336,8 @@ def _restore(
                         prefetched.pop(tile).result() if tile in prefetched
                         else _read_window(array, hole, tile) for tile in chosen
                     ]  # fmt: skip
-                    outputs, batch = _compute(instance, chosen, windows, batch, seed, client)
+                    outputs, batch = _compute(instance, chosen, windows, batch, seed,
+                                              client or tile_pool)  # fmt: skip
                     cache.update(zip(wanted, outputs, strict=True))
                     tiles_done += len(wanted)
                     yield event("restore")
@@ -383,8 +398,13 @@ def _compute(
     batch: int, seed: int, client: Any,
 ) -> tuple[list[np.ndarray], int]:  # fmt: skip
     """The results of the ``chosen`` tiles (read as ``windows``) and the batch size to go on
-    with."""
+    with. ``client``: a dask.distributed client, a local thread pool, or None."""
     by_tile = dict(zip(chosen, windows, strict=True))
+    if isinstance(client, ThreadPoolExecutor):  # groups of ``batch`` tiles, side by side
+        groups = [chosen[start : start + batch] for start in range(0, len(chosen), batch)]
+        runs = client.map(lambda part: _run_batch(method, part, [by_tile[t] for t in part],
+                                                  seed), groups)  # fmt: skip
+        return [output for outputs in runs for output in outputs], batch
     if client is not None:  # one task per tile, spread over the cluster's workers
         futures = [
             client.submit(_run_batch, method, [tile], [by_tile[tile]], seed, pure=False)
