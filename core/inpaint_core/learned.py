@@ -15,6 +15,7 @@ A learned method subclasses :class:`LearnedMethod`. It names a frozen config dat
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import typing
@@ -37,6 +38,7 @@ from inpaint_core.training.model import TrainableModel
 
 __all__ = [
     "DEVICE_PARAMETER",
+    "PRECISION_PARAMETER",
     "WEIGHTS_DIR_ENV",
     "WEIGHTS_PARAMETER",
     "LearnedMethod",
@@ -56,6 +58,14 @@ WEIGHTS_PARAMETER = Parameter(
 DEVICE_PARAMETER = Parameter(
     "device", ParamType.STR, "auto", "Where the network runs: auto, cpu, cuda, cuda:N or mps."
 )
+PRECISION_PARAMETER = Parameter(
+    "precision",
+    ParamType.CHOICE,
+    "auto",
+    "Network arithmetic: auto (bf16 autocast on CUDA where supported, else fp16; fp32 "
+    "elsewhere), fp32, or bf16 / fp16 autocast (CUDA only).",
+    choices=("auto", "fp32", "bf16", "fp16"),
+)
 #: Images are padded to at least this side before a network sees them.
 MIN_SIDE = 16
 _CACHE_SIZE = 2
@@ -64,6 +74,38 @@ _cache: OrderedDict[tuple[str, str, str, str], nn.Module] = OrderedDict()
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
+
+
+def autocast_dtype(
+    precision: str, device: str, bf16_supported: bool | None = None
+) -> torch.dtype | None:
+    """The autocast dtype of inference with ``precision`` on ``device``; None = plain fp32.
+
+    Args:
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (:data:`PRECISION_PARAMETER`).
+        device: a resolved device string (``cpu``, ``cuda:0``, ``mps``).
+        bf16_supported: whether the CUDA device has bf16 (None: ask torch).
+
+    Raises:
+        ParameterError: an unknown precision, or bf16 / fp16 off CUDA (CPU autocast is not
+            used: bf16 autocast hangs on some CPUs, and fp16 is slower than fp32 there).
+    """
+    choices = PRECISION_PARAMETER.choices or ()
+    if precision not in choices:
+        raise ParameterError(f"precision={precision!r} must be one of {', '.join(choices)}")
+    on_cuda = torch.device(device).type == "cuda"
+    if precision == "fp32" or (precision == "auto" and not on_cuda):
+        return None
+    if not on_cuda:
+        raise ParameterError(
+            f"precision={precision!r} needs a CUDA device; this method runs on {device!r} "
+            "(use precision=fp32 or auto there)"
+        )
+    if precision == "auto":
+        if bf16_supported is None:
+            bf16_supported = torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if bf16_supported else torch.float16
+    return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -280,9 +322,18 @@ class LearnedMethod(InpaintMethod):
         device = resolve_device(self.params.get("device", "auto"))
         networks = self.load_networks(device)
         tensor, hole = self._tensors(image, mask, device)
-        with torch.inference_mode():
+        with self._inference(device):
             filled, extras = self.predict(networks, tensor, hole)
         return self._result(filled, extras, 0, image.shape)
+
+    def _inference(self, device: str) -> contextlib.ExitStack:
+        """Inference mode, with the autocast that the ``precision`` parameter asks for."""
+        dtype = autocast_dtype(str(self.params.get("precision", "auto")), device)
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        if dtype is not None:
+            stack.enter_context(torch.autocast("cuda", dtype=dtype))
+        return stack
 
     def run_batch(
         self, images: list[np.ndarray], masks: list[np.ndarray], seed: int
@@ -304,7 +355,7 @@ class LearnedMethod(InpaintMethod):
             pairs = [self._tensors(images[i], masks[i], device) for i in indices]
             batch = torch.cat([tensor for tensor, _ in pairs])
             holes = torch.cat([hole for _, hole in pairs])
-            with torch.inference_mode():
+            with self._inference(device):
                 filled, extras = self.predict(networks, batch, holes)
             for position, index in enumerate(indices):
                 results[index] = self._result(filled, extras, position, images[index].shape)

@@ -309,3 +309,39 @@ def test_untrained_telea_prior_model_equals_telea(
     none = inpaint(rgb_image, hole_mask, "edge-gan", weights=save_tiny(tmp_path / "none"),
                    device="cpu")  # fmt: skip
     assert np.abs(none.astype(int) - inpaint(rgb_image, hole_mask, "telea")).max() > 10
+
+
+# --- inference precision ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("precision", "device", "bf16", "expected"),
+    [
+        ("auto", "cpu", None, None), ("fp32", "cuda:0", True, None),
+        ("auto", "cuda:0", True, torch.bfloat16), ("auto", "cuda", False, torch.float16),
+        ("bf16", "cuda:1", True, torch.bfloat16), ("fp16", "cuda:0", True, torch.float16),
+        ("auto", "mps", None, None),
+    ],
+)  # fmt: skip
+def test_autocast_dtype_per_precision_and_device(precision, device, bf16, expected) -> None:
+    from inpaint_core.learned import autocast_dtype
+
+    assert autocast_dtype(precision, device, bf16) == expected
+
+
+def test_precision_errors_and_fp32_equals_auto_on_the_cpu() -> None:
+    from inpaint_core.api import get_method
+    from inpaint_core.learned import autocast_dtype
+
+    with pytest.raises(ParameterError, match=r"precision='bf16' needs a CUDA device; .*'cpu'"):
+        autocast_dtype("bf16", "cpu")
+    with pytest.raises(ParameterError, match=r"precision='int8' must be one of auto, fp32"):
+        autocast_dtype("int8", "cpu")
+    image = np.random.default_rng(0).random((40, 48, 3), dtype=np.float32)
+    hole = np.zeros((40, 48), dtype=bool)
+    hole[10:30, 12:30] = True
+    glcic = get_method("glcic")
+    rng = np.random.default_rng(0)
+    auto = glcic(device="cpu").run(image, hole, rng).image
+    fp32 = glcic(device="cpu", precision="fp32").run(image, hole, rng).image
+    np.testing.assert_array_equal(auto, fp32)
+    with pytest.raises(ParameterError, match=r"precision='fp16' needs a CUDA device"):
+        glcic(device="cpu", precision="fp16").run(image, hole, rng)

@@ -254,7 +254,7 @@ def test_context_encoder_info() -> None:
     info = ContextEncoder.info
     assert info.name == "context-encoder" and info.family.value == "context_encoder"
     assert info.learned and info.supports_gpu and "window" in info.summary
-    assert [p.name for p in info.parameters] == ["weights", "device", "context_scale"]
+    assert [p.name for p in info.parameters] == ["weights", "device", "precision", "context_scale"]
 
 
 @pytest.mark.parametrize("prior", ["none", "telea"])

@@ -216,7 +216,7 @@ def test_edge_gan_is_registered_as_learned() -> None:
     assert method is EdgeGan
     assert method.info.learned and method.info.pad_multiple == 4
     names = [parameter.name for parameter in method.info.parameters]
-    assert names[:2] == ["weights", "device"] and "show_edges" in names
+    assert names[:3] == ["weights", "device", "precision"] and "show_edges" in names
 
 
 @pytest.mark.parametrize("prior", ["none", "telea"])

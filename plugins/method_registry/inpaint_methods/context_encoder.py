@@ -44,6 +44,7 @@ from inpaint_core.checks import parse_choice, require_ints
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.learned import (
     DEVICE_PARAMETER,
+    PRECISION_PARAMETER,
     WEIGHTS_PARAMETER,
     LearnedMethod,
     config_to_dict,
@@ -497,6 +498,7 @@ class ContextEncoder(LearnedMethod):
         parameters=(
             WEIGHTS_PARAMETER,
             DEVICE_PARAMETER,
+            PRECISION_PARAMETER,
             Parameter(
                 "context_scale",
                 ParamType.FLOAT,

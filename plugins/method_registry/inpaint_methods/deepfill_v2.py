@@ -35,7 +35,13 @@ from inpaint_core.discriminators.sn_patch import SNPatchDiscriminator, SNPatchDi
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.attention import DEFAULT_MAX_ELEMENTS, ContextualAttention
 from inpaint_core.layers.gated import Activation, GatedConv2d, GatedDeconv2d
-from inpaint_core.learned import DEVICE_PARAMETER, WEIGHTS_PARAMETER, LearnedMethod, config_to_dict
+from inpaint_core.learned import (
+    DEVICE_PARAMETER,
+    PRECISION_PARAMETER,
+    WEIGHTS_PARAMETER,
+    LearnedMethod,
+    config_to_dict,
+)
 from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.training.holes import hole_psnr, merge
@@ -306,7 +312,7 @@ class DeepFillV2(LearnedMethod):
         reference="J. Yu et al., Free-Form Image Inpainting with Gated Convolution, ICCV 2019; "
         "J. Yu et al., Generative Image Inpainting with Contextual Attention, CVPR 2018.",
         learned=True,
-        parameters=(WEIGHTS_PARAMETER, DEVICE_PARAMETER),
+        parameters=(WEIGHTS_PARAMETER, DEVICE_PARAMETER, PRECISION_PARAMETER),
         pad_multiple=PAD_MULTIPLE,
         preferred_tile=512,
         context_margin=128,

@@ -44,6 +44,7 @@ from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.blocks import EncoderDecoder, EncoderDecoderConfig, Output
 from inpaint_core.learned import (
     DEVICE_PARAMETER,
+    PRECISION_PARAMETER,
     WEIGHTS_PARAMETER,
     LearnedMethod,
     config_to_dict,
@@ -362,6 +363,7 @@ class EdgeGan(LearnedMethod):
         parameters=(
             WEIGHTS_PARAMETER,
             DEVICE_PARAMETER,
+            PRECISION_PARAMETER,
             Parameter(
                 "canny_sigma",
                 ParamType.FLOAT,

@@ -55,6 +55,7 @@ from inpaint_core.errors import InvalidInputError, MissingWeightsError, Paramete
 from inpaint_core.layers.partial import PartialConv2d
 from inpaint_core.learned import (
     DEVICE_PARAMETER,
+    PRECISION_PARAMETER,
     WEIGHTS_PARAMETER,
     LearnedMethod,
     config_to_dict,
@@ -386,7 +387,7 @@ class PartialConvUnet(LearnedMethod):
         reference="G. Liu, F. A. Reda, K. J. Shih, T.-C. Wang, A. Tao, B. Catanzaro, Image "
         "Inpainting for Irregular Holes Using Partial Convolutions, ECCV 2018.",
         learned=True,
-        parameters=(WEIGHTS_PARAMETER, DEVICE_PARAMETER),
+        parameters=(WEIGHTS_PARAMETER, DEVICE_PARAMETER, PRECISION_PARAMETER),
         pad_multiple=1,  # predict pads to the loaded config's 2**depth itself
         preferred_tile=512,
         context_margin=64,
