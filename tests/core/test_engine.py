@@ -286,11 +286,25 @@ def test_failing_tile_names_it_and_marks_only_written_chunks(scene: dict[str, An
         np.testing.assert_array_equal(group["0"][rows, cols], expected[rows, cols])
 
 
-def test_an_all_hole_window_is_refused_with_its_tile(scene: dict[str, Any]) -> None:
+def test_a_loss_larger_than_the_tile_is_restored_from_grown_windows(
+    scene: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
     mask = np.zeros(SHAPE, dtype=bool)
-    mask[40:200, 40:200] = True
-    with pytest.raises(InvalidInputError, match=r"tile rows .* all hole.*larger --tile"):
-        restore_scan(scene["scan"], mask, LocalMean(), scene["tmp"] / "out.zarr")
+    mask[40:200, 40:200] = True  # interior 64 px windows of the split loss are all hole
+    out = scene["tmp"] / "out.zarr"
+    with caplog.at_level(logging.INFO, logger="inpaint_core.tiling.engine"):
+        restore_scan(scene["scan"], mask, "telea", out, tile=64)
+    assert "is all hole: restored within the window" in caplog.text
+    result, image = restored(out), scene["image"]
+    np.testing.assert_array_equal(result[~mask], image[~mask])
+    assert np.abs(result[mask].astype(float) - image[~mask].mean()).mean() < 60  # filled
+    whole = inpaint(image, mask, "telea")
+    assert np.abs(result[mask].astype(float) - whole[mask].astype(float)).mean() < 40
+    everything = np.ones(SHAPE, dtype=bool)
+    everything[0, 0] = False  # one known pixel, far from the middle tiles
+    with pytest.raises(InvalidInputError, match=r"tile rows .* all hole, and so is the .* window"
+                       r" around it.*larger --tile"):  # fmt: skip
+        restore_scan(scene["scan"], everything, LocalMean(), scene["tmp"] / "all.zarr", tile=16)
 
 
 def test_the_source_is_untouched_and_never_overwritten(scene: dict[str, Any]) -> None:

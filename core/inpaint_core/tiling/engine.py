@@ -78,7 +78,7 @@ class RestoreResult:
 
 
 def _run_batch(
-    method: InpaintMethod, tiles: Sequence[Tile], windows: Sequence[tuple[np.ndarray, np.ndarray]],
+    method: InpaintMethod, tiles: Sequence[Tile], windows: Sequence[tuple[np.ndarray, ...]],
     seed: int,
 ) -> list[np.ndarray]:  # fmt: skip
     """Restore a batch of windows with one ``inpaint_batch`` call (a learned method runs
@@ -92,7 +92,7 @@ def _run_batch(
     except oom_errors():
         raise
     except Exception as batch_error:
-        for tile, (image, hole) in zip(tiles, windows, strict=True):
+        for tile, (image, hole, *_) in zip(tiles, windows, strict=True):
             try:
                 inpaint(image, hole, method, seed=seed)
             except oom_errors():
@@ -108,14 +108,53 @@ def _run_batch(
         ) from batch_error
 
 
-def _read_window(source: Any, mask: Any, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
-    hole = np.asarray(mask[tile.slices]) != 0
-    if hole.all():
-        raise InvalidInputError(
-            f"{describe(tile)} is all hole: the method needs known pixels as context; "
-            f"use a larger --tile than {max(tile.shape)}"
-        )
-    return np.asarray(source[tile.slices]), hole
+#: A window that is all hole is doubled around its centre at most this many times (so at most
+#: 4x the tile's side) to take in known pixels.
+MAX_GROWTH = 2
+
+
+def _grow(window: Box, shape: tuple[int, int]) -> Box:
+    """``window`` with each side doubled around its centre, clipped to the scan ``shape``."""
+    (row0, row1), (col0, col1) = (window.row0, window.row1), (window.col0, window.col1)
+    rows, cols = min(2 * (row1 - row0), shape[0]), min(2 * (col1 - col0), shape[1])
+    top = min(max((row0 + row1) // 2 - rows // 2, 0), shape[0] - rows)
+    left = min(max((col0 + col1) // 2 - cols // 2, 0), shape[1] - cols)
+    return Box(top, top + rows, left, left + cols)
+
+
+def _read_window(source: Any, mask: Any, tile: Tile) -> tuple[np.ndarray, np.ndarray, Box]:
+    """The scan pixels and hole of ``tile``'s window, and that window. A window that is all
+    hole (inside a loss larger than the tile) is doubled around its centre until it holds known
+    pixels, at most :data:`MAX_GROWTH` times; the method then restores the larger window and
+    the engine keeps the tile's part (:func:`_crop`)."""
+    window = tile.window
+    shape = (int(mask.shape[0]), int(mask.shape[1]))
+    for _ in range(MAX_GROWTH + 1):
+        hole = np.asarray(mask[window.slices]) != 0
+        if not hole.all():
+            if window != tile.window:
+                logger.info("%s is all hole: restored within the window rows %d:%d, cols %d:%d",
+                            describe(tile), window.row0, window.row1, window.col0,
+                            window.col1)  # fmt: skip
+            return np.asarray(source[window.slices]), hole, window
+        grown = _grow(window, shape)
+        if grown == window:
+            break
+        window = grown
+    raise InvalidInputError(
+        f"{describe(tile)} is all hole, and so is the {window.row1 - window.row0} x "
+        f"{window.col1 - window.col0} window around it: the method needs known pixels as "
+        f"context; use a larger --tile than {max(tile.shape)}"
+    )
+
+
+def _crop(restored: np.ndarray, window: Box, tile: Tile) -> np.ndarray:
+    """The part of a window's result that is ``tile``'s window."""
+    if window == tile.window:
+        return restored
+    rows = slice(tile.row0 - window.row0, tile.row1 - window.row0)
+    cols = slice(tile.col0 - window.col0, tile.col1 - window.col0)
+    return restored[rows, cols]
 
 
 def _copy_chunk(
@@ -308,7 +347,7 @@ def _restore(
 
     yield event("restore")
     cache: dict[int, np.ndarray] = {}
-    prefetched: dict[Tile, Future[tuple[np.ndarray, np.ndarray]]] = {}
+    prefetched: dict[Tile, Future[tuple[np.ndarray, np.ndarray, Box]]] = {}
     writes: deque[Future[None]] = deque()
     tile_pool = (ThreadPoolExecutor(job.workers, thread_name_prefix="inpaint-tile")
                  if job.workers > 1 and client is None else None)  # fmt: skip
@@ -338,6 +377,8 @@ def _restore(
                     ]  # fmt: skip
                     outputs, batch = _compute(instance, chosen, windows, batch, seed,
                                               client or tile_pool)  # fmt: skip
+                    outputs = [_crop(out, window[2], tile) for out, window, tile
+                               in zip(outputs, windows, chosen, strict=True)]  # fmt: skip
                     cache.update(zip(wanted, outputs, strict=True))
                     tiles_done += len(wanted)
                     yield event("restore")
@@ -394,7 +435,7 @@ def _lookahead(
 
 
 def _compute(
-    method: InpaintMethod, chosen: list[Tile], windows: list[tuple[np.ndarray, np.ndarray]],
+    method: InpaintMethod, chosen: list[Tile], windows: list[tuple[np.ndarray, np.ndarray, Box]],
     batch: int, seed: int, client: Any,
 ) -> tuple[list[np.ndarray], int]:  # fmt: skip
     """The results of the ``chosen`` tiles (read as ``windows``) and the batch size to go on
