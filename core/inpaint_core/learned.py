@@ -38,6 +38,7 @@ from inpaint_core.training.model import TrainableModel
 
 __all__ = [
     "DEVICE_PARAMETER",
+    "LEARNED_PARAMETERS",
     "PRECISION_PARAMETER",
     "WEIGHTS_DIR_ENV",
     "WEIGHTS_PARAMETER",
@@ -65,6 +66,12 @@ PRECISION_PARAMETER = Parameter(
     "Network arithmetic: auto (bf16 autocast on CUDA where supported, else fp16; fp32 "
     "elsewhere), fp32, or bf16 / fp16 autocast (CUDA only).",
     choices=("auto", "fp32", "bf16", "fp16"),
+)
+#: The parameters every learned method takes first: its weights, device and precision.
+LEARNED_PARAMETERS: tuple[Parameter, ...] = (
+    WEIGHTS_PARAMETER,
+    DEVICE_PARAMETER,
+    PRECISION_PARAMETER,
 )
 #: Images are padded to at least this side before a network sees them.
 MIN_SIDE = 16
@@ -180,8 +187,8 @@ def parse_options(config_class: type, texts: dict[str, str], base: Any = None) -
 class LearnedMethod(InpaintMethod):
     """A method that runs trained networks; see the module docstring.
 
-    Subclasses set ``info`` (with ``learned=True`` and the :data:`WEIGHTS_PARAMETER` and
-    :data:`DEVICE_PARAMETER` among its parameters), ``config_class``, ``weights_folder``, and
+    Subclasses set ``info`` (with ``learned=True`` and :data:`LEARNED_PARAMETERS`: weights,
+    device and precision, among its parameters), ``config_class``, ``weights_folder``, and
     implement :meth:`build_networks`, :meth:`build_training` and :meth:`predict`.
     """
 

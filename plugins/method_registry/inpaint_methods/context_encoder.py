@@ -43,9 +43,7 @@ from inpaint_core import Family, MethodInfo, Parameter, ParamType, hookimpl
 from inpaint_core.checks import parse_choice, require_ints
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.learned import (
-    DEVICE_PARAMETER,
-    PRECISION_PARAMETER,
-    WEIGHTS_PARAMETER,
+    LEARNED_PARAMETERS,
     LearnedMethod,
     config_to_dict,
 )
@@ -496,9 +494,7 @@ class ContextEncoder(LearnedMethod):
         reference="D. Pathak et al., Context Encoders: Feature Learning by Inpainting, CVPR 2016.",
         learned=True,
         parameters=(
-            WEIGHTS_PARAMETER,
-            DEVICE_PARAMETER,
-            PRECISION_PARAMETER,
+            *LEARNED_PARAMETERS,
             Parameter(
                 "context_scale",
                 ParamType.FLOAT,

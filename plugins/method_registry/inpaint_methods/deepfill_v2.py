@@ -36,9 +36,7 @@ from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.attention import DEFAULT_MAX_ELEMENTS, ContextualAttention
 from inpaint_core.layers.gated import Activation, GatedConv2d, GatedDeconv2d
 from inpaint_core.learned import (
-    DEVICE_PARAMETER,
-    PRECISION_PARAMETER,
-    WEIGHTS_PARAMETER,
+    LEARNED_PARAMETERS,
     LearnedMethod,
     config_to_dict,
 )
@@ -312,7 +310,7 @@ class DeepFillV2(LearnedMethod):
         reference="J. Yu et al., Free-Form Image Inpainting with Gated Convolution, ICCV 2019; "
         "J. Yu et al., Generative Image Inpainting with Contextual Attention, CVPR 2018.",
         learned=True,
-        parameters=(WEIGHTS_PARAMETER, DEVICE_PARAMETER, PRECISION_PARAMETER),
+        parameters=LEARNED_PARAMETERS,
         pad_multiple=PAD_MULTIPLE,
         preferred_tile=512,
         context_margin=128,

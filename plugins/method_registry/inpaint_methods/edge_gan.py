@@ -43,9 +43,7 @@ from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscrimin
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.blocks import EncoderDecoder, EncoderDecoderConfig, Output
 from inpaint_core.learned import (
-    DEVICE_PARAMETER,
-    PRECISION_PARAMETER,
-    WEIGHTS_PARAMETER,
+    LEARNED_PARAMETERS,
     LearnedMethod,
     config_to_dict,
 )
@@ -361,9 +359,7 @@ class EdgeGan(LearnedMethod):
         "(seed 003), building on K. Nazeri et al., EdgeConnect, ICCVW 2019.",
         learned=True,
         parameters=(
-            WEIGHTS_PARAMETER,
-            DEVICE_PARAMETER,
-            PRECISION_PARAMETER,
+            *LEARNED_PARAMETERS,
             Parameter(
                 "canny_sigma",
                 ParamType.FLOAT,

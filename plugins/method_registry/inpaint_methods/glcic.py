@@ -60,9 +60,7 @@ from inpaint_core.discriminators.global_local import (
 )
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.learned import (
-    DEVICE_PARAMETER,
-    PRECISION_PARAMETER,
-    WEIGHTS_PARAMETER,
+    LEARNED_PARAMETERS,
     LearnedMethod,
     config_to_dict,
 )
@@ -373,7 +371,7 @@ class Glcic(LearnedMethod):
         reference="S. Iizuka, E. Simo-Serra, H. Ishikawa, Globally and Locally Consistent "
         "Image Completion, SIGGRAPH 2017.",
         learned=True,
-        parameters=(WEIGHTS_PARAMETER, DEVICE_PARAMETER, PRECISION_PARAMETER),
+        parameters=LEARNED_PARAMETERS,
         pad_multiple=4,
         preferred_tile=512,
         context_margin=CONTEXT_MARGIN,

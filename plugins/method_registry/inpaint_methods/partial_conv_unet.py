@@ -54,9 +54,7 @@ from inpaint_core.checks import parse_choice, require_ints
 from inpaint_core.errors import InvalidInputError, MissingWeightsError, ParameterError
 from inpaint_core.layers.partial import PartialConv2d
 from inpaint_core.learned import (
-    DEVICE_PARAMETER,
-    PRECISION_PARAMETER,
-    WEIGHTS_PARAMETER,
+    LEARNED_PARAMETERS,
     LearnedMethod,
     config_to_dict,
 )
@@ -387,7 +385,7 @@ class PartialConvUnet(LearnedMethod):
         reference="G. Liu, F. A. Reda, K. J. Shih, T.-C. Wang, A. Tao, B. Catanzaro, Image "
         "Inpainting for Irregular Holes Using Partial Convolutions, ECCV 2018.",
         learned=True,
-        parameters=(WEIGHTS_PARAMETER, DEVICE_PARAMETER, PRECISION_PARAMETER),
+        parameters=LEARNED_PARAMETERS,
         pad_multiple=1,  # predict pads to the loaded config's 2**depth itself
         preferred_tile=512,
         context_margin=64,

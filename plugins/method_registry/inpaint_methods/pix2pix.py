@@ -54,9 +54,7 @@ from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscrimin
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.blocks import Norm
 from inpaint_core.learned import (
-    DEVICE_PARAMETER,
-    PRECISION_PARAMETER,
-    WEIGHTS_PARAMETER,
+    LEARNED_PARAMETERS,
     LearnedMethod,
     config_to_dict,
 )
@@ -322,7 +320,7 @@ class Pix2Pix(LearnedMethod):
         reference="P. Isola, J.-Y. Zhu, T. Zhou, A. A. Efros, Image-to-Image Translation with "
         "Conditional Adversarial Networks, CVPR 2017.",
         learned=True,
-        parameters=(WEIGHTS_PARAMETER, DEVICE_PARAMETER, PRECISION_PARAMETER),
+        parameters=LEARNED_PARAMETERS,
         pad_multiple=1,  # predict pads to the loaded config's 2**depth itself
         preferred_tile=512,
         context_margin=64,
