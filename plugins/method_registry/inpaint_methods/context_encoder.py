@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaint_core import Family, MethodInfo, Parameter, ParamType, hookimpl
-from inpaint_core.checks import parse_choice, require_ints
+from inpaint_core.checks import parse_choice, require_ints, require_weights
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.learned import (
     LEARNED_PARAMETERS,
@@ -101,10 +101,7 @@ class ContextEncoderConfig:
         size = self.input_size
         if size < 4 * BOTTLENECK_SIDE or size & (size - 1):
             raise ParameterError(f"input_size={size} must be a power of two >= 16")
-        for name in ("rec_weight", "adv_weight"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+        require_weights(self, ("rec_weight", "adv_weight"))
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ParameterError(f"lr={self.lr!r} must be > 0")
 

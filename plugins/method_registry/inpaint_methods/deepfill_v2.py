@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaint_core import Family, MethodInfo, hookimpl
-from inpaint_core.checks import parse_choice, require_ints
+from inpaint_core.checks import parse_choice, require_fractions, require_ints, require_weights
 from inpaint_core.discriminators.sn_patch import SNPatchDiscriminator, SNPatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.attention import DEFAULT_MAX_ELEMENTS, ContextualAttention
@@ -97,13 +97,8 @@ class DeepFillV2Config:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ParameterError(f"{name}={value!r} must be a finite number > 0")
-        for name in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ParameterError(f"{name}={getattr(self, name)!r} must lie in [0, 1)")
-        for name in ("l1_coarse_weight", "l1_refine_weight", "adv_weight"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+        require_fractions(self, ("beta1", "beta2"))
+        require_weights(self, ("l1_coarse_weight", "l1_refine_weight", "adv_weight"))
 
 
 #: The smallest settings that still run every layer and loss (tests, smoke runs): feature

@@ -26,7 +26,6 @@ Choices the SPEC leaves open, made here:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -38,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from inpaint_core import Family, MethodInfo, Parameter, ParamType, hookimpl
-from inpaint_core.checks import parse_choice, require_ints
+from inpaint_core.checks import parse_choice, require_ints, require_weights
 from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.blocks import EncoderDecoder, EncoderDecoderConfig, Output
@@ -123,11 +122,9 @@ class EdgeGanConfig:
         for name in ("canny_sigma", "lr"):
             if not getattr(self, name) > 0:
                 raise ParameterError(f"{name}={getattr(self, name)!r} must be > 0")
-        for name in ("adv1_weight", "fm_weight", "adv_weight", "global_weight", "local_weight",
-                     "perceptual_weight", "style_weight", "l1_weight"):  # fmt: skip
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+        require_weights(self, ("adv1_weight", "fm_weight", "adv_weight", "global_weight",
+                               "local_weight", "perceptual_weight", "style_weight",
+                               "l1_weight"))  # fmt: skip
 
 
 #: The smallest settings that still run every network and loss (for tests and smoke runs):

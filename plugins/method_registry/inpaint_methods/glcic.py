@@ -52,7 +52,7 @@ import torch
 from torch import Tensor, nn
 
 from inpaint_core import Family, MethodInfo, hookimpl
-from inpaint_core.checks import parse_choice, require_ints
+from inpaint_core.checks import parse_choice, require_ints, require_weights
 from inpaint_core.discriminators.global_local import (
     MIN_SIDE,
     GlobalLocalDiscriminator,
@@ -138,9 +138,7 @@ class GlcicConfig:
         if bad:
             raise ParameterError(f"dilations={self.dilations!r} must be integers >= 1")
         object.__setattr__(self, "dilations", dilations)
-        value = self.adv_weight
-        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-            raise ParameterError(f"adv_weight={value!r} must be a finite number >= 0")
+        require_weights(self, ("adv_weight",))
         if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
             raise ParameterError(f"lr={self.lr!r} must be > 0")
 

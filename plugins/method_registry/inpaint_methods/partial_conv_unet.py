@@ -37,7 +37,6 @@ Choices the paper leaves open, made here:
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaint_core import Family, MethodInfo, hookimpl
-from inpaint_core.checks import parse_choice, require_ints
+from inpaint_core.checks import parse_choice, require_ints, require_weights
 from inpaint_core.errors import InvalidInputError, MissingWeightsError, ParameterError
 from inpaint_core.layers.partial import PartialConv2d
 from inpaint_core.learned import (
@@ -129,11 +128,8 @@ class PartialConvUnetConfig:
             raise ParameterError(f"depth={self.depth} must be <= {MAX_DEPTH}")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ParameterError(f"lr={self.lr!r} must be > 0")
-        for name in ("valid_weight", "hole_weight", "perceptual_weight", "style_weight",
-                     "tv_weight"):  # fmt: skip
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+        require_weights(self, ("valid_weight", "hole_weight", "perceptual_weight",
+                               "style_weight", "tv_weight"))  # fmt: skip
 
     @property
     def multiple(self) -> int:

@@ -38,7 +38,6 @@ Choices the paper leaves open for inpainting, made here:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaint_core import Family, MethodInfo, hookimpl
-from inpaint_core.checks import parse_choice, require_ints
+from inpaint_core.checks import parse_choice, require_fractions, require_ints, require_weights
 from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.blocks import Norm
@@ -121,17 +120,11 @@ class Pix2PixConfig:
         require_ints(self, ("dropout_levels",), minimum=0)
         if self.depth > MAX_DEPTH:
             raise ParameterError(f"depth={self.depth} must be <= {MAX_DEPTH}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ParameterError(f"dropout={self.dropout!r} must lie in [0, 1)")
+        require_fractions(self, ("dropout",))
         if not self.lr > 0:
             raise ParameterError(f"lr={self.lr!r} must be > 0")
-        for name in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ParameterError(f"{name}={getattr(self, name)!r} must lie in [0, 1)")
-        for name in ("gan_weight", "l1_weight"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+        require_fractions(self, ("beta1", "beta2"))
+        require_weights(self, ("gan_weight", "l1_weight"))
 
     @property
     def multiple(self) -> int:
