@@ -19,6 +19,7 @@ from inpaint_core.io.scans import (
     open_scan,
     output_chunks,
     pyramid_shapes,
+    write_pyramid,
 )
 from inpaint_core.tiling.engine import restore_scan
 
@@ -156,3 +157,35 @@ def test_pyramid_geometry_and_area_average() -> None:
         {}, shape=(9000, 100, 3), chunks=(8192, 64, 3), dtype="uint8", zarr_format=3
     )
     assert output_chunks(big) == (4096, 64, 3)
+
+
+@pytest.mark.parametrize(("shape", "chunks"), [((100, 75, 3), (16, 16, 3)), ((64, 64), (10, 14))])
+def test_pyramid_from_kept_parts_equals_the_pyramid_read_back(
+    tmp_path: Path, shape: tuple[int, ...], chunks: tuple[int, ...]
+) -> None:
+    data = np.random.default_rng(3).integers(0, 65535, shape, dtype=np.uint16)
+    groups = []
+    for name in ("read", "parts"):
+        group = zarr.open_group(str(tmp_path / f"{name}.zarr"), mode="w")
+        level0 = group.create_array("0", shape=shape, chunks=chunks, dtype="uint16")
+        level0[...] = data
+        parts = None
+        if name == "parts":  # every other chunk kept, as the engine keeps the ones it writes
+            parts = {(r, c): downsample(data[r : r + chunks[0], c : c + chunks[1]])
+                     for r in range(0, shape[0], chunks[0]) for c in range(0, shape[1], chunks[1])
+                     if (r // chunks[0] + c // chunks[1]) % 2 == 0}  # fmt: skip
+        levels = write_pyramid(group, name, side=8, parts=parts)
+        assert levels == len(pyramid_shapes(shape, 8)) + 1
+        groups.append(group)
+    for level in range(1, levels):
+        assert np.array_equal(groups[0][str(level)][...], groups[1][str(level)][...])
+    wrong = zarr.open_group(str(tmp_path / "wrong.zarr"), mode="w")
+    wrong.create_array("0", shape=shape, chunks=chunks, dtype="uint16")[...] = data
+    half = (chunks[0] // 2, chunks[1] // 2, *shape[2:])
+    write_pyramid(wrong, "wrong", side=8, parts={(0, 0): np.zeros(half, np.uint16)})
+    assert not wrong["1"][: half[0], : half[1]].any()  # the part is taken, not recomputed
+    assert np.array_equal(wrong["1"][half[0] :], groups[0]["1"][half[0] :])
+    odd = zarr.open_group(str(tmp_path / "odd.zarr"), mode="w")
+    odd.create_array("0", shape=shape, chunks=(9, 9, *shape[2:]), dtype="uint16")[...] = data
+    write_pyramid(odd, "odd", side=8, parts={(0, 0): np.zeros((5, 5, *shape[2:]), np.uint16)})
+    assert np.array_equal(odd["1"][...], groups[0]["1"][...])  # odd chunks: parts ignored

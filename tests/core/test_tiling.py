@@ -14,10 +14,12 @@ import zarr
 from scipy import ndimage
 
 from inpaint_core.errors import InvalidInputError, ParameterError
+from inpaint_core.io.scans import chunk_key, stored_chunk_keys
 from inpaint_core.tiling import (
     Box,
     Tile,
     accumulate,
+    blend_holes,
     blend_window,
     check_geometry,
     chunk_boxes,
@@ -36,6 +38,7 @@ from inpaint_core.tiling import (
     tiles_by_block,
     window_start,
 )
+from inpaint_core.tiling import regions as regions_module
 
 
 class Recording:
@@ -122,12 +125,51 @@ def test_regions_read_a_zarr_mask_chunk_by_chunk(tmp_path: Path) -> None:
     )
     stored[:] = mask
     recording = Recording(stored)
-    regions = find_hole_regions(recording)
+    regions = find_hole_regions(recording, read_pixels=16 * 32)
     recording.assert_chunk_sized_reads((16, 32))
     assert len(recording.reads) == len(list(chunk_boxes(mask.shape, (16, 32))))
     assert list(regions.boxes) == _whole_mask_boxes(mask)
+    for read_pixels, reads in ((2 * 16 * 32, 10), (10**6, 5)):  # strips of 2 chunks, bands
+        recording = Recording(stored)
+        assert find_hole_regions(recording, read_pixels=read_pixels).boxes == regions.boxes
+        assert len(recording.reads) == reads
+        assert all(rows.stop - rows.start <= 16 for rows, _ in recording.reads)
+        assert all((rows.stop - rows.start) * (cols.stop - cols.start) <= read_pixels
+                   for rows, cols in recording.reads)  # fmt: skip
+    with pytest.raises(InvalidInputError, match=r"read_pixels=0 must be an int >= 1"):
+        find_hole_regions(stored, read_pixels=0)
     assert regions.hole_fraction == pytest.approx(mask.mean())
     assert hole_fraction(stored) == pytest.approx(mask.mean())
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_regions_skip_chunks_the_zarr_store_does_not_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zarr_format: int
+) -> None:
+    group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w", zarr_format=zarr_format)
+    stored = group.create_array("mask", shape=(64, 64), chunks=(16, 16), dtype="uint8",
+                                fill_value=0)  # fmt: skip
+    mask = np.zeros((64, 64), dtype=np.uint8)
+    mask[20:24, 35:47] = 1
+    mask[40, 3] = 2
+    stored[:] = mask  # chunks (1, 2) and (2, 0) hold holes; zarr stores no all-zero chunk
+    keys = stored_chunk_keys(stored)
+    assert keys is not None and all(key.startswith("mask/") for key in keys)
+    held = {(i, j) for i in range(4) for j in range(4) if chunk_key(stored, (i, j)) in keys}
+    assert held == {(1, 2), (2, 0)}
+    reads: list[Box] = []
+    read = regions_module._read
+    monkeypatch.setattr(regions_module, "_read", lambda m, box: reads.append(box) or read(m, box))
+    regions = find_hole_regions(stored, read_pixels=16 * 16)
+    assert list(regions.boxes) == _whole_mask_boxes(mask) and regions.hole_pixels == 49
+    assert reads == [Box(16, 32, 32, 48), Box(32, 48, 0, 16)]  # the two stored chunks only
+    filled = group.create_array("holes", shape=(64, 64), chunks=(16, 16), dtype=bool,
+                                fill_value=True)  # fmt: skip
+    filled[:16, :16] = False  # missing chunks are all hole here: they must be read
+    reads.clear()
+    assert find_hole_regions(filled, read_pixels=16 * 16).boxes == (Box(0, 64, 0, 64),)
+    assert len(reads) == 16
+    assert stored_chunk_keys(np.zeros((4, 4))) is None
 
 
 def test_empty_mask_and_bad_masks() -> None:
@@ -484,3 +526,45 @@ def test_accumulate_checks_shapes_and_skips_tiles_outside() -> None:
         accumulate(total, weight, Box(0, 8, 0, 8), planned, np.ones((8, 8)), np.ones((8, 8)))
     with pytest.raises(InvalidInputError, match=r"tile core \(0, 9, 0, 4\) is not inside"):
         Tile(0, 8, 0, 8, Box(0, 9, 0, 4))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "trailing"), [(np.uint8, (3,)), (np.uint16, ()), (np.float32, (3,))]
+)
+def test_blend_holes_gives_the_dense_blend_bytes(dtype, trailing) -> None:
+    rng = np.random.default_rng(4)
+    mask = _random_mask((90, 100), seed=4)
+    mask[30:70, 20:90] = True  # split into overlapping cores that cross-fade
+    image = (rng.random((90, 100, *trailing)) * (255 if dtype == np.uint8 else 1)).astype(dtype)
+    tiles = _plan(mask, 32, 6, 5)
+    assert any(a.core.intersection(b.core) for a in tiles for b in tiles if a is not b)
+    results = [rng.random((*t.shape, *trailing)) * 300 - 20 for t in tiles]  # also out of range
+    for window in (Box(0, 90, 0, 100), Box(16, 48, 32, 64), Box(80, 90, 96, 100)):
+        total, weight = new_accumulators(window, trailing[0] if trailing else None)
+        for tile, result in zip(tiles, results, strict=True):
+            accumulate(total, weight, window, tile, result, tile_weights(tile, 5))
+        dense = normalise(image[window.slices], mask[window.slices], total, weight)
+        sparse = blend_holes(image[window.slices], mask[window.slices], window, tiles, results, 5)
+        assert sparse.dtype == image.dtype and np.array_equal(sparse, dense)
+    assert np.array_equal(blend_holes(image, np.zeros((90, 100)), Box(0, 90, 0, 100), [], [], 5),
+                          image)  # fmt: skip
+
+
+def test_blend_holes_refuses_bad_shapes_and_uncovered_holes() -> None:
+    planned = Tile(0, 8, 0, 8, Box(2, 6, 2, 6))
+    source, hole = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), bool)
+    hole[3, 3] = True
+    assert blend_holes(source, hole, Box(0, 8, 0, 8), [planned], [np.full((8, 8, 3), 7.4)], 2)[
+        3, 3
+    ].tolist() == [7, 7, 7]
+    with pytest.raises(InvalidInputError, match=r"result \(8, 7, 3\) must cover"):
+        blend_holes(source, hole, Box(0, 8, 0, 8), [planned], [np.ones((8, 7, 3))], 2)
+    with pytest.raises(InvalidInputError, match=r"channels \(3,\)"):
+        blend_holes(source, hole, Box(0, 8, 0, 8), [planned], [np.ones((8, 8))], 2)
+    with pytest.raises(InvalidInputError, match=r"hole \(8, 8\) must match .* window 8 x 9"):
+        blend_holes(source, hole, Box(0, 8, 0, 9), [planned], [np.ones((8, 8, 3))], 2)
+    with pytest.raises(InvalidInputError, match=r"1 tiles but 0 results"):
+        blend_holes(source, hole, Box(0, 8, 0, 8), [planned], [], 2)
+    hole[7, 1] = True
+    with pytest.raises(InvalidInputError, match=r"1 hole pixels .* \(row 7, col 1\)"):
+        blend_holes(source, hole, Box(0, 8, 0, 8), [planned], [np.ones((8, 8, 3))], 2)

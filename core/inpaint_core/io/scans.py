@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -315,10 +315,30 @@ def bytes_compatible(source: Any, target: Any) -> bool:
     )
 
 
-def _chunk_key(array: Any, coords: tuple[int, ...]) -> str:
+def chunk_key(array: Any, coords: tuple[int, ...]) -> str:
+    """The store key of chunk ``coords`` (chunk-grid coordinates) of a zarr ``array``."""
     key = array.metadata.encode_chunk_key(coords)
     prefix = array.store_path.path
     return f"{prefix}/{key}" if prefix else key
+
+
+def stored_chunk_keys(array: Any) -> frozenset[str] | None:
+    """The keys a zarr ``array``'s store holds under the array's path (metadata and the
+    :func:`chunk_key` of each stored chunk); a chunk whose key is missing is all ``fill_value``
+    (zarr does not store those). None when that cannot be told: not a zarr array, or a sharded
+    one (a shard holds many chunks). One listing of the store."""
+    import zarr
+    from zarr.core.sync import sync
+
+    if not isinstance(array, zarr.Array) or array.shards is not None:
+        return None
+    store, prefix = array.store_path.store, array.store_path.path
+
+    async def listed() -> frozenset[str]:
+        return frozenset([key async for key in store.list_prefix(prefix)])
+
+    keys = sync(listed())
+    return keys if not prefix else frozenset(k for k in keys if k.startswith(f"{prefix}/"))
 
 
 def _local_file(array: Any, coords: tuple[int, ...]) -> Path | None:
@@ -328,7 +348,7 @@ def _local_file(array: Any, coords: tuple[int, ...]) -> Path | None:
     store = array.store_path.store
     if not isinstance(store, LocalStore):
         return None
-    return Path(store.root) / _chunk_key(array, coords)
+    return Path(store.root) / chunk_key(array, coords)
 
 
 def filesystem_id(path: Path) -> int:
@@ -392,10 +412,8 @@ def copy_chunk_bytes(
             destination.parent.mkdir(parents=True, exist_ok=True)
             os.link(origin, destination)
         return
-    data = sync(
-        source.store_path.store.get(_chunk_key(source, coords), default_buffer_prototype())
-    )
-    key = _chunk_key(target, coords)
+    data = sync(source.store_path.store.get(chunk_key(source, coords), default_buffer_prototype()))
+    key = chunk_key(target, coords)
     if data is None:
         sync(target.store_path.store.delete(key))
     else:
@@ -486,11 +504,13 @@ def _dirty_blocks(
 
 def _pyramid_chunk(
     target: Any, lower: Any, reuse: Any, dirty: set[tuple[int, int]] | None, link: bool,
-    origin: tuple[int, int],
+    parts: Mapping[tuple[int, int], np.ndarray] | None,
+    kept: dict[tuple[int, int], np.ndarray] | None, origin: tuple[int, int],
 ) -> int:  # fmt: skip
     """Write the chunk of pyramid level ``target`` at pixel ``origin``: copied (or linked)
-    from ``reuse`` unless ``dirty`` (None: all) holds it, else the 2x average of ``lower``.
-    1 if copied."""
+    from ``reuse`` unless ``dirty`` (None: all) holds it, else the 2x average of ``lower``
+    (:func:`_halved`), whose own :func:`downsample` then goes into ``kept`` (unless None)
+    for the next level. 1 if copied."""
     sides = target.chunks
     row, col = origin
     block = (row // sides[0], col // sides[1])
@@ -499,14 +519,46 @@ def _pyramid_chunk(
         return 1
     rows = slice(row, min(row + sides[0], target.shape[0]))
     cols = slice(col, min(col + sides[1], target.shape[1]))
-    source = lower[2 * rows.start : 2 * rows.stop, 2 * cols.start : 2 * cols.stop]
-    target[rows, cols] = downsample(np.asarray(source))
+    region = (2 * rows.start, min(2 * rows.stop, lower.shape[0]), 2 * cols.start,
+              min(2 * cols.stop, lower.shape[1]))  # fmt: skip
+    block = _halved(lower, region, parts)
+    target[rows, cols] = block
+    if kept is not None:
+        kept[(row, col)] = downsample(block)
     return 0
+
+
+def _halved(
+    lower: Any, region: tuple[int, int, int, int],
+    parts: Mapping[tuple[int, int], np.ndarray] | None,
+) -> np.ndarray:  # fmt: skip
+    """:func:`downsample` of ``lower[row0:row1, col0:col1]`` (``region``), taking each chunk
+    of ``lower`` that ``parts`` holds (by its pixel origin, already downsampled) instead of
+    reading it. Chunk by chunk gives the same pixels when ``lower``'s chunk sides are even
+    (no 2x2 cell straddles two chunks); otherwise ``parts`` must be None."""
+    row0, row1, col0, col1 = region
+    if not parts:
+        return downsample(np.asarray(lower[row0:row1, col0:col1]))
+    step_rows, step_cols = int(lower.chunks[0]), int(lower.chunks[1])
+    out = np.empty(((row1 - row0 + 1) // 2, (col1 - col0 + 1) // 2, *lower.shape[2:]), lower.dtype)
+    for top in range(row0 - row0 % step_rows, row1, step_rows):
+        for left in range(col0 - col0 % step_cols, col1, step_cols):
+            r0, r1 = max(top, row0), min(top + step_rows, row1)
+            c0, c1 = max(left, col0), min(left + step_cols, col1)
+            part = parts.get((top, left))
+            whole = (r0, r1, c0, c1) == (top, min(top + step_rows, lower.shape[0]), left,
+                                         min(left + step_cols, lower.shape[1]))  # fmt: skip
+            if part is None or not whole:
+                part = downsample(np.asarray(lower[r0:r1, c0:c1]))
+            out[(r0 - row0) // 2 : (r0 - row0) // 2 + part.shape[0],
+                (c0 - col0) // 2 : (c0 - col0) // 2 + part.shape[1]] = part  # fmt: skip
+    return out
 
 
 def write_pyramid(
     group: Any, name: str, side: int = PYRAMID_SIDE, *, source_levels: Sequence[Any] = (),
     changed: Sequence[tuple[int, int, int, int]] | None = None, link: bool = False,
+    parts: Mapping[tuple[int, int], np.ndarray] | None = None,
 ) -> int:  # fmt: skip
     """Write levels 1, 2, ... of ``group`` from level 0, one output chunk at a time, and the
     NGFF ``multiscales`` attributes (top level for NGFF 0.4 readers, under ``"ome"`` for 0.5)
@@ -523,6 +575,11 @@ def write_pyramid(
         changed: level-0 boxes ``(row0, col0, row1, col1)`` whose pixels may differ from the
             source; None = compute every chunk.
         link: hard-link the reused chunks instead of copying them (:func:`check_linkable`).
+        parts: :func:`downsample` of level-0 chunks, by the chunk's pixel origin ``(row,
+            col)``, e.g. kept by the engine as it wrote them: level 1 takes them instead of
+            reading and averaging those chunks again (then each level keeps its computed
+            chunks' for the next). Used only where the lower level's chunk sides are even
+            (then the pixels are the same either way); None: every level reads the one below.
     """
     base = group[LEVEL0]
     chunks = tuple(base.chunks)
@@ -548,8 +605,14 @@ def write_pyramid(
                    for col in range(0, shape[1], sides[1])]  # fmt: skip
         began = time.perf_counter()
         with ThreadPoolExecutor(PYRAMID_THREADS) as pool:  # chunks of a level are independent
-            fill = partial(_pyramid_chunk, array, previous, reuse, dirty, link)
+            even = all(int(v) % 2 == 0 for v in previous.chunks[:2])
+            kept: dict[tuple[int, int], np.ndarray] | None = (
+                {} if parts is not None and level < len(shapes) else None
+            )
+            fill = partial(_pyramid_chunk, array, previous, reuse, dirty, link,
+                           parts if even else None, kept)  # fmt: skip
             reused = sum(pool.map(fill, origins))
+            parts = kept
         copied += reused
         logger.debug("pyramid level %d %s: %d chunks computed, %d reused, %.2f s", level, shape,
                      len(origins) - reused, reused, time.perf_counter() - began)  # fmt: skip

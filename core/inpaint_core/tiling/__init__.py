@@ -9,13 +9,15 @@ The engine's loop: ``regions = find_hole_regions(mask)``; ``tiles = plan_tiles(s
 regions.boxes, info.preferred_tile, info.context_margin, info.pad_multiple, overlap=...,
 refine=partial(shrink_to_holes, mask))``; run the method on each ``scan[tile.slices]`` with
 ``mask[tile.slices]``; per output chunk, :func:`accumulate` the results of the tiles
-:func:`tiles_by_block` lists and :func:`normalise`.
+:func:`tiles_by_block` lists and :func:`normalise` (or, the same bytes at the cost of the
+hole pixels only, :func:`blend_holes`, which the engine uses).
 """
 
 from __future__ import annotations
 
 from inpaint_core.tiling.blend import (
     accumulate,
+    blend_holes,
     blend_window,
     new_accumulators,
     normalise,
@@ -49,6 +51,7 @@ __all__ = [
     "HoleRegions",
     "Tile",
     "accumulate",
+    "blend_holes",
     "blend_window",
     "check_geometry",
     "chunk_boxes",

@@ -5,6 +5,10 @@ and falls, with a raised cosine, towards (never to) zero over ``ramp`` pixels at
 edges. Where cores overlap, results cross-fade without a seam; where one core covers a pixel,
 that tile's result is taken as it is. Sums are float64, so identical results average back to
 exactly themselves: an identity method leaves the scan bit-identical.
+
+:func:`blend_holes` gives the same output as :func:`accumulate` and :func:`normalise` but
+computes only at the window's hole pixels, so its cost follows the damage, not the window's
+area; the engine uses it for every output chunk.
 """
 
 from __future__ import annotations
@@ -137,6 +141,79 @@ def normalise(
         )
     output = source.copy()
     mean = total[hole] / (weight[hole] if total.ndim == 2 else weight[hole][:, None])
+    if np.issubdtype(source.dtype, np.integer):
+        info = np.iinfo(source.dtype)
+        mean = np.clip(np.rint(mean), info.min, info.max)
+    output[hole] = mean.astype(source.dtype)
+    return output
+
+
+def blend_holes(
+    source: np.ndarray,
+    hole: np.ndarray,
+    window: Box,
+    tiles: list[Tile],
+    results: list[np.ndarray],
+    ramp: int,
+) -> np.ndarray:
+    """The output window, as :func:`accumulate` of every tile then :func:`normalise` gives it
+    (the same bytes), computed at the hole pixels only.
+
+    Args:
+        source: ``(h, w)`` or ``(h, w, C)`` scan pixels of ``window``, uint8, uint16 or float.
+        hole: ``(h, w)``, non-zero = hole.
+        window: the output window's :class:`Box` in scan pixels (e.g. one zarr chunk).
+        tiles: the tiles whose cores may cover the window's hole pixels.
+        results: per tile, its restored ``tile.shape`` (+ ``(C,)``) window, any real dtype, in
+            the scan's value range.
+        ramp: px over which each core's weight rises (:func:`ramp_profile`).
+
+    Returns:
+        A new array like ``source``: hole pixels the weighted mean of the tiles whose cores
+        cover them (integers rounded and clipped), every other pixel copied bit-identical.
+
+    Raises:
+        InvalidInputError: for mismatched shapes, or hole pixels no tile core covers.
+    """
+    hole = np.asarray(hole) != 0
+    if hole.shape != source.shape[:2] or hole.shape != (window.height, window.width):
+        raise InvalidInputError(
+            f"hole {hole.shape} must match the source window {source.shape[:2]} and the "
+            f"window {window.height} x {window.width}"
+        )
+    if len(tiles) != len(results):
+        raise InvalidInputError(f"{len(tiles)} tiles but {len(results)} results")
+    rows, cols = np.nonzero(hole)
+    rows, cols = rows + window.row0, cols + window.col0  # scan pixels
+    total = np.zeros((rows.size, *source.shape[2:]), dtype=np.float64)
+    weight = np.zeros(rows.size, dtype=np.float64)
+    for tile, result in zip(tiles, results, strict=True):
+        if result.shape[:2] != tile.shape or result.shape[2:] != source.shape[2:]:
+            raise InvalidInputError(
+                f"tile {tile.window}: result {result.shape} must cover the tile's {tile.shape} "
+                f"with the source's channels {source.shape[2:]}"
+            )
+        core = tile.core
+        inside = np.flatnonzero(
+            (rows >= core.row0) & (rows < core.row1) & (cols >= core.col0) & (cols < core.col1)
+        )
+        if inside.size == 0:
+            continue
+        at_rows, at_cols = rows[inside], cols[inside]
+        part = (ramp_profile(core.height, ramp)[at_rows - core.row0]
+                * ramp_profile(core.width, ramp)[at_cols - core.col0])  # fmt: skip
+        values = result[at_rows - tile.row0, at_cols - tile.col0].astype(np.float64)
+        total[inside] += values * (part if values.ndim == 1 else part[:, None])
+        weight[inside] += part
+    missing = np.flatnonzero(~(weight > 0))
+    if missing.size:
+        row, col = int(rows[missing[0]] - window.row0), int(cols[missing[0]] - window.col0)
+        raise InvalidInputError(
+            f"{missing.size} hole pixels received no tile result, the first at "
+            f"(row {row}, col {col}) of the window; the tile plan does not cover them"
+        )
+    output = source.copy()
+    mean = total / (weight if total.ndim == 1 else weight[:, None])
     if np.issubdtype(source.dtype, np.integer):
         info = np.iinfo(source.dtype)
         mean = np.clip(np.rint(mean), info.min, info.max)

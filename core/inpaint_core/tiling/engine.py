@@ -5,7 +5,8 @@ tile's core touches: compute the tiles it needs (``batch`` at a time, looking ah
 next chunks' tiles; results are cached until every chunk using them is written), blend them,
 write the chunk, then mark it done in the output's progress array. A killed run resumed with
 ``resume=True`` redoes only unmarked chunks and gives the same bytes. Chunks without a hole
-are copied from the source unchanged, in parallel with dask. Then the pyramid is written.
+are copied from the source unchanged, in parallel (local threads, or a dask.distributed
+cluster's workers). Then the pyramid is written.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import numpy as np
 
 from inpaint_core.errors import InvalidInputError, MethodFailedError, ParameterError
 from inpaint_core.io import scans
+from inpaint_core.io.cache import ChunkCache, chunked
 from inpaint_core.method import InpaintMethod
-from inpaint_core.tiling.blend import accumulate, new_accumulators, normalise, tile_weights
+from inpaint_core.tiling.blend import blend_holes
 from inpaint_core.tiling.execution import (
     check_resumable,
     connect,
@@ -43,8 +45,9 @@ from inpaint_core.tiling.regions import Box, chunk_boxes, find_hole_regions, shr
 
 logger = logging.getLogger(__name__)
 
-COPY_GROUP = 16
-"""Hole-free chunks copied per dask compute; ``should_stop`` is polled between groups."""
+COPY_GROUP = 32
+"""Hole-free chunks copied per step (one dask compute on a cluster); ``should_stop`` is
+polled between steps."""
 #: Threads that read the next tiles and write finished chunks while the method computes.
 IO_THREADS = 2
 #: Chunk writes in flight before the loop waits (bounds the results held in memory).
@@ -310,12 +313,18 @@ def _restore(
     margin = info.context_margin
     shape = (int(array.shape[0]), int(array.shape[1]))
     regions = find_hole_regions(hole)
+    pixels, damage = _cached(array), _cached(hole)  # each chunk decoded once for many reads
     tiles = plan_tiles(
         shape, regions.boxes, side, margin, info.pad_multiple, overlap=overlap,
-        refine=partial(shrink_to_holes, hole),
+        refine=partial(shrink_to_holes, damage),
     )  # fmt: skip
-    settings = {"tile": side, "margin": margin, "overlap": overlap, "seed": seed,
-                "intact": "link" if job.link else "copy"}
+    settings = {
+        "tile": side,
+        "margin": margin,
+        "overlap": overlap,
+        "seed": seed,
+        "intact": "link" if job.link else "copy",
+    }
     provenance = describe_run(instance, job.inputs, regions, settings, len(tiles))
     if job.resume and path.exists():
         group = scans.open_output(path)
@@ -346,13 +355,15 @@ def _restore(
         )  # fmt: skip
 
     yield event("restore")
+    halves = _Halves(block, level0.dtype.itemsize * int(np.prod(level0.shape[2:])))
     cache: dict[int, np.ndarray] = {}
     prefetched: dict[Tile, Future[tuple[np.ndarray, np.ndarray, Box]]] = {}
     writes: deque[Future[None]] = deque()
     tile_pool = (ThreadPoolExecutor(job.workers, thread_name_prefix="inpaint-tile")
                  if job.workers > 1 and client is None else None)  # fmt: skip
-    with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="inpaint-io") as pool, (
-        tile_pool or nullcontext()
+    with (
+        ThreadPoolExecutor(IO_THREADS, thread_name_prefix="inpaint-io") as pool,
+        tile_pool or nullcontext(),
     ):
         try:
             for position, key in enumerate(todo):
@@ -368,12 +379,12 @@ def _restore(
                     for index in upcoming:
                         if tiles[index] not in prefetched:
                             prefetched[tiles[index]] = pool.submit(
-                                _read_window, array, hole, tiles[index]
+                                _read_window, pixels, damage, tiles[index]
                             )
                     chosen = [tiles[index] for index in wanted]
                     windows = [
                         prefetched.pop(tile).result() if tile in prefetched
-                        else _read_window(array, hole, tile) for tile in chosen
+                        else _read_window(pixels, damage, tile) for tile in chosen
                     ]  # fmt: skip
                     outputs, batch = _compute(instance, chosen, windows, batch, seed,
                                               client or tile_pool)  # fmt: skip
@@ -385,8 +396,9 @@ def _restore(
                 while len(writes) >= MAX_PENDING_WRITES:
                     writes.popleft().result()
                 writes.append(pool.submit(
-                    _write_chunk, array, hole, level0, progress, boxes[key], key,
+                    _write_chunk, pixels, damage, level0, progress, boxes[key], key,
                     [tiles[i] for i in users[key]], [cache[i] for i in users[key]], overlap,
+                    halves,
                 ))  # fmt: skip
                 chunks_done += 1
                 for index in users[key]:
@@ -399,13 +411,14 @@ def _restore(
             wait(writes)
             for future in prefetched.values():
                 future.cancel()
-    for start in range(0, len(copies), COPY_GROUP):
-        if stop():
-            return result(0, True, len(todo), start)
-        keys = copies[start : start + COPY_GROUP]
-        _copy_group(array, level0, progress, job.link, boxes, keys, client or "threads")
-        chunks_done += len(keys)
-        yield event("copy")
+    with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="inpaint-copy") as pool:
+        for start in range(0, len(copies), COPY_GROUP):
+            if stop():
+                return result(0, True, len(todo), start)
+            keys = copies[start : start + COPY_GROUP]
+            _copy_group(array, level0, progress, job.link, boxes, keys, client or pool)
+            chunks_done += len(keys)
+            yield event("copy")
     yield event("pyramid")
     if provenance["complete"]:  # resuming a finished run: its pyramid is written
         levels = len(group.attrs["ome"]["multiscales"][0]["datasets"])
@@ -413,7 +426,7 @@ def _restore(
         changed = [(b.row0, b.col0, b.row1, b.col1) for b in (boxes[key] for key in users)]
         levels = scans.write_pyramid(group, path.stem, job.pyramid_side,
                                      source_levels=job.levels, changed=changed,
-                                     link=job.link)  # fmt: skip
+                                     link=job.link, parts=halves.parts)  # fmt: skip
         group.attrs["inpaint"] = dict(provenance, complete=True)
     yield event("done")
     return result(levels, False, len(todo), len(copies))
@@ -467,23 +480,52 @@ def _drain(writes: deque[Future[None]]) -> None:
 
 def _write_chunk(
     array: Any, hole: Any, level0: Any, progress: Any, box: Box, key: tuple[int, int],
-    tiles: list[Tile], results: list[np.ndarray], ramp: int,
+    tiles: list[Tile], results: list[np.ndarray], ramp: int, halves: _Halves,
 ) -> None:  # fmt: skip
-    """Blend the tiles' results into chunk ``box``, write it, then mark it done."""
-    total, weight = new_accumulators(box, array.shape[2] if len(array.shape) == 3 else None)
-    for tile, restored in zip(tiles, results, strict=True):
-        accumulate(total, weight, box, tile, restored, tile_weights(tile, ramp))
+    """Blend the tiles' results into chunk ``box``, write it, keep its downsampled copy for
+    the pyramid, then mark it done."""
     source = np.asarray(array[box.slices])
-    level0[box.slices] = normalise(source, np.asarray(hole[box.slices]), total, weight)
+    output = blend_holes(source, np.asarray(hole[box.slices]), box, tiles, results, ramp)
+    level0[box.slices] = output
+    halves.keep(box, output)
     _mark_done(progress, key)
+
+
+#: Bytes of downsampled restored chunks kept for the pyramid's level 1 (:class:`_Halves`).
+HALVES_BYTES = 256 * 2**20
+
+
+class _Halves:
+    """The :func:`~inpaint_core.io.scans.downsample` of each level-0 chunk this run writes,
+    by pixel origin, up to :data:`HALVES_BYTES`: the pyramid's level 1 then takes them instead
+    of decoding those chunks again (a resumed run reads the chunks written before)."""
+
+    def __init__(self, block: tuple[int, int], pixel_bytes: int) -> None:
+        self.parts: dict[tuple[int, int], np.ndarray] = {}
+        self.room = HALVES_BYTES // max(1, block[0] * block[1] * pixel_bytes // 4)
+
+    def keep(self, box: Box, output: np.ndarray) -> None:
+        if len(self.parts) < self.room:  # dict updates are atomic: threads may call this
+            self.parts[(box.row0, box.col0)] = scans.downsample(output)
+
+
+def _cached(array: Any) -> Any:
+    """``array`` behind a :class:`~inpaint_core.io.cache.ChunkCache` when it is chunked."""
+    return ChunkCache(array) if chunked(array) is not None else array
 
 
 def _copy_group(
     array: Any, level0: Any, progress: Any, link: bool, boxes: Mapping[tuple[int, int], Box],
     keys: Sequence[tuple[int, int]], scheduler: Any,
 ) -> None:  # fmt: skip
+    """Copy the chunks ``keys`` and mark them done, on a dask.distributed client's workers
+    or on a local thread pool (``scheduler``)."""
+    copy = partial(_copy_chunk, array, level0, progress, link)
+    if isinstance(scheduler, ThreadPoolExecutor):
+        for _ in scheduler.map(lambda key: copy(boxes[key], key), keys):
+            pass
+        return
     import dask
 
-    copy = partial(_copy_chunk, array, level0, progress, link)
     tasks = [dask.delayed(copy)(boxes[k], k) for k in keys]
     dask.compute(*tasks, scheduler=scheduler)

@@ -8,7 +8,7 @@ components, so a crack that runs through many chunks gives one exact bounding bo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -21,6 +21,9 @@ from inpaint_core.errors import InvalidInputError
 
 DEFAULT_BLOCK = 1024
 """Side of the blocks a mask without integer ``chunks`` (NumPy, dask) is read in."""
+READ_PIXELS = 2**24
+"""Most mask pixels :func:`find_hole_regions` reads at once: a strip of whole blocks along a
+band, one read for many chunks (a zarr store then fetches them concurrently)."""
 
 _EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
 
@@ -116,7 +119,7 @@ def _read(mask: Any, box: Box) -> np.ndarray:
             f"reading mask[{box.row0}:{box.row1}, {box.col0}:{box.col1}] gave shape "
             f"{block.shape}, expected {(box.height, box.width)}"
         )
-    return block != 0
+    return block if block.dtype == np.bool_ else block != 0
 
 
 def _touching(current: np.ndarray, previous: np.ndarray, offset: int) -> np.ndarray:
@@ -136,13 +139,19 @@ def _touching(current: np.ndarray, previous: np.ndarray, offset: int) -> np.ndar
     return np.concatenate(pairs)
 
 
-def find_hole_regions(mask: Any, block: tuple[int, int] | None = None) -> HoleRegions:
+def find_hole_regions(
+    mask: Any, block: tuple[int, int] | None = None, read_pixels: int = READ_PIXELS
+) -> HoleRegions:
     """Find the 8-connected hole components of ``mask`` and their exact bounding boxes.
 
     Args:
         mask: a 2-D ``(H, W)`` array (zarr, NumPy, anything sliceable with ``shape``), any
-            dtype, non-zero = hole. It is read one block at a time, never whole.
-        block: the ``(rows, cols)`` read block; None: the mask's zarr chunks, else 1024 x 1024.
+            dtype, non-zero = hole. It is labelled one block at a time and read in strips of
+            whole blocks along a band of ``read_pixels`` at most (one block if larger), never
+            whole.
+        block: the ``(rows, cols)`` labelling block; None: the mask's zarr chunks, else
+            1024 x 1024.
+        read_pixels: the most pixels read at once.
 
     Returns:
         :class:`HoleRegions`: the boxes (half-open, in pixels) and the hole pixel count.
@@ -158,12 +167,23 @@ def find_hole_regions(mask: Any, block: tuple[int, int] | None = None) -> HoleRe
     edges: list[np.ndarray] = []
     count = 0
     labelled = 0
+    if not is_integer(read_pixels) or read_pixels < 1:
+        raise InvalidInputError(f"read_pixels={read_pixels!r} must be an int >= 1")
+    across = max(1, read_pixels // (int(block[0]) * int(block[1])))  # blocks per read
+    unstored = _unstored_blocks(mask, (int(block[0]), int(block[1])))
+    strip: Box | None = None
     for box in chunk_boxes((height, width), (int(block[0]), int(block[1]))):
         if box.col0 == 0:  # a new band of blocks
             above, bottom = bottom, above
             bottom[:] = 0
             left = None
-        hole = _read(mask, box)
+        if unstored(box):  # all fill value, i.e. no hole: not even read
+            left = None
+            continue
+        if strip is None or strip.row0 != box.row0 or box.col0 >= strip.col1:
+            strip = Box(box.row0, box.row1, box.col0, min(box.col0 + across * block[1], width))
+            holes = _read(mask, strip)
+        hole = holes[:, box.col0 - strip.col0 : box.col1 - strip.col0]
         found = 0
         if hole.any():  # most chunks of a large scan hold no damage: skip the labelling
             local, found = ndimage.label(hole, structure=_EIGHT_NEIGHBOURS)
@@ -171,7 +191,6 @@ def find_hole_regions(mask: Any, block: tuple[int, int] | None = None) -> HoleRe
             left = None
             continue
         count += int(hole.sum())
-        labels = np.where(hole, local.astype(np.int64) + labelled, 0)
         spans = ndimage.find_objects(local)
         boxes.append(
             np.array(
@@ -183,15 +202,35 @@ def find_hole_regions(mask: Any, block: tuple[int, int] | None = None) -> HoleRe
             )
         )
         if box.row0 > 0:
-            edges.append(_touching(labels[0], above, box.col0))
+            edges.append(_touching(_global(local[0], labelled), above, box.col0))
         if left is not None:
-            edges.append(_touching(labels[:, 0], left, 0))
-        left = labels[:, -1].copy()
-        bottom[box.col0 : box.col1] = labels[-1]
+            edges.append(_touching(_global(local[:, 0], labelled), left, 0))
+        left = _global(local[:, -1], labelled)
+        bottom[box.col0 : box.col1] = _global(local[-1], labelled)
         labelled += found
     if not labelled:
         return HoleRegions((height, width), (), 0)
     return HoleRegions((height, width), _join(np.concatenate(boxes), edges, labelled), count)
+
+
+def _unstored_blocks(mask: Any, block: tuple[int, int]) -> Callable[[Box], bool]:
+    """Whether a block is a chunk that ``mask``'s zarr store does not hold, so all fill value;
+    always False unless ``mask`` is an unsharded zarr array chunked as ``block`` whose fill
+    value means no hole (0 / False)."""
+    from inpaint_core.io.scans import chunk_key, stored_chunk_keys
+
+    if getattr(mask, "chunks", None) != block or np.asarray(getattr(mask, "fill_value", 1)):
+        return lambda box: False
+    stored = stored_chunk_keys(mask)
+    if stored is None:
+        return lambda box: False
+    return lambda box: chunk_key(mask, (box.row0 // block[0], box.col0 // block[1])) not in stored
+
+
+def _global(edge: np.ndarray, offset: int) -> np.ndarray:
+    """A block's local labels along one edge (0 = no hole) as labels unique in the scan."""
+    edge = edge.astype(np.int64)
+    return np.where(edge > 0, edge + offset, 0)
 
 
 def _join(boxes: np.ndarray, edges: list[np.ndarray], labelled: int) -> tuple[Box, ...]:
