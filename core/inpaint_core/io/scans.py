@@ -35,8 +35,9 @@ IMAGE_MASK_SUFFIXES = (".png", ".tif", ".tiff")
 SCAN_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 PYRAMID_SIDE = 1024
 """The pyramid stops at the first level whose long side is at most this many pixels."""
-#: Threads that write a pyramid level's chunks (decoding and encoding release the GIL).
-PYRAMID_THREADS = 2
+#: Threads that write a pyramid level's chunks (decoding and encoding release the GIL; copied
+#: chunks are file I/O).
+PYRAMID_THREADS = 4
 #: How chunks that need no restoration reach the output: ``copy`` their stored bytes, or
 #: ``link`` them (a hard link to the source's chunk file; see :func:`check_linkable`).
 INTACT_MODES = ("copy", "link")

@@ -50,6 +50,8 @@ COPY_GROUP = 32
 polled between steps."""
 #: Threads that read the next tiles and write finished chunks while the method computes.
 IO_THREADS = 2
+#: Threads copying hole-free chunks (file I/O more than CPU, so more threads than cores pay).
+COPY_THREADS = 4
 #: Chunk writes in flight before the loop waits (bounds the results held in memory).
 MAX_PENDING_WRITES = 4
 
@@ -411,7 +413,7 @@ def _restore(
             wait(writes)
             for future in prefetched.values():
                 future.cancel()
-    with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="inpaint-copy") as pool:
+    with ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="inpaint-copy") as pool:
         for start in range(0, len(copies), COPY_GROUP):
             if stop():
                 return result(0, True, len(todo), start)
