@@ -598,7 +598,7 @@ def write_pyramid(
             sides = tuple(int(v) for v in reuse.chunks)
         array = group.create_array(
             str(level), shape=shape, chunks=sides, dtype=base.dtype, overwrite=True,
-            **(encoding or {"fill_value": 0}),
+            config={"write_empty_chunks": True}, **(encoding or {"fill_value": 0}),
         )  # fmt: skip
         raw = reuse is not None and bytes_compatible(reuse, array)
         dirty = _dirty_blocks(changed, level, sides, shape) if raw else None
