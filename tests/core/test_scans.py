@@ -70,6 +70,66 @@ def test_open_ome_zarr_level0(tmp_path: Path, ngff: str) -> None:
     np.testing.assert_array_equal(source.array[...], image())
 
 
+def write_ngff(path: Path, array: np.ndarray, axes: list[str], ngff: str = "0.5") -> Path:
+    """An OME-Zarr of ``array`` stored with ``axes`` (names among t, c, z, y, x), one level."""
+    group = zarr.open_group(str(path), mode="w", zarr_format=3 if ngff == "0.5" else 2)
+    chunks = tuple(32 if name in "yx" else 1 for name in axes)
+    group.create_array("0", shape=array.shape, chunks=chunks, dtype=array.dtype)[...] = array
+    kinds = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
+    entry = {"name": "scan", "axes": [{"name": n, "type": kinds[n]} for n in axes],
+             "datasets": [{"path": "0", "coordinateTransformations": [
+                 {"type": "scale", "scale": [1.0] * len(axes)}]}]}  # fmt: skip
+    if ngff == "0.5":
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [entry]}
+    else:
+        group.attrs["multiscales"] = [dict(entry, version="0.4")]
+    return path
+
+
+@pytest.mark.parametrize("ngff", ["0.4", "0.5"])
+def test_channel_first_ome_zarr_is_read_as_height_width_channels(tmp_path: Path, ngff: str) -> None:
+    rgb = image()
+    cyx = open_scan(
+        write_ngff(tmp_path / "cyx.zarr", np.moveaxis(rgb, -1, 0), ["c", "y", "x"], ngff)
+    )
+    tczyx = open_scan(write_ngff(tmp_path / "tczyx.zarr", np.moveaxis(rgb, -1, 0)[None, :, None],
+                                 ["t", "c", "z", "y", "x"], ngff))  # fmt: skip
+    grey = open_scan(write_ngff(tmp_path / "zyx.zarr", rgb[None, ..., 0], ["z", "y", "x"], ngff))
+    for source in (cyx, tczyx):
+        assert source.kind == "ome-zarr" and source.array.shape == (*SHAPE, 3)
+        assert source.array.chunks == (32, 32, 3) and source.levels == ()
+        np.testing.assert_array_equal(source.array[10:50, 20:90], rgb[10:50, 20:90])
+        np.testing.assert_array_equal(source.array[...], rgb)
+    assert grey.array.shape == SHAPE and grey.array[...].dtype == np.uint8
+    np.testing.assert_array_equal(grey.array[5:9, 7:100], rgb[5:9, 7:100, 0])
+    stack = np.zeros((4, *SHAPE), np.uint8)
+    with pytest.raises(InvalidInputError, match=r"axis 'z' has length 4 .*only one plane"):
+        open_scan(write_ngff(tmp_path / "stack.zarr", stack, ["z", "y", "x"], ngff))
+    with pytest.raises(InvalidInputError, match=r"axes \['c', 'y'\] do not describe"):
+        open_scan(write_ngff(tmp_path / "bad.zarr", stack[:, :, 0], ["c", "y"], ngff))
+
+
+def test_restore_from_a_channel_first_ome_zarr_equals_from_zarr(tmp_path: Path) -> None:
+    mask = np.zeros(SHAPE, dtype=np.uint8)
+    mask[40:50, 30:70] = 1
+    mask_path = write_ngff(tmp_path / "mask.zarr", mask[None, None, None], list("tczyx"))
+    assert np.array_equal(open_mask(mask_path, SHAPE)[...], mask)
+    planar = np.moveaxis(image(), -1, 0)
+    scan = write_ngff(tmp_path / "cyx.zarr", planar, ["c", "y", "x"])
+    restore_scan(scan, mask_path, "telea", tmp_path / "cyx.out.zarr", tile=64)
+    restore_scan(write_array(tmp_path / "scan.zarr", image()), mask, "telea",
+                 tmp_path / "hwc.out.zarr", tile=64)  # fmt: skip
+    out = zarr.open_group(str(tmp_path / "cyx.out.zarr"), mode="r")
+    np.testing.assert_array_equal(out["0"][...], zarr.open_group(
+        str(tmp_path / "hwc.out.zarr"), mode="r")["0"][...])  # fmt: skip
+    assert zarr.open_array(str(scan / "0"), mode="r")[...].tobytes() == planar.tobytes()
+    with pytest.raises(InvalidInputError, match=r"stored with axes \['c', 'y', 'x'\]"):
+        restore_scan(scan, mask_path, "telea", tmp_path / "linked.zarr", intact="link")
+    with pytest.raises(InvalidInputError, match=r"axis 'c' has length 2 .*plane and channel"):
+        open_mask(write_ngff(tmp_path / "two.zarr", np.zeros((2, *SHAPE), np.uint8),
+                             ["c", "y", "x"]), SHAPE)  # fmt: skip
+
+
 def test_open_a_tiled_tiff_lazily(tmp_path: Path) -> None:
     path = tmp_path / "scan.tif"
     tifffile.imwrite(path, image(), tile=(32, 32), photometric="rgb")

@@ -80,11 +80,15 @@ def _open_zarr(path: Path, what: str) -> Any:
         raise ImageIOError(f"cannot open {what} {str(path)!r} as zarr: {error}") from error
 
 
+def _multiscales(group: Any) -> Any:
+    attrs = dict(group.attrs)
+    return attrs.get("multiscales") or dict(attrs.get("ome") or {}).get("multiscales")
+
+
 def multiscale_levels(group: Any) -> tuple[Any, ...]:
     """Every level array an OME-Zarr group's first multiscale names, in order (missing or
     unreadable ones end the list)."""
-    attrs = dict(group.attrs)
-    multiscales = attrs.get("multiscales") or dict(attrs.get("ome") or {}).get("multiscales")
+    multiscales = _multiscales(group)
     arrays = []
     try:
         for dataset in multiscales[0]["datasets"]:
@@ -94,10 +98,64 @@ def multiscale_levels(group: Any) -> tuple[Any, ...]:
     return tuple(arrays)
 
 
+class NgffAxesView:
+    """A lazy ``(H, W)`` or ``(H, W, C)`` view of an OME-Zarr level stored with other NGFF
+    axes: channel first (``c, y, x``), or ``t, c, z, y, x`` with one time point and one plane.
+
+    Attributes:
+        array: the stored array; ``axes`` its axis names in stored order.
+        shape, dtype, chunks: as the view shows them (chunks: the stored ``y``, ``x`` chunk
+            sides, whole channels).
+
+    Indexing takes ``(rows, cols)`` (or ``...``) and returns a new NumPy ``(h, w[, C])``.
+    With ``channels=False`` (a mask) a channel axis must have length 1 and is dropped.
+    """
+
+    def __init__(self, array: Any, axes: Sequence[str], path: Path, channels: bool = True):
+        stored = tuple(int(v) for v in array.shape)
+        if len(axes) != len(stored) or "y" not in axes or "x" not in axes:
+            raise InvalidInputError(
+                f"{str(path)!r}: OME-Zarr axes {list(axes)} do not describe its level-0 "
+                f"shape {stored} with a y and an x axis"
+            )
+        kept = ("y", "x", "c") if channels else ("y", "x")
+        for name, length in zip(axes, stored, strict=True):
+            if name not in kept and length != 1:
+                raise InvalidInputError(
+                    f"{str(path)!r}: axis {name!r} has length {length} (shape {stored}, axes "
+                    f"{list(axes)}); only one plane {'' if channels else 'and channel '}can "
+                    "be restored: write that plane out as its own OME-Zarr"
+                )
+        self.array, self.axes = array, tuple(axes)
+        self._kept = tuple(name if name in kept else None for name in axes)
+        self.dtype = np.dtype(array.dtype)
+        chunks = tuple(int(v) for v in getattr(array, "chunks", stored))
+        where = {name: number for number, name in enumerate(self._kept) if name}
+        channel = (stored[where["c"]],) if "c" in where else ()
+        self.shape = (stored[where["y"]], stored[where["x"]], *channel)
+        self.chunks = (chunks[where["y"]], chunks[where["x"]], *channel)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        rows, cols = (slice(None), slice(None)) if key is Ellipsis else key
+        parts = {"y": rows, "x": cols, "c": slice(None), None: 0}
+        block = np.asarray(self.array[tuple(parts[name] for name in self._kept)])
+        left = [name for name in self._kept if name]  # the axes the block still has
+        order = [left.index(name) for name in ("y", "x", "c") if name in left]
+        return np.ascontiguousarray(block.transpose(order))
+
+
+def _axis_names(group: Any) -> list[str] | None:
+    """The first multiscale's axis names (NGFF 0.4+ dicts or 0.3 strings), or None."""
+    try:
+        axes = _multiscales(group)[0]["axes"]
+        return [str(axis["name"] if isinstance(axis, dict) else axis).lower() for axis in axes]
+    except (TypeError, KeyError, IndexError):
+        return None
+
+
 def multiscale_level0(group: Any, path: Path) -> Any:
     """The level-0 array of an OME-Zarr group (NGFF 0.4 ``multiscales`` or 0.5 ``ome``)."""
-    attrs = dict(group.attrs)
-    multiscales = attrs.get("multiscales") or dict(attrs.get("ome") or {}).get("multiscales")
+    multiscales = _multiscales(group)
     try:
         level = multiscales[0]["datasets"][0]["path"]
     except (TypeError, KeyError, IndexError):
@@ -138,6 +196,9 @@ def open_scan(path: str | os.PathLike[str]) -> ScanSource:
         group = array
         array, kind = multiscale_level0(group, path), "ome-zarr" if kind == "zarr" else kind
         levels = multiscale_levels(group)[1:]
+        axes = _axis_names(group)
+        if axes is not None and axes not in (["y", "x"], ["y", "x", "c"]):
+            array, levels = NgffAxesView(array, axes, path), ()  # levels stored otherwise
     shape, dtype = tuple(array.shape), np.dtype(array.dtype)
     if not (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4))) or 0 in shape:
         raise InvalidInputError(
@@ -167,7 +228,10 @@ def open_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> Any:
     else:
         mask = _open_zarr(path, "mask")
         if not hasattr(mask, "dtype"):
-            mask = multiscale_level0(mask, path)
+            group, mask = mask, multiscale_level0(mask, path)
+            axes = _axis_names(group)
+            if axes is not None and axes != ["y", "x"]:
+                mask = NgffAxesView(mask, axes, path, channels=False)
     if tuple(mask.shape) != tuple(shape):
         raise InvalidInputError(
             f"mask {str(path)!r} has shape {tuple(mask.shape)}; expected the scan's (H, W) "
@@ -376,6 +440,8 @@ def check_linkable(source: Any, output: Path) -> None:
         if isinstance(source, zarr.Array):
             sharded = "sharded" if source.shards is not None else "unsharded"
             found = f"a {sharded} zarr v{source.metadata.zarr_format} array, chunks {source.chunks}"
+        elif isinstance(source, NgffAxesView):
+            found = f"an OME-Zarr stored with axes {list(source.axes)}, not y, x[, c]"
         else:
             found = f"a {type(source).__name__}"
         raise InvalidInputError(
