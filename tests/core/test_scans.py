@@ -21,6 +21,7 @@ from inpaint_core.io.scans import (
     pyramid_shapes,
     write_pyramid,
 )
+from inpaint_core.tiling import Box, find_hole_regions
 from inpaint_core.tiling.engine import restore_scan
 
 SHAPE = (96, 128)
@@ -184,6 +185,31 @@ def test_open_masks_from_zarr_and_png(tmp_path: Path) -> None:
         open_mask(png, (90, 128))
     with pytest.raises(ImageIOError, match=r"nothing\.png"):
         open_mask(tmp_path / "nothing.png", SHAPE)
+
+
+def test_tiff_masks_are_read_lazily_chunk_by_chunk(tmp_path: Path) -> None:
+    mask = np.zeros(SHAPE, dtype=np.uint8)
+    mask[5:9, 7:30] = 255
+    tifffile.imwrite(tmp_path / "grey.tif", mask, tile=(32, 32))
+    grey = open_mask(tmp_path / "grey.tif", SHAPE)
+    assert not isinstance(grey, np.ndarray) and tuple(grey.chunks) == (32, 32)
+    np.testing.assert_array_equal(grey[0:40, 0:64], mask[0:40, 0:64])
+    colour = np.zeros((*SHAPE, 4), dtype=np.uint8)
+    colour[5:9, 7:30, 1] = 9  # green strokes
+    colour[50:60, 50:60, 3] = 255  # alpha alone is not a hole
+    tifffile.imwrite(tmp_path / "rgba.tif", colour, tile=(32, 32), photometric="rgb",
+                     extrasamples=["unassalpha"])  # fmt: skip
+    rgba = open_mask(tmp_path / "rgba.tif", SHAPE)
+    assert rgba.shape == SHAPE and rgba.chunks == (32, 32)
+    np.testing.assert_array_equal(rgba[...], mask != 0)
+    np.testing.assert_array_equal(rgba[4:10, 0:40], mask[4:10, 0:40] != 0)
+    regions = find_hole_regions(rgba)
+    assert regions.boxes == (Box(5, 9, 7, 30),)
+    with pytest.raises(InvalidInputError, match=r"grey\.tif.*\(96, 128\).*\(90, 128\)"):
+        open_mask(tmp_path / "grey.tif", (90, 128))
+    (tmp_path / "broken.tif").write_bytes(b"not a tiff")
+    with pytest.raises(ImageIOError, match=r"cannot open TIFF mask .*broken\.tif"):
+        open_mask(tmp_path / "broken.tif", SHAPE)
 
 
 def test_output_store_refusals(tmp_path: Path) -> None:

@@ -182,13 +182,7 @@ def open_scan(path: str | os.PathLike[str]) -> ScanSource:
     if not path.exists():
         raise ImageIOError(f"scan {str(path)!r} does not exist")
     if path.suffix.lower() in TIFF_SUFFIXES:
-        import tifffile
-        import zarr
-
-        try:
-            array, kind = zarr.open(tifffile.imread(path, aszarr=True), mode="r"), "tiff"
-        except Exception as error:
-            raise ImageIOError(f"cannot open TIFF scan {str(path)!r}: {error}") from error
+        array, kind = _open_tiff(path, "scan"), "tiff"
     else:
         array, kind = _open_zarr(path, "scan"), "zarr"
     levels: tuple[Any, ...] = ()
@@ -211,17 +205,52 @@ def open_scan(path: str | os.PathLike[str]) -> ScanSource:
     return ScanSource(array, path, kind, levels)
 
 
+def _open_tiff(path: Path, what: str) -> Any:
+    """A TIFF (or a pyramidal TIFF's group) through tifffile's zarr interface, unread."""
+    import tifffile
+    import zarr
+
+    try:
+        return zarr.open(tifffile.imread(path, aszarr=True), mode="r")
+    except Exception as error:
+        raise ImageIOError(f"cannot open TIFF {what} {str(path)!r}: {error}") from error
+
+
+class AnyChannelMask:
+    """A lazy ``(H, W)`` bool view of a colour mask ``(H, W, C)``: a hole wherever any of
+    the first three channels is non-zero (alpha ignored), as :func:`~inpaint_core.io.read_mask`
+    reads a colour mask file. ``chunks``: the stored ``(rows, cols)`` chunk sides."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+        self.shape = (int(array.shape[0]), int(array.shape[1]))
+        self.dtype = np.dtype(bool)
+        chunks = tuple(int(v) for v in getattr(array, "chunks", array.shape))
+        self.chunks = chunks[:2]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        rows, cols = (slice(None), slice(None)) if key is Ellipsis else key
+        return np.any(np.asarray(self.array[rows, cols, :3]) != 0, axis=2)
+
+
 def open_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> Any:
     """Open a damage mask of a scan of ``(H, W)`` = ``shape``, non-zero = hole.
 
-    A zarr array or OME-Zarr group is read lazily; a PNG or TIFF mask file is read whole
-    (:func:`inpaint_core.io.read_mask`). Returns a 2-D ``(H, W)`` array, any integer or bool
-    dtype.
+    A zarr array, OME-Zarr group or TIFF is read lazily, chunk by chunk (a colour TIFF is a
+    hole wherever a colour channel is non-zero: :class:`AnyChannelMask`); a PNG mask is read
+    whole (:func:`inpaint_core.io.read_mask`). Returns a 2-D ``(H, W)`` array, any integer,
+    float or bool dtype.
     """
     path = Path(path)
     if not path.exists():
         raise ImageIOError(f"mask {str(path)!r} does not exist")
-    if path.suffix.lower() in IMAGE_MASK_SUFFIXES and path.is_file():
+    if path.suffix.lower() in TIFF_SUFFIXES and path.is_file():
+        mask = _open_tiff(path, "mask")
+        if not hasattr(mask, "dtype"):
+            mask = multiscale_level0(mask, path)
+        if len(mask.shape) == 3:
+            mask = AnyChannelMask(mask)
+    elif path.suffix.lower() in IMAGE_MASK_SUFFIXES and path.is_file():
         from inpaint_core.io.images import read_mask
 
         mask = read_mask(path)
