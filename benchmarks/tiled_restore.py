@@ -9,7 +9,10 @@ For each size, ``sample_data/make_scan.py`` makes a scan whose damaged area is t
 restored and the table gives wall time, tiles per second, megapixels of hole restored per
 second, peak RSS of the process, and the overhead: end-to-end time divided by the time spent
 inside the method on the same tiles, summed over tiles (1.0 would be no overhead at all; below
-1 with ``--workers`` when tiles run side by side). Use 32768 for the
+1 with ``--workers`` when tiles run side by side). A second line splits the wall time by the
+engine's phases: opening the inputs and planning the tiles (hole regions included), restoring
+tile batches (the method, chunk reads, blends and writes overlapped), copying the hole-free
+chunks, writing the pyramid. Use 32768 for the
 gigapixel figure (it needs about 3 GB of disk for the scan and its restored copy). The scans
 are OME-Zarr pyramids as scanners deliver them (intact chunks of level 0 and of the pyramid are
 then copied as stored bytes); ``--plain`` makes bare zarr arrays, whose pyramid must be computed
@@ -32,7 +35,7 @@ import time
 from pathlib import Path
 
 from inpaint_core import get_method
-from inpaint_core.tiling.engine import restore_scan
+from inpaint_core.tiling.engine import iter_restore
 
 HERE = Path(__file__).resolve().parent
 
@@ -88,14 +91,26 @@ def main() -> None:
 
         method.run = timed  # type: ignore[method-assign]
         started = time.perf_counter()
-        result = restore_scan(scan_dir / "scan.zarr", scan_dir / "mask.zarr", method, output,
+        events = iter_restore(scan_dir / "scan.zarr", scan_dir / "mask.zarr", method, output,
                               intact=args.intact, workers=args.workers)  # fmt: skip
+        phases, current, mark = {}, "open+plan", started
+        while True:  # the time between two events goes to the phase the first one began
+            try:
+                event = next(events)
+            except StopIteration as finished:
+                result = finished.value
+                break
+            now = time.perf_counter()
+            phases[current] = phases.get(current, 0.0) + now - mark
+            current, mark = event.phase, now
         seconds = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         hole_mpx = result.hole_fraction * size**2 / 1e6
         print(f"{size:>7} {result.tiles:>6} {seconds:>8.1f} {result.tiles / seconds:>8.2f} "
               f"{hole_mpx / seconds:>11.3f} {peak:>12.0f} "
               f"{seconds / max(inner['seconds'], 1e-9):>9.2f}")  # fmt: skip
+        spent = ", ".join(f"{name} {value:.2f}" for name, value in phases.items() if value > 0.005)
+        print(f"{'':>7} seconds by phase: {spent}; inside the method {inner['seconds']:.2f}")
         shutil.rmtree(output, ignore_errors=True)
 
 
