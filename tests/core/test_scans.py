@@ -275,3 +275,22 @@ def test_pyramid_from_kept_parts_equals_the_pyramid_read_back(
     odd.create_array("0", shape=shape, chunks=(9, 9, *shape[2:]), dtype="uint16")[...] = data
     write_pyramid(odd, "odd", side=8, parts={(0, 0): np.zeros((5, 5, *shape[2:]), np.uint16)})
     assert np.array_equal(odd["1"][...], groups[0]["1"][...])  # odd chunks: parts ignored
+
+
+def test_pyramid_keeps_the_source_levels_pixels_where_nothing_was_restored(tmp_path: Path) -> None:
+    data = np.random.default_rng(4).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    source = zarr.open_group(str(tmp_path / "source.zarr"), mode="w")
+    source.create_array("0", shape=data.shape, chunks=(32, 32, 3), dtype="uint8")[...] = data
+    nearest = data[::2, ::2]  # a scanner's own pyramid: not our 2x mean
+    source.create_array("1", shape=nearest.shape, chunks=(32, 32, 3), dtype="uint8")[...] = nearest
+    output = zarr.open_group(str(tmp_path / "out.zarr"), mode="w")
+    level0 = output.create_array("0", shape=data.shape, chunks=(32, 32, 3), dtype="uint8")
+    restored = data.copy()
+    restored[40:50, 70:90] = 7  # one restored box, inside level-0 chunks (1, 2)
+    level0[...] = restored
+    write_pyramid(output, "out", side=32, source_levels=[source["1"]],
+                  changed=[(40, 70, 50, 90)])  # fmt: skip
+    level1 = output["1"][...]
+    expected = nearest.copy()  # the source's pixels everywhere ...
+    expected[16:32, 32:48] = downsample(restored[32:64, 64:96])  # ... but the restored chunk's
+    np.testing.assert_array_equal(level1, expected)

@@ -601,12 +601,14 @@ def _dirty_blocks(
 def _pyramid_chunk(
     target: Any, lower: Any, reuse: Any, dirty: set[tuple[int, int]] | None, link: bool,
     parts: Mapping[tuple[int, int], np.ndarray] | None,
+    lower_dirty: set[tuple[int, int]] | None,
     kept: dict[tuple[int, int], np.ndarray] | None, origin: tuple[int, int],
 ) -> int:  # fmt: skip
     """Write the chunk of pyramid level ``target`` at pixel ``origin``: copied (or linked)
     from ``reuse`` unless ``dirty`` (None: all) holds it, else the 2x average of ``lower``
-    (:func:`_halved`), whose own :func:`downsample` then goes into ``kept`` (unless None)
-    for the next level. 1 if copied."""
+    (:func:`_halved`, with ``parts``, and ``reuse`` for the lower chunks outside
+    ``lower_dirty`` unless that is None), whose own :func:`downsample` then goes into
+    ``kept`` (unless None) for the next level. 1 if copied."""
     sides = target.chunks
     row, col = origin
     block = (row // sides[0], col // sides[1])
@@ -617,7 +619,8 @@ def _pyramid_chunk(
     cols = slice(col, min(col + sides[1], target.shape[1]))
     region = (2 * rows.start, min(2 * rows.stop, lower.shape[0]), 2 * cols.start,
               min(2 * cols.stop, lower.shape[1]))  # fmt: skip
-    block = _halved(lower, region, parts)
+    source = None if lower_dirty is None else (reuse, lower_dirty)
+    block = _halved(lower, region, parts, source)
     target[rows, cols] = block
     if kept is not None:
         kept[(row, col)] = downsample(block)
@@ -627,24 +630,38 @@ def _pyramid_chunk(
 def _halved(
     lower: Any, region: tuple[int, int, int, int],
     parts: Mapping[tuple[int, int], np.ndarray] | None,
+    source: tuple[Any, set[tuple[int, int]]] | None = None,
 ) -> np.ndarray:  # fmt: skip
-    """:func:`downsample` of ``lower[row0:row1, col0:col1]`` (``region``), taking each chunk
-    of ``lower`` that ``parts`` holds (by its pixel origin, already downsampled) instead of
-    reading it. Chunk by chunk gives the same pixels when ``lower``'s chunk sides are even
-    (no 2x2 cell straddles two chunks); otherwise ``parts`` must be None."""
+    """The 2x-smaller pixels of ``lower[row0:row1, col0:col1]`` (``region``), chunk of
+    ``lower`` by chunk: :func:`downsample` of it, or the part ``parts`` holds for it (by its
+    pixel origin, already downsampled), or, with ``source = (level, lower_dirty)``, for a
+    chunk whose block index is not in ``lower_dirty`` (so whose pixels are the source's own),
+    the source's pyramid ``level`` there (one read for the whole region): the output's level
+    then keeps the source's pixels wherever nothing was restored under them, as its copied
+    chunks do. Chunk by chunk needs ``lower``'s chunk sides even (no 2x2 cell straddles two
+    chunks); otherwise ``parts`` and ``source`` must be None."""
     row0, row1, col0, col1 = region
-    if not parts:
+    if not parts and source is None:
         return downsample(np.asarray(lower[row0:row1, col0:col1]))
     step_rows, step_cols = int(lower.chunks[0]), int(lower.chunks[1])
     out = np.empty(((row1 - row0 + 1) // 2, (col1 - col0 + 1) // 2, *lower.shape[2:]), lower.dtype)
+    from_source = None
     for top in range(row0 - row0 % step_rows, row1, step_rows):
         for left in range(col0 - col0 % step_cols, col1, step_cols):
             r0, r1 = max(top, row0), min(top + step_rows, row1)
             c0, c1 = max(left, col0), min(left + step_cols, col1)
-            part = parts.get((top, left))
             whole = (r0, r1, c0, c1) == (top, min(top + step_rows, lower.shape[0]), left,
                                          min(left + step_cols, lower.shape[1]))  # fmt: skip
-            if part is None or not whole:
+            part = parts.get((top, left)) if parts and whole else None
+            if part is None and source is not None:
+                level, lower_dirty = source
+                if (top // step_rows, left // step_cols) not in lower_dirty:
+                    if from_source is None:
+                        from_source = np.asarray(level[row0 // 2 : (row1 + 1) // 2,
+                                                       col0 // 2 : (col1 + 1) // 2])  # fmt: skip
+                    part = from_source[(r0 - row0) // 2 : (r1 - row0 + 1) // 2,
+                                       (c0 - col0) // 2 : (c1 - col0 + 1) // 2]  # fmt: skip
+            if part is None:
                 part = downsample(np.asarray(lower[r0:r1, c0:c1]))
             out[(r0 - row0) // 2 : (r0 - row0) // 2 + part.shape[0],
                 (c0 - col0) // 2 : (c0 - col0) // 2 + part.shape[1]] = part  # fmt: skip
@@ -667,7 +684,10 @@ def write_pyramid(
         source_levels: the source's own levels 1, 2, ... (an OME-Zarr pyramid). Where one has
             this level's shape, the level takes its chunking and encoding, and every chunk
             that covers no ``changed`` box is copied from it as stored bytes instead of being
-            computed: the cost then follows the restored area, not the scan's.
+            computed: the cost then follows the restored area, not the scan's. A computed
+            chunk, too, takes the source level's pixels over the lower chunks that no
+            ``changed`` box touches (one read of the source instead of decoding and averaging
+            up to four chunks).
         changed: level-0 boxes ``(row0, col0, row1, col1)`` whose pixels may differ from the
             source; None = compute every chunk.
         link: hard-link the reused chunks instead of copying them (:func:`check_linkable`).
@@ -705,8 +725,12 @@ def write_pyramid(
             kept: dict[tuple[int, int], np.ndarray] | None = (
                 {} if parts is not None and level < len(shapes) else None
             )
+            lower_dirty = None
+            if dirty is not None and even:  # the lower level's chunks that may differ
+                lower_dirty = _dirty_blocks(changed, level - 1, tuple(previous.chunks[:2]),
+                                            tuple(previous.shape))  # fmt: skip
             fill = partial(_pyramid_chunk, array, previous, reuse, dirty, link,
-                           parts if even else None, kept)  # fmt: skip
+                           parts if even else None, lower_dirty, kept)  # fmt: skip
             reused = sum(pool.map(fill, origins))
             parts = kept
         copied += reused
