@@ -181,6 +181,23 @@ def test_empty_mask_and_bad_masks() -> None:
         find_hole_regions(np.zeros((4, 5), dtype=bool), block=(0, 4))
 
 
+def test_chunk_boxes_within_a_box_are_the_grid_boxes_it_touches() -> None:
+    grid = list(chunk_boxes((70, 90), (16, 32)))
+    for within in (
+        Box(0, 70, 0, 90),
+        Box(15, 17, 31, 33),
+        Box(20, 30, 40, 50),
+        Box(64, 200, 88, 95),
+    ):
+        touched = [box for box in grid if box.intersection(within) is not None]
+        assert list(chunk_boxes((70, 90), (16, 32), within=within)) == touched
+    inner, outer = Box(20, 30, 40, 50), Box(16, 32, 32, 64)
+    assert inner.slices_in(outer) == (slice(4, 14), slice(8, 18)) and inner.shape == (10, 10)
+    assert np.arange(70 * 90).reshape(70, 90)[outer.slices][inner.slices_in(outer)].tolist() == (
+        np.arange(70 * 90).reshape(70, 90)[inner.slices].tolist()
+    )
+
+
 def test_shrink_to_holes_is_exact_and_reads_only_chunks() -> None:
     mask = np.zeros((40, 40), dtype=bool)
     mask[3, 30] = mask[25, 12] = mask[12, 5] = True

@@ -16,6 +16,7 @@ import numpy as np
 
 from inpaint_core.arrays import is_integer
 from inpaint_core.errors import InvalidInputError, ParameterError
+from inpaint_core.tiling.regions import Box, chunk_boxes
 
 #: Bytes of decoded chunks a :class:`ChunkCache` holds by default.
 CACHE_BYTES = 128 * 2**20
@@ -56,16 +57,12 @@ class ChunkCache:
         out = np.empty((rows[1] - rows[0], cols[1] - cols[0], *self.shape[2:]), self.dtype)
         if out.size == 0:
             return out
-        step_rows, step_cols = self.chunks
-        for chunk_row in range(rows[0] // step_rows, (rows[1] - 1) // step_rows + 1):
-            for chunk_col in range(cols[0] // step_cols, (cols[1] - 1) // step_cols + 1):
-                block = self._chunk(chunk_row, chunk_col)
-                top, left = chunk_row * step_rows, chunk_col * step_cols
-                r0, r1 = max(rows[0], top), min(rows[1], top + block.shape[0])
-                c0, c1 = max(cols[0], left), min(cols[1], left + block.shape[1])
-                out[r0 - rows[0] : r1 - rows[0], c0 - cols[0] : c1 - cols[0]] = block[
-                    r0 - top : r1 - top, c0 - left : c1 - left
-                ]
+        region = Box(rows[0], rows[1], cols[0], cols[1])
+        for chunk in chunk_boxes(self.shape[:2], self.chunks, within=region):
+            block = self._chunk(chunk.row0 // self.chunks[0], chunk.col0 // self.chunks[1])
+            piece = chunk.intersection(region)
+            assert piece is not None  # chunk_boxes(within=) yields overlapping chunks only
+            out[piece.slices_in(region)] = block[piece.slices_in(chunk)]
         return out
 
     def _chunk(self, row: int, col: int) -> np.ndarray:

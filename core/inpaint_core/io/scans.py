@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from inpaint_core.errors import ImageIOError, InvalidInputError, OutputExistsError
+from inpaint_core.tiling.regions import Box, chunk_boxes
 
 logger = logging.getLogger(__name__)
 
@@ -640,32 +641,32 @@ def _halved(
     then keeps the source's pixels wherever nothing was restored under them, as its copied
     chunks do. Chunk by chunk needs ``lower``'s chunk sides even (no 2x2 cell straddles two
     chunks); otherwise ``parts`` and ``source`` must be None."""
-    row0, row1, col0, col1 = region
+    box = Box(*region)
     if not parts and source is None:
-        return downsample(np.asarray(lower[row0:row1, col0:col1]))
-    step_rows, step_cols = int(lower.chunks[0]), int(lower.chunks[1])
-    out = np.empty(((row1 - row0 + 1) // 2, (col1 - col0 + 1) // 2, *lower.shape[2:]), lower.dtype)
+        return downsample(np.asarray(lower[box.slices]))
+    chunks = (int(lower.chunks[0]), int(lower.chunks[1]))
+    shape = (int(lower.shape[0]), int(lower.shape[1]))
+    out = np.empty((*_half(box).shape, *lower.shape[2:]), lower.dtype)
     from_source = None
-    for top in range(row0 - row0 % step_rows, row1, step_rows):
-        for left in range(col0 - col0 % step_cols, col1, step_cols):
-            r0, r1 = max(top, row0), min(top + step_rows, row1)
-            c0, c1 = max(left, col0), min(left + step_cols, col1)
-            whole = (r0, r1, c0, c1) == (top, min(top + step_rows, lower.shape[0]), left,
-                                         min(left + step_cols, lower.shape[1]))  # fmt: skip
-            part = parts.get((top, left)) if parts and whole else None
-            if part is None and source is not None:
-                level, lower_dirty = source
-                if (top // step_rows, left // step_cols) not in lower_dirty:
-                    if from_source is None:
-                        from_source = np.asarray(level[row0 // 2 : (row1 + 1) // 2,
-                                                       col0 // 2 : (col1 + 1) // 2])  # fmt: skip
-                    part = from_source[(r0 - row0) // 2 : (r1 - row0 + 1) // 2,
-                                       (c0 - col0) // 2 : (c1 - col0 + 1) // 2]  # fmt: skip
-            if part is None:
-                part = downsample(np.asarray(lower[r0:r1, c0:c1]))
-            out[(r0 - row0) // 2 : (r0 - row0) // 2 + part.shape[0],
-                (c0 - col0) // 2 : (c0 - col0) // 2 + part.shape[1]] = part  # fmt: skip
+    for chunk in chunk_boxes(shape, chunks, within=box):
+        piece = chunk.intersection(box)
+        assert piece is not None  # chunk_boxes(within=) yields overlapping chunks only
+        part = parts.get((chunk.row0, chunk.col0)) if parts and piece == chunk else None
+        if part is None and source is not None:
+            level, lower_dirty = source
+            if (chunk.row0 // chunks[0], chunk.col0 // chunks[1]) not in lower_dirty:
+                if from_source is None:
+                    from_source = np.asarray(level[_half(box).slices])
+                part = from_source[_half(piece).slices_in(_half(box))]
+        if part is None:
+            part = downsample(np.asarray(lower[piece.slices]))
+        out[_half(piece).slices_in(_half(box))] = part
     return out
+
+
+def _half(box: Box) -> Box:
+    """The pixels of the next pyramid level that :func:`downsample` makes from ``box``."""
+    return Box(box.row0 // 2, (box.row1 + 1) // 2, box.col0 // 2, (box.col1 + 1) // 2)
 
 
 def write_pyramid(

@@ -91,14 +91,7 @@ def accumulate(
     common = window.intersection(tile.window)
     if common is None:
         return
-    out = (
-        slice(common.row0 - window.row0, common.row1 - window.row0),
-        slice(common.col0 - window.col0, common.col1 - window.col0),
-    )
-    inside = (
-        slice(common.row0 - tile.row0, common.row1 - tile.row0),
-        slice(common.col0 - tile.col0, common.col1 - tile.col0),
-    )
+    out, inside = common.slices_in(window), common.slices_in(tile.window)
     part = weights[inside].astype(np.float64)
     values = result[inside].astype(np.float64)
     total[out] += values * (part if values.ndim == 2 else part[..., None])

@@ -155,11 +155,7 @@ def _read_window(source: Any, mask: Any, tile: Tile) -> tuple[np.ndarray, np.nda
 
 def _crop(restored: np.ndarray, window: Box, tile: Tile) -> np.ndarray:
     """The part of a window's result that is ``tile``'s window."""
-    if window == tile.window:
-        return restored
-    rows = slice(tile.row0 - window.row0, tile.row1 - window.row0)
-    cols = slice(tile.col0 - window.col0, tile.col1 - window.col0)
-    return restored[rows, cols]
+    return restored if window == tile.window else restored[tile.window.slices_in(window)]
 
 
 def _copy_chunk(

@@ -63,11 +63,7 @@ class Tile:
     @property
     def core_slices(self) -> tuple[slice, slice]:
         """``(rows, cols)`` slices selecting the core from the window's ``(rows, cols)`` array."""
-        core = self.core
-        return (
-            slice(core.row0 - self.row0, core.row1 - self.row0),
-            slice(core.col0 - self.col0, core.col1 - self.col0),
-        )
+        return self.core.slices_in(self.window)
 
 
 def check_geometry(tile: int, margin: int, multiple: int = 1, overlap: int = 0) -> None:

@@ -45,9 +45,22 @@ class Box(NamedTuple):
         return self.col1 - self.col0
 
     @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)``."""
+        return self.height, self.width
+
+    @property
     def slices(self) -> tuple[slice, slice]:
         """``(rows, cols)`` slices selecting the box from a scan-sized array."""
         return slice(self.row0, self.row1), slice(self.col0, self.col1)
+
+    def slices_in(self, outer: Box) -> tuple[slice, slice]:
+        """``(rows, cols)`` slices selecting this box from an array that covers ``outer``
+        (whose first pixel is ``outer``'s top-left); the box must lie inside ``outer``."""
+        return (
+            slice(self.row0 - outer.row0, self.row1 - outer.row0),
+            slice(self.col0 - outer.col0, self.col1 - outer.col0),
+        )
 
     def intersection(self, other: Box) -> Box | None:
         """The overlap of two boxes, or None where they share no pixel."""
@@ -104,10 +117,17 @@ def read_block(mask: Any) -> tuple[int, int]:
     return DEFAULT_BLOCK, DEFAULT_BLOCK
 
 
-def chunk_boxes(shape: tuple[int, int], block: tuple[int, int]) -> Iterator[Box]:
-    """Yield the boxes of a ``block``-sized grid over ``shape``, row-major; edge ones clipped."""
-    for row in range(0, shape[0], block[0]):
-        for col in range(0, shape[1], block[1]):
+def chunk_boxes(
+    shape: tuple[int, int], block: tuple[int, int], within: Box | None = None
+) -> Iterator[Box]:
+    """Yield the boxes of a ``block``-sized grid over ``shape``, row-major; edge ones clipped.
+    With ``within``, only the grid boxes that share a pixel with it (whole, not clipped to it)."""
+    rows, cols = (0, shape[0]), (0, shape[1])
+    if within is not None:
+        rows = (within.row0 - within.row0 % block[0], min(within.row1, shape[0]))
+        cols = (within.col0 - within.col0 % block[1], min(within.col1, shape[1]))
+    for row in range(rows[0], rows[1], block[0]):
+        for col in range(cols[0], cols[1], block[1]):
             yield Box(row, min(row + block[0], shape[0]), col, min(col + block[1], shape[1]))
 
 
