@@ -105,6 +105,12 @@ def find_images(folder: str | os.PathLike[str], what: str = "folder") -> list[Pa
     return images
 
 
+def colour_holes(array: np.ndarray) -> np.ndarray:
+    """Bool ``(H, W)`` holes of a colour mask ``(H, W, C)``: any of the first three channels
+    non-zero (an alpha channel is ignored)."""
+    return np.any(np.asarray(array)[:, :, :3] != 0, axis=2)
+
+
 def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a mask file: ``(H, W)`` bool or integer labels, non-zero = hole.
 
@@ -113,7 +119,7 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     """
     array = read_image(path)
     if array.ndim == 3:
-        return np.any(array[:, :, :3] != 0, axis=2)
+        return colour_holes(array)
     if array.dtype.kind == "f":
         return array != 0
     return array

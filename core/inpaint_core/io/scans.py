@@ -137,12 +137,17 @@ class NgffAxesView:
         self.chunks = (chunks[where["y"]], chunks[where["x"]], *channel)
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        rows, cols = (slice(None), slice(None)) if key is Ellipsis else key
+        rows, cols = _rows_cols(key)
         parts = {"y": rows, "x": cols, "c": slice(None), None: 0}
         block = np.asarray(self.array[tuple(parts[name] for name in self._kept)])
         left = [name for name in self._kept if name]  # the axes the block still has
         order = [left.index(name) for name in ("y", "x", "c") if name in left]
         return np.ascontiguousarray(block.transpose(order))
+
+
+def _rows_cols(key: Any) -> tuple[Any, Any]:
+    """The ``(rows, cols)`` a 2-D view is indexed with; ``...`` means all of both."""
+    return (slice(None), slice(None)) if key is Ellipsis else key
 
 
 def _axis_names(group: Any) -> list[str] | None:
@@ -219,8 +224,9 @@ def _open_tiff(path: Path, what: str) -> Any:
 
 class AnyChannelMask:
     """A lazy ``(H, W)`` bool view of a colour mask ``(H, W, C)``: a hole wherever any of
-    the first three channels is non-zero (alpha ignored), as :func:`~inpaint_core.io.read_mask`
-    reads a colour mask file. ``chunks``: the stored ``(rows, cols)`` chunk sides."""
+    the first three channels is non-zero (alpha ignored):
+    :func:`~inpaint_core.io.images.colour_holes`, as a colour mask file is read.
+    ``chunks``: the stored ``(rows, cols)`` chunk sides."""
 
     def __init__(self, array: Any) -> None:
         self.array = array
@@ -230,8 +236,10 @@ class AnyChannelMask:
         self.chunks = chunks[:2]
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        rows, cols = (slice(None), slice(None)) if key is Ellipsis else key
-        return np.any(np.asarray(self.array[rows, cols, :3]) != 0, axis=2)
+        rows, cols = _rows_cols(key)
+        from inpaint_core.io.images import colour_holes
+
+        return colour_holes(self.array[rows, cols, :3])
 
 
 def open_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> Any:
