@@ -16,6 +16,7 @@ from pathlib import Path
 
 from safetensors import safe_open
 
+from inpaint_core.evaluation.runner import training_budget
 from inpaint_core.training.checkpoint import CheckpointInfo
 
 FOLDER = Path(__file__).resolve().parents[1] / "plugins/method_registry/inpaint_methods/weights"
@@ -46,17 +47,15 @@ def main() -> None:
     for sidecar in sorted(args.folder.glob("*.json")):
         info = CheckpointInfo.from_json(sidecar.read_text())
         held = info.extra.get("heldout", {})
-        train = info.extra.get("train_config", {})
+        spent = training_budget(info)
         count = parameters(sidecar.with_suffix(".safetensors")) / 1e6
         centre = (f"{held['hole_psnr_centre_25']:.2f} ({held['telea_hole_psnr_centre_25']:.2f})"
                   if held else "n/a")  # fmt: skip
         free = (f"{held['hole_psnr_free_form_40']:.2f} ({held['telea_hole_psnr_free_form_40']:.2f})"
                 if held else "n/a")  # fmt: skip
-        prior = info.config.get("prior", "none")
-        budget = (f"{info.step} | {train.get('batch_size', '?')} "
-                  f"| {info.training_data.get('size', '?')} | {info.hardware.get('device', '?')} "
-                  f"| {info.wall_seconds / 60:.0f}")  # fmt: skip
-        print(f"| `{info.method}` | {prior} | {count:.2f} M | {budget} | {centre} | {free} |")
+        budget = " | ".join(str(spent[name]) for name in ("steps", "batch", "size", "hardware"))
+        print(f"| `{info.method}` | {spent['prior']} | {count:.2f} M | {budget} "
+              f"| {spent['minutes']:.0f} | {centre} | {free} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +36,9 @@ from inpaint_core.evaluation.results import (
 from inpaint_core.io import find_images, read_colour, read_mask
 from inpaint_core.masks import SURVEY_PROTOCOL, make_mask
 from inpaint_core.method import InpaintMethod
+
+if TYPE_CHECKING:
+    from inpaint_core.training.checkpoint import CheckpointInfo
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +179,11 @@ def weights_budget(method: InpaintMethod) -> dict[str, object] | None:
     from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths
 
     sidecar = checkpoint_paths(method.weights_path())[1]
-    info = CheckpointInfo.from_json(sidecar.read_text())
+    return training_budget(CheckpointInfo.from_json(sidecar.read_text()))
+
+
+def training_budget(info: CheckpointInfo) -> dict[str, object]:
+    """The budget a checkpoint's sidecar records, as :func:`weights_budget` returns it."""
     train = info.extra.get("train_config", {})
     recipe = info.extra.get("recipe", {})
     return {
