@@ -228,6 +228,15 @@ def test_output_store_refusals(tmp_path: Path) -> None:
         restore_scan(scan, np.ones(SHAPE, bool), "telea", existing, resume=True)
 
 
+def _mean_of_four(pixels: np.ndarray) -> np.ndarray:
+    """The rounded-half-up mean of each 2 x 2 cell (edge-padded), in int64 then ``pixels``'s
+    dtype: the reference for :func:`downsample` on integers."""
+    pad = [(0, pixels.shape[0] % 2), (0, pixels.shape[1] % 2)] + [(0, 0)] * (pixels.ndim - 2)
+    wide = np.pad(pixels, pad, mode="edge").astype(np.int64)
+    total = wide[0::2, 0::2] + wide[1::2, 0::2] + wide[0::2, 1::2] + wide[1::2, 1::2]
+    return ((total + 2) // 4).astype(pixels.dtype)
+
+
 def test_pyramid_geometry_and_area_average() -> None:
     assert pyramid_shapes((5000, 3000, 3), 1024) == [(2500, 1500, 3), (1250, 750, 3), (625, 375, 3)]
     assert pyramid_shapes((1024, 10), 1024) == []
@@ -237,6 +246,13 @@ def test_pyramid_geometry_and_area_average() -> None:
     np.testing.assert_array_equal(downsample(halves), [[1, 2]])  # half up, to nearest
     full = np.full((2, 2, 3), 65535, dtype=np.uint16)  # the sum needs a wider type
     assert downsample(full).dtype == np.uint16 and (downsample(full) == 65535).all()
+    rng = np.random.default_rng(7)
+    for dtype, top in ((np.uint8, 255), (np.uint16, 65535)):
+        for shape in ((6, 10), (7, 9, 1), (6, 8, 2), (9, 7, 3), (8, 8, 4), (5, 6, 5)):
+            pixels = rng.integers(0, top + 1, shape, dtype=dtype)
+            pixels[0] = top  # sums that overflow the dtype
+            # OpenCV's path (1, 3, 4 channels) and NumPy's give the same bytes
+            np.testing.assert_array_equal(downsample(pixels), _mean_of_four(pixels), str(shape))
     floats = np.arange(16, dtype=np.float32).reshape(4, 4)
     assert downsample(floats).dtype == np.float32 and downsample(floats)[0, 0] == 2.5
     big = zarr.create_array(

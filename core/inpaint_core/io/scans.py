@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from inpaint_core.errors import ImageIOError, InvalidInputError, OutputExistsError
@@ -44,6 +45,10 @@ PYRAMID_THREADS = 4
 INTACT_MODES = ("copy", "link")
 MAX_CHUNK = 4096
 """Output chunk sides are the source's, capped here (a strip TIFF may be one huge chunk)."""
+#: Channel counts for which :func:`downsample` of uint8/uint16 runs through OpenCV's 2x area
+#: resize, whose results are the exact rounded mean there (checked by the tests; OpenCV
+#: rounds differently for 2 and for 5 or more channels, so those take the NumPy path).
+AREA_CHANNELS = (1, 3, 4)
 PROGRESS = ".progress"
 LEVEL0 = "0"
 
@@ -561,6 +566,12 @@ def downsample(block: np.ndarray) -> np.ndarray:
     if rows % 2 or cols % 2:
         pad = [(0, rows % 2), (0, cols % 2)] + [(0, 0)] * (block.ndim - 2)
         block = np.pad(block, pad, mode="edge")
+    channels = block.shape[2] if block.ndim == 3 else 1
+    if block.dtype in (np.uint8, np.uint16) and channels in AREA_CHANNELS and block.size:
+        # OpenCV's 2x area resize is this same rounded-half-up mean, 10-20x faster than NumPy.
+        half = cv2.resize(np.ascontiguousarray(block), (block.shape[1] // 2, block.shape[0] // 2),
+                          interpolation=cv2.INTER_AREA)  # fmt: skip
+        return half.reshape(block.shape[0] // 2, block.shape[1] // 2, *block.shape[2:])
     quarters = (block[0::2, 0::2], block[1::2, 0::2], block[0::2, 1::2], block[1::2, 1::2])
     if np.issubdtype(block.dtype, np.integer):
         wide = np.uint32 if block.dtype.itemsize <= 2 else np.int64
