@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,12 +71,11 @@ def inpaint(
         MethodFailedError: the method returned a wrong shape or non-finite values.
     """
     instance = _instance(method, params)
-    array, hole = _checked(image, mask, instance.info.name)
-    if not hole.any():
-        return (array.copy(), {}) if return_extras else array.copy()
-    colour = to_float_colour(array)
-    filled = instance.run(colour, hole.copy(), np.random.default_rng(seed))
-    restored, extras = _finish(instance.info.name, array, colour, hole, filled)
+    item = prepare(image, mask, instance.info.name)
+    if item.colour is None:
+        return (item.image.copy(), {}) if return_extras else item.image.copy()
+    filled = instance.run(item.colour, item.hole.copy(), np.random.default_rng(seed))
+    restored, extras = paste_result(instance.info.name, item, filled)
     return (restored, extras) if return_extras else restored
 
 
@@ -98,21 +98,72 @@ def inpaint_batch(
     name = instance.info.name
     if len(images) != len(masks):
         raise InvalidInputError(f"{len(images)} images but {len(masks)} masks")
-    checked = [_checked(image, mask, name) for image, mask in zip(images, masks, strict=True)]
-    work = [index for index, (_, hole) in enumerate(checked) if hole.any()]
-    colours = {index: to_float_colour(checked[index][0]) for index in work}
-    filled = instance.run_batch(
-        [colours[index] for index in work], [checked[index][1].copy() for index in work], seed
-    )
-    if len(filled) != len(work):
+    items = [prepare(image, mask, name) for image, mask in zip(images, masks, strict=True)]
+    work = [item for item in items if item.colour is not None]
+    filled = run_prepared(instance, work, seed)
+    done = iter(filled)
+    return [
+        item.image.copy() if item.colour is None else paste_result(name, item, next(done))[0]
+        for item in items
+    ]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An image and its mask, checked and converted for a method (:func:`prepare`)."""
+
+    image: np.ndarray  # the checked original: (H, W[, C]), uint8, uint16, float32 or float64
+    hole: np.ndarray  # bool (H, W)
+    colour: np.ndarray | None  # float32 (H, W, C) in [0, 1], C in {1, 3}; None: no hole
+
+
+def prepare(image: np.ndarray, mask: np.ndarray, name: str) -> Prepared:
+    """Check ``image`` and ``mask`` as :func:`inpaint` does and convert the image's colour for
+    method ``name`` (named in errors). The first step of :func:`inpaint`, split out so that the
+    tiled engine can prepare the next tiles on its I/O threads while the method runs.
+
+    Raises:
+        InvalidInputError: a bad image or mask, or a mask that covers every pixel.
+    """
+    array, hole = _checked(image, mask, name)
+    return Prepared(array, hole, to_float_colour(array) if hole.any() else None)
+
+
+def run_prepared(
+    method: InpaintMethod, items: list[Prepared], seed: int = 0
+) -> list[np.ndarray | MethodResult]:
+    """The method's raw results for ``items`` (each with a hole) through its ``run_batch``:
+    float ``(H, W, C)`` per item, or :class:`MethodResult`, not yet checked nor pasted
+    (:func:`paste_result`). Each method gets a copy of each hole.
+
+    Raises:
+        InvalidInputError: an item without a hole.
+        MethodFailedError: the method returned a different number of results.
+    """
+    colours = [item.colour for item in items if item.colour is not None]
+    if len(colours) != len(items):
+        raise InvalidInputError("an item without a hole has nothing for the method to fill")
+    filled = method.run_batch(colours, [item.hole.copy() for item in items], seed)
+    if len(filled) != len(items):
         raise MethodFailedError(
-            f"method {name!r} returned {len(filled)} results for {len(work)} images"
+            f"method {method.info.name!r} returned {len(filled)} results for {len(items)} images"
         )
-    results = [array.copy() for array, _ in checked]
-    for index, output in zip(work, filled, strict=True):
-        array, hole = checked[index]
-        results[index], _ = _finish(name, array, colours[index], hole, output)
-    return results
+    return list(filled)
+
+
+def paste_result(
+    name: str, item: Prepared, filled: np.ndarray | MethodResult
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Check method ``name``'s result for ``item`` and paste its hole pixels into a copy of
+    the image: the last step of :func:`inpaint`. Returns that copy (the image's shape and
+    dtype; pixels outside the hole bit-identical) and the method's extras.
+
+    Raises:
+        MethodFailedError: a wrong shape, or NaN or infinite values in the hole.
+    """
+    if item.colour is None:
+        raise InvalidInputError("the item has no hole: there is no result to paste")
+    return _finish(name, item.image, item.colour, item.hole, filled)
 
 
 def _instance(method: str | InpaintMethod, params: dict[str, Any]) -> InpaintMethod:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import subprocess
 import sys
@@ -282,6 +283,32 @@ def test_failing_tile_names_it_and_marks_only_written_chunks(scene: dict[str, An
     group = zarr.open_group(str(out), mode="r")
     expected = inpaint(scene["image"], scene["mask"], LocalMean())
     for row, col in np.argwhere(group[".progress"][...]):
+        rows, cols = slice(row * CHUNK, (row + 1) * CHUNK), slice(col * CHUNK, (col + 1) * CHUNK)
+        np.testing.assert_array_equal(group["0"][rows, cols], expected[rows, cols])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_nan_result_names_its_tile_and_is_never_written(
+    scene: dict[str, Any], workers: int
+) -> None:
+    calls = itertools.count(1)  # next() is atomic: worker threads count right
+
+    class NaNOnThird(LocalMean):  # results are checked and pasted on the I/O threads
+        def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> Any:
+            result = super().run(image, mask, rng)
+            if next(calls) == 3:
+                result[mask] = np.nan
+            return result
+
+    out = scene["tmp"] / "nan.zarr"
+    with pytest.raises(MethodFailedError, match=r"tile rows \d+:\d+, cols \d+:\d+ \(core .*\): "
+                       r"method 'local-mean' returned NaN"):  # fmt: skip
+        restore_scan(scene["scan"], scene["mask_path"], NaNOnThird(), out, workers=workers)
+    group = zarr.open_group(str(out), mode="r")
+    written = np.argwhere(group[".progress"][...])
+    assert len(written) < group[".progress"].size  # it stopped
+    expected = inpaint(scene["image"], scene["mask"], LocalMean())
+    for row, col in written:  # no NaN-made pixels in any chunk marked written
         rows, cols = slice(row * CHUNK, (row + 1) * CHUNK), slice(col * CHUNK, (col + 1) * CHUNK)
         np.testing.assert_array_equal(group["0"][rows, cols], expected[rows, cols])
 

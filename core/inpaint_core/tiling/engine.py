@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from inpaint_core.api import Prepared, paste_result, prepare, run_prepared
 from inpaint_core.errors import InvalidInputError, MethodFailedError, ParameterError
 from inpaint_core.io import scans
 from inpaint_core.io.cache import ChunkCache, chunked
-from inpaint_core.method import InpaintMethod
+from inpaint_core.method import InpaintMethod, MethodResult
 from inpaint_core.tiling.blend import blend_holes
 from inpaint_core.tiling.execution import (
     check_resumable,
@@ -83,23 +84,20 @@ class RestoreResult:
 
 
 def _run_batch(
-    method: InpaintMethod, tiles: Sequence[Tile], windows: Sequence[tuple[np.ndarray, ...]],
-    seed: int,
-) -> list[np.ndarray]:  # fmt: skip
-    """Restore a batch of windows with one ``inpaint_batch`` call (a learned method runs
-    same-sized tiles as one batch on its device); the hook that the OOM back-off wraps. CUDA
-    out-of-memory propagates as it is; another failure is retried tile by tile, so that the
-    error names the tile that fails."""
-    from inpaint_core.api import inpaint, inpaint_batch
-
+    method: InpaintMethod, tiles: Sequence[Tile], items: Sequence[Prepared], seed: int
+) -> list[np.ndarray | MethodResult]:
+    """The method's raw results for a batch of prepared windows, from one ``run_batch`` call
+    (a learned method runs same-sized tiles as one batch on its device); the hook that the OOM
+    back-off wraps. CUDA out-of-memory propagates as it is; another failure is retried tile by
+    tile, so that the error names the tile that fails."""
     try:
-        return inpaint_batch([w[0] for w in windows], [w[1] for w in windows], method, seed=seed)
+        return run_prepared(method, list(items), seed)
     except oom_errors():
         raise
     except Exception as batch_error:
-        for tile, (image, hole, *_) in zip(tiles, windows, strict=True):
+        for tile, item in zip(tiles, items, strict=True):
             try:
-                inpaint(image, hole, method, seed=seed)
+                run_prepared(method, [item], seed)
             except oom_errors():
                 raise
             except Exception as error:
@@ -111,6 +109,32 @@ def _run_batch(
             f"a batch of {len(tiles)} tiles from {describe(tiles[0])} failed with method "
             f"{method.info.name!r}, though each tile alone succeeds: {batch_error}"
         ) from batch_error
+
+
+def _paste(
+    name: str, tile: Tile, window: tuple[Prepared, Box], filled: np.ndarray | MethodResult
+) -> np.ndarray:
+    """Method ``name``'s result for ``tile`` (its prepared ``window``) checked, pasted into the
+    window's pixels (:func:`~inpaint_core.api.paste_result`) and cropped to the tile's window
+    (:func:`_crop`); a bad result raises MethodFailedError naming the tile."""
+    item, box = window
+    try:
+        restored, _ = paste_result(name, item, filled)
+    except MethodFailedError as error:
+        raise MethodFailedError(f"{describe(tile)} (core {tuple(tile.core)}): {error}") from error
+    return _crop(restored, box, tile)
+
+
+def _restore_batch(
+    method: InpaintMethod, tiles: Sequence[Tile],
+    windows: Sequence[tuple[np.ndarray, np.ndarray, Box]], seed: int,
+) -> list[np.ndarray]:  # fmt: skip
+    """Restore a batch of windows as read (:func:`_read_window`) from preparing to cropping:
+    one task on a dask.distributed worker (the raw pixels travel, not their float copy)."""
+    name = method.info.name
+    prepared = [(prepare(image, hole, name), box) for image, hole, box in windows]
+    filled = _run_batch(method, tiles, [item for item, _ in prepared], seed)
+    return [_paste(name, *args) for args in zip(tiles, prepared, filled, strict=True)]
 
 
 #: A window that is all hole is doubled around its centre at most this many times (so at most
@@ -151,6 +175,14 @@ def _read_window(source: Any, mask: Any, tile: Tile) -> tuple[np.ndarray, np.nda
         f"{window.col1 - window.col0} window around it: the method needs known pixels as "
         f"context; use a larger --tile than {max(tile.shape)}"
     )
+
+
+def _prepare_window(source: Any, mask: Any, tile: Tile, name: str) -> tuple[Prepared, Box]:
+    """:func:`_read_window`, checked and converted for method ``name``
+    (:func:`~inpaint_core.api.prepare`): the local loop's read-ahead task, so that the
+    conversion, too, runs beside the method instead of before it."""
+    image, hole, box = _read_window(source, mask, tile)
+    return prepare(image, hole, name), box
 
 
 def _crop(restored: np.ndarray, window: Box, tile: Tile) -> np.ndarray:
@@ -357,8 +389,10 @@ def _restore(
 
     yield event("restore")
     halves = _Halves(block, level0.dtype.itemsize * int(np.prod(level0.shape[2:])))
-    cache: dict[int, np.ndarray] = {}
-    prefetched: dict[Tile, Future[tuple[np.ndarray, np.ndarray, Box]]] = {}
+    cache: dict[int, Future[np.ndarray]] = {}  # a tile's result, pasted on an I/O thread
+    prefetched: dict[Tile, Future[Any]] = {}
+    # Locally the read-ahead also prepares each window; a cluster's workers prepare their own.
+    read = _read_window if client is not None else partial(_prepare_window, name=info.name)
     writes: deque[Future[None]] = deque()
     tile_pool = (ThreadPoolExecutor(job.workers, thread_name_prefix="inpaint-tile")
                  if job.workers > 1 and client is None else None)  # fmt: skip
@@ -380,17 +414,15 @@ def _restore(
                     for index in upcoming:
                         if tiles[index] not in prefetched:
                             prefetched[tiles[index]] = pool.submit(
-                                _read_window, pixels, damage, tiles[index]
+                                read, pixels, damage, tiles[index]
                             )
                     chosen = [tiles[index] for index in wanted]
                     windows = [
                         prefetched.pop(tile).result() if tile in prefetched
-                        else _read_window(pixels, damage, tile) for tile in chosen
+                        else read(pixels, damage, tile) for tile in chosen
                     ]  # fmt: skip
                     outputs, batch = _compute(instance, chosen, windows, batch, seed,
-                                              client or tile_pool)  # fmt: skip
-                    outputs = [_crop(out, window[2], tile) for out, window, tile
-                               in zip(outputs, windows, chosen, strict=True)]  # fmt: skip
+                                              client or tile_pool, pool)  # fmt: skip
                     cache.update(zip(wanted, outputs, strict=True))
                     tiles_done += len(wanted)
                     yield event("restore")
@@ -449,28 +481,41 @@ def _lookahead(
 
 
 def _compute(
-    method: InpaintMethod, chosen: list[Tile], windows: list[tuple[np.ndarray, np.ndarray, Box]],
-    batch: int, seed: int, client: Any,
-) -> tuple[list[np.ndarray], int]:  # fmt: skip
-    """The results of the ``chosen`` tiles (read as ``windows``) and the batch size to go on
-    with. ``client``: a dask.distributed client, a local thread pool, or None."""
-    by_tile = dict(zip(chosen, windows, strict=True))
-    if isinstance(client, ThreadPoolExecutor):  # groups of ``batch`` tiles, side by side
-        groups = [chosen[start : start + batch] for start in range(0, len(chosen), batch)]
-        runs = client.map(lambda part: _run_batch(method, part, [by_tile[t] for t in part],
-                                                  seed), groups)  # fmt: skip
-        return [output for outputs in runs for output in outputs], batch
-    if client is not None:  # one task per tile, spread over the cluster's workers
-        futures = [
-            client.submit(_run_batch, method, [tile], [by_tile[tile]], seed, pure=False)
-            for tile in chosen
+    method: InpaintMethod, chosen: list[Tile], windows: list[Any], batch: int, seed: int,
+    client: Any, pool: ThreadPoolExecutor,
+) -> tuple[list[Future[np.ndarray]], int]:  # fmt: skip
+    """The results of the ``chosen`` tiles, cropped to each tile's window, as futures, and
+    the batch size to go on with. ``client``: a dask.distributed client (``windows`` as read
+    by :func:`_read_window`, each restored whole on a worker), or a local thread pool running
+    groups of ``batch`` tiles side by side, or None (this thread, with the OOM back-off); in
+    the local cases ``windows`` come from :func:`_prepare_window` and each result is pasted
+    and cropped on ``pool``, the I/O threads, while the method goes on."""
+    if client is not None and not isinstance(client, ThreadPoolExecutor):
+        futures = [  # one task per tile, spread over the cluster's workers
+            client.submit(_restore_batch, method, [tile], [window], seed, pure=False)
+            for tile, window in zip(chosen, windows, strict=True)
         ]
-        return [output for outputs in client.gather(futures) for output in outputs], batch
+        return [_done(outputs[0]) for outputs in client.gather(futures)], batch
+    items = dict(zip(chosen, windows, strict=True))
 
-    def run(part: Sequence[Tile]) -> list[np.ndarray]:
-        return _run_batch(method, part, [by_tile[tile] for tile in part], seed)
+    def run(part: Sequence[Tile]) -> list[np.ndarray | MethodResult]:
+        return _run_batch(method, part, [items[tile][0] for tile in part], seed)
 
-    return run_with_backoff(run, chosen, batch)
+    if client is not None:  # groups of ``batch`` tiles, side by side
+        groups = [chosen[start : start + batch] for start in range(0, len(chosen), batch)]
+        filled = [output for outputs in client.map(run, groups) for output in outputs]
+    else:
+        filled, batch = run_with_backoff(run, chosen, batch)
+    name = method.info.name
+    return [pool.submit(_paste, name, tile, items[tile], output)
+            for tile, output in zip(chosen, filled, strict=True)], batch  # fmt: skip
+
+
+def _done(value: np.ndarray) -> Future[np.ndarray]:
+    """A future that already holds ``value``."""
+    future: Future[np.ndarray] = Future()
+    future.set_result(value)
+    return future
 
 
 def _drain(writes: deque[Future[None]]) -> None:
@@ -481,12 +526,13 @@ def _drain(writes: deque[Future[None]]) -> None:
 
 def _write_chunk(
     array: Any, hole: Any, level0: Any, progress: Any, box: Box, key: tuple[int, int],
-    tiles: list[Tile], results: list[np.ndarray], ramp: int, halves: _Halves,
+    tiles: list[Tile], results: list[Future[np.ndarray]], ramp: int, halves: _Halves,
 ) -> None:  # fmt: skip
-    """Blend the tiles' results into chunk ``box``, write it, keep its downsampled copy for
-    the pyramid, then mark it done."""
+    """Blend the tiles' results (once they are pasted) into chunk ``box``, write it, keep its
+    downsampled copy for the pyramid, then mark it done."""
     source = np.asarray(array[box.slices])
-    output = blend_holes(source, np.asarray(hole[box.slices]), box, tiles, results, ramp)
+    pasted = [result.result() for result in results]  # submitted earlier: run or running
+    output = blend_holes(source, np.asarray(hole[box.slices]), box, tiles, pasted, ramp)
     level0[box.slices] = output
     halves.keep(box, output)
     _mark_done(progress, key)
