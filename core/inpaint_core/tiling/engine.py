@@ -6,7 +6,8 @@ next chunks' tiles; results are cached until every chunk using them is written),
 write the chunk, then mark it done in the output's progress array. A killed run resumed with
 ``resume=True`` redoes only unmarked chunks and gives the same bytes. Chunks without a hole
 are copied from the source unchanged, in parallel (local threads, or a dask.distributed
-cluster's workers). Then the pyramid is written.
+cluster's workers). The pyramid's chunks over restored chunks are written as soon as those are
+(:class:`~inpaint_core.io.scans.PyramidWriter`, on the I/O threads); the rest at the end.
 """
 
 from __future__ import annotations
@@ -388,7 +389,13 @@ def _restore(
         )  # fmt: skip
 
     yield event("restore")
-    halves = _Halves(block, level0.dtype.itemsize * int(np.prod(level0.shape[2:])))
+    pyramid = None
+    if not provenance["complete"]:  # else resuming a finished run: its pyramid is written
+        changed = [(b.row0, b.col0, b.row1, b.col1) for b in (boxes[key] for key in users)]
+        # Pyramid chunks over restored chunks are written as those are, beside the method.
+        pyramid = scans.PyramidWriter(group, job.pyramid_side, source_levels=job.levels,
+                                      changed=changed, link=job.link,
+                                      final={tuple(key) for key in np.argwhere(done)})  # fmt: skip
     cache: dict[int, Future[np.ndarray]] = {}  # a tile's result, pasted on an I/O thread
     prefetched: dict[Tile, Future[Any]] = {}
     # Locally the read-ahead also prepares each window; a cluster's workers prepare their own.
@@ -431,7 +438,7 @@ def _restore(
                 writes.append(pool.submit(
                     _write_chunk, pixels, damage, level0, progress, boxes[key], key,
                     [tiles[i] for i in users[key]], [cache[i] for i in users[key]], overlap,
-                    halves,
+                    pyramid,
                 ))  # fmt: skip
                 chunks_done += 1
                 for index in users[key]:
@@ -453,13 +460,10 @@ def _restore(
             chunks_done += len(keys)
             yield event("copy")
     yield event("pyramid")
-    if provenance["complete"]:  # resuming a finished run: its pyramid is written
+    if pyramid is None:
         levels = len(group.attrs["ome"]["multiscales"][0]["datasets"])
     else:
-        changed = [(b.row0, b.col0, b.row1, b.col1) for b in (boxes[key] for key in users)]
-        levels = scans.write_pyramid(group, path.stem, job.pyramid_side,
-                                     source_levels=job.levels, changed=changed,
-                                     link=job.link, parts=halves.parts)  # fmt: skip
+        levels = pyramid.finish(path.stem)
         group.attrs["inpaint"] = dict(provenance, complete=True)
     yield event("done")
     return result(levels, False, len(todo), len(copies))
@@ -526,34 +530,18 @@ def _drain(writes: deque[Future[None]]) -> None:
 
 def _write_chunk(
     array: Any, hole: Any, level0: Any, progress: Any, box: Box, key: tuple[int, int],
-    tiles: list[Tile], results: list[Future[np.ndarray]], ramp: int, halves: _Halves,
+    tiles: list[Tile], results: list[Future[np.ndarray]], ramp: int,
+    pyramid: scans.PyramidWriter | None,
 ) -> None:  # fmt: skip
-    """Blend the tiles' results (once they are pasted) into chunk ``box``, write it, keep its
-    downsampled copy for the pyramid, then mark it done."""
+    """Blend the tiles' results (once they are pasted) into chunk ``box``, write it, mark it
+    done, then hand it to the ``pyramid`` (which may write the pyramid chunks above it)."""
     source = np.asarray(array[box.slices])
     pasted = [result.result() for result in results]  # submitted earlier: run or running
     output = blend_holes(source, np.asarray(hole[box.slices]), box, tiles, pasted, ramp)
     level0[box.slices] = output
-    halves.keep(box, output)
     _mark_done(progress, key)
-
-
-#: Bytes of downsampled restored chunks kept for the pyramid's level 1 (:class:`_Halves`).
-HALVES_BYTES = 256 * 2**20
-
-
-class _Halves:
-    """The :func:`~inpaint_core.io.scans.downsample` of each level-0 chunk this run writes,
-    by pixel origin, up to :data:`HALVES_BYTES`: the pyramid's level 1 then takes them instead
-    of decoding those chunks again (a resumed run reads the chunks written before)."""
-
-    def __init__(self, block: tuple[int, int], pixel_bytes: int) -> None:
-        self.parts: dict[tuple[int, int], np.ndarray] = {}
-        self.room = HALVES_BYTES // max(1, block[0] * block[1] * pixel_bytes // 4)
-
-    def keep(self, box: Box, output: np.ndarray) -> None:
-        if len(self.parts) < self.room:  # dict updates are atomic: threads may call this
-            self.parts[(box.row0, box.col0)] = scans.downsample(output)
+    if pyramid is not None:
+        pyramid.written(key, output)
 
 
 def _cached(array: Any) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import cv2
 import numpy as np
 from scipy import ndimage, sparse
 from scipy.sparse.csgraph import connected_components
@@ -24,8 +25,6 @@ DEFAULT_BLOCK = 1024
 READ_PIXELS = 2**24
 """Most mask pixels :func:`find_hole_regions` reads at once: a strip of whole blocks along a
 band, one read for many chunks (a zarr store then fetches them concurrently)."""
-
-_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
 
 
 class Box(NamedTuple):
@@ -206,11 +205,11 @@ def find_hole_regions(
         hole = holes[:, box.col0 - strip.col0 : box.col1 - strip.col0]
         found = 0
         if hole.any():  # most chunks of a large scan hold no damage: skip the labelling
-            local, found = ndimage.label(hole, structure=_EIGHT_NEIGHBOURS)
+            local, found = _label(hole)
         if not found:
             left = None
             continue
-        count += int(hole.sum())
+        count += int(np.count_nonzero(hole))
         spans = ndimage.find_objects(local)
         boxes.append(
             np.array(
@@ -231,6 +230,16 @@ def find_hole_regions(
     if not labelled:
         return HoleRegions((height, width), (), 0)
     return HoleRegions((height, width), _join(np.concatenate(boxes), edges, labelled), count)
+
+
+def _label(hole: np.ndarray) -> tuple[np.ndarray, int]:
+    """The 8-connected components of bool ``hole`` (H, W): int32 labels 1..n (0 = no hole)
+    and n. OpenCV's labelling: the components of ``scipy.ndimage.label`` with a 3 x 3
+    structure, about 5x faster."""
+    count, labels = cv2.connectedComponents(
+        np.ascontiguousarray(hole).view(np.uint8), connectivity=8, ltype=cv2.CV_32S
+    )
+    return labels, int(count) - 1
 
 
 def _unstored_blocks(mask: Any, block: tuple[int, int]) -> Callable[[Box], bool]:
