@@ -16,6 +16,7 @@ from inpaint_core.io.scans import (
     check_output_store,
     chunk_key,
     downsample,
+    mark_done,
     multiscales_metadata,
     open_mask,
     open_scan,
@@ -361,3 +362,29 @@ def test_pyramid_writer_writes_levels_as_level0_chunks_arrive(
     for number in (1, 2):  # the same pixels as the pyramid written at the end
         np.testing.assert_array_equal(out[str(number)][...], whole[str(number)][...])
     assert out.attrs["multiscales"] == [dict(multiscales_metadata(3, True, "out"), version="0.4")]
+
+
+def test_mark_done_writes_the_bytes_zarr_writes(tmp_path: Path) -> None:
+    group = zarr.open_group(str(tmp_path / "out.zarr"), mode="w")
+    progress = group.create_array(
+        ".progress", shape=(3, 4), chunks=(1, 1), dtype="uint8", fill_value=0, compressors=None
+    )
+    progress[0, 1] = 1  # through zarr
+    with pytest.MonkeyPatch.context() as patch:  # the file, directly: zarr is not used
+        patch.setattr(zarr.Array, "__setitem__", lambda *args: pytest.fail("zarr write"))
+        mark_done(progress, (2, 3))
+    folder = tmp_path / "out.zarr" / ".progress"
+    files = {path.relative_to(folder): path.read_bytes()
+             for path in folder.rglob("*") if path.is_file()}  # fmt: skip
+    assert files[Path("c/2/3")] == files[Path("c/0/1")] == b"\x01"
+    assert not [name for name in files if name.name.startswith(".")]  # no temporary left
+    expected = np.zeros((3, 4), np.uint8)
+    expected[0, 1] = expected[2, 3] = 1
+    np.testing.assert_array_equal(progress[...], expected)
+    for other in (  # not one raw byte per chunk, or not in a folder: written through zarr
+        group.create_array("zipped", shape=(2, 2), chunks=(1, 1), dtype="uint8"),
+        group.create_array("wide", shape=(2, 2), chunks=(2, 2), dtype="uint8", compressors=None),
+        zarr.create_array({}, shape=(2, 2), chunks=(1, 1), dtype="uint8", compressors=None),
+    ):
+        mark_done(other, (1, 0))
+        assert other[1, 0] == 1 and other[...].sum() == 1

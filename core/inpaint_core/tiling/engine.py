@@ -203,7 +203,7 @@ def _copy_chunk(
 
 
 def _mark_done(progress: Any, key: tuple[int, int]) -> None:
-    progress[key] = 1
+    scans.mark_done(progress, key)
 
 
 def iter_restore(
