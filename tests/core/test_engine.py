@@ -15,6 +15,7 @@ import pytest
 import zarr
 
 from inpaint_core.api import inpaint
+from inpaint_core.arrays import to_float_colour
 from inpaint_core.cli import main
 from inpaint_core.errors import (
     InvalidInputError,
@@ -25,7 +26,7 @@ from inpaint_core.errors import (
 from inpaint_core.io import scans
 from inpaint_core.method import InpaintMethod, MethodInfo
 from inpaint_core.tiling import engine
-from inpaint_core.tiling.engine import RestoreEvent, iter_restore, restore_scan
+from inpaint_core.tiling.engine import RestoreEvent, iter_restore, iter_tile_inputs, restore_scan
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPE = (256, 320)
@@ -311,6 +312,30 @@ def test_a_nan_result_names_its_tile_and_is_never_written(
     for row, col in written:  # no NaN-made pixels in any chunk marked written
         rows, cols = slice(row * CHUNK, (row + 1) * CHUNK), slice(col * CHUNK, (col + 1) * CHUNK)
         np.testing.assert_array_equal(group["0"][rows, cols], expected[rows, cols])
+
+
+def test_tile_inputs_are_the_windows_the_engine_gives_the_method(scene: dict[str, Any]) -> None:
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+
+    class Recording(LocalMean):
+        def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> Any:
+            seen.append((image.copy(), mask.copy()))
+            return super().run(image, mask, rng)
+
+    result = restore_scan(scene["scan"], scene["mask_path"], Recording(), scene["tmp"] / "o.zarr",
+                          tile=96, overlap=5)  # fmt: skip
+    inputs = list(iter_tile_inputs(scene["scan"], scene["mask_path"], LocalMean(), tile=96,
+                                   overlap=5))  # fmt: skip
+    assert len(inputs) == result.tiles == len(seen) > 1
+    for tile, item in inputs:  # each tile's window of the scan (none is all hole here)
+        assert item.colour is not None and item.hole.any()
+        np.testing.assert_array_equal(item.hole, scene["mask"][tile.window.slices])
+        pixels = scene["image"][tile.window.slices]
+        np.testing.assert_array_equal(item.colour, to_float_colour(pixels))
+    windows = {(item.colour.tobytes(), item.hole.tobytes()) for _, item in inputs}
+    assert windows == {(image.tobytes(), hole.tobytes()) for image, hole in seen}  # any order
+    with pytest.raises(ParameterError, match="overlap"):
+        next(iter_tile_inputs(scene["scan"], scene["mask_path"], LocalMean(), overlap=0))
 
 
 def test_a_loss_larger_than_the_tile_is_restored_from_grown_windows(

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -30,7 +30,7 @@ from inpaint_core.api import Prepared, paste_result, prepare, run_prepared
 from inpaint_core.errors import InvalidInputError, MethodFailedError, ParameterError
 from inpaint_core.io import scans
 from inpaint_core.io.cache import ChunkCache, chunked
-from inpaint_core.method import InpaintMethod, MethodResult
+from inpaint_core.method import InpaintMethod, MethodInfo, MethodResult
 from inpaint_core.tiling.blend import blend_holes
 from inpaint_core.tiling.execution import (
     check_resumable,
@@ -43,7 +43,13 @@ from inpaint_core.tiling.execution import (
     run_with_backoff,
 )
 from inpaint_core.tiling.plan import Tile, check_geometry, plan_tiles, tiles_by_block
-from inpaint_core.tiling.regions import Box, chunk_boxes, find_hole_regions, shrink_to_holes
+from inpaint_core.tiling.regions import (
+    Box,
+    HoleRegions,
+    chunk_boxes,
+    find_hole_regions,
+    shrink_to_holes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -223,15 +229,9 @@ def iter_restore(
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ParameterError(f"workers={workers!r} must be an int >= 1")
     instance = make_method(method, params, device)
-    info = instance.info
     opened = scans.open_inputs(scan, mask)
     array, hole = opened.scan, opened.mask
-    side = info.preferred_tile if tile is None else tile
-    margin = info.context_margin
-    overlap = default_overlap(side, margin) if overlap is None else overlap
-    check_geometry(side, margin, info.pad_multiple, overlap)
-    if overlap < 1:
-        raise ParameterError(f"overlap={overlap} must be >= 1 so that split holes cross-fade")
+    side, overlap = _geometry(instance.info, tile, overlap)
     if intact not in scans.INTACT_MODES:
         raise ParameterError(f"intact={intact!r} must be one of {', '.join(scans.INTACT_MODES)}")
     path = scans.check_output_store(output, opened.paths, resume=resume)
@@ -315,6 +315,49 @@ def restore_scan(
             progress(event.tiles_done, event.tiles_total)
 
 
+def iter_tile_inputs(
+    scan: Any, mask: Any, method: str | InpaintMethod, *, tile: int | None = None,
+    overlap: int | None = None, params: Mapping[str, Any] | None = None, device: str = "auto",
+) -> Iterator[tuple[Tile, Prepared]]:  # fmt: skip
+    """The tiles :func:`restore_scan` computes for ``scan``, ``mask`` and ``method`` (same
+    arguments, same plan), each with its window as the method gets it: a
+    :class:`~inpaint_core.api.Prepared` (``colour`` float32 ``(h, w, C)`` in [0, 1], ``hole``
+    bool ``(h, w)``). One window is read at a time; nothing is written. For timing the method
+    alone on a scan's tiles (``benchmarks/tiled_restore.py``), or looking at what it sees."""
+    instance = make_method(method, params, device)
+    opened = scans.open_inputs(scan, mask)
+    side, overlap = _geometry(instance.info, tile, overlap)
+    _, tiles, pixels, damage = _plan(opened.scan, opened.mask, instance.info, side, overlap)
+    for each in tiles:
+        item, _ = _prepare_window(pixels, damage, each, instance.info.name)
+        yield each, item
+
+
+def _geometry(info: MethodInfo, tile: int | None, overlap: int | None) -> tuple[int, int]:
+    """The checked tile side and overlap: the method's preferred tile and the default overlap
+    unless given."""
+    side = info.preferred_tile if tile is None else tile
+    overlap = default_overlap(side, info.context_margin) if overlap is None else overlap
+    check_geometry(side, info.context_margin, info.pad_multiple, overlap)
+    if overlap < 1:
+        raise ParameterError(f"overlap={overlap} must be >= 1 so that split holes cross-fade")
+    return side, overlap
+
+
+def _plan(
+    array: Any, hole: Any, info: MethodInfo, side: int, overlap: int
+) -> tuple[HoleRegions, list[Tile], Any, Any]:
+    """The hole regions, the tiles, and the scan and mask behind chunk caches (each chunk
+    decoded once for many reads)."""
+    regions = find_hole_regions(hole)
+    pixels, damage = _cached(array), _cached(hole)
+    tiles = plan_tiles(
+        (int(array.shape[0]), int(array.shape[1])), regions.boxes, side, info.context_margin,
+        info.pad_multiple, overlap=overlap, refine=partial(shrink_to_holes, damage),
+    )  # fmt: skip
+    return regions, list(tiles), pixels, damage
+
+
 @dataclass(frozen=True)
 class _Job:
     """The checked arguments of :func:`iter_restore`."""
@@ -343,12 +386,7 @@ def _restore(
     info = instance.info
     margin = info.context_margin
     shape = (int(array.shape[0]), int(array.shape[1]))
-    regions = find_hole_regions(hole)
-    pixels, damage = _cached(array), _cached(hole)  # each chunk decoded once for many reads
-    tiles = plan_tiles(
-        shape, regions.boxes, side, margin, info.pad_multiple, overlap=overlap,
-        refine=partial(shrink_to_holes, damage),
-    )  # fmt: skip
+    regions, tiles, pixels, damage = _plan(array, hole, info, side, overlap)
     settings = {
         "tile": side,
         "margin": margin,
