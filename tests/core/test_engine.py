@@ -24,6 +24,7 @@ from inpaint_core.errors import (
     ParameterError,
 )
 from inpaint_core.io import scans
+from inpaint_core.io.scans import write_pyramid
 from inpaint_core.method import InpaintMethod, MethodInfo
 from inpaint_core.tiling import engine
 from inpaint_core.tiling.engine import RestoreEvent, iter_restore, iter_tile_inputs, restore_scan
@@ -195,6 +196,25 @@ def test_resume_after_stop_gives_identical_bytes(scene: dict[str, Any]) -> None:
         assert file_hashes(out / "0") == file_hashes(scene["tmp"] / "whole.zarr" / "0")
     again = restore_scan(*args, out, resume=True)  # a finished run: nothing left to do
     assert (again.chunks_restored, again.chunks_copied, again.levels) == (0, 0, 1)
+
+
+@pytest.mark.parametrize(("polls", "workers"), [(None, 1), (None, 2), (3, 1), (9, 2)])
+def test_pyramid_written_during_the_run_equals_one_written_after_it(
+    scene: dict[str, Any], polls: int | None, workers: int
+) -> None:
+    args = (scene["scan"], scene["mask_path"], LocalMean())
+    settings = {"tile": 64, "pyramid_side": 40, "workers": workers}
+    out = scene["tmp"] / "out.zarr"
+    if polls is not None:  # stopped part way (some pyramid chunks written), then resumed
+        assert restore_scan(*args, out, should_stop=stop_after(polls), **settings).stopped
+    result = restore_scan(*args, out, resume=polls is not None, **settings)
+    assert result.levels == 4
+    after = zarr.open_group(str(scene["tmp"] / "after.zarr"), mode="w")
+    after.create_array("0", shape=(*SHAPE, 3), chunks=(CHUNK, CHUNK, 3),
+                       dtype="uint8")[...] = restored(out)  # fmt: skip
+    assert write_pyramid(after, "after", side=40) == 4
+    for level in ("1", "2", "3"):
+        np.testing.assert_array_equal(restored(out, level), after[level][...], err_msg=level)
 
 
 def test_closing_the_generator_early_leaves_a_resumable_store(scene: dict[str, Any]) -> None:
