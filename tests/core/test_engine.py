@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import zarr
 
-from inpaint_core.api import inpaint
+from inpaint_core.api import inpaint, prepare
 from inpaint_core.arrays import to_float_colour
 from inpaint_core.cli import main
 from inpaint_core.errors import (
@@ -26,8 +26,9 @@ from inpaint_core.errors import (
 from inpaint_core.io import scans
 from inpaint_core.io.scans import write_pyramid
 from inpaint_core.method import InpaintMethod, MethodInfo
-from inpaint_core.tiling import engine
+from inpaint_core.tiling import Box, engine
 from inpaint_core.tiling.engine import RestoreEvent, iter_restore, iter_tile_inputs, restore_scan
+from inpaint_core.tiling.plan import Tile
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPE = (256, 320)
@@ -356,6 +357,24 @@ def test_tile_inputs_are_the_windows_the_engine_gives_the_method(scene: dict[str
     assert windows == {(image.tobytes(), hole.tobytes()) for image, hole in seen}  # any order
     with pytest.raises(ParameterError, match="overlap"):
         next(iter_tile_inputs(scene["scan"], scene["mask_path"], LocalMean(), overlap=0))
+
+
+def test_a_window_without_a_hole_in_a_batch_is_passed_through() -> None:
+    pixels = np.random.default_rng(1).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    hole = np.zeros((20, 30), dtype=bool)
+    holed = hole.copy()
+    holed[5:9, 10:14] = True
+    tiles = [Tile(0, 20, 0, 30, Box(2, 18, 2, 28)), Tile(0, 20, 0, 30, Box(2, 18, 2, 28))]
+    items = [prepare(pixels, hole, "local-mean"), prepare(pixels, holed, "local-mean")]
+    filled = engine._run_batch(LocalMean(), tiles, items, 0)
+    assert filled[0] is None and filled[1] is not None
+    window = Box(0, 20, 0, 30)
+    untouched, restored_tile = (
+        engine._paste("local-mean", tile, (item, window), result)
+        for tile, item, result in zip(tiles, items, filled, strict=True)
+    )
+    np.testing.assert_array_equal(untouched, pixels)
+    np.testing.assert_array_equal(restored_tile, inpaint(pixels, holed, LocalMean()))
 
 
 def test_a_loss_larger_than_the_tile_is_restored_from_grown_windows(

@@ -92,19 +92,21 @@ class RestoreResult:
 
 def _run_batch(
     method: InpaintMethod, tiles: Sequence[Tile], items: Sequence[Prepared], seed: int
-) -> list[np.ndarray | MethodResult]:
+) -> list[np.ndarray | MethodResult | None]:
     """The method's raw results for a batch of prepared windows, from one ``run_batch`` call
-    (a learned method runs same-sized tiles as one batch on its device); the hook that the OOM
-    back-off wraps. CUDA out-of-memory propagates as it is; another failure is retried tile by
-    tile, so that the error names the tile that fails."""
+    (a learned method runs same-sized tiles as one batch on its device), None for a window
+    without a hole; the hook that the OOM back-off wraps. CUDA out-of-memory propagates as it
+    is; another failure is retried tile by tile, so that the error names the tile that fails."""
+    work = [item for item in items if item.colour is not None]  # a window may hold no hole
     try:
-        return run_prepared(method, list(items), seed)
+        filled = iter(run_prepared(method, work, seed))
+        return [next(filled) if item.colour is not None else None for item in items]
     except oom_errors():
         raise
     except Exception as batch_error:
         for tile, item in zip(tiles, items, strict=True):
             try:
-                run_prepared(method, [item], seed)
+                run_prepared(method, [item] if item.colour is not None else [], seed)
             except oom_errors():
                 raise
             except Exception as error:
@@ -119,12 +121,15 @@ def _run_batch(
 
 
 def _paste(
-    name: str, tile: Tile, window: tuple[Prepared, Box], filled: np.ndarray | MethodResult
+    name: str, tile: Tile, window: tuple[Prepared, Box], filled: np.ndarray | MethodResult | None
 ) -> np.ndarray:
     """Method ``name``'s result for ``tile`` (its prepared ``window``) checked, pasted into the
     window's pixels (:func:`~inpaint_core.api.paste_result`) and cropped to the tile's window
-    (:func:`_crop`); a bad result raises MethodFailedError naming the tile."""
+    (:func:`_crop`); a bad result raises MethodFailedError naming the tile. A window without a
+    hole (``filled`` None) is its pixels unchanged."""
     item, box = window
+    if filled is None:
+        return _crop(item.image, box, tile)
     try:
         restored, _ = paste_result(name, item, filled)
     except MethodFailedError as error:
@@ -540,7 +545,7 @@ def _compute(
         return [_done(outputs[0]) for outputs in client.gather(futures)], batch
     items = dict(zip(chosen, windows, strict=True))
 
-    def run(part: Sequence[Tile]) -> list[np.ndarray | MethodResult]:
+    def run(part: Sequence[Tile]) -> list[np.ndarray | MethodResult | None]:
         return _run_batch(method, part, [items[tile][0] for tile in part], seed)
 
     if client is not None:  # groups of ``batch`` tiles, side by side
