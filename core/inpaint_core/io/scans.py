@@ -801,7 +801,8 @@ class PyramidWriter:
             previous = array
         for number, entry in enumerate(self.levels, start=1):
             done = final if number == 1 else set()
-            for block in _blocks(entry.array) if entry.needed is None else entry.needed:
+            blocks = [b for b, _ in _chunks(entry.array)] if entry.needed is None else entry.needed
+            for block in blocks:
                 waits = [child for child in self._children(entry, block)
                          if entry.lower_dirty is None or child in entry.lower_dirty]  # fmt: skip
                 entry.pending[block] = sum(1 for child in waits if done is None or child
@@ -828,7 +829,7 @@ class PyramidWriter:
         copied = 0
         for number, entry in enumerate(self.levels, start=1):
             began = time.perf_counter()
-            blocks = _blocks(entry.array)
+            blocks = [block for block, _ in _chunks(entry.array)]
             clean = [] if entry.needed is None else [b for b in blocks if b not in entry.needed]
             todo = [b for b in blocks if b not in clean and self._claim(entry, b)]
             coords = (0,) * (entry.array.ndim - 2)
@@ -849,12 +850,8 @@ class PyramidWriter:
 
     def _children(self, entry: _Level, block: tuple[int, int]) -> list[tuple[int, int]]:
         """The blocks of ``entry.lower`` that the chunk ``block`` of ``entry`` averages."""
-        box = _block_box(entry.array, block)
-        region = Box(2 * box.row0, min(2 * box.row1, entry.lower.shape[0]), 2 * box.col0,
-                     min(2 * box.col1, entry.lower.shape[1]))  # fmt: skip
-        sides = (int(entry.lower.chunks[0]), int(entry.lower.chunks[1]))
-        return [(chunk.row0 // sides[0], chunk.col0 // sides[1]) for chunk in
-                chunk_boxes(tuple(entry.lower.shape[:2]), sides, within=region)]  # fmt: skip
+        region = _doubled(_block_box(entry.array, block), entry.lower.shape)
+        return [lower for lower, _ in _chunks(entry.lower, region)]
 
     def _claim(self, entry: _Level, block: tuple[int, int]) -> bool:
         """Whether this caller is the one to compute ``block`` (each block is computed once)."""
@@ -870,18 +867,17 @@ class PyramidWriter:
         if number >= len(self.levels):
             return
         entry = self.levels[number]
-        sides = (int(entry.lower.chunks[0]), int(entry.lower.chunks[1]))
-        origin = (block[0] * sides[0], block[1] * sides[1])
+        box = _block_box(entry.lower, block)
         half = None
         if pixels is not None and entry.even and self._room > 0:
             half = downsample(pixels)
         ready = []
         with self._lock:
             if half is not None and self._room >= half.nbytes:
-                entry.parts[origin] = half
+                entry.parts[(box.row0, box.col0)] = half
                 self._room -= half.nbytes
             if entry.lower_dirty is None or block in entry.lower_dirty:
-                for parent in self._parents(entry, origin, pixels_shape=sides):
+                for parent, _ in _chunks(entry.array, _half(box)):
                     if parent not in entry.pending:
                         continue
                     entry.pending[parent] -= 1
@@ -891,43 +887,37 @@ class PyramidWriter:
         for parent in ready:
             self._compute(number + 1, parent)
 
-    def _parents(
-        self, entry: _Level, origin: tuple[int, int], pixels_shape: tuple[int, int]
-    ) -> list[tuple[int, int]]:
-        """The blocks of ``entry`` whose chunks average the lower chunk at pixel ``origin``."""
-        lower = Box(origin[0], min(origin[0] + pixels_shape[0], entry.lower.shape[0]),
-                    origin[1], min(origin[1] + pixels_shape[1], entry.lower.shape[1]))  # fmt: skip
-        sides = (int(entry.array.chunks[0]), int(entry.array.chunks[1]))
-        return [(chunk.row0 // sides[0], chunk.col0 // sides[1]) for chunk in
-                chunk_boxes(tuple(entry.array.shape[:2]), sides, within=_half(lower))]  # fmt: skip
-
     def _compute(self, number: int, block: tuple[int, int]) -> None:
         """Average the chunk ``block`` of level ``number`` from the level below (kept parts,
         the source's level over lower chunks nothing restored, else the lower chunks), write
         it, and report it final."""
         entry = self.levels[number - 1]
         box = _block_box(entry.array, block)
-        region = (2 * box.row0, min(2 * box.row1, entry.lower.shape[0]), 2 * box.col0,
-                  min(2 * box.col1, entry.lower.shape[1]))  # fmt: skip
+        region = _doubled(box, entry.lower.shape)
         source = None if entry.lower_dirty is None else (entry.reuse, entry.lower_dirty)
-        pixels = _halved(entry.lower, region, entry.parts if entry.even else None, source)
+        pixels = _halved(entry.lower, tuple(region), entry.parts if entry.even else None, source)
         entry.array[box.slices] = pixels
         with self._lock:  # the parts inside this chunk serve no other chunk: free them
-            for chunk in chunk_boxes(tuple(entry.lower.shape[:2]),
-                                     (int(entry.lower.chunks[0]), int(entry.lower.chunks[1])),
-                                     within=Box(*region)):  # fmt: skip
-                if chunk.intersection(Box(*region)) == chunk:
+            for _, chunk in _chunks(entry.lower, region):
+                if chunk.intersection(region) == chunk:
                     part = entry.parts.pop((chunk.row0, chunk.col0), None)
-                    if part is not None:
-                        self._room += part.nbytes
+                    self._room += 0 if part is None else part.nbytes
         self._final(number, block, pixels)
 
 
-def _blocks(array: Any) -> list[tuple[int, int]]:
-    """Every chunk block ``(row, col)`` of ``array``, row by row."""
+def _chunks(array: Any, within: Box | None = None) -> list[tuple[tuple[int, int], Box]]:
+    """The chunks of ``array`` (all, or those sharing a pixel with ``within``), row by row:
+    each one's block ``(row, col)`` and pixels (clipped at the array's edges)."""
     sides = (int(array.chunks[0]), int(array.chunks[1]))
-    return [(box.row0 // sides[0], box.col0 // sides[1])
-            for box in chunk_boxes(tuple(array.shape[:2]), sides)]  # fmt: skip
+    return [((box.row0 // sides[0], box.col0 // sides[1]), box)
+            for box in chunk_boxes(tuple(array.shape[:2]), sides, within=within)]  # fmt: skip
+
+
+def _doubled(box: Box, shape: tuple[int, ...]) -> Box:
+    """The pixels of the level below that :func:`downsample` makes ``box`` from (the inverse
+    of :func:`_half`), clipped to that level's ``shape``."""
+    return Box(2 * box.row0, min(2 * box.row1, int(shape[0])), 2 * box.col0,
+               min(2 * box.col1, int(shape[1])))  # fmt: skip
 
 
 def _block_box(array: Any, block: tuple[int, int]) -> Box:
