@@ -7,6 +7,7 @@ import itertools
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -183,15 +184,18 @@ def stop_after(polls: int) -> Any:
 def test_resume_after_stop_gives_identical_bytes(scene: dict[str, Any]) -> None:
     args = (scene["scan"], scene["mask_path"], LocalMean())
     restore_scan(*args, scene["tmp"] / "whole.zarr")
-    # 13 chunks hold holes (one poll each), then one poll before the 7 copies.
+    # 13 chunks hold holes (one poll each), then one poll before waiting for the 7 copies
+    # (one group, copied in the background from the start: done or not when the run stops).
     for polls, restored_first in ((3, 3), (13, 13)):
         out = scene["tmp"] / f"resumed{polls}.zarr"
         first = restore_scan(*args, out, should_stop=stop_after(polls))
-        assert first.stopped and first.levels == 0 and first.chunks_copied == 0
+        assert first.stopped and first.levels == 0 and first.chunks_copied in (0, 7)
         assert first.chunks_restored == restored_first
         assert not zarr.open_group(str(out), mode="r").attrs["inpaint"]["complete"]
+        marked = int(zarr.open_group(str(out), mode="r")[".progress"][...].sum())
+        assert marked == first.chunks_restored + first.chunks_copied  # every copy is marked
         second = restore_scan(*args, out, resume=True)
-        assert not second.stopped and second.chunks_copied == 7
+        assert not second.stopped and first.chunks_copied + second.chunks_copied == 7
         assert second.chunks_restored == 13 - restored_first
         np.testing.assert_array_equal(restored(out), restored(scene["tmp"] / "whole.zarr"))
         assert file_hashes(out / "0") == file_hashes(scene["tmp"] / "whole.zarr" / "0")
@@ -216,6 +220,27 @@ def test_pyramid_written_during_the_run_equals_one_written_after_it(
     assert write_pyramid(after, "after", side=40) == 4
     for level in ("1", "2", "3"):
         np.testing.assert_array_equal(restored(out, level), after[level][...], err_msg=level)
+
+
+def test_hole_free_chunks_are_copied_while_the_tiles_are_restored(scene: dict[str, Any]) -> None:
+    out = scene["tmp"] / "out.zarr"
+    seen: list[int] = []
+
+    class WaitsForACopy(LocalMean):  # its first tile waits until a hole-free chunk is marked
+        def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> Any:
+            if not seen:
+                deadline = time.monotonic() + 30
+                marked = 0
+                while not marked and time.monotonic() < deadline:
+                    time.sleep(0.02)  # no restored chunk can be written before this returns
+                    marked = int(zarr.open_group(str(out), mode="r")[".progress"][...].sum())
+                seen.append(marked)
+            return super().run(image, mask, rng)
+
+    result = restore_scan(scene["scan"], scene["mask_path"], WaitsForACopy(), out)
+    assert seen[0] > 0 and result.chunks_copied == 7
+    np.testing.assert_array_equal(restored(out), inpaint(scene["image"], scene["mask"],
+                                                         LocalMean()))  # fmt: skip
 
 
 def test_closing_the_generator_early_leaves_a_resumable_store(scene: dict[str, Any]) -> None:

@@ -357,6 +357,10 @@ def test_pyramid_writer_writes_levels_as_level0_chunks_arrive(
         assert early == {(0, 0), (0, 1), (1, 2)}
     else:  # every lower chunk counts: (0, 1) is also over untouched chunks, so it waits
         assert early == {(0, 0), (1, 2)}
+    if with_source_levels:  # the chunks over untouched ones: copied as stored, any time
+        assert writer.copy_clean() == 3
+        stored = stored_chunk_keys(out["1"])
+        assert stored is not None and chunk_key(out["1"], (1, 0, 0)) in stored
     level0[...] = restored  # the untouched chunks (the engine copies them)
     assert writer.finish("out") == 3
     for number in (1, 2):  # the same pixels as the pyramid written at the end

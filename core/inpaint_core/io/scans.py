@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -514,14 +515,17 @@ def copy_chunk_bytes(
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.sync import sync
 
-    if link:
-        origin, destination = _local_file(source, coords), _local_file(target, coords)
-        if origin is None or destination is None:
-            raise InvalidInputError("hard-linking chunks needs both arrays in local folders")
+    origin, destination = _local_file(source, coords), _local_file(target, coords)
+    if link and (origin is None or destination is None):
+        raise InvalidInputError("hard-linking chunks needs both arrays in local folders")
+    if origin is not None and destination is not None:  # file to file, no bytes in Python
         destination.unlink(missing_ok=True)
         if origin.is_file():
             destination.parent.mkdir(parents=True, exist_ok=True)
-            os.link(origin, destination)
+            if link:
+                os.link(origin, destination)
+            else:
+                shutil.copyfile(origin, destination)
         return
     data = sync(source.store_path.store.get(chunk_key(source, coords), default_buffer_prototype()))
     key = chunk_key(target, coords)
@@ -772,6 +776,7 @@ class PyramidWriter:
         self._link = link
         self._eager = final is not None
         self._room = PARTS_BYTES
+        self._clean: int | None = None  # chunks copied by copy_clean, once it ran
         self.levels: list[_Level] = []
         previous = group[LEVEL0]
         chunks = tuple(previous.chunks)
@@ -820,27 +825,40 @@ class PyramidWriter:
         and written in this thread, and so on up, until :meth:`finish` begins. Thread-safe."""
         self._final(0, block, pixels)
 
+    def copy_clean(self) -> int:
+        """Copy (or link) every chunk taken as stored from the source's levels, those over no
+        ``changed`` box; they do not depend on level 0, so the engine copies them while it
+        restores. Returns their number; :meth:`finish` copies them unless this ran."""
+        copied = 0
+        with ThreadPoolExecutor(PYRAMID_THREADS) as pool:
+            for entry in self.levels:
+                if entry.needed is None:
+                    continue
+                coords = (0,) * (entry.array.ndim - 2)
+                clean = [block + coords for block, _ in _chunks(entry.array)
+                         if block not in entry.needed]  # fmt: skip
+                copy = partial(copy_chunk_bytes, entry.reuse, entry.array, link=self._link)
+                list(pool.map(copy, clean))
+                copied += len(clean)
+        self._clean = copied
+        return copied
+
     def finish(self, name: str) -> int:
         """Write every chunk not yet written (copied from the source's level, or computed),
         then the NGFF ``multiscales`` attributes (top level for NGFF 0.4 readers, under
         ``"ome"`` for 0.5) naming the image ``name``. Returns the number of levels, level 0
         included. Level 0 must be final."""
         self._eager = False
-        copied = 0
+        copied = self.copy_clean() if self._clean is None else self._clean
         for number, entry in enumerate(self.levels, start=1):
             began = time.perf_counter()
-            blocks = [block for block, _ in _chunks(entry.array)]
-            clean = [] if entry.needed is None else [b for b in blocks if b not in entry.needed]
-            todo = [b for b in blocks if b not in clean and self._claim(entry, b)]
-            coords = (0,) * (entry.array.ndim - 2)
+            todo = [block for block, _ in _chunks(entry.array)
+                    if (entry.needed is None or block in entry.needed)
+                    and self._claim(entry, block)]  # fmt: skip
             with ThreadPoolExecutor(PYRAMID_THREADS) as pool:  # a level's chunks: independent
-                copy = partial(copy_chunk_bytes, entry.reuse, entry.array, link=self._link)
-                list(pool.map(copy, [block + coords for block in clean]))
                 list(pool.map(partial(self._compute, number), todo))
-            copied += len(clean)
-            logger.debug("pyramid level %d %s: %d chunks computed now, %d copied, %.2f s",
-                         number, entry.array.shape, len(todo), len(clean),
-                         time.perf_counter() - began)  # fmt: skip
+            logger.debug("pyramid level %d %s: %d chunks computed now, %.2f s", number,
+                         entry.array.shape, len(todo), time.perf_counter() - began)  # fmt: skip
         entry = multiscales_metadata(len(self.levels) + 1, self._base.ndim == 3, name)
         self._group.attrs["multiscales"] = [dict(entry, version="0.4")]
         self._group.attrs["ome"] = {"version": "0.5", "multiscales": [entry]}

@@ -54,8 +54,8 @@ from inpaint_core.tiling.regions import (
 logger = logging.getLogger(__name__)
 
 COPY_GROUP = 32
-"""Hole-free chunks copied per step (one dask compute on a cluster); ``should_stop`` is
-polled between steps."""
+"""Hole-free chunks copied per step (one dask compute on a cluster), in the background from
+the start; after the restoring, ``should_stop`` is polled between steps."""
 #: Threads that read the next tiles and write finished chunks while the method computes.
 IO_THREADS = 2
 #: Threads copying hole-free chunks (file I/O more than CPU, so more threads than cores pay).
@@ -446,15 +446,18 @@ def _restore(
     writes: deque[Future[None]] = deque()
     tile_pool = (ThreadPoolExecutor(job.workers, thread_name_prefix="inpaint-tile")
                  if job.workers > 1 and client is None else None)  # fmt: skip
+    copy = partial(_copy_group, array, level0, progress, job.link, boxes)
+    then = None if pyramid is None else pyramid.copy_clean
     with (
         ThreadPoolExecutor(IO_THREADS, thread_name_prefix="inpaint-io") as pool,
         tile_pool or nullcontext(),
+        _Copies(copy, copies, client, then) as copying,  # begun now, beside the restoring
     ):
         try:
             for position, key in enumerate(todo):
                 if stop():
                     _drain(writes)
-                    return result(0, True, position, 0)
+                    return result(0, True, position, copying.settle())
                 step = batch * job.workers  # tiles computed per step
                 wanted = _lookahead(todo[position:], users, cache, step)
                 if wanted:
@@ -494,13 +497,10 @@ def _restore(
             wait(writes)
             for future in prefetched.values():
                 future.cancel()
-    with ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="inpaint-copy") as pool:
-        for start in range(0, len(copies), COPY_GROUP):
+        while copying.pending:
             if stop():
-                return result(0, True, len(todo), start)
-            keys = copies[start : start + COPY_GROUP]
-            _copy_group(array, level0, progress, job.link, boxes, keys, client or pool)
-            chunks_done += len(keys)
+                return result(0, True, len(todo), copying.settle())
+            chunks_done += copying.next_group()
             yield event("copy")
     yield event("pyramid")
     if pyramid is None:
@@ -590,6 +590,58 @@ def _write_chunk(
 def _cached(array: Any) -> Any:
     """``array`` behind a :class:`~inpaint_core.io.cache.ChunkCache` when it is chunked."""
     return ChunkCache(array) if chunked(array) is not None else array
+
+
+class _Copies:
+    """The hole-free chunks ``keys``, copied :data:`COPY_GROUP` at a time by ``copy(group,
+    scheduler)`` (:func:`_copy_group`) on a background thread from the moment this is made,
+    then ``then()`` (the pyramid's chunks copied from the source's levels): copying overlaps
+    restoring. ``scheduler``: a dask.distributed client, else :data:`COPY_THREADS` local
+    threads. Leaving the ``with`` block waits for the step being copied and drops those not
+    begun (so every copied chunk is marked done)."""
+
+    def __init__(
+        self, copy: Callable[[Sequence[tuple[int, int]], Any], None],
+        keys: Sequence[tuple[int, int]], client: Any, then: Callable[[], object] | None = None,
+    ) -> None:  # fmt: skip
+        self._runner = ThreadPoolExecutor(1, thread_name_prefix="inpaint-copier")
+        self._threads = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="inpaint-copy")
+        scheduler = client or self._threads
+        groups = [keys[start : start + COPY_GROUP] for start in range(0, len(keys), COPY_GROUP)]
+        self.pending: deque[tuple[Sequence[tuple[int, int]], Future[Any]]] = deque(
+            (group, self._runner.submit(copy, group, scheduler)) for group in groups
+        )
+        if then is not None:  # no level-0 chunk: counts 0
+            self.pending.append(((), self._runner.submit(then)))
+        self.copied = 0
+
+    def next_group(self) -> int:
+        """Wait for the next group; its chunk count (its copy's error, if any, is raised)."""
+        group, future = self.pending.popleft()
+        future.result()
+        self.copied += len(group)
+        return len(group)
+
+    def settle(self, check: bool = True) -> int:
+        """Drop the groups not begun, wait for the one being copied; the chunks copied in
+        all (a failed group's error is raised when ``check``)."""
+        for _, future in self.pending:
+            future.cancel()
+        wait([future for _, future in self.pending])
+        while self.pending:
+            group, future = self.pending.popleft()
+            if not future.cancelled() and (check or future.exception() is None):
+                future.result()
+                self.copied += len(group)
+        self._runner.shutdown()
+        self._threads.shutdown()
+        return self.copied
+
+    def __enter__(self) -> _Copies:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.settle(check=False)  # on errors and early returns: nothing left half-copied
 
 
 def _copy_group(
