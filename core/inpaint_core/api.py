@@ -99,12 +99,10 @@ def inpaint_batch(
     if len(images) != len(masks):
         raise InvalidInputError(f"{len(images)} images but {len(masks)} masks")
     items = [prepare(image, mask, name) for image, mask in zip(images, masks, strict=True)]
-    work = [item for item in items if item.colour is not None]
-    filled = run_prepared(instance, work, seed)
-    done = iter(filled)
+    filled = run_prepared(instance, items, seed)
     return [
-        item.image.copy() if item.colour is None else paste_result(name, item, next(done))[0]
-        for item in items
+        item.image.copy() if output is None else paste_result(name, item, output)[0]
+        for item, output in zip(items, filled, strict=True)
     ]
 
 
@@ -131,24 +129,23 @@ def prepare(image: np.ndarray, mask: np.ndarray, name: str) -> Prepared:
 
 def run_prepared(
     method: InpaintMethod, items: list[Prepared], seed: int = 0
-) -> list[np.ndarray | MethodResult]:
-    """The method's raw results for ``items`` (each with a hole) through its ``run_batch``:
-    float ``(H, W, C)`` per item, or :class:`MethodResult`, not yet checked nor pasted
-    (:func:`paste_result`). Each method gets a copy of each hole.
+) -> list[np.ndarray | MethodResult | None]:
+    """The method's raw results for ``items``, from one ``run_batch`` call on those with a
+    hole: float ``(H, W, C)`` per item, or :class:`MethodResult`, not yet checked nor pasted
+    (:func:`paste_result`); None for an item without a hole (the method never sees it). Each
+    method gets a copy of each hole.
 
     Raises:
-        InvalidInputError: an item without a hole.
         MethodFailedError: the method returned a different number of results.
     """
-    colours = [item.colour for item in items if item.colour is not None]
-    if len(colours) != len(items):
-        raise InvalidInputError("an item without a hole has nothing for the method to fill")
-    filled = method.run_batch(colours, [item.hole.copy() for item in items], seed)
-    if len(filled) != len(items):
+    work = [(item.colour, item.hole.copy()) for item in items if item.colour is not None]
+    filled = method.run_batch([colour for colour, _ in work], [hole for _, hole in work], seed)
+    if len(filled) != len(work):
         raise MethodFailedError(
-            f"method {method.info.name!r} returned {len(filled)} results for {len(items)} images"
+            f"method {method.info.name!r} returned {len(filled)} results for {len(work)} images"
         )
-    return list(filled)
+    results = iter(filled)
+    return [None if item.colour is None else next(results) for item in items]
 
 
 def paste_result(

@@ -97,16 +97,14 @@ def _run_batch(
     (a learned method runs same-sized tiles as one batch on its device), None for a window
     without a hole; the hook that the OOM back-off wraps. CUDA out-of-memory propagates as it
     is; another failure is retried tile by tile, so that the error names the tile that fails."""
-    work = [item for item in items if item.colour is not None]  # a window may hold no hole
     try:
-        filled = iter(run_prepared(method, work, seed))
-        return [next(filled) if item.colour is not None else None for item in items]
+        return run_prepared(method, list(items), seed)
     except oom_errors():
         raise
     except Exception as batch_error:
         for tile, item in zip(tiles, items, strict=True):
             try:
-                run_prepared(method, [item] if item.colour is not None else [], seed)
+                run_prepared(method, [item], seed)
             except oom_errors():
                 raise
             except Exception as error:
