@@ -243,6 +243,30 @@ def test_hole_free_chunks_are_copied_while_the_tiles_are_restored(scene: dict[st
                                                          LocalMean()))  # fmt: skip
 
 
+def test_a_failed_background_copy_stops_the_run_and_resume_finishes_it(
+    scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = (scene["scan"], scene["mask_path"], LocalMean())
+    real_copy = engine._copy_chunk
+
+    def disk_full(source: Any, level0: Any, progress: Any, link: bool, box: Any, key: Any) -> None:
+        if key == (0, 4):  # a hole-free chunk of the scene
+            raise OSError("No space left on device")
+        real_copy(source, level0, progress, link, box, key)
+
+    monkeypatch.setattr(engine, "_copy_chunk", disk_full)
+    out = scene["tmp"] / "out.zarr"
+    with pytest.raises(OSError, match="No space left"):
+        restore_scan(*args, out)
+    group = zarr.open_group(str(out), mode="r")
+    assert not group.attrs["inpaint"]["complete"] and not group[".progress"][0, 4]
+    monkeypatch.setattr(engine, "_copy_chunk", real_copy)
+    result = restore_scan(*args, out, resume=True)
+    assert not result.stopped and result.chunks_copied >= 1
+    np.testing.assert_array_equal(restored(out), inpaint(scene["image"], scene["mask"],
+                                                         LocalMean()))  # fmt: skip
+
+
 def test_closing_the_generator_early_leaves_a_resumable_store(scene: dict[str, Any]) -> None:
     args = (scene["scan"], scene["mask_path"], LocalMean())
     restore_scan(*args, scene["tmp"] / "whole.zarr")
