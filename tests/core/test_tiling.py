@@ -163,6 +163,13 @@ def test_regions_skip_chunks_the_zarr_store_does_not_hold(
     regions = find_hole_regions(stored, read_pixels=16 * 16)
     assert list(regions.boxes) == _whole_mask_boxes(mask) and regions.hole_pixels == 49
     assert reads == [Box(16, 32, 32, 48), Box(32, 48, 0, 16)]  # the two stored chunks only
+    wide = group.create_array("wide", shape=(64, 64), chunks=(16, 16), dtype="uint8",
+                              fill_value=0)  # fmt: skip
+    wide[18, 20:40] = 1  # chunks (1, 1) and (1, 2)
+    wide[40, 3] = 1  # chunk (2, 0)
+    reads.clear()  # strips of up to 4 chunks hold the stored chunks side by side, no others
+    assert len(find_hole_regions(wide, read_pixels=4 * 16 * 16).boxes) == 2
+    assert reads == [Box(16, 32, 16, 48), Box(32, 48, 0, 16)]
     filled = group.create_array("holes", shape=(64, 64), chunks=(16, 16), dtype=bool,
                                 fill_value=True)  # fmt: skip
     filled[:16, :16] = False  # missing chunks are all hole here: they must be read

@@ -200,7 +200,14 @@ def find_hole_regions(
             left = None
             continue
         if strip is None or strip.row0 != box.row0 or box.col0 >= strip.col1:
-            strip = Box(box.row0, box.row1, box.col0, min(box.col0 + across * block[1], width))
+            end = box.col1  # the strip: this block and the stored ones right of it
+            while (
+                end < width
+                and end - box.col0 < across * block[1]
+                and not unstored(Box(box.row0, box.row1, end, min(end + block[1], width)))
+            ):
+                end = min(end + block[1], width)
+            strip = Box(box.row0, box.row1, box.col0, end)
             holes = _read(mask, strip)
         hole = holes[:, box.col0 - strip.col0 : box.col1 - strip.col0]
         found = 0
