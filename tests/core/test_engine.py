@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from inpaint_core.io.scans import write_pyramid
 from inpaint_core.method import InpaintMethod, MethodInfo
 from inpaint_core.tiling import Box, engine
 from inpaint_core.tiling.engine import RestoreEvent, iter_restore, iter_tile_inputs, restore_scan
+from inpaint_core.tiling.execution import usable_cores
 from inpaint_core.tiling.plan import Tile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -778,3 +780,12 @@ def test_intact_link_errors_name_the_way_out(
         restore_scan(scene["scan"], scene["mask"], LocalMean(), tmp_path / "d.zarr",
                      intact="move")  # fmt: skip
     assert not any((tmp_path / name).exists() for name in ("a.zarr", "b.zarr", "c.zarr", "d.zarr"))
+
+
+def test_io_threads_follow_the_usable_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert usable_cores() == 3  # the affinity (a container's limit), not the machine's
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows
+    monkeypatch.setattr(os, "cpu_count", lambda: 12)
+    assert usable_cores() == 12
+    assert 2 <= engine.IO_THREADS <= 8 and engine.MAX_PENDING_WRITES == 2 * engine.IO_THREADS

@@ -4,6 +4,7 @@ client, and the checks that make a resumed run restore exactly what the first on
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -76,6 +77,13 @@ def weights_sha256(method: InpaintMethod) -> str | None:
     if weights.is_file():
         return sha256_file(weights)
     raise MissingWeightsError(f"weights file {weights} of method {method.info.name!r} is missing")
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its CPU affinity where the OS reports one
+    (Linux: a container's or ``taskset``'s limit), else all of the machine's."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def run_with_backoff(
