@@ -51,7 +51,7 @@ def write_ome(path: Path, array: np.ndarray, ngff: str) -> Path:
     for name, level in (("s0", array), ("s1", array[::2, ::2])):
         chunks = (32, 32, *level.shape[2:])
         group.create_array(name, shape=level.shape, chunks=chunks, dtype=level.dtype)[...] = level
-    entry = multiscales_metadata(2, array.ndim == 3, "scan")
+    entry = multiscales_metadata(2, "scan", ("y", "x", "c")[: array.ndim])
     for number, dataset in enumerate(entry["datasets"]):
         dataset["path"] = f"s{number}"
     if ngff == "0.5":
@@ -114,25 +114,62 @@ def test_channel_first_ome_zarr_is_read_as_height_width_channels(tmp_path: Path,
         open_scan(write_ngff(tmp_path / "bad.zarr", stack[:, :, 0], ["c", "y"], ngff))
 
 
-def test_restore_from_a_channel_first_ome_zarr_equals_from_zarr(tmp_path: Path) -> None:
+@pytest.mark.parametrize("axes", [["c", "y", "x"], list("tczyx")])
+@pytest.mark.parametrize("intact", ["copy", "link"])
+def test_a_channel_first_ome_zarr_is_restored_into_its_own_axes(
+    tmp_path: Path, axes: list[str], intact: str
+) -> None:
     mask = np.zeros(SHAPE, dtype=np.uint8)
     mask[40:50, 30:70] = 1
     mask_path = write_ngff(tmp_path / "mask.zarr", mask[None, None, None], list("tczyx"))
     assert np.array_equal(open_mask(mask_path, SHAPE)[...], mask)
     planar = np.moveaxis(image(), -1, 0)
-    scan = write_ngff(tmp_path / "cyx.zarr", planar, ["c", "y", "x"])
-    restore_scan(scan, mask_path, "telea", tmp_path / "cyx.out.zarr", tile=64)
+    stored = planar if axes == ["c", "y", "x"] else planar[None, :, None]
+    scan = write_ngff(tmp_path / "planar.zarr", stored, axes)
+    restore_scan(scan, mask_path, "telea", tmp_path / "planar.out.zarr", tile=64,
+                 pyramid_side=40, intact=intact)  # fmt: skip
     restore_scan(write_array(tmp_path / "scan.zarr", image()), mask, "telea",
-                 tmp_path / "hwc.out.zarr", tile=64)  # fmt: skip
-    out = zarr.open_group(str(tmp_path / "cyx.out.zarr"), mode="r")
-    np.testing.assert_array_equal(out["0"][...], zarr.open_group(
-        str(tmp_path / "hwc.out.zarr"), mode="r")["0"][...])  # fmt: skip
-    assert zarr.open_array(str(scan / "0"), mode="r")[...].tobytes() == planar.tobytes()
-    with pytest.raises(InvalidInputError, match=r"stored with axes \['c', 'y', 'x'\]"):
-        restore_scan(scan, mask_path, "telea", tmp_path / "linked.zarr", intact="link")
+                 tmp_path / "hwc.out.zarr", tile=64, pyramid_side=40)  # fmt: skip
+    out = zarr.open_group(str(tmp_path / "planar.out.zarr"), mode="r")
+    hwc = zarr.open_group(str(tmp_path / "hwc.out.zarr"), mode="r")
+    entry = out.attrs["ome"]["multiscales"][0]
+    assert [axis["name"] for axis in entry["axes"]] == axes  # NGFF order: channel first
+    assert entry["datasets"][1]["coordinateTransformations"][0]["scale"] == [
+        2.0 if axis in "yx" else 1.0 for axis in axes]  # fmt: skip
+    for level in ("0", "1", "2"):  # every level stored as the source is, same pixels
+        sides = zip(axes, out[level].shape, strict=True)
+        assert out[level].chunks == tuple(min(32, size) if n in "yx" else 1 for n, size in sides)
+        expected = np.moveaxis(hwc[level][...], -1, 0).reshape(out[level].shape)
+        np.testing.assert_array_equal(out[level][...], expected, err_msg=level)
+    np.testing.assert_array_equal(open_scan(tmp_path / "planar.out.zarr").array[...],
+                                  hwc["0"][...])  # fmt: skip
+    intact_chunk = "/".join(["c", *("2" if n == "c" else "0" for n in axes)])  # no hole there
+    source_file = scan / "0" / intact_chunk
+    output_file = tmp_path / "planar.out.zarr" / "0" / intact_chunk
+    assert output_file.read_bytes() == source_file.read_bytes()  # copied as stored
+    linked = output_file.stat().st_ino == source_file.stat().st_ino
+    assert linked == (intact == "link")
+    assert zarr.open_array(str(scan / "0"), mode="r")[...].tobytes() == stored.tobytes()
     with pytest.raises(InvalidInputError, match=r"axis 'c' has length 2 .*plane and channel"):
         open_mask(write_ngff(tmp_path / "two.zarr", np.zeros((2, *SHAPE), np.uint8),
                              ["c", "y", "x"]), SHAPE)  # fmt: skip
+
+
+def test_a_channel_first_output_resumes_to_the_same_bytes(tmp_path: Path) -> None:
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[10:20, 10:120] = mask[60:70, 5:60] = True
+    scan = write_ngff(tmp_path / "cyx.zarr", np.moveaxis(image(), -1, 0), ["c", "y", "x"])
+    whole = restore_scan(scan, mask, "telea", tmp_path / "whole.zarr", tile=48, pyramid_side=40)
+    calls = iter(range(100))
+    stopped = restore_scan(scan, mask, "telea", tmp_path / "out.zarr", tile=48, pyramid_side=40,
+                           should_stop=lambda: next(calls) >= 2)  # fmt: skip
+    assert stopped.stopped and not whole.stopped
+    restore_scan(scan, mask, "telea", tmp_path / "out.zarr", tile=48, pyramid_side=40,
+                 resume=True)  # fmt: skip
+    for level in ("0", "1", "2"):
+        first = zarr.open_array(str(tmp_path / "whole.zarr" / level), mode="r")[...]
+        second = zarr.open_array(str(tmp_path / "out.zarr" / level), mode="r")[...]
+        assert first.shape[0] == 3 and np.array_equal(first, second), level
 
 
 def test_open_a_tiled_tiff_lazily(tmp_path: Path) -> None:
@@ -365,7 +402,7 @@ def test_pyramid_writer_writes_levels_as_level0_chunks_arrive(
     assert writer.finish("out") == 3
     for number in (1, 2):  # the same pixels as the pyramid written at the end
         np.testing.assert_array_equal(out[str(number)][...], whole[str(number)][...])
-    assert out.attrs["multiscales"] == [dict(multiscales_metadata(3, True, "out"), version="0.4")]
+    assert out.attrs["multiscales"] == [dict(multiscales_metadata(3, "out", "yxc"), version="0.4")]
 
 
 def test_mark_done_writes_the_bytes_zarr_writes(tmp_path: Path) -> None:

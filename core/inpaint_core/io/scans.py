@@ -4,7 +4,8 @@ Scans are read through zarr, never whole: a zarr v2 or v3 array, an OME-Zarr gro
 level 0; NGFF 0.4 keeps ``multiscales`` in the attributes, 0.5 under ``"ome"``) or a TIFF
 through tifffile's zarr interface. The output is always a **new** zarr v3 group::
 
-    OUT.zarr/0          the restored scan: the source's shape, dtype and chunking
+    OUT.zarr/0          the restored scan: the source's shape, dtype and chunking (and its
+                        stored axes when an OME-Zarr keeps the channel first)
     OUT.zarr/1, 2, ...  2x area-averaged levels, until the long side is <= ``pyramid_side``
     OUT.zarr/.progress  uint8 (chunk rows, chunk cols), 1 = that level-0 chunk is written
     attributes          NGFF "multiscales" (top level, and under "ome") and "inpaint"
@@ -13,6 +14,7 @@ through tifffile's zarr interface. The output is always a **new** zarr v3 group:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -135,6 +137,7 @@ class NgffAxesView:
                     "be restored: write that plane out as its own OME-Zarr"
                 )
         self.array, self.axes = array, tuple(axes)
+        self._path, self._channels = path, channels
         self._kept = tuple(name if name in kept else None for name in axes)
         self.dtype = np.dtype(array.dtype)
         chunks = tuple(int(v) for v in getattr(array, "chunks", stored))
@@ -150,6 +153,43 @@ class NgffAxesView:
         left = [name for name in self._kept if name]  # the axes the block still has
         order = [left.index(name) for name in ("y", "x", "c") if name in left]
         return np.ascontiguousarray(block.transpose(order))
+
+    def __setitem__(self, key: Any, value: np.ndarray) -> None:
+        """Write ``(h, w[, C])`` pixels at ``(rows, cols)`` in the stored axis order."""
+        rows, cols = _rows_cols(key)
+        shown = [name for name in ("y", "x", "c") if name in self._kept]
+        stored = [name for name in self._kept if name]
+        block = np.asarray(value).transpose([shown.index(name) for name in stored])
+        block = block.reshape([1 if name is None else block.shape[stored.index(name)]
+                               for name in self._kept])  # fmt: skip
+        parts = {"y": rows, "x": cols, "c": slice(None), None: slice(0, 1)}
+        self.array[tuple(parts[name] for name in self._kept)] = block
+
+    def stored_chunks(self, block: tuple[int, int]) -> list[tuple[int, ...]]:
+        """The stored chunk-grid coordinates of the view's chunk ``block`` ``(row, col)``:
+        one per stored chunk of its channels."""
+        sides = tuple(int(v) for v in self.array.chunks)
+        ranges = []
+        for name, length, side in zip(self._kept, self.array.shape, sides, strict=True):
+            count = math.ceil(int(length) / side) if name == "c" else 1
+            ranges.append({"y": [block[0]], "x": [block[1]]}.get(name or "", range(count)))
+        return list(itertools.product(*ranges))
+
+    def stored_level(self, shape: tuple[int, ...], sides: tuple[int, ...]) -> tuple[
+        tuple[int, ...], tuple[int, ...]
+    ]:  # fmt: skip
+        """The stored shape and chunks of a level ``shape`` ``(H, W[, C])`` chunked ``sides``
+        (y, x) in this view's axes."""
+        where = {"y": 0, "x": 1}
+        lengths = tuple(int(shape[where[n]]) if n in where else int(v)
+                        for n, v in zip(self._kept, self.array.shape, strict=True))  # fmt: skip
+        chunks = tuple(int(sides[where[n]]) if n in where else int(v)
+                       for n, v in zip(self._kept, self.array.chunks, strict=True))  # fmt: skip
+        return lengths, chunks
+
+    def with_array(self, array: Any) -> NgffAxesView:
+        """This view's axes over another stored ``array`` (e.g. a pyramid level)."""
+        return NgffAxesView(array, self.axes, self._path, channels=self._channels)
 
 
 def _rows_cols(key: Any) -> tuple[Any, Any]:
@@ -375,10 +415,16 @@ def create_output(path: Path, source: Any, provenance: dict[str, Any]) -> Any:
 
     group = zarr.open_group(str(path), mode="w-", zarr_format=3)
     chunks = output_chunks(source)
-    encoding = same_encoding(source, chunks) or {"fill_value": 0}
-    group.create_array(
-        LEVEL0, shape=tuple(source.shape), chunks=chunks, dtype=source.dtype, **encoding
-    )
+    if isinstance(source, NgffAxesView):  # the source's axes, chunks and codecs
+        shape, sides = source.stored_level(tuple(source.shape), chunks)
+        encoding = same_encoding(source.array, sides) or {"fill_value": 0}
+        group.create_array(LEVEL0, shape=shape, chunks=sides, dtype=source.dtype, **encoding)
+        write_multiscales(group, 1, path.stem, source.axes)  # a resumed run reads the axes
+    else:
+        encoding = same_encoding(source, chunks) or {"fill_value": 0}
+        group.create_array(
+            LEVEL0, shape=tuple(source.shape), chunks=chunks, dtype=source.dtype, **encoding
+        )
     grid = tuple(math.ceil(s / c) for s, c in zip(source.shape[:2], chunks[:2], strict=True))
     # One uncompressed byte per chunk file: marking a chunk never rewrites another's mark.
     group.create_array(
@@ -481,12 +527,14 @@ def check_linkable(source: Any, output: Path) -> None:
     import zarr
 
     advice = "use --intact copy (intact='copy')"
-    if same_encoding(source, output_chunks(source)) is None:
+    chunks = output_chunks(source)
+    if isinstance(source, NgffAxesView):  # the output keeps its stored axes and chunks
+        chunks = source.stored_level(tuple(source.shape), chunks)[1]
+    source = stored(source)
+    if same_encoding(source, chunks) is None:
         if isinstance(source, zarr.Array):
             sharded = "sharded" if source.shards is not None else "unsharded"
             found = f"a {sharded} zarr v{source.metadata.zarr_format} array, chunks {source.chunks}"
-        elif isinstance(source, NgffAxesView):
-            found = f"an OME-Zarr stored with axes {list(source.axes)}, not y, x[, c]"
         else:
             found = f"a {type(source).__name__}"
         raise InvalidInputError(
@@ -579,6 +627,45 @@ def open_output(path: Path) -> Any:
     return group
 
 
+def level_array(group: Any, name: str, config: Mapping[str, Any] | None = None) -> Any:
+    """Output level ``name`` as the engine reads and writes it, ``(H, W[, C])``: the array, or
+    an :class:`NgffAxesView` of it when the output keeps a channel-first source's axes (named in
+    its ``multiscales``); ``config`` as for zarr's ``Array.with_config``."""
+    array = group[name]
+    if config:
+        array = array.with_config(dict(config))
+    axes = _axis_names(group)
+    if axes is None or axes in (["y", "x"], ["y", "x", "c"]):
+        return array
+    return NgffAxesView(array, axes, Path(str(group.store_path)))
+
+
+def stored(array: Any) -> Any:
+    """The stored array behind an :class:`NgffAxesView`, else ``array`` itself."""
+    return array.array if isinstance(array, NgffAxesView) else array
+
+
+def stored_chunks(array: Any, block: tuple[int, int]) -> list[tuple[int, ...]]:
+    """The stored chunk coordinates of chunk ``block`` ``(row, col)`` of an ``(H, W[, C])``
+    array or view (whole channels: one chunk for an array)."""
+    if isinstance(array, NgffAxesView):
+        return array.stored_chunks(block)
+    return [block + (0,) * (len(array.shape) - 2)]
+
+
+def write_multiscales(
+    group: Any, levels: int, name: str, axes: Sequence[str] | None = None
+) -> None:
+    """Write the NGFF ``multiscales`` attributes of ``group``'s ``levels`` levels (top level
+    for NGFF 0.4 readers, under ``"ome"`` for 0.5); ``axes``: the stored axis names, by default
+    ``y, x, c`` (or ``y, x`` for a 2-D level 0)."""
+    if axes is None:
+        axes = ("y", "x", "c")[: len(group[LEVEL0].shape)]
+    entry = multiscales_metadata(levels, name, axes)
+    group.attrs["multiscales"] = [dict(entry, version="0.4")]
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [entry]}
+
+
 def pyramid_shapes(shape: tuple[int, ...], side: int = PYRAMID_SIDE) -> list[tuple[int, ...]]:
     """Shapes of levels 1, 2, ...: each halves (rounding up) the previous ``(H, W)`` until
     the long side is at most ``side``; channels are kept."""
@@ -619,17 +706,17 @@ def downsample(block: np.ndarray) -> np.ndarray:
     return (total / 4.0).astype(block.dtype)
 
 
-def multiscales_metadata(levels: int, channels: bool, name: str) -> dict[str, Any]:
-    """One NGFF multiscale entry for ``levels`` arrays named "0", "1", ... (2x per level)."""
-    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
-    if channels:
-        axes.append({"name": "c", "type": "channel"})
+def multiscales_metadata(levels: int, name: str, axes: Sequence[str]) -> dict[str, Any]:
+    """One NGFF multiscale entry for ``levels`` arrays named "0", "1", ... with the stored
+    ``axes`` (names among t, c, z, y, x), ``y`` and ``x`` halved per level."""
+    kinds = {"t": "time", "c": "channel"}
+    described = [{"name": axis, "type": kinds.get(axis, "space")} for axis in axes]
     datasets = []
     for level in range(levels):
-        scale = [2.0**level, 2.0**level] + ([1.0] if channels else [])
+        scale = [2.0**level if axis in ("y", "x") else 1.0 for axis in axes]
         transform = [{"type": "scale", "scale": scale}]
         datasets.append({"path": str(level), "coordinateTransformations": transform})
-    return {"name": name, "axes": axes, "datasets": datasets, "type": "mean"}
+    return {"name": name, "axes": described, "datasets": datasets, "type": "mean"}
 
 
 def _dirty_blocks(
@@ -778,7 +865,7 @@ class PyramidWriter:
         self._room = PARTS_BYTES
         self._clean: int | None = None  # chunks copied by copy_clean, once it ran
         self.levels: list[_Level] = []
-        previous = group[LEVEL0]
+        previous = level_array(group, LEVEL0)
         chunks = tuple(previous.chunks)
         self._base = previous
         for level, shape in enumerate(pyramid_shapes(tuple(previous.shape), side), start=1):
@@ -790,10 +877,16 @@ class PyramidWriter:
             encoding = None if reuse is None else same_encoding(reuse, tuple(reuse.chunks))
             if encoding is not None and max(reuse.chunks[:2]) <= MAX_CHUNK:
                 sides = tuple(int(v) for v in reuse.chunks)
+            layout = {"shape": shape, "chunks": sides}
+            if isinstance(previous, NgffAxesView):  # stored in the source's axes
+                layout = dict(zip(("shape", "chunks"), previous.stored_level(shape, sides),
+                                  strict=True))  # fmt: skip
             array = group.create_array(
-                str(level), shape=shape, chunks=sides, dtype=previous.dtype, overwrite=True,
+                str(level), **layout, dtype=previous.dtype, overwrite=True,
                 config={"write_empty_chunks": True}, **(encoding or {"fill_value": 0}),
             )  # fmt: skip
+            if isinstance(previous, NgffAxesView):
+                array = previous.with_array(array)
             raw = reuse is not None and bytes_compatible(reuse, array)
             needed = _dirty_blocks(changed, level, sides, shape) if raw else None
             even = all(int(v) % 2 == 0 for v in previous.chunks[:2])
@@ -834,10 +927,10 @@ class PyramidWriter:
             for entry in self.levels:
                 if entry.needed is None:
                     continue
-                coords = (0,) * (entry.array.ndim - 2)
-                clean = [block + coords for block, _ in _chunks(entry.array)
-                         if block not in entry.needed]  # fmt: skip
-                copy = partial(copy_chunk_bytes, entry.reuse, entry.array, link=self._link)
+                clean = [coords for block, _ in _chunks(entry.array) if block not in entry.needed
+                         for coords in stored_chunks(entry.array, block)]  # fmt: skip
+                copy = partial(copy_chunk_bytes, stored(entry.reuse), stored(entry.array),
+                               link=self._link)  # fmt: skip
                 list(pool.map(copy, clean))
                 copied += len(clean)
         self._clean = copied
@@ -859,9 +952,8 @@ class PyramidWriter:
                 list(pool.map(partial(self._compute, number), todo))
             logger.debug("pyramid level %d %s: %d chunks computed now, %.2f s", number,
                          entry.array.shape, len(todo), time.perf_counter() - began)  # fmt: skip
-        entry = multiscales_metadata(len(self.levels) + 1, self._base.ndim == 3, name)
-        self._group.attrs["multiscales"] = [dict(entry, version="0.4")]
-        self._group.attrs["ome"] = {"version": "0.5", "multiscales": [entry]}
+        axes = self._base.axes if isinstance(self._base, NgffAxesView) else None
+        write_multiscales(self._group, len(self.levels) + 1, name, axes)
         logger.info("wrote a pyramid of %d levels (%d chunks copied from the source's)",
                     len(self.levels) + 1, copied)  # fmt: skip
         return len(self.levels) + 1

@@ -206,9 +206,10 @@ def _crop(restored: np.ndarray, window: Box, tile: Tile) -> np.ndarray:
 def _copy_chunk(
     source: Any, level0: Any, progress: Any, link: bool, box: Box, key: tuple[int, int]
 ) -> None:
-    if scans.bytes_compatible(source, level0):  # stored bytes: no decoding, no encoding
-        coords = key + (0,) * (len(level0.shape) - 2)
-        scans.copy_chunk_bytes(source, level0, coords, link=link)
+    origin, target = scans.stored(source), scans.stored(level0)
+    if scans.bytes_compatible(origin, target):  # stored bytes: no decoding, no encoding
+        for coords in scans.stored_chunks(level0, key):  # one per stored chunk of the channels
+            scans.copy_chunk_bytes(origin, target, coords, link=link)
     else:
         level0[box.slices] = np.asarray(source[box.slices])
     _mark_done(progress, key)
@@ -406,10 +407,10 @@ def _restore(
         provenance = check_resumable(path, dict(group.attrs.get("inpaint", {})), provenance)
     else:
         group = scans.create_output(path, array, provenance)
-    level0, progress = group[scans.LEVEL0], group[scans.PROGRESS]
     # A restored chunk is never all fill value in practice: skip zarr's check of each written
     # chunk against it (a full comparison per chunk, as costly as a quarter of the encoding).
-    level0 = level0.with_config({"write_empty_chunks": True})
+    level0 = scans.level_array(group, scans.LEVEL0, {"write_empty_chunks": True})
+    progress = group[scans.PROGRESS]
     block = (int(level0.chunks[0]), int(level0.chunks[1]))
     done = np.asarray(progress[...]) != 0
     boxes = {(b.row0 // block[0], b.col0 // block[1]): b for b in chunk_boxes(shape, block)}
