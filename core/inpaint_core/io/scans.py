@@ -54,6 +54,9 @@ MAX_CHUNK = 4096
 #: rounds differently for 2 and for 5 or more channels, so those take the NumPy path).
 AREA_CHANNELS = (1, 3, 4)
 PROGRESS = ".progress"
+#: OME-Zarr axes read and written as they are stored; any other layout goes through an
+#: :class:`NgffAxesView`.
+PLAIN_AXES = (["y", "x"], ["y", "x", "c"])
 LEVEL0 = "0"
 
 
@@ -244,7 +247,7 @@ def open_scan(path: str | os.PathLike[str]) -> ScanSource:
         array, kind = multiscale_level0(group, path), "ome-zarr" if kind == "zarr" else kind
         levels = multiscale_levels(group)[1:]
         axes = _axis_names(group)
-        if axes is not None and axes not in (["y", "x"], ["y", "x", "c"]):
+        if axes is not None and axes not in PLAIN_AXES:
             array, levels = NgffAxesView(array, axes, path), ()  # levels stored otherwise
     shape, dtype = tuple(array.shape), np.dtype(array.dtype)
     if not (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4))) or 0 in shape:
@@ -635,7 +638,7 @@ def level_array(group: Any, name: str, config: Mapping[str, Any] | None = None) 
     if config:
         array = array.with_config(dict(config))
     axes = _axis_names(group)
-    if axes is None or axes in (["y", "x"], ["y", "x", "c"]):
+    if axes is None or axes in PLAIN_AXES:
         return array
     return NgffAxesView(array, axes, Path(str(group.store_path)))
 
