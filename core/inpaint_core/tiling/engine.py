@@ -461,7 +461,10 @@ def _restore(
                     _drain(writes)
                     return result(0, True, position, copying.settle())
                 step = batch * job.workers  # tiles computed per step
-                wanted = _lookahead(todo[position:], users, cache, step)
+                # Only for a chunk that lacks tiles (then up to ``step`` with the next ones'):
+                # the method never runs ahead of the writes, which would be left for the end.
+                lacking = any(index not in cache for index in users[key])
+                wanted = _lookahead(todo[position:], users, cache, step) if lacking else []
                 if wanted:
                     # Read the tiles after these while these are computed (and written).
                     upcoming = _lookahead(todo[position:], users, {**cache, **dict.fromkeys(
