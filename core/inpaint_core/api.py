@@ -8,7 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from inpaint_core.arrays import check_image, check_mask, composite, to_float_colour
+from inpaint_core.arrays import (
+    check_image,
+    check_mask,
+    hole_values,
+    paste_pixels,
+    to_float_colour,
+)
 from inpaint_core.errors import InvalidInputError, MethodFailedError
 from inpaint_core.method import InpaintMethod, MethodInfo, MethodResult
 from inpaint_core.plugins import get_registry
@@ -202,6 +208,8 @@ def _finish(
         raise MethodFailedError(
             f"method {name!r} returned shape {filled.shape}; expected {colour.shape}"
         )
-    if not np.isfinite(filled[hole]).all():
+    at = np.flatnonzero(hole)
+    values = hole_values(filled, at)
+    if not np.isfinite(values).all():
         raise MethodFailedError(f"method {name!r} returned NaN or infinite values in the hole")
-    return composite(array, filled, hole), extras
+    return paste_pixels(array, at, values), extras

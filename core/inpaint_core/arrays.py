@@ -95,7 +95,7 @@ def to_float_colour(image: np.ndarray) -> np.ndarray:
     """Return the colour channels of a checked image as float32 ``(H, W, C)`` in [0, 1].
 
     C is 1 for ``(H, W)`` and ``(H, W, 1)`` images and 3 for RGB and RGBA (alpha is dropped:
-    :func:`composite` copies it from the original). Integers are divided by their dtype's
+    :func:`paste_pixels` keeps the original's). Integers are divided by their dtype's
     maximum. The result is C-contiguous.
     """
     colour = image if image.ndim == 3 else image[:, :, np.newaxis]
@@ -116,20 +116,21 @@ def from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return clipped.astype(dtype)
 
 
-def composite(image: np.ndarray, filled: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Return a copy of ``image`` whose hole colour pixels come from ``filled``.
+def hole_values(filled: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The ``(N, C)`` pixels of ``filled`` (``(H, W, C)``) at the flat pixel indices ``at``
+    (``np.flatnonzero`` of an ``(H, W)`` hole): a gather of the hole's few pixels, without
+    scanning a boolean mask of the whole image."""
+    return filled.reshape(-1, filled.shape[2])[at]
 
-    Args:
-        image: the checked original, any supported shape and dtype.
-        filled: float ``(H, W, C)`` in [0, 1], C = the colour channels of ``image`` (1 or 3).
-        hole: bool ``(H, W)``.
 
-    Every pixel outside ``hole``, and the alpha channel everywhere, stays bit-identical.
-    """
+def paste_pixels(image: np.ndarray, at: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A copy of the checked ``image`` whose colour pixels at the flat pixel indices ``at``
+    are the float ``values`` ``(N, C)`` in [0, 1], converted to its dtype (:func:`from_float`);
+    C is its colour channels (1 or 3), so an alpha channel stays as it is."""
     result = image.copy()
-    values = from_float(filled[hole], image.dtype)
+    converted = from_float(values, image.dtype)
     if image.ndim == 2:
-        result[hole] = values[:, 0]
+        result.reshape(-1)[at] = converted[:, 0]
     else:
-        result[hole, : filled.shape[2]] = values
+        result.reshape(-1, image.shape[2])[at, : values.shape[1]] = converted
     return result

@@ -59,6 +59,32 @@ def test_shape_dtype_kept_and_known_pixels_bit_identical(dtype, trailing, hole_m
     assert not np.array_equal(result[hole_mask], image[hole_mask])
 
 
+class Gradient(InpaintMethod):
+    """Fills every pixel with a value that depends on its row, column and channel."""
+
+    info = MethodInfo("gradient", Family.OTHER, "test", "none")
+
+    def run(self, image, mask, rng):
+        rows, cols, channels = np.indices(image.shape, dtype=np.float32)
+        return (rows * 7 + cols * 3 + channels * 50) % 97 / 96
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("trailing", [(), (1,), (3,), (4,)])
+def test_hole_pixels_are_the_methods_values_in_the_images_dtype(
+    dtype, trailing, hole_mask
+) -> None:
+    image = np.zeros((40, 56, *trailing), dtype=dtype)
+    result = inpaint(image, hole_mask, Gradient())
+    colours = min(image.shape[2], 3) if image.ndim == 3 else 1
+    expected = Gradient().run(np.zeros((40, 56, colours), np.float32), hole_mask, None)
+    if np.dtype(dtype).kind == "u":
+        expected = np.rint(expected * np.iinfo(dtype).max).astype(dtype)
+    got = result.reshape(40, 56, -1)
+    assert np.array_equal(got[hole_mask][:, :colours], expected[hole_mask].astype(dtype))
+    assert not got[~hole_mask].any() and not got[..., colours:].any()  # known pixels, alpha
+
+
 def test_method_sees_float32_colour_without_alpha(hole_mask) -> None:
     image = np.zeros((40, 56, 4), dtype=np.uint16)
     image[..., 0] = 65535

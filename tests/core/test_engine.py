@@ -177,6 +177,22 @@ def test_progress_events_count_tiles_and_chunks(scene: dict[str, Any]) -> None:
     assert calls[-1][0] == calls[-1][1]
 
 
+def test_the_method_does_not_run_ahead_of_the_chunk_writes(tmp_path: Path) -> None:
+    """A chunk whose tiles are all computed is written before any tile of a later chunk is
+    computed, so the last tiles do not leave a backlog of chunk writes for the end."""
+    image = np.random.default_rng(1).integers(0, 256, (128, 192, 3), dtype=np.uint8)
+    mask = np.zeros((128, 192), dtype=bool)
+    mask[30:34, 60:68] = True  # across chunks (0, 0) and (0, 1): one tile for both
+    mask[90:94, 150:154] = True  # inside chunk (1, 2): its own tile
+    scan = write_store(tmp_path / "scan.zarr", image, (CHUNK, CHUNK, 3))
+    holes = write_store(tmp_path / "mask.zarr", mask, (CHUNK, CHUNK))
+    events = list(iter_restore(scan, holes, LocalMean(), tmp_path / "out.zarr"))
+    assert events[-1].tiles_total == 2
+    second = next(event for event in events if event.tiles_done == 2)
+    assert second.chunks_done == 2  # both chunks of the first tile were written before
+    np.testing.assert_array_equal(restored(tmp_path / "out.zarr")[~mask], image[~mask])
+
+
 def stop_after(polls: int) -> Any:
     """A ``should_stop`` that says True from its ``polls + 1``-th call on."""
     calls = iter(range(10_000))

@@ -176,7 +176,8 @@ def blend_holes(
         )
     if len(tiles) != len(results):
         raise InvalidInputError(f"{len(tiles)} tiles but {len(results)} results")
-    rows, cols = np.nonzero(hole)
+    at = np.flatnonzero(hole)  # flat indices: one pass over the mask, then only its holes
+    rows, cols = np.divmod(at, hole.shape[1])
     rows, cols = rows + window.row0, cols + window.col0  # scan pixels
     total = np.zeros((rows.size, *source.shape[2:]), dtype=np.float64)
     weight = np.zeros(rows.size, dtype=np.float64)
@@ -205,10 +206,10 @@ def blend_holes(
             f"{missing.size} hole pixels received no tile result, the first at "
             f"(row {row}, col {col}) of the window; the tile plan does not cover them"
         )
-    output = source.copy()
+    output = np.array(source, order="C")  # a copy whose flat view is the pixels in order
     mean = total / (weight if total.ndim == 1 else weight[:, None])
     if np.issubdtype(source.dtype, np.integer):
         info = np.iinfo(source.dtype)
         mean = np.clip(np.rint(mean), info.min, info.max)
-    output[hole] = mean.astype(source.dtype)
+    output.reshape(-1, *source.shape[2:])[at] = mean.astype(source.dtype)
     return output
