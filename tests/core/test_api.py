@@ -71,9 +71,7 @@ class Gradient(InpaintMethod):
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 @pytest.mark.parametrize("trailing", [(), (1,), (3,), (4,)])
-def test_hole_pixels_are_the_methods_values_in_the_images_dtype(
-    dtype, trailing, hole_mask
-) -> None:
+def test_hole_pixels_are_the_methods_values_in_the_images_dtype(dtype, trailing, hole_mask) -> None:
     image = np.zeros((40, 56, *trailing), dtype=dtype)
     result = inpaint(image, hole_mask, Gradient())
     colours = min(image.shape[2], 3) if image.ndim == 3 else 1
