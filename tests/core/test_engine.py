@@ -193,6 +193,37 @@ def test_the_method_does_not_run_ahead_of_the_chunk_writes(tmp_path: Path) -> No
     np.testing.assert_array_equal(restored(tmp_path / "out.zarr")[~mask], image[~mask])
 
 
+def test_tiles_are_read_two_steps_ahead_of_the_method(
+    scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the method computes a tile, the windows of the next two are being read: one read
+    queued behind chunk writes on the I/O threads would often keep the method waiting."""
+    reads: list[Tile] = []
+    prepare_window = engine._prepare_window
+
+    def recorded(source: Any, mask: Any, tile: Tile, name: str) -> Any:
+        reads.append(tile)
+        return prepare_window(source, mask, tile, name)
+
+    monkeypatch.setattr(engine, "_prepare_window", recorded)
+    total = len(list(iter_tile_inputs(scene["scan"], scene["mask_path"], LocalMean())))
+    reads.clear()
+    seen: list[int] = []
+
+    class Watching(LocalMean):
+        def run(self, image, mask, rng):
+            wanted = min(len(seen) + 3, total)  # this tile's read and the next two
+            deadline = time.monotonic() + 5
+            while len(reads) < wanted and time.monotonic() < deadline:
+                time.sleep(0.005)
+            seen.append(len(reads))
+            return super().run(image, mask, rng)
+
+    restore_scan(scene["scan"], scene["mask_path"], Watching(), scene["tmp"] / "out.zarr")
+    assert total >= 4 and len(seen) == total
+    assert all(count >= min(number + 3, total) for number, count in enumerate(seen)), seen
+
+
 def stop_after(polls: int) -> Any:
     """A ``should_stop`` that says True from its ``polls + 1``-th call on."""
     calls = iter(range(10_000))
