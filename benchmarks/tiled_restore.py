@@ -2,7 +2,7 @@
 
     python benchmarks/tiled_restore.py [--sizes 4096,8192] [--method telea] [--hole-mpx 0.34]
         [--work /tmp/tiled-bench] [--device cpu] [--plain] [--intact copy|link] [--workers N]
-        [--reuse-scans] [--damage-extent N]
+        [--reuse-scans] [--damage-extent N] [--zstd-level N]
 
 For each size, ``sample_data/make_scan.py`` makes a scan whose damaged area is the same
 ``--hole-mpx`` megapixels (so the larger scan only adds intact pixels to copy), then the scan is
@@ -61,10 +61,12 @@ def main() -> None:
     parser.add_argument(
         "--damage-extent", type=int, help="identical damage in the top-left N x N square"
     )
+    parser.add_argument("--zstd-level", type=int, help="zstd level of the chunks written")
     args = parser.parse_args()
     kind = "bare zarr" if args.plain else "OME-Zarr pyramid"
+    level = "the scan's" if args.zstd_level is None else args.zstd_level
     print(f"method {args.method}, device {args.device}, damaged area {args.hole_mpx} Mpx, {kind}, "
-          f"intact chunks: {args.intact}, {args.workers} worker(s)")  # fmt: skip
+          f"intact: {args.intact}, {args.workers} worker(s), zstd level {level}")  # fmt: skip
     header = ("size", "tiles", "seconds", "tiles/s", "hole Mpx/s", "peak RSS MB", "overhead")
     print("{:>7} {:>6} {:>8} {:>8} {:>11} {:>12} {:>9}".format(*header))
     for size in (int(value) for value in args.sizes.split(",")):
@@ -98,7 +100,8 @@ def main() -> None:
         method.run = timed  # type: ignore[method-assign]
         started = time.perf_counter()
         events = iter_restore(scan_dir / "scan.zarr", scan_dir / "mask.zarr", method, output,
-                              intact=args.intact, workers=args.workers)  # fmt: skip
+                              intact=args.intact, workers=args.workers,
+                              zstd_level=args.zstd_level)  # fmt: skip
         phases, current, mark = {}, "open+plan", started
         while True:  # the time between two events goes to the phase the first one began
             try:

@@ -525,7 +525,9 @@ def test_provenance_and_pyramid(scene: dict[str, Any]) -> None:
     ] == [4.0, 4.0, 1.0]
     meta = group.attrs["inpaint"]
     assert meta["method"] == "local-mean" and meta["complete"]
-    assert meta["settings"] == {"tile": 96, "margin": 4, "overlap": 5, "seed": 0, "intact": "copy"}
+    assert meta["settings"] == {
+        "tile": 96, "margin": 4, "overlap": 5, "seed": 0, "intact": "copy", "zstd_level": None
+    }  # fmt: skip
     assert meta["hole_fraction"] == pytest.approx(scene["mask"].mean())
     assert meta["mask"] == str(scene["mask_path"]) and meta["weights_sha256"] is None
     assert meta["software_version"] and meta["created"]
@@ -587,6 +589,7 @@ def test_cli_restore_and_its_errors(scene: dict[str, Any], capsys: pytest.Captur
         (["--param", "radius=0"], "radius=0"),
         (["--weights", "w.safetensors"], "--weights"),
         (["--method", "nope"], "nope"),
+        (["--zstd-level", "99"], "zstd_level=99"),
     ]:
         target = str(scene["tmp"] / "bad.zarr")
         assert main(["restore", scan, "--mask", mask, "-m", "telea", "-o", target, *argv]) == 2
@@ -598,6 +601,71 @@ def test_cli_restore_and_its_errors(scene: dict[str, Any], capsys: pytest.Captur
                  "--tile", "64", "--param", "radius=3", "--intact", "link"]) == 0  # fmt: skip
     assert np.array_equal(restored(linked), restored(Path(out)))
     assert (linked / "0" / "c" / "3" / "1" / "0").stat().st_nlink == 2  # no hole there
+
+
+def smooth_scene(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
+    """A compressible (smooth, lightly noisy) OME-Zarr scan with small holes, and its mask."""
+    rng = np.random.default_rng(2)
+    ramp = np.add.outer(np.arange(SHAPE[0]), np.arange(SHAPE[1])) // 5
+    image = (ramp[..., None] + rng.integers(0, 3, (*SHAPE, 3))).astype(np.uint8)
+    mask = small_holes()
+    scan = tmp_path / "smooth.zarr"
+    group = zarr.open_group(str(scan), mode="w", zarr_format=3)
+    group.create_array("0", data=image, chunks=(CHUNK, CHUNK, 3))
+    write_pyramid(group, "smooth", side=100)
+    return scan, write_store(tmp_path / "smooth-mask.zarr", mask, (CHUNK, CHUNK)), mask
+
+
+@pytest.mark.parametrize("intact", ["copy", "link"])
+def test_zstd_level_changes_only_the_encoding_of_the_written_chunks(
+    tmp_path: Path, intact: str
+) -> None:
+    scan, mask_path, _ = smooth_scene(tmp_path)
+    outputs = {}
+    for level in (None, 19, -5):
+        out = tmp_path / f"out{level}.zarr"
+        restore_scan(scan, mask_path, LocalMean(), out, zstd_level=level, intact=intact,
+                     pyramid_side=100)  # fmt: skip
+        outputs[level] = out
+        assert zarr.open_group(str(out)).attrs["inpaint"]["settings"]["zstd_level"] == level
+    for name in ("0", "1", "2"):
+        declared = (scan / name / "zarr.json").read_text()
+        for out in outputs.values():  # the same pixels, the scan's codecs declared
+            np.testing.assert_array_equal(restored(out, name), restored(outputs[None], name))
+            assert (out / name / "zarr.json").read_text() == declared
+    hole_chunk = ("0", "c", "0", "0", "0")  # a hole at (0, 0); chunk (3, 1) has none
+    sizes = {level: out.joinpath(*hole_chunk).stat().st_size for level, out in outputs.items()}
+    assert sizes[19] < sizes[None] < sizes[-5], sizes
+    upper = ("1", "c", "0", "0", "0")  # level 1 over the restored chunk: computed, re-encoded
+    assert outputs[19].joinpath(*upper).stat().st_size < outputs[-5].joinpath(*upper).stat().st_size
+    for out in outputs.values():  # intact chunks: the scan's bytes, whatever the level
+        assert (out / "0/c/3/1/0").read_bytes() == (scan / "0/c/3/1/0").read_bytes()
+        if intact == "link":
+            assert (out / "0/c/3/1/0").stat().st_ino == (scan / "0/c/3/1/0").stat().st_ino
+
+
+def test_zstd_level_errors_and_resume(tmp_path: Path) -> None:
+    scan, mask_path, _ = smooth_scene(tmp_path)
+    out = tmp_path / "out.zarr"
+    for bad in (23, -131073, 1.0, True, "1"):
+        with pytest.raises(ParameterError, match=r"zstd_level=.* must be an int from -131072"):
+            restore_scan(scan, mask_path, LocalMean(), out, zstd_level=bad)
+    gzip_scan = tmp_path / "gzip.zarr"
+    zarr.create_array(str(gzip_scan), data=zarr.open_array(str(scan / "0"))[...],
+                      chunks=(CHUNK, CHUNK, 3), compressors=zarr.codecs.GzipCodec())  # fmt: skip
+    with pytest.raises(ParameterError, match=r"needs an output compressed with zstd.*GzipCodec"):
+        restore_scan(gzip_scan, mask_path, LocalMean(), out, zstd_level=1)
+    assert not out.exists()  # refused before anything was created
+    restore_scan(gzip_scan, mask_path, LocalMean(), out)  # without the level: the scan's gzip
+    assert isinstance(zarr.open_array(str(out / "0")).compressors[0], zarr.codecs.GzipCodec)
+    stopped = tmp_path / "stopped.zarr"
+    restore_scan(scan, mask_path, LocalMean(), stopped, zstd_level=1, should_stop=stop_after(2))
+    with pytest.raises(ParameterError, match="zstd_level"):
+        restore_scan(scan, mask_path, LocalMean(), stopped, resume=True)
+    restore_scan(scan, mask_path, LocalMean(), stopped, zstd_level=1, resume=True)
+    whole = tmp_path / "whole.zarr"
+    restore_scan(scan, mask_path, LocalMean(), whole, zstd_level=1)
+    assert file_hashes(stopped / "0") == file_hashes(whole / "0")
 
 
 @pytest.mark.parametrize("method", ["local-mean", "telea"])

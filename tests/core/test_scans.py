@@ -429,3 +429,19 @@ def test_mark_done_writes_the_bytes_zarr_writes(tmp_path: Path) -> None:
     ):
         mark_done(other, (1, 0))
         assert other[1, 0] == 1 and other[...].sum() == 1
+
+
+def test_chunks_copy_as_bytes_between_arrays_differing_only_in_zstd_level(tmp_path: Path) -> None:
+    from inpaint_core.io.scans import bytes_compatible, zstd_writer
+
+    def made(name: str, **encoding: object) -> zarr.Array:
+        return zarr.create_array(str(tmp_path / name), shape=(8, 8), chunks=(4, 4),
+                                 dtype="uint8", fill_value=0, **encoding)  # fmt: skip
+
+    base = made("a", compressors=zarr.codecs.ZstdCodec(level=3))
+    assert bytes_compatible(base, made("b", compressors=zarr.codecs.ZstdCodec(level=19)))
+    assert bytes_compatible(base, zstd_writer(base, -5))
+    for name, other in [("c", zarr.codecs.ZstdCodec(level=3, checksum=True)),
+                        ("d", zarr.codecs.GzipCodec()), ("e", None)]:  # fmt: skip
+        assert not bytes_compatible(base, made(name, compressors=other))
+    assert zstd_writer(base, None) is base

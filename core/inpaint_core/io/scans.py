@@ -418,13 +418,12 @@ def create_output(path: Path, source: Any, provenance: dict[str, Any]) -> Any:
 
     group = zarr.open_group(str(path), mode="w-", zarr_format=3)
     chunks = output_chunks(source)
+    encoding = output_encoding(source)
     if isinstance(source, NgffAxesView):  # the source's axes, chunks and codecs
         shape, sides = source.stored_level(tuple(source.shape), chunks)
-        encoding = same_encoding(source.array, sides) or {"fill_value": 0}
         group.create_array(LEVEL0, shape=shape, chunks=sides, dtype=source.dtype, **encoding)
         write_multiscales(group, 1, path.stem, source.axes)  # a resumed run reads the axes
     else:
-        encoding = same_encoding(source, chunks) or {"fill_value": 0}
         group.create_array(
             LEVEL0, shape=tuple(source.shape), chunks=chunks, dtype=source.dtype, **encoding
         )
@@ -435,6 +434,79 @@ def create_output(path: Path, source: Any, provenance: dict[str, Any]) -> Any:
     )
     group.attrs["inpaint"] = provenance
     return group
+
+
+def output_encoding(source: Any) -> dict[str, Any]:
+    """The ``create_array`` keywords of the output's level 0 for ``source`` (as for
+    :func:`create_output`): a zarr v3 source's encoding (:func:`same_encoding`), else
+    :func:`new_encoding`."""
+    chunks = output_chunks(source)
+    if isinstance(source, NgffAxesView):
+        _, sides = source.stored_level(tuple(source.shape), chunks)
+        return same_encoding(source.array, sides) or new_encoding()
+    return same_encoding(source, chunks) or new_encoding()
+
+
+def new_encoding() -> dict[str, Any]:
+    """The ``create_array`` keywords of an output array that takes no source's encoding:
+    fill value 0 and zstd at its default level (zarr's default, made explicit so that a run's
+    ``zstd_level`` always finds it)."""
+    from zarr.codecs import ZstdCodec
+
+    return {"fill_value": 0, "compressors": (ZstdCodec(),)}
+
+
+#: The zstd levels: negative ones trade compression for speed; 0 is zstd's default (3).
+ZSTD_LEVELS = range(-131072, 23)
+
+
+def check_zstd_level(level: int | None, codecs: Sequence[Any]) -> None:
+    """Raise :class:`~inpaint_core.errors.ParameterError` unless ``level`` is None, or a
+    zstd level (:data:`ZSTD_LEVELS`) and ``codecs`` (an output's codecs or compressors)
+    hold zstd, naming them."""
+    from zarr.codecs import ZstdCodec
+
+    from inpaint_core.errors import ParameterError
+
+    if level is None:
+        return
+    if not isinstance(level, int) or isinstance(level, bool) or level not in ZSTD_LEVELS:
+        raise ParameterError(
+            f"zstd_level={level!r} must be an int from {ZSTD_LEVELS[0]} to {ZSTD_LEVELS[-1]}"
+        )
+    if not any(isinstance(codec, ZstdCodec) for codec in codecs):
+        names = ", ".join(type(codec).__name__ for codec in codecs) or "none"
+        raise ParameterError(
+            f"zstd_level={level} needs an output compressed with zstd; this one's codecs, "
+            f"taken from the scan so that its intact chunks copy as stored bytes, are: {names}"
+        )
+
+
+def zstd_writer(array: Any, level: int | None) -> Any:
+    """``array`` (a zarr v3 array or an :class:`NgffAxesView`) as one that encodes the chunks
+    it writes at zstd ``level``; the store, and the codecs its ``zarr.json`` declares, stay as
+    they are: the level is the encoder's effort, and a zstd frame decodes alike whatever level
+    made it, so every reader reads these chunks as before. None: ``array`` itself.
+
+    Raises:
+        ParameterError: see :func:`check_zstd_level`.
+    """
+    if level is None:
+        return array
+    if isinstance(array, NgffAxesView):
+        return array.with_array(zstd_writer(array.array, level))
+    from zarr.codecs import ZstdCodec
+
+    check_zstd_level(level, array.metadata.codecs)
+    described = array.metadata.to_dict()
+    described["codecs"] = [
+        ZstdCodec(level=level, checksum=codec.checksum) if isinstance(codec, ZstdCodec)
+        else codec for codec in array.metadata.codecs
+    ]  # fmt: skip
+    inner = array._async_array
+    metadata = type(array.metadata).from_dict(described)
+    return type(array)(type(inner)(metadata=metadata, store_path=inner.store_path,
+                                   config=inner.config))  # fmt: skip
 
 
 def same_encoding(source: Any, chunks: tuple[int, ...]) -> dict[str, Any] | None:
@@ -456,7 +528,8 @@ def same_encoding(source: Any, chunks: tuple[int, ...]) -> dict[str, Any] | None
 
 
 def bytes_compatible(source: Any, target: Any) -> bool:
-    """Whether every chunk of ``source`` is, byte for byte, the same chunk of ``target``."""
+    """Whether every chunk of ``source`` is, byte for byte, the same chunk of ``target``
+    (their codecs may differ only in what the encoder alone uses: zstd's level)."""
     import zarr
 
     if not (isinstance(source, zarr.Array) and isinstance(target, zarr.Array)):
@@ -468,9 +541,19 @@ def bytes_compatible(source: Any, target: Any) -> bool:
         first.shape == second.shape
         and first.chunk_grid == second.chunk_grid
         and first.data_type == second.data_type
-        and first.codecs == second.codecs
+        and _decoded_alike(first.codecs) == _decoded_alike(second.codecs)
         and first.chunk_key_encoding == second.chunk_key_encoding
         and np.array_equal(np.asarray(source.fill_value), np.asarray(target.fill_value))
+    )
+
+
+def _decoded_alike(codecs: Sequence[Any]) -> tuple[Any, ...]:
+    """``codecs`` without what only the encoder uses (zstd's level: :func:`zstd_writer`)."""
+    from zarr.codecs import ZstdCodec
+
+    return tuple(
+        ZstdCodec(checksum=codec.checksum) if isinstance(codec, ZstdCodec) else codec
+        for codec in codecs
     )
 
 
@@ -852,12 +935,14 @@ class PyramidWriter:
         side, source_levels, changed, link: as for :func:`write_pyramid`.
         final: the level-0 chunk blocks ``(row, col)`` already final (a resumed run's done
             chunks); None: all of them (level 0 is written).
+        zstd_level: the zstd level of the chunks computed and written (:func:`zstd_writer`);
+            None: the level the levels declare.
     """
 
     def __init__(
         self, group: Any, side: int = PYRAMID_SIDE, *, source_levels: Sequence[Any] = (),
         changed: Sequence[tuple[int, int, int, int]] | None = None, link: bool = False,
-        final: set[tuple[int, int]] | None = None,
+        final: set[tuple[int, int]] | None = None, zstd_level: int | None = None,
     ) -> None:  # fmt: skip
         import threading
 
@@ -886,10 +971,11 @@ class PyramidWriter:
                                   strict=True))  # fmt: skip
             array = group.create_array(
                 str(level), **layout, dtype=previous.dtype, overwrite=True,
-                config={"write_empty_chunks": True}, **(encoding or {"fill_value": 0}),
+                config={"write_empty_chunks": True}, **(encoding or new_encoding()),
             )  # fmt: skip
             if isinstance(previous, NgffAxesView):
                 array = previous.with_array(array)
+            array = zstd_writer(array, zstd_level)
             raw = reuse is not None and bytes_compatible(reuse, array)
             needed = _dirty_blocks(changed, level, sides, shape) if raw else None
             even = all(int(v) % 2 == 0 for v in previous.chunks[:2])

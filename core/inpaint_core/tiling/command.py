@@ -2,7 +2,7 @@
 
     inpaint restore SCAN --mask MASK --method NAME --output OUT.zarr [--tile N] [--overlap N]
         [--batch N] [--device D] [--scheduler ADDR] [--resume] [--param k=v ...]
-        [--weights FILE] [--seed N]
+        [--weights FILE] [--seed N] [--workers N] [--intact copy|link] [--zstd-level N]
 
 Stopped with Ctrl-C, the same command with ``--resume`` continues where it stopped.
 """
@@ -58,6 +58,11 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
         help="chunks without holes: copy their bytes (default), or hard-link the scan's chunk "
         "files (unsharded zarr v3 scan on the output's filesystem; no time, no disk)",
     )  # fmt: skip
+    restore.add_argument(
+        "--zstd-level", type=int, metavar="N",
+        help="zstd level of the chunks this run writes (default: the scan's); 1 encodes about "
+        "twice as fast as zstd's default, for restored chunks about 10%% larger",
+    )  # fmt: skip
     restore.set_defaults(handler=lambda args: run(args, parse_texts))
 
 
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
             args.scan, args.mask, args.method, args.output, tile=args.tile,
             overlap=args.overlap, batch=args.batch, device=args.device, params=params,
             resume=args.resume, progress=bar, scheduler=args.scheduler, seed=args.seed,
-            intact=args.intact, workers=args.workers,
+            intact=args.intact, workers=args.workers, zstd_level=args.zstd_level,
         )  # fmt: skip
     except KeyboardInterrupt:
         print("inpaint: stopped; rerun the same command with --resume", file=sys.stderr)  # noqa: T201
