@@ -445,3 +445,29 @@ def test_chunks_copy_as_bytes_between_arrays_differing_only_in_zstd_level(tmp_pa
                         ("d", zarr.codecs.GzipCodec()), ("e", None)]:  # fmt: skip
         assert not bytes_compatible(base, made(name, compressors=other))
     assert zstd_writer(base, None) is base
+
+
+@pytest.mark.parametrize("link", [False, True])
+def test_chunk_bytes_replace_what_was_there_and_a_missing_chunk_stays_missing(
+    tmp_path: Path, link: bool
+) -> None:
+    from inpaint_core.io.scans import copy_chunk_bytes
+
+    def made(name: str) -> zarr.Array:
+        return zarr.create_array(str(tmp_path / name), shape=(8, 8), chunks=(4, 4),
+                                 dtype="uint8", fill_value=0)  # fmt: skip
+
+    source, target = made("source.zarr"), made("target.zarr")
+    source[:4, :4] = 7  # chunk (0, 0) stored; (1, 1) is not
+    target[...] = 9  # every target chunk stored, to be replaced or removed
+    for coords in [(0, 0), (1, 1)]:
+        copy_chunk_bytes(source, target, coords, link=link)
+    copied = tmp_path / "target.zarr" / "c" / "0" / "0"
+    assert copied.read_bytes() == (tmp_path / "source.zarr" / "c" / "0" / "0").read_bytes()
+    assert (copied.stat().st_nlink == 2) is link
+    assert not (tmp_path / "target.zarr" / "c" / "1" / "1").exists()
+    np.testing.assert_array_equal(target[:4, :4], 7)
+    np.testing.assert_array_equal(target[4:, 4:], 0)  # missing: the fill value
+    fresh = made("fresh.zarr")  # no chunk folder yet: made on the way
+    copy_chunk_bytes(source, fresh, (0, 0), link=link)
+    np.testing.assert_array_equal(fresh[:4, :4], 7)

@@ -552,8 +552,7 @@ def _decoded_alike(codecs: Sequence[Any]) -> tuple[Any, ...]:
     from zarr.codecs import ZstdCodec
 
     return tuple(
-        ZstdCodec(checksum=codec.checksum) if isinstance(codec, ZstdCodec) else codec
-        for codec in codecs
+        ("zstd", codec.checksum) if isinstance(codec, ZstdCodec) else codec for codec in codecs
     )
 
 
