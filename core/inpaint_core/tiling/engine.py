@@ -419,7 +419,8 @@ def _restore(
         "zstd_level": job.zstd_level,
     }
     provenance = describe_run(instance, job.inputs, regions, settings, len(tiles))
-    if job.resume and path.exists():
+    resuming = job.resume and path.exists()
+    if resuming:
         group = scans.open_output(path)
         provenance = check_resumable(path, dict(group.attrs.get("inpaint", {})), provenance)
     else:
@@ -430,7 +431,8 @@ def _restore(
     level0 = scans.zstd_writer(level0, job.zstd_level)
     progress = group[scans.PROGRESS]
     block = (int(level0.chunks[0]), int(level0.chunks[1]))
-    done = np.asarray(progress[...]) != 0
+    # A new output has no marks: not read (a read per chunk, 0.13 s for a 32k scan's 1024).
+    done = np.asarray(progress[...]) != 0 if resuming else np.zeros(progress.shape, bool)
     boxes = {(b.row0 // block[0], b.col0 // block[1]): b for b in chunk_boxes(shape, block)}
     users = tiles_by_block(tiles, block)
     todo = [key for key in users if not done[key]]
