@@ -503,7 +503,7 @@ def zstd_writer(array: Any, level: int | None) -> Any:
         ZstdCodec(level=level, checksum=codec.checksum) if isinstance(codec, ZstdCodec)
         else codec for codec in array.metadata.codecs
     ]  # fmt: skip
-    inner = array._async_array
+    inner = array.async_array
     metadata = type(array.metadata).from_dict(described)
     return type(array)(type(inner)(metadata=metadata, store_path=inner.store_path,
                                    config=inner.config))  # fmt: skip
