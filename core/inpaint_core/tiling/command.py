@@ -61,7 +61,7 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
     restore.add_argument(
         "--zstd-level", type=int, metavar="N",
         help="zstd level of the chunks this run writes (default: the scan's); 1 encodes about "
-        "twice as fast as zstd's default, for restored chunks about 10%% larger",
+        "twice as fast as zstd's default, for restored chunks about 12%% larger",
     )  # fmt: skip
     restore.set_defaults(handler=lambda args: run(args, parse_texts))
 

@@ -309,7 +309,7 @@ def restore_scan(
             scan's. The output keeps the scan's codecs in its metadata (so intact chunks still
             copy or link as stored bytes): zstd decodes a chunk alike whatever level made it.
             Encoding is most of the I/O work beside the method: ``1`` encodes a 1024 px RGB
-            chunk about twice as fast as zstd's default 3, for chunks about 10 % larger
+            chunk about twice as fast as zstd's default 3, for chunks about 12 % larger
             (``benchmarks/tiled_restore.py``). The output must be compressed with zstd (it is
             unless the scan is a zarr v3 array with another compressor). Recorded in the
             provenance's settings.
