@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 import os
 import subprocess
@@ -121,8 +122,13 @@ def scene(tmp_path: Path) -> dict[str, Any]:
     }
 
 
+#: How an output declares the scan's (H, W, C) chunks that it stores as (C, H, W).
+TRANSPOSED = {"name": "transpose", "configuration": {"order": [1, 2, 0]}}
+
+
 def restored(path: Path, level: str = "0") -> np.ndarray:
-    return zarr.open_group(str(path), mode="r")[level][...]
+    """Output ``level`` as ``(H, W[, C])`` (stored channel first)."""
+    return scans.level_array(zarr.open_group(str(path), mode="r"), level)[...]
 
 
 def file_hashes(root: Path) -> dict[str, str]:
@@ -401,10 +407,11 @@ def test_failing_tile_names_it_and_marks_only_written_chunks(scene: dict[str, An
         restore_scan(scene["scan"], scene["mask_path"], FailsThird(), out)
     assert isinstance(caught.value.__cause__, ValueError)
     group = zarr.open_group(str(out), mode="r")
+    level0 = scans.level_array(group, "0")
     expected = inpaint(scene["image"], scene["mask"], LocalMean())
     for row, col in np.argwhere(group[".progress"][...]):
         rows, cols = slice(row * CHUNK, (row + 1) * CHUNK), slice(col * CHUNK, (col + 1) * CHUNK)
-        np.testing.assert_array_equal(group["0"][rows, cols], expected[rows, cols])
+        np.testing.assert_array_equal(level0[rows, cols], expected[rows, cols])
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -425,12 +432,13 @@ def test_a_nan_result_names_its_tile_and_is_never_written(
                        r"method 'local-mean' returned NaN"):  # fmt: skip
         restore_scan(scene["scan"], scene["mask_path"], NaNOnThird(), out, workers=workers)
     group = zarr.open_group(str(out), mode="r")
+    level0 = scans.level_array(group, "0")
     written = np.argwhere(group[".progress"][...])
     assert len(written) < group[".progress"].size  # it stopped
     expected = inpaint(scene["image"], scene["mask"], LocalMean())
     for row, col in written:  # no NaN-made pixels in any chunk marked written
         rows, cols = slice(row * CHUNK, (row + 1) * CHUNK), slice(col * CHUNK, (col + 1) * CHUNK)
-        np.testing.assert_array_equal(group["0"][rows, cols], expected[rows, cols])
+        np.testing.assert_array_equal(level0[rows, cols], expected[rows, cols])
 
 
 def test_tile_inputs_are_the_windows_the_engine_gives_the_method(scene: dict[str, Any]) -> None:
@@ -516,13 +524,16 @@ def test_provenance_and_pyramid(scene: dict[str, Any]) -> None:
     )
     group = zarr.open_group(str(out), mode="r")
     assert result.levels == 3
-    assert [group[str(k)].shape for k in range(3)] == [(256, 320, 3), (128, 160, 3), (64, 80, 3)]
-    assert group["0"].chunks == (CHUNK, CHUNK, 3) and group["0"].dtype == np.uint8
+    # Stored channel first (NGFF's order), each level naming its axes.
+    assert [group[str(k)].shape for k in range(3)] == [(3, 256, 320), (3, 128, 160), (3, 64, 80)]
+    assert group["0"].chunks == (3, CHUNK, CHUNK) and group["0"].dtype == np.uint8
+    assert all(group[str(k)].metadata.dimension_names == ("c", "y", "x") for k in range(3))
     entry = group.attrs["ome"]["multiscales"][0]
     assert [d["path"] for d in entry["datasets"]] == ["0", "1", "2"]
+    assert [axis["name"] for axis in entry["axes"]] == ["c", "y", "x"]
     assert group.attrs["multiscales"][0]["datasets"][2]["coordinateTransformations"][0][
         "scale"
-    ] == [4.0, 4.0, 1.0]
+    ] == [1.0, 4.0, 4.0]
     meta = group.attrs["inpaint"]
     assert meta["method"] == "local-mean" and meta["complete"]
     assert meta["settings"] == {
@@ -531,8 +542,8 @@ def test_provenance_and_pyramid(scene: dict[str, Any]) -> None:
     assert meta["hole_fraction"] == pytest.approx(scene["mask"].mean())
     assert meta["mask"] == str(scene["mask_path"]) and meta["weights_sha256"] is None
     assert meta["software_version"] and meta["created"]
-    level1 = group["1"][...].astype(float)
-    full = group["0"][...].astype(float)
+    level1 = restored(out, "1").astype(float)
+    full = restored(out).astype(float)
     assert abs(level1[10, 20, 0] - full[20:22, 40:42, 0].mean()) <= 0.5
 
 
@@ -600,7 +611,8 @@ def test_cli_restore_and_its_errors(scene: dict[str, Any], capsys: pytest.Captur
     assert main(["restore", scan, "--mask", mask, "-m", "telea", "-o", str(linked),
                  "--tile", "64", "--param", "radius=3", "--intact", "link"]) == 0  # fmt: skip
     assert np.array_equal(restored(linked), restored(Path(out)))
-    assert (linked / "0" / "c" / "3" / "1" / "0").stat().st_nlink == 2  # no hole there
+    # Chunk (3, 1) has no hole: the scan's file "c/3/1/0", stored channel first "c/0/3/1".
+    assert (linked / "0" / "c" / "0" / "3" / "1").stat().st_nlink == 2
 
 
 def smooth_scene(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
@@ -629,19 +641,20 @@ def test_zstd_level_changes_only_the_encoding_of_the_written_chunks(
         outputs[level] = out
         assert zarr.open_group(str(out)).attrs["inpaint"]["settings"]["zstd_level"] == level
     for name in ("0", "1", "2"):
-        declared = (scan / name / "zarr.json").read_text()
+        declared = json.loads((scan / name / "zarr.json").read_text())["codecs"]
         for out in outputs.values():  # the same pixels, the scan's codecs declared
             np.testing.assert_array_equal(restored(out, name), restored(outputs[None], name))
-            assert (out / name / "zarr.json").read_text() == declared
+            codecs = json.loads((out / name / "zarr.json").read_text())["codecs"]
+            assert codecs == [TRANSPOSED, *declared]
     hole_chunk = ("0", "c", "0", "0", "0")  # a hole at (0, 0); chunk (3, 1) has none
     sizes = {level: out.joinpath(*hole_chunk).stat().st_size for level, out in outputs.items()}
     assert sizes[19] < sizes[None] < sizes[-5], sizes
     upper = ("1", "c", "0", "0", "0")  # level 1 over the restored chunk: computed, re-encoded
     assert outputs[19].joinpath(*upper).stat().st_size < outputs[-5].joinpath(*upper).stat().st_size
     for out in outputs.values():  # intact chunks: the scan's bytes, whatever the level
-        assert (out / "0/c/3/1/0").read_bytes() == (scan / "0/c/3/1/0").read_bytes()
+        assert (out / "0/c/0/3/1").read_bytes() == (scan / "0/c/3/1/0").read_bytes()
         if intact == "link":
-            assert (out / "0/c/3/1/0").stat().st_ino == (scan / "0/c/3/1/0").stat().st_ino
+            assert (out / "0/c/0/3/1").stat().st_ino == (scan / "0/c/3/1/0").stat().st_ino
 
 
 def test_zstd_level_errors_and_resume(tmp_path: Path) -> None:
@@ -752,9 +765,9 @@ def test_hole_free_chunks_are_copied_as_stored_bytes(tmp_path: Path) -> None:
     level0 = zarr.open_group(str(out), mode="r")["0"]
     assert level0.compressors == source.compressors  # the source's encoding is kept
     assert chunk_file(out / "0", 0, 0, 0) == chunk_file(scan, 0, 0, 0)
-    assert chunk_file(out / "0", 3, 4, 0) == chunk_file(scan, 3, 4, 0)
-    assert not (out / "0" / "c" / "0" / "1").exists()  # missing in the source, missing here
-    restored_pixels = level0[...]
+    assert chunk_file(out / "0", 0, 3, 4) == chunk_file(scan, 3, 4, 0)  # stored c, y, x
+    assert not (out / "0" / "c" / "0" / "0" / "1").exists()  # missing in the source, here too
+    restored_pixels = restored(out)
     assert np.array_equal(restored_pixels[~mask], expected[~mask])
     assert not np.array_equal(restored_pixels[mask], expected[mask])
 
@@ -777,15 +790,13 @@ def test_pyramid_reuses_the_sources_levels_outside_restored_chunks(tmp_path: Pat
                           pyramid_side=100)  # fmt: skip
     assert result.levels == 3
     restored_group = zarr.open_group(str(out), mode="r")
-    level1, level2 = restored_group["1"], restored_group["2"]
-    assert level1.chunks == (32, 32, 3)  # the source level's chunking, for byte copies
-    level1 = level1[...]
+    assert restored_group["1"].chunks == (3, 32, 32)  # the source level's, for byte copies
+    level1, level2 = restored(out, "1"), restored(out, "2")
     assert (level1[:64, :] == 7).all() and (level1[96:, :] == 7).all()  # untouched: reused
     assert (level1[64:96, :64] == 7).all() and (level1[64:96, 96:] == 7).all()
     computed = level1[64:96, 64:96].astype(float)  # from level 0's rows/cols 128-191
-    full = restored_group["0"][128:192, 128:192].astype(float)
+    full = restored(out)[128:192, 128:192].astype(float)
     assert np.abs(computed - full.reshape(32, 2, 32, 2, 3).mean(axis=(1, 3))).max() <= 0.5
-    level2 = level2[...]
     assert (level2[32:64, 32:64] != 7).any() and (level2[:32, :] == 7).all()
 
 
@@ -858,7 +869,7 @@ def test_intact_link_hard_links_unchanged_chunks_and_gives_the_copied_result(
     assert (linked / "0" / "c" / "0" / "0" / "0").stat().st_ino == source_file.stat().st_ino
     assert (linked / "1" / "c" / "0" / "0" / "0").stat().st_ino == (
         scan / "1" / "c" / "0" / "0" / "0").stat().st_ino  # fmt: skip
-    restored_file = linked / "0" / "c" / "2" / "2" / "0"  # the chunk with the holes
+    restored_file = linked / "0" / "c" / "0" / "2" / "2"  # the chunk with the holes
     assert restored_file.stat().st_nlink == 1
     assert (copied / "0" / "c" / "0" / "0" / "0").stat().st_nlink == 1  # copy: own files
     attrs = zarr.open_group(str(linked), mode="r").attrs["inpaint"]
@@ -870,7 +881,7 @@ def test_writing_a_linked_output_through_zarr_leaves_the_source_alone(tmp_path: 
     out = tmp_path / "out.zarr"
     restore_scan(scan, mask, LocalMean(), out, tile=64, pyramid_side=100, intact="link")
     before = file_hashes(scan)
-    zarr.open_group(str(out), mode="r+")["0"][:CHUNK, :CHUNK] = 0  # a linked chunk
+    zarr.open_group(str(out), mode="r+")["0"][:, :CHUNK, :CHUNK] = 0  # a linked chunk
     assert file_hashes(scan) == before
     assert np.array_equal(zarr.open_array(str(scan / "0"), mode="r")[...], image)
     assert (restored(out)[:CHUNK, :CHUNK] == 0).all()

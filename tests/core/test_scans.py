@@ -139,10 +139,10 @@ def test_a_channel_first_ome_zarr_is_restored_into_its_own_axes(
     for level in ("0", "1", "2"):  # every level stored as the source is, same pixels
         sides = zip(axes, out[level].shape, strict=True)
         assert out[level].chunks == tuple(min(32, size) if n in "yx" else 1 for n, size in sides)
-        expected = np.moveaxis(hwc[level][...], -1, 0).reshape(out[level].shape)
+        expected = hwc[level][...].reshape(out[level].shape)  # (H, W, C) scans: c, y, x too
         np.testing.assert_array_equal(out[level][...], expected, err_msg=level)
     np.testing.assert_array_equal(open_scan(tmp_path / "planar.out.zarr").array[...],
-                                  hwc["0"][...])  # fmt: skip
+                                  np.moveaxis(hwc["0"][...], 0, -1))  # fmt: skip
     intact_chunk = "/".join(["c", *("2" if n == "c" else "0" for n in axes)])  # no hole there
     source_file = scan / "0" / intact_chunk
     output_file = tmp_path / "planar.out.zarr" / "0" / intact_chunk

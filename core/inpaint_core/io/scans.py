@@ -154,6 +154,8 @@ class NgffAxesView:
         parts = {"y": rows, "x": cols, "c": slice(None), None: 0}
         block = np.asarray(self.array[tuple(parts[name] for name in self._kept)])
         left = [name for name in self._kept if name]  # the axes the block still has
+        if left == ["c", "y", "x"] and 1 < len(block) <= 4:  # OpenCV interleaves the planes
+            return cv2.merge(list(block))  # some 10x faster than NumPy's transposing copy
         order = [left.index(name) for name in ("y", "x", "c") if name in left]
         return np.ascontiguousarray(block.transpose(order))
 
@@ -200,7 +202,7 @@ def _rows_cols(key: Any) -> tuple[Any, Any]:
     return (slice(None), slice(None)) if key is Ellipsis else key
 
 
-def _axis_names(group: Any) -> list[str] | None:
+def axis_names(group: Any) -> list[str] | None:
     """The first multiscale's axis names (NGFF 0.4+ dicts or 0.3 strings), or None."""
     try:
         axes = _multiscales(group)[0]["axes"]
@@ -246,9 +248,9 @@ def open_scan(path: str | os.PathLike[str]) -> ScanSource:
         group = array
         array, kind = multiscale_level0(group, path), "ome-zarr" if kind == "zarr" else kind
         levels = multiscale_levels(group)[1:]
-        axes = _axis_names(group)
+        axes = axis_names(group)
         if axes is not None and axes not in PLAIN_AXES:
-            array, levels = NgffAxesView(array, axes, path), ()  # levels stored otherwise
+            array, levels = NgffAxesView(array, axes, path), _views(levels, axes, path)
     shape, dtype = tuple(array.shape), np.dtype(array.dtype)
     if not (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4))) or 0 in shape:
         raise InvalidInputError(
@@ -259,6 +261,18 @@ def open_scan(path: str | os.PathLike[str]) -> ScanSource:
             f"scan {str(path)!r} has dtype {dtype}; expected uint8, uint16, float32 or float64"
         )
     return ScanSource(array, path, kind, levels)
+
+
+def _views(levels: Sequence[Any], axes: Sequence[str], path: Path) -> tuple[Any, ...]:
+    """:class:`NgffAxesView` s of an OME-Zarr's ``levels``, up to the first that has no such
+    view (the rest of the pyramid is then computed, not reused)."""
+    views = []
+    for level in levels:
+        try:
+            views.append(NgffAxesView(level, axes, path))
+        except InvalidInputError:
+            break
+    return tuple(views)
 
 
 def _open_tiff(path: Path, what: str) -> Any:
@@ -317,7 +331,7 @@ def open_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> Any:
         mask = _open_zarr(path, "mask")
         if not hasattr(mask, "dtype"):
             group, mask = mask, multiscale_level0(mask, path)
-            axes = _axis_names(group)
+            axes = axis_names(group)
             if axes is not None and axes != ["y", "x"]:
                 mask = NgffAxesView(mask, axes, path, channels=False)
     if tuple(mask.shape) != tuple(shape):
@@ -409,24 +423,95 @@ def output_chunks(source: Any) -> tuple[int, ...]:
     return sides + shape[2:]
 
 
+#: The stored axes of an output's level (and :func:`stored_axes` of an array that is no
+#: :class:`NgffAxesView`): NGFF orders a channel axis before the space axes.
+OUTPUT_AXES = {2: ("y", "x"), 3: ("c", "y", "x")}
+VIEW_AXES = ("y", "x", "c")
+"""The axes of an ``(H, W[, C])`` array as the engine and the methods see it."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How an output level is stored.
+
+    Attributes:
+        axes: the stored axis names (NGFF order, written as the array's ``dimension_names``).
+        shape, chunks: the stored shape and chunk shape, in ``axes`` order.
+        encoding: ``create_array`` keywords (codecs, fill value).
+        kept: whether ``encoding`` keeps the source's stored chunk bytes (:func:`kept_encoding`),
+            so that its chunks copy or link as they are stored.
+    """
+
+    axes: tuple[str, ...]
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    encoding: dict[str, Any]
+    kept: bool
+
+
+def stored_axes(array: Any) -> tuple[str, ...]:
+    """The stored axis names of an ``(H, W[, C])`` array or :class:`NgffAxesView`."""
+    return array.axes if isinstance(array, NgffAxesView) else VIEW_AXES[: len(array.shape)]
+
+
+def output_layout(source: Any) -> Layout:
+    """The :class:`Layout` of the output's level 0 for ``source`` (an ``(H, W[, C])`` array or
+    :class:`NgffAxesView`): a channel-first OME-Zarr's own axes, else ``y, x`` or ``c, y, x``
+    (:data:`OUTPUT_AXES`); :func:`output_chunks` (whole channels); the source's stored chunk
+    bytes where they can be kept (:func:`kept_encoding`: a ``(H, W, C)`` zarr v3 scan's chunks
+    are then declared with a ``transpose`` codec, which stores them channel last, as the scan
+    does), else :func:`new_encoding`."""
+    chunks = output_chunks(source)
+    if isinstance(source, NgffAxesView):
+        axes = source.axes
+        shape, sides = source.stored_level(tuple(source.shape), chunks)
+    else:
+        axes = OUTPUT_AXES[len(source.shape)]
+        shape = _arranged(tuple(int(v) for v in source.shape), axes)
+        sides = _arranged(chunks, axes)
+    kept = kept_encoding(source, axes, sides)
+    return Layout(axes, shape, sides, kept or new_encoding(), kept is not None)
+
+
+def _arranged(values: tuple[int, ...], axes: Sequence[str]) -> tuple[int, ...]:
+    """``values`` given in :data:`VIEW_AXES` order, in ``axes`` order."""
+    return tuple(values[VIEW_AXES.index(name)] for name in axes)
+
+
+def kept_encoding(
+    source: Any, axes: Sequence[str], chunks: tuple[int, ...]
+) -> dict[str, Any] | None:
+    """``create_array`` keywords for a level stored in ``axes`` and chunked ``chunks`` whose
+    every chunk is, byte for byte, the same chunk of ``source`` (an array or
+    :class:`NgffAxesView`): the stored array's encoding (:func:`same_encoding`), after a
+    ``transpose`` codec when its stored axes are in another order. None when ``source`` is no
+    unsharded zarr v3 array, or its chunks permuted are not ``chunks``."""
+    from zarr.codecs import TransposeCodec
+
+    array, own = stored(source), stored_axes(source)
+    if sorted(own) != sorted(axes):
+        return None
+    order = tuple(axes.index(name) for name in own)  # the stored axes, from the level's
+    permuted = tuple(int(chunks[number]) for number in order)
+    encoding = same_encoding(array, permuted)
+    if encoding is None or order == tuple(range(len(order))):
+        return encoding
+    return dict(encoding, filters=(TransposeCodec(order=order), *encoding["filters"]))
+
+
 def create_output(path: Path, source: Any, provenance: dict[str, Any]) -> Any:
-    """Create the output group at ``path`` (a new zarr v3 store): level ``"0"`` like
-    ``source`` (shape, dtype, :func:`output_chunks`; a zarr v3 source's codecs and fill value
-    too, so its hole-free chunks copy as bytes), the progress array, and the attributes
-    ``{"inpaint": provenance}``. Returns the ``zarr.Group``."""
+    """Create the output group at ``path`` (a new zarr v3 store): level ``"0"`` in the
+    :func:`output_layout` of ``source`` (its shape and dtype; NGFF axes, written as the
+    array's ``dimension_names`` and in the ``multiscales`` attributes), the progress array,
+    and the attributes ``{"inpaint": provenance}``. Returns the ``zarr.Group``."""
     import zarr
 
     group = zarr.open_group(str(path), mode="w-", zarr_format=3)
+    layout = output_layout(source)
+    group.create_array(LEVEL0, shape=layout.shape, chunks=layout.chunks, dtype=source.dtype,
+                       dimension_names=layout.axes, **layout.encoding)  # fmt: skip
+    write_multiscales(group, 1, path.stem, layout.axes)  # a resumed run reads the axes
     chunks = output_chunks(source)
-    encoding = output_encoding(source)
-    if isinstance(source, NgffAxesView):  # the source's axes, chunks and codecs
-        shape, sides = source.stored_level(tuple(source.shape), chunks)
-        group.create_array(LEVEL0, shape=shape, chunks=sides, dtype=source.dtype, **encoding)
-        write_multiscales(group, 1, path.stem, source.axes)  # a resumed run reads the axes
-    else:
-        group.create_array(
-            LEVEL0, shape=tuple(source.shape), chunks=chunks, dtype=source.dtype, **encoding
-        )
     grid = tuple(math.ceil(s / c) for s, c in zip(source.shape[:2], chunks[:2], strict=True))
     # One uncompressed byte per chunk file: marking a chunk never rewrites another's mark.
     group.create_array(
@@ -434,17 +519,6 @@ def create_output(path: Path, source: Any, provenance: dict[str, Any]) -> Any:
     )
     group.attrs["inpaint"] = provenance
     return group
-
-
-def output_encoding(source: Any) -> dict[str, Any]:
-    """The ``create_array`` keywords of the output's level 0 for ``source`` (as for
-    :func:`create_output`): a zarr v3 source's encoding (:func:`same_encoding`), else
-    :func:`new_encoding`."""
-    chunks = output_chunks(source)
-    if isinstance(source, NgffAxesView):
-        _, sides = source.stored_level(tuple(source.shape), chunks)
-        return same_encoding(source.array, sides) or new_encoding()
-    return same_encoding(source, chunks) or new_encoding()
 
 
 def new_encoding() -> dict[str, Any]:
@@ -528,8 +602,10 @@ def same_encoding(source: Any, chunks: tuple[int, ...]) -> dict[str, Any] | None
 
 
 def bytes_compatible(source: Any, target: Any) -> bool:
-    """Whether every chunk of ``source`` is, byte for byte, the same chunk of ``target``
-    (their codecs may differ only in what the encoder alone uses: zstd's level)."""
+    """Whether every chunk of ``source`` is, byte for byte, a chunk of ``target`` (the same
+    chunk, or its transposed one where a ``transpose`` codec stores the arrays' axes in the
+    same order: :func:`copy_chunk_bytes` finds it); their codecs may differ only in what the
+    encoder alone uses: zstd's level."""
     import zarr
 
     if not (isinstance(source, zarr.Array) and isinstance(target, zarr.Array)):
@@ -537,14 +613,28 @@ def bytes_compatible(source: Any, target: Any) -> bool:
     first, second = source.metadata, target.metadata
     if first.zarr_format != 3 or second.zarr_format != 3:
         return False
+    one, other = _physical(source), _physical(target)
     return (
-        first.shape == second.shape
-        and first.chunk_grid == second.chunk_grid
+        one[1:] == other[1:]
         and first.data_type == second.data_type
-        and _decoded_alike(first.codecs) == _decoded_alike(second.codecs)
         and first.chunk_key_encoding == second.chunk_key_encoding
         and np.array_equal(np.asarray(source.fill_value), np.asarray(target.fill_value))
     )
+
+
+def _physical(array: Any) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], Any]:
+    """A zarr v3 ``array`` as its chunks are stored: the axis order that its leading
+    ``transpose`` codecs make (stored axis ``k`` is the array's axis ``order[k]``), the shape
+    and chunk shape in that order, and its other codecs (:func:`_decoded_alike`)."""
+    from zarr.codecs import TransposeCodec
+
+    codecs = list(array.metadata.codecs)
+    order = tuple(range(len(array.shape)))
+    while codecs and isinstance(codecs[0], TransposeCodec):
+        order = tuple(order[number] for number in codecs.pop(0).order)
+    shape = tuple(int(array.shape[number]) for number in order)
+    chunks = tuple(int(array.chunks[number]) for number in order)
+    return order, shape, chunks, _decoded_alike(codecs)
 
 
 def _decoded_alike(codecs: Sequence[Any]) -> tuple[Any, ...]:
@@ -612,11 +702,9 @@ def check_linkable(source: Any, output: Path) -> None:
     import zarr
 
     advice = "use --intact copy (intact='copy')"
-    chunks = output_chunks(source)
-    if isinstance(source, NgffAxesView):  # the output keeps its stored axes and chunks
-        chunks = source.stored_level(tuple(source.shape), chunks)[1]
+    kept = output_layout(source).kept
     source = stored(source)
-    if same_encoding(source, chunks) is None:
+    if not kept:
         if isinstance(source, zarr.Array):
             sharded = "sharded" if source.shards is not None else "unsharded"
             found = f"a {sharded} zarr v{source.metadata.zarr_format} array, chunks {source.chunks}"
@@ -640,15 +728,17 @@ def check_linkable(source: Any, output: Path) -> None:
 def copy_chunk_bytes(
     source: Any, target: Any, coords: tuple[int, ...], *, link: bool = False
 ) -> None:
-    """Copy chunk ``coords`` (full chunk-grid coordinates) of ``source`` into ``target`` as
-    stored bytes, without decoding; the arrays must be :func:`bytes_compatible`. A chunk
+    """Copy into chunk ``coords`` (full chunk-grid coordinates) of ``target`` the stored bytes
+    of the same chunk of ``source`` (its coordinates permuted where the arrays' axes are, see
+    :func:`bytes_compatible`, which they must be), without decoding. A chunk
     missing in ``source`` (all fill value) is left missing in ``target``. With ``link`` both
     arrays must be in local folders on one filesystem (:func:`check_linkable`): the target's
     chunk file becomes a hard link to the source's, replacing whatever file was there."""
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.sync import sync
 
-    origin, destination = _local_file(source, coords), _local_file(target, coords)
+    theirs = _source_coords(source, target, coords)
+    origin, destination = _local_file(source, theirs), _local_file(target, coords)
     if link and (origin is None or destination is None):
         raise InvalidInputError("hard-linking chunks needs both arrays in local folders")
     if origin is not None and destination is not None:  # file to file, no bytes in Python
@@ -660,12 +750,23 @@ def copy_chunk_bytes(
             else:
                 shutil.copyfile(origin, destination)
         return
-    data = sync(source.store_path.store.get(chunk_key(source, coords), default_buffer_prototype()))
+    data = sync(source.store_path.store.get(chunk_key(source, theirs), default_buffer_prototype()))
     key = chunk_key(target, coords)
     if data is None:
         sync(target.store_path.store.delete(key))
     else:
         sync(target.store_path.store.set(key, data))
+
+
+def _source_coords(source: Any, target: Any, coords: tuple[int, ...]) -> tuple[int, ...]:
+    """The chunk of ``source`` whose stored bytes are chunk ``coords`` of ``target``."""
+    theirs, ours = _physical(source)[0], _physical(target)[0]
+    if theirs == ours:
+        return coords
+    found = [0] * len(coords)
+    for stored_axis, axis in enumerate(theirs):
+        found[axis] = coords[ours[stored_axis]]
+    return tuple(found)
 
 
 def mark_done(progress: Any, key: tuple[int, int]) -> None:
@@ -719,7 +820,7 @@ def level_array(group: Any, name: str, config: Mapping[str, Any] | None = None) 
     array = group[name]
     if config:
         array = array.with_config(dict(config))
-    axes = _axis_names(group)
+    axes = axis_names(group)
     if axes is None or axes in PLAIN_AXES:
         return array
     return NgffAxesView(array, axes, Path(str(group.store_path)))
@@ -960,23 +1061,22 @@ class PyramidWriter:
             if reuse is not None and tuple(reuse.shape) != tuple(shape):
                 reuse = None
             pairs = zip(chunks[:2], shape[:2], strict=True)
-            sides = tuple(min(c, s) for c, s in pairs) + tuple(shape[2:])
-            encoding = None if reuse is None else same_encoding(reuse, tuple(reuse.chunks))
-            if encoding is not None and max(reuse.chunks[:2]) <= MAX_CHUNK:
-                sides = tuple(int(v) for v in reuse.chunks)
-            layout = {"shape": shape, "chunks": sides}
-            if isinstance(previous, NgffAxesView):  # stored in the source's axes
-                layout = dict(zip(("shape", "chunks"), previous.stored_level(shape, sides),
-                                  strict=True))  # fmt: skip
+            layout, encoding = _level_layout(previous, shape, tuple(min(c, s) for c, s in pairs))
+            if reuse is not None and max(reuse.chunks[:2]) <= MAX_CHUNK:  # its chunks, kept?
+                reused = _level_layout(previous, shape, tuple(int(v) for v in reuse.chunks[:2]))
+                kept = kept_encoding(reuse, stored_axes(previous), reused[0]["chunks"])
+                if kept is not None:
+                    layout, encoding = reused[0], kept
             array = group.create_array(
                 str(level), **layout, dtype=previous.dtype, overwrite=True,
-                config={"write_empty_chunks": True}, **(encoding or new_encoding()),
+                dimension_names=stored_axes(previous), config={"write_empty_chunks": True},
+                **encoding,
             )  # fmt: skip
             if isinstance(previous, NgffAxesView):
                 array = previous.with_array(array)
             array = zstd_writer(array, zstd_level)
-            raw = reuse is not None and bytes_compatible(reuse, array)
-            needed = _dirty_blocks(changed, level, sides, shape) if raw else None
+            raw = reuse is not None and bytes_compatible(stored(reuse), stored(array))
+            needed = _dirty_blocks(changed, level, tuple(array.chunks[:2]), shape) if raw else None
             even = all(int(v) % 2 == 0 for v in previous.chunks[:2])
             lower_dirty = None
             if needed is not None and even:  # the lower level's chunks that may differ
@@ -1040,8 +1140,7 @@ class PyramidWriter:
                 list(pool.map(partial(self._compute, number), todo))
             logger.debug("pyramid level %d %s: %d chunks computed now, %.2f s", number,
                          entry.array.shape, len(todo), time.perf_counter() - began)  # fmt: skip
-        axes = self._base.axes if isinstance(self._base, NgffAxesView) else None
-        write_multiscales(self._group, len(self.levels) + 1, name, axes)
+        write_multiscales(self._group, len(self.levels) + 1, name, stored_axes(self._base))
         logger.info("wrote a pyramid of %d levels (%d chunks copied from the source's)",
                     len(self.levels) + 1, copied)  # fmt: skip
         return len(self.levels) + 1
@@ -1101,6 +1200,21 @@ class PyramidWriter:
                     part = entry.parts.pop((chunk.row0, chunk.col0), None)
                     self._room += 0 if part is None else part.nbytes
         self._final(number, block, pixels)
+
+
+def _level_layout(
+    below: Any, shape: tuple[int, ...], sides: tuple[int, int]
+) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
+    """The stored ``shape`` and ``chunks`` (``create_array`` keywords) of a pyramid level
+    ``shape`` ``(h, w[, C])`` chunked ``sides`` ``(y, x)`` over level ``below`` (stored in its
+    axes), and a new level's encoding (:func:`new_encoding`)."""
+    view_chunks = (*sides, *shape[2:])
+    if isinstance(below, NgffAxesView):
+        stored_shape, chunks = below.stored_level(shape, view_chunks)
+    else:
+        axes = stored_axes(below)
+        stored_shape, chunks = _arranged(shape, axes), _arranged(view_chunks, axes)
+    return {"shape": stored_shape, "chunks": chunks}, new_encoding()
 
 
 def _chunks(array: Any, within: Box | None = None) -> list[tuple[tuple[int, int], Box]]:

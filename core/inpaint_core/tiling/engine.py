@@ -249,7 +249,7 @@ def iter_restore(
     path = scans.check_output_store(output, opened.paths, resume=resume)
     if intact == "link":
         scans.check_linkable(array, path)
-    scans.check_zstd_level(zstd_level, scans.output_encoding(array)["compressors"])
+    scans.check_zstd_level(zstd_level, scans.output_layout(array).encoding["compressors"])
     job = _Job(instance, array, hole, opened.described, path, resume, side, overlap, seed,
                pyramid_side, opened.levels, intact == "link", workers, zstd_level)  # fmt: skip
     with connect(scheduler) as client:

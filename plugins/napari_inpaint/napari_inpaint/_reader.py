@@ -58,7 +58,7 @@ def read_store(path: str | os.PathLike[str]) -> list[LayerData]:
     import zarr
 
     from inpaint_core.errors import ImageIOError, InvalidInputError
-    from inpaint_core.io.scans import LEVEL0, multiscale_levels
+    from inpaint_core.io.scans import LEVEL0, axis_names, multiscale_levels
 
     path = Path(path)
     try:
@@ -79,6 +79,8 @@ def read_store(path: str | os.PathLike[str]) -> list[LayerData]:
                 f"(its arrays: {', '.join(arrays) or 'none'}); open one of its arrays instead"
             )
     data = [da.from_zarr(level) for level in levels]
+    if not isinstance(opened, zarr.Array):  # NGFF axes (channel first): as (y, x[, c])
+        data = [_as_viewed(level, axis_names(opened)) for level in data]
     metadata: dict[str, Any] = {"napari_inpaint": {"path": str(path), "levels": len(data)}}
     if "inpaint" in attrs:
         metadata["inpaint"] = dict(attrs["inpaint"])
@@ -89,7 +91,7 @@ def read_store(path: str | os.PathLike[str]) -> list[LayerData]:
         kwargs["multiscale"] = True
     layer_data: Any = data if len(data) > 1 else data[0]
     written_as_labels = dict(attrs.get("napari_inpaint") or {}).get("kind") == "labels"
-    if written_as_labels or _is_mask(levels[0]):
+    if written_as_labels or _is_mask(data[0]):
         labels = [level.astype(np.uint8) if level.dtype == bool else level for level in data]
         return [(labels if len(data) > 1 else labels[0], kwargs, "labels")]
     if len(shape) == 3 and shape[2] in (3, 4):
@@ -97,3 +99,16 @@ def read_store(path: str | os.PathLike[str]) -> list[LayerData]:
     if np.dtype(levels[0].dtype).kind == "f":
         kwargs["contrast_limits"] = (0.0, 1.0)
     return [(layer_data, kwargs, "image")]
+
+
+def _as_viewed(level: Any, axes: list[str] | None) -> Any:
+    """A dask ``level`` stored with NGFF ``axes`` as ``(y, x[, c])`` (other axes must be one
+    long; they are dropped); unchanged when ``axes`` is None or names other axes."""
+    if axes is None or len(axes) != level.ndim or not {"y", "x"} <= set(axes):
+        return level
+    shown = [name for name in axes if name in ("y", "x", "c")]
+    others = [length for name, length in zip(axes, level.shape, strict=True) if name not in shown]
+    if any(length != 1 for length in others):
+        return level
+    level = level[tuple(slice(None) if name in shown else 0 for name in axes)]
+    return level.transpose([shown.index(name) for name in ("y", "x", "c") if name in shown])
