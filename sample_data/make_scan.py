@@ -5,8 +5,9 @@
 
 Writes two zarr v3 arrays: ``OUT/scan.zarr`` (uint8 ``(size, size, 3)``) and ``OUT/mask.zarr``
 (bool ``(size, size)``, True = damaged), both chunked ``(chunk, chunk)``. With ``--pyramid``,
-``OUT/scan.zarr`` is an OME-Zarr group instead: level ``0`` plus a 2x mean pyramid, as scanning
-pipelines deliver them (``inpaint restore`` then reuses the pyramid's intact chunks).
+``OUT/scan.zarr`` is an OME-Zarr (NGFF 0.5) group instead, stored channel first as NGFF orders
+axes (``c, y, x``, chunks ``(3, chunk, chunk)``): level ``0`` plus a 2x mean pyramid, as
+scanning pipelines deliver them (``inpaint restore`` then reuses the pyramid's intact chunks).
 
 The painting is a smooth field of pigment regions (a small random colour field, upsampled) with
 brush-stroke grain from a seamless periodic texture; the damage is long thin cracks (random
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inpaint_core.io.scans import level_array, write_multiscales, write_pyramid
 from inpaint_core.samples import (
     PLASTER,
     colour_field,
@@ -68,10 +70,12 @@ def main() -> None:
         fraction = args.damage * args.size**2 / extent**2
         cracks, losses = damage_shapes(extent, fraction, np.random.default_rng([args.seed, 1]))
     shape = (args.size, args.size)
-    if args.pyramid:
-        group = zarr.open_group(str(args.out / "scan.zarr"), mode="w-")
-        scan = group.create_array("0", shape=(*shape, 3), chunks=(args.chunk, args.chunk, 3),
-                                  dtype="uint8")  # fmt: skip
+    if args.pyramid:  # OME-Zarr: NGFF orders the channel axis first
+        group = zarr.open_group(str(args.out / "scan.zarr"), mode="w-", zarr_format=3)
+        group.create_array("0", shape=(3, *shape), chunks=(3, args.chunk, args.chunk),
+                           dtype="uint8", dimension_names=("c", "y", "x"))  # fmt: skip
+        write_multiscales(group, 1, "mural", ("c", "y", "x"))
+        scan = level_array(group, "0")  # written (rows, cols, 3), stored (3, rows, cols)
     else:
         scan = zarr.create_array(store=str(args.out / "scan.zarr"), shape=(*shape, 3),
                                  chunks=(args.chunk, args.chunk, 3), dtype="uint8")  # fmt: skip
@@ -92,8 +96,6 @@ def main() -> None:
             mask[rows, cols] = hole
             damaged += int(hole.sum())
     if args.pyramid:
-        from inpaint_core.io.scans import write_pyramid
-
         write_pyramid(group, "mural")
     print(f"wrote {args.out}/scan.zarr and mask.zarr ({args.size}x{args.size}, "
           f"{100 * damaged / args.size**2:.2f}% damaged, {len(cracks)} cracks, "

@@ -563,6 +563,32 @@ def test_telea_restores_the_sample_scan(tmp_path: Path) -> None:
     assert plaster.mean() < 0.05  # the plaster-coloured losses were painted over
 
 
+def test_the_sample_ome_zarr_is_valid_and_its_intact_chunks_are_linked(
+    tmp_path: Path,
+) -> None:
+    from ome_zarr_models.v05 import Image as NgffImage
+
+    for pyramid in ([], ["--pyramid"]):
+        subprocess.run(
+            [sys.executable, str(ROOT / "sample_data" / "make_scan.py"), "--size", "512",
+             "--chunk", "128", "--damage", "0.002", "--out", str(tmp_path / f"m{len(pyramid)}"),
+             *pyramid], check=True, capture_output=True,
+        )  # fmt: skip
+    scan = tmp_path / "m1" / "scan.zarr"
+    NgffImage.from_zarr(zarr.open_group(str(scan), mode="r"))  # NGFF 0.5: channel first
+    assert zarr.open_array(str(scan / "0"), mode="r").shape == (3, 512, 512)
+    plain = zarr.open_array(str(tmp_path / "m0" / "scan.zarr"), mode="r")[...]
+    assert np.array_equal(restored(scan), plain)  # the same picture as the bare array
+    out = tmp_path / "out.zarr"
+    result = restore_scan(scan, tmp_path / "m1" / "mask.zarr", "telea", out, tile=128,
+                          intact="link", pyramid_side=128)  # fmt: skip
+    NgffImage.from_zarr(zarr.open_group(str(out), mode="r"))
+    assert 0 < result.chunks_restored < 16 and result.levels == 3
+    files = [f.relative_to(out) for f in (out / "0" / "c").rglob("*") if f.is_file()]
+    linked = [f for f in files if (out / f).stat().st_ino == (scan / f).stat().st_ino]
+    assert len(linked) == 16 - result.chunks_restored  # the intact chunks: the scan's files
+
+
 def test_damage_extent_gives_scans_of_two_sizes_identical_damage(tmp_path: Path) -> None:
     masks = []
     for size in (256, 512):
@@ -772,17 +798,27 @@ def test_hole_free_chunks_are_copied_as_stored_bytes(tmp_path: Path) -> None:
     assert not np.array_equal(restored_pixels[mask], expected[mask])
 
 
-def test_pyramid_reuses_the_sources_levels_outside_restored_chunks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("axes", ["yxc", "cyx"])
+def test_pyramid_reuses_the_sources_levels_outside_restored_chunks(
+    tmp_path: Path, axes: str
+) -> None:
     image = np.random.default_rng(2).integers(0, 256, (*SHAPE, 3), dtype=np.uint8)
     group = zarr.open_group(str(tmp_path / "scan.zarr"), mode="w")
-    group.create_array("0", shape=image.shape, chunks=(CHUNK, CHUNK, 3), dtype="uint8")[...] = image
+    order = ["yxc".index(name) for name in axes]  # stored channel last, or first (NGFF's)
+
+    def level(name: str, pixels: np.ndarray, side: int) -> None:
+        chunks = tuple(side if axis in "yx" else 3 for axis in axes)
+        stored = pixels.transpose(order)
+        group.create_array(name, shape=stored.shape, chunks=chunks, dtype="uint8")[...] = stored
+
+    level("0", image, CHUNK)
     # A source pyramid made its own way (constant 7): reused chunks show it, recomputed don't.
-    for level, shape in enumerate([(128, 160, 3), (64, 80, 3)], start=1):
-        group.create_array(str(level), shape=shape, chunks=(32, 32, 3), dtype="uint8")[...] = 7
-    datasets = [{"path": str(k), "coordinateTransformations": [
-        {"type": "scale", "scale": [2.0**k, 2.0**k, 1.0]}]} for k in range(3)]  # fmt: skip
+    for number, shape in enumerate([(128, 160, 3), (64, 80, 3)], start=1):
+        level(str(number), np.full(shape, 7, np.uint8), 32)
+    datasets = [{"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": [
+        1.0 if axis == "c" else 2.0**k for axis in axes]}]} for k in range(3)]  # fmt: skip
     group.attrs["multiscales"] = [{"version": "0.4", "datasets": datasets,
-                                   "axes": [{"name": n} for n in "yxc"]}]  # fmt: skip
+                                   "axes": [{"name": n} for n in axes]}]  # fmt: skip
     mask = np.zeros(SHAPE, dtype=bool)
     mask[130:140, 140:150] = True  # level-0 chunk (2, 2): rows 128-191, cols 128-191
     out = tmp_path / "out.zarr"

@@ -8,14 +8,18 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from ome_zarr_models.v05 import Image as NgffImage
 
 from inpaint_core.errors import ImageIOError, InvalidInputError, OutputExistsError
 from inpaint_core.io import write_image
 from inpaint_core.io.scans import (
     PyramidWriter,
+    bytes_compatible,
     check_output_store,
     chunk_key,
+    copy_chunk_bytes,
     downsample,
+    kept_encoding,
     mark_done,
     multiscales_metadata,
     open_mask,
@@ -153,6 +157,70 @@ def test_a_channel_first_ome_zarr_is_restored_into_its_own_axes(
     with pytest.raises(InvalidInputError, match=r"axis 'c' has length 2 .*plane and channel"):
         open_mask(write_ngff(tmp_path / "two.zarr", np.zeros((2, *SHAPE), np.uint8),
                              ["c", "y", "x"]), SHAPE)  # fmt: skip
+
+
+def scan_kinds(tmp_path: Path) -> dict[str, Path]:
+    """The same picture as every kind of scan the engine reads, channel last or first."""
+    rgb = image()
+    tiff = tmp_path / "scan.tif"
+    tifffile.imwrite(tiff, rgb, tile=(32, 32))
+    planar = np.moveaxis(rgb, -1, 0)
+    return {
+        "zarr v3 (H, W, 3)": write_array(tmp_path / "v3.zarr", rgb),
+        "zarr v2 (H, W, 3)": write_array(tmp_path / "v2.zarr", rgb, zarr_format=2),
+        "zarr v3 (H, W, 1)": write_array(tmp_path / "one.zarr", rgb[..., :1]),
+        "zarr v3 (H, W)": write_array(tmp_path / "grey.zarr", rgb[..., 0]),
+        "OME-Zarr y, x, c": write_ome(tmp_path / "yxc.ome.zarr", rgb, "0.5"),
+        "OME-Zarr c, y, x": write_ngff(tmp_path / "cyx.zarr", planar, ["c", "y", "x"]),
+        "TIFF": tiff,
+    }
+
+
+def test_every_output_is_valid_ome_zarr_stored_channel_first(tmp_path: Path) -> None:
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[40:50, 30:70] = True
+    for kind, scan in scan_kinds(tmp_path).items():
+        out = tmp_path / f"{scan.stem}.out.zarr"
+        restore_scan(scan, mask, "telea", out, tile=64, pyramid_side=40)
+        group = zarr.open_group(str(out), mode="r")
+        NgffImage.from_zarr(group)  # raises on any breach of NGFF 0.5 (axes order, names, ...)
+        axes = [axis["name"] for axis in group.attrs["ome"]["multiscales"][0]["axes"]]
+        assert axes == (["y", "x"] if kind == "zarr v3 (H, W)" else ["c", "y", "x"]), kind
+        for level in ("0", "1", "2"):
+            assert list(group[level].metadata.dimension_names) == axes, (kind, level)
+        codecs = group["0"].metadata.codecs
+        transposed = isinstance(codecs[0], zarr.codecs.TransposeCodec)
+        # A zarr v3 scan stored channel last keeps its chunk bytes (transposed on reading);
+        # the others are encoded anew, channel first.
+        kept = kind in ("zarr v3 (H, W, 3)", "zarr v3 (H, W, 1)", "OME-Zarr y, x, c")
+        assert transposed == kept, kind
+        viewed = open_scan(out).array[...]
+        source = open_scan(scan).array[...]
+        assert viewed.shape == source.shape, kind
+        np.testing.assert_array_equal(viewed[~mask], source[~mask], err_msg=kind)
+
+
+def test_a_transposed_level_holds_the_scans_chunk_bytes(tmp_path: Path) -> None:
+    rgb = image()
+    source = zarr.open_array(str(write_array(tmp_path / "scan.zarr", rgb)), mode="r")
+    encoding = kept_encoding(source, ("c", "y", "x"), (3, 32, 32))
+    assert encoding is not None
+    target = zarr.create_array(str(tmp_path / "cyx.zarr"), shape=(3, *SHAPE), chunks=(3, 32, 32),
+                               dtype="uint8", **encoding)  # fmt: skip
+    assert bytes_compatible(source, target) and bytes_compatible(target, source)
+    copy_chunk_bytes(source, target, (0, 1, 2))  # the scan's chunk (1, 2, 0)
+    assert (tmp_path / "cyx.zarr/c/0/1/2").read_bytes() == (
+        tmp_path / "scan.zarr/c/1/2/0").read_bytes()  # fmt: skip
+    np.testing.assert_array_equal(target[:, 32:64, 64:96], np.moveaxis(rgb[32:64, 64:96], -1, 0))
+    assert (target[:, :32] == 0).all()  # nothing else copied
+    planar = zarr.create_array(str(tmp_path / "planar.zarr"), shape=(3, *SHAPE),
+                               chunks=(3, 32, 32), dtype="uint8")  # fmt: skip
+    assert not bytes_compatible(source, planar)  # same pixels, other bytes: no copies
+    assert kept_encoding(source, ("c", "y", "x"), (3, 32, 64)) is None  # other chunks
+    assert kept_encoding(source, ("y", "x"), (32, 32)) is None  # other axes
+    assert kept_encoding(source, ("y", "x", "c"), (32, 32, 3)) == {
+        "serializer": source.serializer, "compressors": source.compressors, "filters": (),
+        "fill_value": source.fill_value}  # fmt: skip
 
 
 def test_a_channel_first_output_resumes_to_the_same_bytes(tmp_path: Path) -> None:

@@ -50,6 +50,23 @@ def test_reader_opens_the_engines_multiscale_store(scan_store, tmp_path, make_na
     assert np.array_equal(np.asarray(layer.data[0])[~mask], scan[~mask])
 
 
+def test_reader_shows_an_ome_zarr_stored_with_other_axes_as_rgb(tmp_path, scan_store) -> None:
+    from inpaint_core.io.scans import write_multiscales
+
+    _, scan, _ = scan_store
+    group = zarr.open_group(str(tmp_path / "tczyx.zarr"), mode="w", zarr_format=3)
+    for name, level in (("0", scan), ("1", scan[::2, ::2])):  # stored (t, c, z, y, x)
+        stored = np.moveaxis(level, -1, 0)[None, :, None]
+        group.create_array(name, data=stored, chunks=(1, 3, 1, 32, 32))
+    write_multiscales(group, 2, "tczyx", ("t", "c", "z", "y", "x"))
+    ((levels, kwargs, kind),) = get_reader(str(tmp_path / "tczyx.zarr"))(
+        str(tmp_path / "tczyx.zarr"))  # fmt: skip
+    assert kind == "image" and kwargs["rgb"] and kwargs["multiscale"]
+    assert [level.shape for level in levels] == [(96, 128, 3), (48, 64, 3)]
+    assert np.array_equal(np.asarray(levels[0]), scan)
+    assert np.array_equal(np.asarray(levels[1]), scan[::2, ::2])
+
+
 def test_writer_round_trips_masks(tmp_path, scan_store) -> None:
     labels = np.zeros((40, 50), dtype=np.uint8)
     labels[3:9, 4:20] = 2
