@@ -19,11 +19,12 @@ the fastest run's wall time by the engine's phases: opening the inputs and plann
 overlapped), copying the hole-free chunks, writing the rest of the pyramid; then the pure
 method time, and the time spent inside the method during the run (longer: it shares the cores
 and the memory bandwidth with the reads and writes). Use 32768 for the gigapixel figure (it
-needs about 2 GB of disk for the scan and its restored copy). The scans are OME-Zarr pyramids
-(NGFF 0.5, channel first) as scanners deliver them (intact chunks of level 0 and of the pyramid
-are then copied as stored bytes); ``--plain`` makes bare ``(H, W, 3)`` zarr arrays, whose
-pyramid must be computed from the whole of level 0. ``--intact link`` hard-links the intact chunks instead of copying them (``inpaint
-restore --intact link``); ``--zstd-level`` sets the zstd level of the chunks written
+needs about 4 GB of disk for the scan, 1.9 GB, and a restored copy). The scans are OME-Zarr
+pyramids (NGFF 0.5, channel first) as scanners deliver them (intact chunks of level 0 and of
+the pyramid are then copied as stored bytes); ``--plain`` makes bare ``(H, W, 3)`` zarr
+arrays, whose pyramid must be computed from the whole of level 0. ``--intact link``
+hard-links the intact chunks instead of copying them (``inpaint restore --intact link``);
+``--zstd-level`` sets the zstd level of the chunks written
 (``inpaint restore --zstd-level``; default: the scan's); ``--reuse-scans`` keeps scans an
 earlier call made with the same settings instead of making them again. By default the damage
 is spread over the whole scan, so the larger scan's cracks touch more chunks; ``--damage-extent
