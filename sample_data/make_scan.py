@@ -29,7 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from inpaint_core.io.scans import level_array, write_multiscales, write_pyramid
+from inpaint_core.io.scans import (
+    channel_rendering,
+    level_array,
+    write_multiscales,
+    write_pyramid,
+    write_rendering,
+)
 from inpaint_core.samples import (
     PLASTER,
     colour_field,
@@ -75,6 +81,7 @@ def main() -> None:
         group.create_array("0", shape=(3, *shape), chunks=(3, args.chunk, args.chunk),
                            dtype="uint8", dimension_names=("c", "y", "x"))  # fmt: skip
         write_multiscales(group, 1, "mural", ("c", "y", "x"))
+        write_rendering(group, channel_rendering(3, np.uint8))  # red, green, blue
         scan = level_array(group, "0")  # written (rows, cols, 3), stored (3, rows, cols)
     else:
         scan = zarr.create_array(store=str(args.out / "scan.zarr"), shape=(*shape, 3),

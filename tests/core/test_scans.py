@@ -200,6 +200,48 @@ def test_every_output_is_valid_ome_zarr_stored_channel_first(tmp_path: Path) -> 
         np.testing.assert_array_equal(viewed[~mask], source[~mask], err_msg=kind)
 
 
+def test_outputs_name_their_channels_colours_and_keep_a_scans_own(tmp_path: Path) -> None:
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[40:50, 30:70] = True
+    rgb = image()
+    scans = {
+        "rgb": (rgb, ["red", "green", "blue"], 255.0),
+        "rgba": (np.dstack([rgb, rgb[..., :1]]), ["red", "green", "blue", "alpha"], 255.0),
+        "deep": (rgb.astype(np.uint16) * 257, ["red", "green", "blue"], 65535.0),
+        "float": (rgb.astype(np.float32) / 255, ["red", "green", "blue"], 1.0),
+        "one": (rgb[..., :1], ["grey"], 255.0),
+    }
+    for name, (pixels, labels, top) in scans.items():
+        out = tmp_path / f"{name}.out.zarr"
+        restore_scan(write_array(tmp_path / f"{name}.zarr", pixels), mask, "telea", out)
+        group = zarr.open_group(str(out), mode="r")
+        NgffImage.from_zarr(group)
+        omero = group.attrs["ome"]["omero"]
+        assert group.attrs["omero"] == omero  # for NGFF 0.4 readers too
+        assert [channel["label"] for channel in omero["channels"]] == labels, name
+        assert [channel["active"] for channel in omero["channels"]] == [
+            label != "alpha" for label in labels]  # fmt: skip
+        assert all(channel["window"]["end"] == top for channel in omero["channels"]), name
+    assert [c["color"] for c in zarr.open_group(str(tmp_path / "rgb.out.zarr")).attrs["ome"][
+        "omero"]["channels"]] == ["FF0000", "00FF00", "0000FF"]  # fmt: skip
+    restore_scan(write_array(tmp_path / "grey.zarr", rgb[..., 0]), mask, "telea",
+                 tmp_path / "grey.out.zarr")  # fmt: skip
+    assert "omero" not in zarr.open_group(str(tmp_path / "grey.out.zarr")).attrs["ome"]
+    # A scan's own rendering metadata (its channels' names, colours, windows) is kept.
+    own = {"channels": [{"label": f"band {k}", "color": "FFFF00", "active": True, "window": {
+        "start": 10.0, "end": 200.0, "min": 0.0, "max": 255.0}} for k in range(3)]}  # fmt: skip
+    scan = write_ngff(tmp_path / "cyx.zarr", np.moveaxis(rgb, -1, 0), ["c", "y", "x"])
+    group = zarr.open_group(str(scan), mode="r+")
+    group.attrs["ome"] = dict(group.attrs["ome"], omero=own)
+    assert open_scan(scan).omero == own
+    restore_scan(scan, mask, "telea", tmp_path / "own.out.zarr")
+    kept = zarr.open_group(str(tmp_path / "own.out.zarr")).attrs["ome"]
+    assert kept["omero"] == own and kept["multiscales"]
+    two = {"channels": own["channels"][:2]}  # describes other channels: not the scan's
+    group.attrs["ome"] = dict(group.attrs["ome"], omero=two)
+    assert open_scan(scan).omero is None
+
+
 def test_a_transposed_level_holds_the_scans_chunk_bytes(tmp_path: Path) -> None:
     rgb = image()
     source = zarr.open_array(str(write_array(tmp_path / "scan.zarr", rgb)), mode="r")

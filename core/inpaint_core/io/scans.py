@@ -71,12 +71,15 @@ class ScanSource:
         kind: ``"zarr"``, ``"ome-zarr"`` or ``"tiff"``.
         levels: an OME-Zarr's lower-resolution levels 1, 2, ... (empty otherwise); the
             restored store's pyramid copies their chunks wherever nothing was restored.
+        omero: an OME-Zarr's ``omero`` rendering metadata (channel colours and windows) when
+            it describes the scan's channels, else None; the output keeps it.
     """
 
     array: Any
     path: Path
     kind: str
     levels: tuple[Any, ...] = ()
+    omero: dict[str, Any] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -244,10 +247,12 @@ def open_scan(path: str | os.PathLike[str]) -> ScanSource:
     else:
         array, kind = _open_zarr(path, "scan"), "zarr"
     levels: tuple[Any, ...] = ()
+    omero = None
     if not hasattr(array, "dtype"):  # a group: OME-Zarr (or a pyramidal TIFF)
         group = array
         array, kind = multiscale_level0(group, path), "ome-zarr" if kind == "zarr" else kind
         levels = multiscale_levels(group)[1:]
+        omero = _omero(group)
         axes = axis_names(group)
         if axes is not None and axes not in PLAIN_AXES:
             array, levels = NgffAxesView(array, axes, path), _views(levels, axes, path)
@@ -260,7 +265,41 @@ def open_scan(path: str | os.PathLike[str]) -> ScanSource:
         raise InvalidInputError(
             f"scan {str(path)!r} has dtype {dtype}; expected uint8, uint16, float32 or float64"
         )
-    return ScanSource(array, path, kind, levels)
+    channels = shape[2] if len(shape) == 3 else 1
+    if omero is not None and len(omero.get("channels") or ()) != channels:
+        omero = None  # describes other channels than the scan's
+    return ScanSource(array, path, kind, levels, omero)
+
+
+def _omero(group: Any) -> dict[str, Any] | None:
+    """An OME-Zarr group's ``omero`` metadata (NGFF 0.4 top level, 0.5 under ``"ome"``)."""
+    attrs = dict(group.attrs)
+    found = attrs.get("omero") or dict(attrs.get("ome") or {}).get("omero")
+    return dict(found) if isinstance(found, Mapping) else None
+
+
+#: Display colours of an RGB(A) scan's channels, and the label of each.
+CHANNEL_COLOURS = (("red", "FF0000"), ("green", "00FF00"), ("blue", "0000FF"),
+                   ("alpha", "FFFFFF"))  # fmt: skip
+
+
+def channel_rendering(channels: int, dtype: Any) -> dict[str, Any]:
+    """NGFF ``omero`` rendering metadata for an image of ``channels`` channels (1: grey, 3:
+    RGB, 4: RGBA; the alpha channel is listed inactive) of ``dtype``: each channel's colour,
+    and a window over the dtype's range (integers: 0 to their maximum, floats: 0 to 1), so NGFF
+    viewers that show a channel axis as separate layers blend them back into the picture."""
+    kind = np.dtype(dtype)
+    top = float(np.iinfo(kind).max) if kind.kind in "ui" else 1.0
+    named = [("grey", "FFFFFF")] if channels == 1 else list(CHANNEL_COLOURS[:channels])
+    return {
+        "channels": [
+            {"label": label, "color": colour, "active": label != "alpha", "coefficient": 1.0,
+             "family": "linear", "inverted": False,
+             "window": {"start": 0.0, "end": top, "min": 0.0, "max": top}}
+            for label, colour in named
+        ],
+        "rdefs": {"model": "greyscale" if channels == 1 else "color"},
+    }  # fmt: skip
 
 
 def _views(levels: Sequence[Any], axes: Sequence[str], path: Path) -> tuple[Any, ...]:
@@ -351,6 +390,7 @@ class Inputs:
     paths: tuple[Path, ...]
     described: dict[str, str]
     levels: tuple[Any, ...] = ()
+    omero: dict[str, Any] | None = None  # the scan's OME-Zarr rendering metadata
 
 
 def open_inputs(scan: Any, mask: Any) -> Inputs:
@@ -358,11 +398,12 @@ def open_inputs(scan: Any, mask: Any) -> Inputs:
     lower levels, from paths (:func:`open_scan`, :func:`open_mask`) or arrays already open."""
     paths: list[Path] = []
     levels: tuple[Any, ...] = ()
+    omero = None
     if isinstance(scan, (str, os.PathLike)):
         source = open_scan(scan)
         array, described = source.array, {"scan": str(source.path), "scan_kind": source.kind}
         paths.append(source.path)
-        levels = source.levels
+        levels, omero = source.levels, source.omero
     else:
         array, described = scan, {"scan": f"<{type(scan).__name__}>", "scan_kind": "array"}
     shape = (int(array.shape[0]), int(array.shape[1]))
@@ -377,7 +418,7 @@ def open_inputs(scan: Any, mask: Any) -> Inputs:
             raise InvalidInputError(
                 f"mask shape {tuple(hole.shape)} does not match the scan's (H, W) {shape}"
             )
-    return Inputs(array, hole, tuple(paths), described, levels)
+    return Inputs(array, hole, tuple(paths), described, levels, omero)
 
 
 def _same_or_nested(first: Path, second: Path) -> bool:
@@ -499,17 +540,24 @@ def kept_encoding(
     return dict(encoding, filters=(TransposeCodec(order=order), *encoding["filters"]))
 
 
-def create_output(path: Path, source: Any, provenance: dict[str, Any]) -> Any:
+def create_output(
+    path: Path, source: Any, provenance: dict[str, Any], omero: Mapping[str, Any] | None = None
+) -> Any:
     """Create the output group at ``path`` (a new zarr v3 store): level ``"0"`` in the
     :func:`output_layout` of ``source`` (its shape and dtype; NGFF axes, written as the
     array's ``dimension_names`` and in the ``multiscales`` attributes), the progress array,
-    and the attributes ``{"inpaint": provenance}``. Returns the ``zarr.Group``."""
+    and the attributes ``{"inpaint": provenance}``; with a channel axis, the NGFF ``omero``
+    rendering metadata too: ``omero`` (the scan's), else :func:`channel_rendering`. Returns
+    the ``zarr.Group``."""
     import zarr
 
     group = zarr.open_group(str(path), mode="w-", zarr_format=3)
     layout = output_layout(source)
     group.create_array(LEVEL0, shape=layout.shape, chunks=layout.chunks, dtype=source.dtype,
                        dimension_names=layout.axes, **layout.encoding)  # fmt: skip
+    if "c" in layout.axes:
+        channels = layout.shape[layout.axes.index("c")]
+        write_rendering(group, omero or channel_rendering(channels, source.dtype))
     write_multiscales(group, 1, path.stem, layout.axes)  # a resumed run reads the axes
     chunks = output_chunks(source)
     grid = tuple(math.ceil(s / c) for s, c in zip(source.shape[:2], chunks[:2], strict=True))
@@ -839,6 +887,13 @@ def stored_chunks(array: Any, block: tuple[int, int]) -> list[tuple[int, ...]]:
     return [block + (0,) * (len(array.shape) - 2)]
 
 
+def write_rendering(group: Any, omero: Mapping[str, Any]) -> None:
+    """Write NGFF ``omero`` rendering metadata (e.g. :func:`channel_rendering`) into
+    ``group``'s attributes: top level for NGFF 0.4 readers, under ``"ome"`` for 0.5."""
+    group.attrs["omero"] = dict(omero)
+    group.attrs["ome"] = dict(dict(group.attrs.get("ome") or {}), version="0.5", omero=dict(omero))
+
+
 def write_multiscales(
     group: Any, levels: int, name: str, axes: Sequence[str] | None = None
 ) -> None:
@@ -849,7 +904,8 @@ def write_multiscales(
         axes = ("y", "x", "c")[: len(group[LEVEL0].shape)]
     entry = multiscales_metadata(levels, name, axes)
     group.attrs["multiscales"] = [dict(entry, version="0.4")]
-    group.attrs["ome"] = {"version": "0.5", "multiscales": [entry]}
+    ome = dict(group.attrs.get("ome") or {})  # other NGFF metadata (omero) stays
+    group.attrs["ome"] = dict(ome, version="0.5", multiscales=[entry])
 
 
 def pyramid_shapes(shape: tuple[int, ...], side: int = PYRAMID_SIDE) -> list[tuple[int, ...]]:

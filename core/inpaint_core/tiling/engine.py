@@ -251,7 +251,8 @@ def iter_restore(
         scans.check_linkable(array, path)
     scans.check_zstd_level(zstd_level, scans.output_layout(array).encoding["compressors"])
     job = _Job(instance, array, hole, opened.described, path, resume, side, overlap, seed,
-               pyramid_side, opened.levels, intact == "link", workers, zstd_level)  # fmt: skip
+               pyramid_side, opened.levels, intact == "link", workers, zstd_level,
+               opened.omero)  # fmt: skip
     with connect(scheduler) as client:
         stop = should_stop or (lambda: False)
         return (yield from _restore(job, batch, client, stop, started))
@@ -398,6 +399,7 @@ class _Job:
     link: bool  # hard-link intact chunks instead of copying them
     workers: int  # local threads restoring tile groups at once
     zstd_level: int | None  # the zstd level of the chunks written; None: the declared one
+    omero: dict[str, Any] | None  # the scan's OME-Zarr rendering metadata, kept
 
 
 def _restore(
@@ -424,7 +426,7 @@ def _restore(
         group = scans.open_output(path)
         provenance = check_resumable(path, dict(group.attrs.get("inpaint", {})), provenance)
     else:
-        group = scans.create_output(path, array, provenance)
+        group = scans.create_output(path, array, provenance, job.omero)
     # A restored chunk is never all fill value in practice: skip zarr's check of each written
     # chunk against it (a full comparison per chunk, as costly as a quarter of the encoding).
     level0 = scans.level_array(group, scans.LEVEL0, {"write_empty_chunks": True})
