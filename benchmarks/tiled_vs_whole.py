@@ -21,6 +21,7 @@ import numpy as np
 import zarr
 
 from inpaint_core import inpaint
+from inpaint_core.io import open_scan
 from inpaint_core.samples import colour_field, damage_shapes, damage_window, grain_tile, painting
 from inpaint_core.tiling.engine import restore_scan
 
@@ -58,7 +59,7 @@ def main() -> None:
     for side in (int(value) for value in args.tiles.split(",")):
         output = args.work / f"tiled-{side}.zarr"
         result = restore_scan(scan, hole, args.method, output, tile=side)
-        tiled = zarr.open_group(str(output), mode="r")["0"][...]
+        tiled = open_scan(output).array[...]  # (H, W, 3); stored channel first
         score = hole_psnr(tiled, truth, hole)
         largest = np.abs(tiled[hole].astype(int) - whole[hole].astype(int)).max()
         print(f"{side:>6} {result.tiles:>6} {score:>9.2f} {score - reference:>+8.2f} "
