@@ -4,12 +4,17 @@ Scans are read through zarr, never whole: a zarr v2 or v3 array, an OME-Zarr gro
 level 0; NGFF 0.4 keeps ``multiscales`` in the attributes, 0.5 under ``"ome"``) or a TIFF
 through tifffile's zarr interface. The output is always a **new** zarr v3 group::
 
-    OUT.zarr/0          the restored scan: the source's shape, dtype and chunking (and its
-                        stored axes when an OME-Zarr keeps the channel first)
+    OUT.zarr/0          the restored scan: the source's shape, dtype and chunking, stored in
+                        NGFF's axis order (``c, y, x``; ``y, x`` for grey; a channel-first
+                        OME-Zarr's own axes) with those ``dimension_names``
     OUT.zarr/1, 2, ...  2x area-averaged levels, until the long side is <= ``pyramid_side``
     OUT.zarr/.progress  uint8 (chunk rows, chunk cols), 1 = that level-0 chunk is written
-    attributes          NGFF "multiscales" (top level, and under "ome") and "inpaint"
-                        provenance: method, parameters, weights sha256, mask, settings
+    attributes          NGFF 0.5 "multiscales" and "omero" under "ome" (and at the top level
+                        for 0.4 readers), and "inpaint" provenance: method, parameters,
+                        weights sha256, mask, settings
+
+A valid OME-Zarr (NGFF 0.5) whatever the scan; read back as ``(H, W[, C])`` by
+:func:`open_scan`.
 """
 
 from __future__ import annotations
@@ -894,14 +899,10 @@ def write_rendering(group: Any, omero: Mapping[str, Any]) -> None:
     group.attrs["ome"] = dict(dict(group.attrs.get("ome") or {}), version="0.5", omero=dict(omero))
 
 
-def write_multiscales(
-    group: Any, levels: int, name: str, axes: Sequence[str] | None = None
-) -> None:
+def write_multiscales(group: Any, levels: int, name: str, axes: Sequence[str]) -> None:
     """Write the NGFF ``multiscales`` attributes of ``group``'s ``levels`` levels (top level
-    for NGFF 0.4 readers, under ``"ome"`` for 0.5); ``axes``: the stored axis names, by default
-    ``y, x, c`` (or ``y, x`` for a 2-D level 0)."""
-    if axes is None:
-        axes = ("y", "x", "c")[: len(group[LEVEL0].shape)]
+    for NGFF 0.4 readers, under ``"ome"`` for 0.5, where other NGFF metadata stays);
+    ``axes``: the stored axis names (NGFF orders them time, channel, space)."""
     entry = multiscales_metadata(levels, name, axes)
     group.attrs["multiscales"] = [dict(entry, version="0.4")]
     ome = dict(group.attrs.get("ome") or {})  # other NGFF metadata (omero) stays
