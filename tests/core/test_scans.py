@@ -13,13 +13,16 @@ from ome_zarr_models.v05 import Image as NgffImage
 from inpaint_core.errors import ImageIOError, InvalidInputError, OutputExistsError
 from inpaint_core.io import write_image
 from inpaint_core.io.scans import (
+    NgffAxesView,
     PyramidWriter,
     bytes_compatible,
     check_output_store,
     chunk_key,
     copy_chunk_bytes,
+    direct_chunks,
     downsample,
     kept_encoding,
+    level_array,
     mark_done,
     multiscales_metadata,
     open_mask,
@@ -27,7 +30,9 @@ from inpaint_core.io.scans import (
     output_chunks,
     pyramid_shapes,
     stored_chunk_keys,
+    write_multiscales,
     write_pyramid,
+    zstd_writer,
 )
 from inpaint_core.tiling import Box, find_hole_regions
 from inpaint_core.tiling.engine import restore_scan
@@ -240,6 +245,87 @@ def test_outputs_name_their_channels_colours_and_keep_a_scans_own(tmp_path: Path
     two = {"channels": own["channels"][:2]}  # describes other channels: not the scan's
     group.attrs["ome"] = dict(group.attrs["ome"], omero=two)
     assert open_scan(scan).omero is None
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["y, x", "y, x, c", "transposed", "c, y, x", "t, c, z, y, x", "uint16 big-endian",
+     "uncompressed", "zstd 19 with checksum"],
+)  # fmt: skip
+def test_direct_chunks_read_and_write_the_bytes_zarr_does(tmp_path: Path, layout: str) -> None:
+    """Every chunk, the edge ones (padded) included, byte for byte as zarr writes it."""
+    from zarr.codecs import BytesCodec, TransposeCodec, ZstdCodec
+
+    pixels = image()[:90, :100]  # chunks of 32: the last row and column are partial
+    axes, keywords = ("c", "y", "x"), {}
+    if layout == "y, x":
+        pixels, axes = pixels[..., 0], ("y", "x")
+    elif layout == "y, x, c":
+        axes = ("y", "x", "c")
+    elif layout == "transposed":
+        keywords["filters"] = (TransposeCodec(order=(1, 2, 0)),)
+    elif layout == "t, c, z, y, x":
+        axes = ("t", "c", "z", "y", "x")
+    elif layout == "uint16 big-endian":
+        pixels = pixels.astype(np.uint16) * 257
+        keywords["serializer"] = BytesCodec(endian="big")
+    elif layout == "uncompressed":
+        keywords["compressors"] = None
+    elif layout == "zstd 19 with checksum":
+        keywords["compressors"] = (ZstdCodec(level=19, checksum=True),)
+    shape = {"y": 90, "x": 100, "c": 3, "t": 1, "z": 1}
+    chunks = {"y": 32, "x": 32, "c": 3, "t": 1, "z": 1}
+    arrays = {}
+    for name in ("zarr", "ours"):
+        group = zarr.open_group(str(tmp_path / f"{name}.zarr"), mode="w", zarr_format=3)
+        group.create_array("0", shape=tuple(shape[a] for a in axes), dtype=pixels.dtype,
+                           chunks=tuple(chunks[a] for a in axes), fill_value=7,
+                           config={"write_empty_chunks": True}, **keywords)  # fmt: skip
+        write_multiscales(group, 1, name, axes)
+        arrays[name] = level_array(group, "0")
+    direct = direct_chunks(arrays["ours"])
+    assert direct is not None
+    assert (direct.read((0, 0)) == 7).all()  # no chunk stored yet: the fill value
+    for row in range(3):
+        for col in range(4):
+            rows, cols = slice(32 * row, 32 * row + 32), slice(32 * col, 32 * col + 32)
+            arrays["zarr"][rows, cols] = pixels[rows, cols]
+            direct.write((row, col), pixels[rows, cols])
+            read = direct.read((row, col))  # what zarr reads, native byte order, writable
+            np.testing.assert_array_equal(read, arrays["zarr"][rows, cols])
+            assert read.dtype == pixels.dtype and read.flags.writeable
+    assert file_bytes(tmp_path / "ours.zarr/0/c") == file_bytes(tmp_path / "zarr.zarr/0/c")
+    np.testing.assert_array_equal(arrays["ours"][...], pixels)
+
+
+def file_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(folder)): f.read_bytes() for f in folder.rglob("*") if f.is_file()}
+
+
+def test_direct_chunks_take_the_zstd_writers_level_and_refuse_what_they_cannot_do(
+    tmp_path: Path,
+) -> None:
+    stored = zarr.create_array(str(tmp_path / "a.zarr"), shape=(64, 64, 3), chunks=(32, 32, 3),
+                               dtype="uint8")  # fmt: skip
+    smooth = np.repeat((np.add.outer(np.arange(32), np.arange(32)) // 3)[..., None], 3, axis=2)
+    smooth = (smooth + image()[:32, :32] % 4).astype(np.uint8)  # compressible, not trivially
+    direct = direct_chunks(zstd_writer(stored, 19))
+    assert direct is not None
+    direct.write((0, 0), smooth)
+    level19 = (tmp_path / "a.zarr/c/0/0/0").read_bytes()
+    direct_chunks(stored).write((0, 0), smooth)
+    assert len(level19) < len((tmp_path / "a.zarr/c/0/0/0").read_bytes())  # default level 3
+    gzip = zarr.create_array(str(tmp_path / "g.zarr"), shape=(64, 64), chunks=(32, 32),
+                             dtype="uint8", compressors=zarr.codecs.GzipCodec())  # fmt: skip
+    sharded = zarr.create_array(str(tmp_path / "s.zarr"), shape=(64, 64), chunks=(16, 16),
+                                shards=(32, 32), dtype="uint8")  # fmt: skip
+    planes = zarr.create_array(str(tmp_path / "p.zarr"), shape=(3, 64, 64), chunks=(1, 32, 32),
+                               dtype="uint8")  # fmt: skip
+    in_memory = zarr.create_array(zarr.storage.MemoryStore(), shape=(64, 64), chunks=(32, 32),
+                                  dtype="uint8")  # fmt: skip
+    for array in (gzip, sharded, in_memory, np.zeros((64, 64), np.uint8)):
+        assert direct_chunks(array) is None
+    assert direct_chunks(NgffAxesView(planes, ("c", "y", "x"), tmp_path)) is None  # per plane
 
 
 def test_a_transposed_level_holds_the_scans_chunk_bytes(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,10 +30,15 @@ class ChunkCache:
     Indexing takes ``(rows, cols)`` slices with step 1 (what the engine reads) and returns a
     new ``(h, w[, C])`` array of ``array``'s dtype, equal to ``np.asarray(array[rows, cols])``.
     Thread-safe: a chunk two threads miss at once may be decoded twice, never stored wrong.
-    ``hits`` and ``misses`` count chunk lookups.
+    ``hits`` and ``misses`` count chunk lookups. ``reader``: reads chunk ``(row, col)`` as
+    ``array[rows, cols]`` would, e.g. :meth:`~inpaint_core.io.scans.DirectChunks.read` (which
+    decodes in the calling thread); None: ``array`` is sliced.
     """
 
-    def __init__(self, array: Any, max_bytes: int = CACHE_BYTES) -> None:
+    def __init__(
+        self, array: Any, max_bytes: int = CACHE_BYTES,
+        reader: Callable[[tuple[int, int]], np.ndarray] | None = None,
+    ) -> None:  # fmt: skip
         if not is_integer(max_bytes) or max_bytes < 0:
             raise ParameterError(f"max_bytes={max_bytes!r} must be an int >= 0")
         chunks = chunked(array)
@@ -46,6 +52,7 @@ class ChunkCache:
         self.dtype = np.dtype(array.dtype)
         self.chunks = chunks
         self.max_bytes = int(max_bytes)
+        self._reader = reader
         self.hits = 0
         self.misses = 0
         self._held: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
@@ -75,7 +82,10 @@ class ChunkCache:
             self.misses += 1
         rows = slice(row * self.chunks[0], min((row + 1) * self.chunks[0], self.shape[0]))
         cols = slice(col * self.chunks[1], min((col + 1) * self.chunks[1], self.shape[1]))
-        block = np.asarray(self.array[rows, cols])
+        if self._reader is not None:  # decoded in this thread
+            block = np.asarray(self._reader((row, col)))
+        else:
+            block = np.asarray(self.array[rows, cols])
         block.setflags(write=False)
         with self._lock:
             if (row, col) not in self._held and block.nbytes <= self.max_bytes:

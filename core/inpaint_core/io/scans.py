@@ -636,6 +636,116 @@ def zstd_writer(array: Any, level: int | None) -> Any:
                                    config=inner.config))  # fmt: skip
 
 
+class DirectChunks:
+    """Whole chunks of a local zarr v3 level read and written **in the calling thread**,
+    byte for byte as zarr reads and writes them; see :func:`direct_chunks`.
+
+    zarr decodes and encodes in its own thread pool; the engine's I/O threads, which run at a
+    lower CPU priority than the method, do it themselves this way, so that all the work
+    beside the method yields to it.
+    """
+
+    def __init__(self, array: Any, zstd: Any, dtype: np.dtype, chunk_shape: tuple[int, ...],
+                 physical: list[str]) -> None:  # fmt: skip
+        self._target = stored(array)
+        self._names = stored_axes(array)
+        self._zstd, self._dtype, self._shape = zstd, dtype, chunk_shape
+        self._physical = physical  # the stored bytes' axes, outermost first
+        self._shown = [name for name in VIEW_AXES[: len(array.shape)] if name in physical]
+        self._fill = self._target.fill_value
+        self.chunks = (int(array.chunks[0]), int(array.chunks[1]))
+        self.shape = tuple(int(v) for v in array.shape)
+
+    def _path(self, block: tuple[int, int]) -> Path:
+        coords = [0] * len(self._names)
+        coords[self._names.index("y")], coords[self._names.index("x")] = block
+        path = _local_file(self._target, tuple(coords))
+        assert path is not None  # direct_chunks checked the store
+        return path
+
+    def _edges(self, block: tuple[int, int]) -> tuple[int, int]:
+        """The chunk's rows and columns inside the array (fewer at its far edges)."""
+        return (min(self.chunks[0], self.shape[0] - block[0] * self.chunks[0]),
+                min(self.chunks[1], self.shape[1] - block[1] * self.chunks[1]))  # fmt: skip
+
+    def read(self, block: tuple[int, int]) -> np.ndarray:
+        """Chunk ``block`` ``(row, col)`` as a new ``(h, w[, C])`` array (clipped at the array's
+        edges; a chunk the store lacks is the fill value)."""
+        height, width = self._edges(block)
+        sizes = {"y": height, "x": width}
+        try:
+            data = self._path(block).read_bytes()
+        except FileNotFoundError:  # zarr stores no chunk that is all fill value
+            laid = np.full(self._shape, self._fill, dtype=self._dtype)
+        else:
+            raw = self._zstd.decode(data) if self._zstd is not None else data
+            laid = np.frombuffer(raw, dtype=self._dtype).reshape(self._shape)
+        laid = laid[tuple(slice(0, sizes[name]) if name in sizes else slice(None)
+                          for name in self._physical)]  # fmt: skip
+        kept = [name for name in self._physical if name in self._shown]
+        laid = laid.reshape([laid.shape[self._physical.index(name)] for name in kept])
+        laid = laid.astype(self._dtype.newbyteorder("="), copy=False)
+        if kept == ["c", "y", "x"] and 1 < len(laid) <= 4:
+            return cv2.merge(list(laid))  # interleaved some 10x faster than by NumPy
+        block = np.ascontiguousarray(laid.transpose([kept.index(name) for name in self._shown]))
+        return block if block.flags.writeable else block.copy()  # not the decoded bytes
+
+    def write(self, block: tuple[int, int], pixels: np.ndarray) -> None:
+        """Store chunk ``block`` ``(row, col)`` from its ``(h, w[, C])`` ``pixels`` (the whole
+        chunk, clipped at the array's edges): arranged in the stored axes, padded with the
+        fill value, encoded, written to a new file renamed into place (as zarr does: a hard
+        link to another store's file is replaced, never written through)."""
+        arrange = [self._shown.index(name) for name in self._physical if name in self._shown]
+        laid = np.transpose(pixels, arrange).reshape(
+            [pixels.shape[self._shown.index(name)] if name in self._shown else 1
+             for name in self._physical])  # fmt: skip
+        if laid.shape != self._shape:  # an edge chunk: zarr stores it whole, padded
+            whole = np.full(self._shape, self._fill, dtype=laid.dtype)
+            whole[tuple(slice(0, length) for length in laid.shape)] = laid
+            laid = whole
+        data = np.ascontiguousarray(laid, dtype=self._dtype).view(np.uint8).reshape(-1)
+        encoded = self._zstd.encode(data) if self._zstd is not None else data
+        path = self._path(block)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as temporary:
+            temporary.write_bytes(encoded)
+
+
+def direct_chunks(array: Any) -> DirectChunks | None:
+    """:class:`DirectChunks` of ``array`` (an ``(H, W[, C])`` zarr v3 array or
+    :class:`NgffAxesView`, e.g. from :func:`zstd_writer`, whose level it encodes at), or None
+    where they do not apply: a store that is no local folder, sharding, a chunk that does not
+    hold every channel, or codecs other than ``transpose``, ``bytes`` and ``zstd`` (read and
+    write through zarr then)."""
+    import zarr
+    from numcodecs import Zstd
+    from zarr.codecs import BytesCodec, TransposeCodec, ZstdCodec
+
+    target = stored(array)
+    if not isinstance(target, zarr.Array) or target.metadata.zarr_format != 3:
+        return None
+    if target.shards is not None or _local_file(target, (0,) * len(target.shape)) is None:
+        return None
+    names = stored_axes(array)
+    if any(int(side) != int(length) for name, side, length in
+           zip(names, target.chunks, target.shape, strict=True) if name not in ("y", "x")):
+        return None  # fmt: skip
+    order, _, chunk_shape, _ = _physical(target)
+    serializer, *compressors = [codec for codec in target.metadata.codecs
+                                if not isinstance(codec, TransposeCodec)]  # fmt: skip
+    if not isinstance(serializer, BytesCodec) or len(compressors) > 1:
+        return None
+    if compressors and not isinstance(compressors[0], ZstdCodec):
+        return None
+    zstd = None
+    if compressors:
+        zstd = Zstd(level=compressors[0].level, checksum=compressors[0].checksum)
+    dtype = np.dtype(target.dtype)
+    if dtype.itemsize > 1 and serializer.endian is not None:
+        dtype = dtype.newbyteorder("<" if serializer.endian.name == "little" else ">")
+    return DirectChunks(array, zstd, dtype, chunk_shape, [names[axis] for axis in order])
+
+
 def same_encoding(source: Any, chunks: tuple[int, ...]) -> dict[str, Any] | None:
     """``create_array`` keywords giving a new array ``source``'s encoding, so its chunks can be
     copied as stored bytes (:func:`copy_chunk_bytes`); None when ``source`` is not an
@@ -1076,6 +1186,7 @@ class _Level:
     parts: dict[tuple[int, int], np.ndarray]  # downsampled lower chunks, by pixel origin
     pending: dict[tuple[int, int], int]  # needed block -> lower blocks it waits for
     claimed: set[tuple[int, int]]  # blocks computed or being computed
+    direct: DirectChunks | None = None  # writes this level's chunks in the calling thread
 
 
 class PyramidWriter:
@@ -1140,7 +1251,7 @@ class PyramidWriter:
                 lower_dirty = _dirty_blocks(changed, level - 1, tuple(previous.chunks[:2]),
                                             tuple(previous.shape))  # fmt: skip
             self.levels.append(_Level(array, previous, reuse, needed, lower_dirty, even, {},
-                                      {}, set()))  # fmt: skip
+                                      {}, set(), direct_chunks(array)))  # fmt: skip
             previous = array
         for number, entry in enumerate(self.levels, start=1):
             done = final if number == 1 else set()
@@ -1250,7 +1361,10 @@ class PyramidWriter:
         region = _doubled(box, entry.lower.shape)
         source = None if entry.lower_dirty is None else (entry.reuse, entry.lower_dirty)
         pixels = _halved(entry.lower, tuple(region), entry.parts if entry.even else None, source)
-        entry.array[box.slices] = pixels
+        if entry.direct is not None:  # encoded in this thread (the engine's: lower priority)
+            entry.direct.write(block, pixels)
+        else:
+            entry.array[box.slices] = pixels
         with self._lock:  # the parts inside this chunk serve no other chunk: free them
             for _, chunk in _chunks(entry.lower, region):
                 if chunk.intersection(region) == chunk:
