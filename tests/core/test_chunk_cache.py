@@ -37,6 +37,22 @@ def test_slices_equal_the_array_and_each_chunk_is_decoded_once(stored: zarr.Arra
     assert cache[5:5, 0:10].shape == (0, 10, 3)
 
 
+def test_a_reader_decodes_the_chunks_in_the_reading_thread(stored: zarr.Array) -> None:
+    from inpaint_core.io.scans import direct_chunks
+
+    direct = direct_chunks(stored)
+    assert direct is not None
+    threads: set[int] = set()
+
+    def read(block: tuple[int, int]) -> np.ndarray:
+        threads.add(threading.get_native_id())
+        return direct.read(block)
+
+    cache = ChunkCache(stored, reader=read)
+    assert np.array_equal(cache[3:60, 10:85], stored[3:60, 10:85])
+    assert cache.misses == 4 * 3 and threads == {threading.get_native_id()}
+
+
 def test_the_budget_drops_the_least_recently_used(stored: zarr.Array) -> None:
     one_chunk = 16 * 32 * 3
     cache = ChunkCache(stored, max_bytes=2 * one_chunk)

@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,37 @@ def test_progress_events_count_tiles_and_chunks(scene: dict[str, Any]) -> None:
     restore_scan(scene["scan"], scene["mask_path"], LocalMean(), scene["tmp"] / "p",
                  progress=lambda d, t: calls.append((d, t)))  # fmt: skip
     assert calls[-1][0] == calls[-1][1]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice: Linux")
+def test_chunks_are_written_below_the_methods_cpu_priority(
+    scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    method_nice, writer_nice = set(), set()
+
+    class Recording(LocalMean):
+        def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> Any:
+            method_nice.add(nice())
+            return super().run(image, mask, rng)
+
+    write = engine._write_chunk
+
+    def recording_write(*args: Any) -> None:  # blends, encodes, writes a restored chunk
+        writer_nice.add(nice())
+        write(*args)
+
+    monkeypatch.setattr(engine, "_write_chunk", recording_write)
+    before = nice()
+    assert before < 19  # room to lower it
+    restore_scan(scene["scan"], scene["mask_path"], Recording(), scene["tmp"] / "out.zarr",
+                 tile=64)  # fmt: skip
+    assert method_nice == {before} and nice() == before  # the caller's thread is left alone
+    assert writer_nice == {min(19, before + engine.IO_NICE)} and engine.IO_NICE > 0
+    np.testing.assert_array_equal(restored(scene["tmp"] / "out.zarr"),
+                                  inpaint(scene["image"], scene["mask"], LocalMean()))  # fmt: skip
 
 
 def test_the_method_does_not_run_ahead_of_the_chunk_writes(tmp_path: Path) -> None:
