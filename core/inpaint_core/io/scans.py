@@ -161,22 +161,13 @@ class NgffAxesView:
         rows, cols = _rows_cols(key)
         parts = {"y": rows, "x": cols, "c": slice(None), None: 0}
         block = np.asarray(self.array[tuple(parts[name] for name in self._kept)])
-        left = [name for name in self._kept if name]  # the axes the block still has
-        if left == ["c", "y", "x"] and 1 < len(block) <= 4:  # OpenCV interleaves the planes
-            return cv2.merge(list(block))  # some 10x faster than NumPy's transposing copy
-        order = [left.index(name) for name in ("y", "x", "c") if name in left]
-        return np.ascontiguousarray(block.transpose(order))
+        return _viewed(block, [name for name in self._kept if name])  # the axes it still has
 
     def __setitem__(self, key: Any, value: np.ndarray) -> None:
         """Write ``(h, w[, C])`` pixels at ``(rows, cols)`` in the stored axis order."""
         rows, cols = _rows_cols(key)
-        shown = [name for name in ("y", "x", "c") if name in self._kept]
-        stored = [name for name in self._kept if name]
-        block = np.asarray(value).transpose([shown.index(name) for name in stored])
-        block = block.reshape([1 if name is None else block.shape[stored.index(name)]
-                               for name in self._kept])  # fmt: skip
         parts = {"y": rows, "x": cols, "c": slice(None), None: slice(0, 1)}
-        self.array[tuple(parts[name] for name in self._kept)] = block
+        self.array[tuple(parts[name] for name in self._kept)] = _laid_out(value, self.axes)
 
     def stored_chunks(self, block: tuple[int, int]) -> list[tuple[int, ...]]:
         """The stored chunk-grid coordinates of the view's chunk ``block`` ``(row, col)``:
@@ -203,6 +194,24 @@ class NgffAxesView:
     def with_array(self, array: Any) -> NgffAxesView:
         """This view's axes over another stored ``array`` (e.g. a pyramid level)."""
         return NgffAxesView(array, self.axes, self._path, channels=self._channels)
+
+
+def _viewed(block: np.ndarray, axes: Sequence[str]) -> np.ndarray:
+    """A new contiguous ``(h, w[, C])`` array of ``block``, whose axes are ``axes`` (names
+    among y, x, c)."""
+    if list(axes) == ["c", "y", "x"] and 1 < len(block) <= 4:  # OpenCV interleaves the planes
+        return cv2.merge(list(block))  # some 10x faster than NumPy's transposing copy
+    order = [list(axes).index(name) for name in VIEW_AXES if name in axes]
+    return np.ascontiguousarray(block.transpose(order))
+
+
+def _laid_out(pixels: np.ndarray, axes: Sequence[str]) -> np.ndarray:
+    """``(h, w[, C])`` ``pixels`` with their axes in ``axes`` order (a name they lack, e.g.
+    ``t`` or ``z``: length 1); a view where NumPy can make one."""
+    shown = [name for name in VIEW_AXES[: np.ndim(pixels)] if name in axes]
+    block = np.asarray(pixels).transpose([shown.index(name) for name in axes if name in shown])
+    return block.reshape([pixels.shape[shown.index(name)] if name in shown else 1
+                          for name in axes])  # fmt: skip
 
 
 def _rows_cols(key: Any) -> tuple[Any, Any]:
@@ -663,16 +672,11 @@ class DirectChunks:
         assert path is not None  # direct_chunks checked the store
         return path
 
-    def _edges(self, block: tuple[int, int]) -> tuple[int, int]:
-        """The chunk's rows and columns inside the array (fewer at its far edges)."""
-        return (min(self.chunks[0], self.shape[0] - block[0] * self.chunks[0]),
-                min(self.chunks[1], self.shape[1] - block[1] * self.chunks[1]))  # fmt: skip
-
     def read(self, block: tuple[int, int]) -> np.ndarray:
         """Chunk ``block`` ``(row, col)`` as a new ``(h, w[, C])`` array (clipped at the array's
         edges; a chunk the store lacks is the fill value)."""
-        height, width = self._edges(block)
-        sizes = {"y": height, "x": width}
+        box = _block_box(self, block)  # clipped at the array's far edges
+        sizes = {"y": box.row1 - box.row0, "x": box.col1 - box.col0}
         try:
             data = self._path(block).read_bytes()
         except FileNotFoundError:  # zarr stores no chunk that is all fill value
@@ -684,10 +688,7 @@ class DirectChunks:
                           for name in self._physical)]  # fmt: skip
         kept = [name for name in self._physical if name in self._shown]
         laid = laid.reshape([laid.shape[self._physical.index(name)] for name in kept])
-        laid = laid.astype(self._dtype.newbyteorder("="), copy=False)
-        if kept == ["c", "y", "x"] and 1 < len(laid) <= 4:
-            return cv2.merge(list(laid))  # interleaved some 10x faster than by NumPy
-        block = np.ascontiguousarray(laid.transpose([kept.index(name) for name in self._shown]))
+        block = _viewed(laid.astype(self._dtype.newbyteorder("="), copy=False), kept)
         return block if block.flags.writeable else block.copy()  # not the decoded bytes
 
     def write(self, block: tuple[int, int], pixels: np.ndarray) -> None:
@@ -695,10 +696,7 @@ class DirectChunks:
         chunk, clipped at the array's edges): arranged in the stored axes, padded with the
         fill value, encoded, written to a new file renamed into place (as zarr does: a hard
         link to another store's file is replaced, never written through)."""
-        arrange = [self._shown.index(name) for name in self._physical if name in self._shown]
-        laid = np.transpose(pixels, arrange).reshape(
-            [pixels.shape[self._shown.index(name)] if name in self._shown else 1
-             for name in self._physical])  # fmt: skip
+        laid = _laid_out(pixels, self._physical)
         if laid.shape != self._shape:  # an edge chunk: zarr stores it whole, padded
             whole = np.full(self._shape, self._fill, dtype=laid.dtype)
             whole[tuple(slice(0, length) for length in laid.shape)] = laid
