@@ -25,7 +25,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -744,6 +744,21 @@ def direct_chunks(array: Any) -> DirectChunks | None:
     return DirectChunks(array, zstd, dtype, chunk_shape, [names[axis] for axis in order])
 
 
+def chunk_store(array: Any) -> Callable[[tuple[int, int], np.ndarray], None]:
+    """A function ``store(block, pixels)`` writing chunk ``block`` ``(row, col)`` of ``array``
+    (an ``(H, W[, C])`` zarr array or :class:`NgffAxesView`) from its ``(h, w[, C])``
+    ``pixels`` (the whole chunk, clipped at the edges): :meth:`DirectChunks.write` (encoded in
+    the calling thread) where :func:`direct_chunks` apply, else through zarr."""
+    direct = direct_chunks(array)
+    if direct is not None:
+        return direct.write
+
+    def store(block: tuple[int, int], pixels: np.ndarray) -> None:
+        array[_block_box(array, block).slices] = pixels
+
+    return store
+
+
 def same_encoding(source: Any, chunks: tuple[int, ...]) -> dict[str, Any] | None:
     """``create_array`` keywords giving a new array ``source``'s encoding, so its chunks can be
     copied as stored bytes (:func:`copy_chunk_bytes`); None when ``source`` is not an
@@ -1184,7 +1199,7 @@ class _Level:
     parts: dict[tuple[int, int], np.ndarray]  # downsampled lower chunks, by pixel origin
     pending: dict[tuple[int, int], int]  # needed block -> lower blocks it waits for
     claimed: set[tuple[int, int]]  # blocks computed or being computed
-    direct: DirectChunks | None = None  # writes this level's chunks in the calling thread
+    store: Callable[[tuple[int, int], np.ndarray], None]  # writes a chunk: chunk_store(array)
 
 
 class PyramidWriter:
@@ -1249,7 +1264,7 @@ class PyramidWriter:
                 lower_dirty = _dirty_blocks(changed, level - 1, tuple(previous.chunks[:2]),
                                             tuple(previous.shape))  # fmt: skip
             self.levels.append(_Level(array, previous, reuse, needed, lower_dirty, even, {},
-                                      {}, set(), direct_chunks(array)))  # fmt: skip
+                                      {}, set(), chunk_store(array)))  # fmt: skip
             previous = array
         for number, entry in enumerate(self.levels, start=1):
             done = final if number == 1 else set()
@@ -1359,10 +1374,7 @@ class PyramidWriter:
         region = _doubled(box, entry.lower.shape)
         source = None if entry.lower_dirty is None else (entry.reuse, entry.lower_dirty)
         pixels = _halved(entry.lower, tuple(region), entry.parts if entry.even else None, source)
-        if entry.direct is not None:  # encoded in this thread (the engine's: lower priority)
-            entry.direct.write(block, pixels)
-        else:
-            entry.array[box.slices] = pixels
+        entry.store(block, pixels)  # encoded in this thread where it can be (lower priority)
         with self._lock:  # the parts inside this chunk serve no other chunk: free them
             for _, chunk in _chunks(entry.lower, region):
                 if chunk.intersection(region) == chunk:

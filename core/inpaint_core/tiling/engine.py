@@ -476,8 +476,7 @@ def _restore(
     copy = partial(_copy_group, array, level0, progress, job.link, boxes)
     then = None if pyramid is None else pyramid.copy_clean
     # Restored chunks are encoded on the I/O threads themselves (below the method's priority).
-    direct = scans.direct_chunks(level0)
-    store = direct.write if direct is not None else partial(_set_chunk, level0, boxes)
+    store = scans.chunk_store(level0)
     with (
         ThreadPoolExecutor(IO_THREADS, thread_name_prefix="inpaint-io",
                            initializer=_lower_priority) as pool,
@@ -620,14 +619,6 @@ def _write_chunk(
     _mark_done(progress, key)
     if pyramid is not None:
         pyramid.written(key, output)
-
-
-def _set_chunk(
-    level0: Any, boxes: Mapping[tuple[int, int], Box], key: tuple[int, int], pixels: np.ndarray
-) -> None:
-    """Write chunk ``key``'s ``pixels`` through zarr (where :func:`~inpaint_core.io.scans.
-    direct_chunks` do not apply)."""
-    level0[boxes[key].slices] = pixels
 
 
 #: How far below the method's thread the I/O threads run, as a Linux nice increment: the
