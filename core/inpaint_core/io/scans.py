@@ -1242,12 +1242,13 @@ class PyramidWriter:
             if reuse is not None and tuple(reuse.shape) != tuple(shape):
                 reuse = None
             pairs = zip(chunks[:2], shape[:2], strict=True)
-            layout, encoding = _level_layout(previous, shape, tuple(min(c, s) for c, s in pairs))
+            layout = _level_layout(previous, shape, tuple(min(c, s) for c, s in pairs))
+            encoding = new_encoding()
             if reuse is not None and max(reuse.chunks[:2]) <= MAX_CHUNK:  # its chunks, kept?
                 reused = _level_layout(previous, shape, tuple(int(v) for v in reuse.chunks[:2]))
-                kept = kept_encoding(reuse, stored_axes(previous), reused[0]["chunks"])
+                kept = kept_encoding(reuse, stored_axes(previous), reused["chunks"])
                 if kept is not None:
-                    layout, encoding = reused[0], kept
+                    layout, encoding = reused, kept
             array = group.create_array(
                 str(level), **layout, dtype=previous.dtype, overwrite=True,
                 dimension_names=stored_axes(previous), config={"write_empty_chunks": True},
@@ -1385,17 +1386,17 @@ class PyramidWriter:
 
 def _level_layout(
     below: Any, shape: tuple[int, ...], sides: tuple[int, int]
-) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
+) -> dict[str, tuple[int, ...]]:
     """The stored ``shape`` and ``chunks`` (``create_array`` keywords) of a pyramid level
     ``shape`` ``(h, w[, C])`` chunked ``sides`` ``(y, x)`` over level ``below`` (stored in its
-    axes), and a new level's encoding (:func:`new_encoding`)."""
+    axes)."""
     view_chunks = (*sides, *shape[2:])
     if isinstance(below, NgffAxesView):
         stored_shape, chunks = below.stored_level(shape, view_chunks)
     else:
         axes = stored_axes(below)
         stored_shape, chunks = _arranged(shape, axes), _arranged(view_chunks, axes)
-    return {"shape": stored_shape, "chunks": chunks}, new_encoding()
+    return {"shape": stored_shape, "chunks": chunks}
 
 
 def _chunks(array: Any, within: Box | None = None) -> list[tuple[tuple[int, int], Box]]:
