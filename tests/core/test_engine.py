@@ -191,7 +191,7 @@ def test_chunks_are_written_below_the_methods_cpu_priority(
     def nice() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
-    method_nice, writer_nice = set(), set()
+    method_nice, writer_nice, copier_nice = set(), set(), set()
 
     class Recording(LocalMean):
         def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> Any:
@@ -205,12 +205,20 @@ def test_chunks_are_written_below_the_methods_cpu_priority(
         write(*args)
 
     monkeypatch.setattr(engine, "_write_chunk", recording_write)
+    copy = engine._copy_chunk
+
+    def recording_copy(*args: Any) -> None:  # copies a hole-free chunk and marks it
+        copier_nice.add(nice())
+        copy(*args)
+
+    monkeypatch.setattr(engine, "_copy_chunk", recording_copy)
     before = nice()
     assert before < 19  # room to lower it
     restore_scan(scene["scan"], scene["mask_path"], Recording(), scene["tmp"] / "out.zarr",
                  tile=64)  # fmt: skip
     assert method_nice == {before} and nice() == before  # the caller's thread is left alone
-    assert writer_nice == {min(19, before + engine.IO_NICE)} and engine.IO_NICE > 0
+    lowered = {min(19, before + engine.IO_NICE)}
+    assert writer_nice == copier_nice == lowered and engine.IO_NICE > 0
     np.testing.assert_array_equal(restored(scene["tmp"] / "out.zarr"),
                                   inpaint(scene["image"], scene["mask"], LocalMean()))  # fmt: skip
 

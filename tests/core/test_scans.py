@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +17,7 @@ from ome_zarr_models.v05 import Image as NgffImage
 from inpaint_core.errors import ImageIOError, InvalidInputError, OutputExistsError
 from inpaint_core.io import write_image
 from inpaint_core.io.scans import (
+    MARK_FILE,
     NgffAxesView,
     PyramidWriter,
     bytes_compatible,
@@ -614,7 +619,10 @@ def test_mark_done_writes_the_bytes_zarr_writes(tmp_path: Path) -> None:
     files = {path.relative_to(folder): path.read_bytes()
              for path in folder.rglob("*") if path.is_file()}  # fmt: skip
     assert files[Path("c/2/3")] == files[Path("c/0/1")] == b"\x01"
-    assert not [name for name in files if name.name.startswith(".")]  # no temporary left
+    assert [name for name in files if name.name.startswith(".")] == [Path(MARK_FILE)]
+    # The mark is a hard link to the folder's template (no new file), zarr's own a file.
+    assert (folder / "c/2/3").samefile(folder / MARK_FILE)
+    assert not (folder / "c/0/1").samefile(folder / MARK_FILE)
     expected = np.zeros((3, 4), np.uint8)
     expected[0, 1] = expected[2, 3] = 1
     np.testing.assert_array_equal(progress[...], expected)
@@ -625,6 +633,68 @@ def test_mark_done_writes_the_bytes_zarr_writes(tmp_path: Path) -> None:
     ):
         mark_done(other, (1, 0))
         assert other[1, 0] == 1 and other[...].sum() == 1
+
+
+def _progress(path: Path) -> zarr.Array:
+    return zarr.create_array(str(path), shape=(2, 3), chunks=(1, 1), dtype="uint8",
+                             fill_value=0, compressors=None)  # fmt: skip
+
+
+def test_mark_done_replaces_a_mark_and_survives_the_link_limit(tmp_path: Path) -> None:
+    progress = _progress(tmp_path / "p.zarr")
+    mark_done(progress, (0, 0))
+    mark_done(progress, (0, 0))  # again: replaced in place, nothing left beside it
+    template = tmp_path / "p.zarr" / MARK_FILE
+    first = template.stat().st_ino
+    real_link = os.link
+
+    def at_limit(origin: object, target: object) -> None:
+        if Path(origin).stat().st_ino == first:  # the first template is full
+            raise OSError(errno.EMLINK, "Too many links")
+        real_link(origin, target)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "link", at_limit)
+        mark_done(progress, (1, 2))
+    assert template.stat().st_ino != first  # a fresh template: earlier marks keep the old one
+    assert (tmp_path / "p.zarr/c/1/2").samefile(template)
+    assert (tmp_path / "p.zarr/c/0/0").stat().st_ino == first
+    assert sorted(path.name for path in (tmp_path / "p.zarr").rglob(".*")) == [MARK_FILE]
+    np.testing.assert_array_equal(progress[...], [[1, 0, 0], [0, 0, 1]])
+
+
+def test_mark_done_writes_the_byte_where_hard_links_are_refused(tmp_path: Path) -> None:
+    progress = _progress(tmp_path / "p.zarr")
+
+    def refused(origin: object, target: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "link", lambda *args: calls.append(args) or refused(*args))
+        mark_done(progress, (1, 1))
+        tried = len(calls)
+        mark_done(progress, (0, 2))
+        assert len(calls) == tried  # refused once: not tried again for this store
+    for mark in (tmp_path / "p.zarr/c/1/1", tmp_path / "p.zarr/c/0/2"):
+        assert mark.read_bytes() == b"\x01" and mark.stat().st_nlink == 1
+    assert not list((tmp_path / "p.zarr").rglob(".*"))  # no template, no temporary
+    np.testing.assert_array_equal(progress[...], [[0, 0, 1], [0, 1, 0]])
+
+
+def test_mark_done_from_many_threads_into_a_new_store(tmp_path: Path) -> None:
+    # The threads race to make the template and the row folders (a template replaced under
+    # a link being made to it failed such marks with FileNotFoundError).
+    keys = [(row, col) for row in range(8) for col in range(8)]
+    for trial in range(10):
+        progress = zarr.create_array(str(tmp_path / f"{trial}.zarr"), shape=(8, 8),
+                                     chunks=(1, 1), dtype="uint8", fill_value=0,
+                                     compressors=None)  # fmt: skip
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(partial(mark_done, progress), keys))
+        assert int(progress[...].sum()) == 64
+        template = tmp_path / f"{trial}.zarr" / MARK_FILE
+        assert template.stat().st_nlink == 65  # every mark links the one template
 
 
 def test_chunks_copy_as_bytes_between_arrays_differing_only_in_zstd_level(tmp_path: Path) -> None:

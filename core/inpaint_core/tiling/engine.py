@@ -479,7 +479,7 @@ def _restore(
     store = scans.chunk_store(level0)
     with (
         ThreadPoolExecutor(IO_THREADS, thread_name_prefix="inpaint-io",
-                           initializer=_lower_priority) as pool,
+                           **_below_me()) as pool,
         tile_pool or nullcontext(),
         _Copies(copy, copies, client, then) as copying,  # begun now, beside the restoring
     ):
@@ -628,17 +628,26 @@ def _write_chunk(
 IO_NICE = 10
 
 
-def _lower_priority() -> None:
-    """Lower the calling thread's CPU priority by :data:`IO_NICE` (Linux gives each thread
-    its own nice value; other systems: nothing). The thread keeps it until it ends: the I/O
-    pool's threads end with the run."""
+def _below_me() -> dict[str, Any]:
+    """Thread-pool arguments that start each of the pool's threads :data:`IO_NICE` below the
+    calling thread's CPU priority (Linux gives each thread its own nice value; elsewhere
+    nothing). Relative to the caller, not to the thread that happens to start a pool thread
+    (threads inherit their starter's nice: a pool fed from a lowered thread would otherwise
+    go lower still). The threads keep it until they end, with their pool."""
     if not sys.platform.startswith("linux"):
-        return
-    thread = threading.get_native_id()
+        return {}
     try:
-        current = os.getpriority(os.PRIO_PROCESS, thread)
-        os.setpriority(os.PRIO_PROCESS, thread, min(19, current + IO_NICE))
-    except OSError:  # not permitted here: run at the same priority
+        target = min(19, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) + IO_NICE)
+    except OSError:
+        return {}
+    return {"initializer": _set_priority, "initargs": (target,)}
+
+
+def _set_priority(target: int) -> None:
+    """Set the calling thread's nice value to ``target`` (a pool thread's initializer)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), target)
+    except OSError:  # not permitted here: run at the inherited priority
         logger.debug("could not lower the I/O thread's priority", exc_info=True)
 
 
@@ -664,8 +673,11 @@ class _Copies:
         self, copy: Callable[[Sequence[tuple[int, int]], Any], None],
         keys: Sequence[tuple[int, int]], client: Any, then: Callable[[], object] | None = None,
     ) -> None:  # fmt: skip
-        self._runner = ThreadPoolExecutor(1, thread_name_prefix="inpaint-copier")
-        self._threads = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="inpaint-copy")
+        # Below the method's priority too, like the I/O threads: copies fill the idle cores.
+        lowered = _below_me()
+        self._runner = ThreadPoolExecutor(1, thread_name_prefix="inpaint-copier", **lowered)
+        self._threads = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="inpaint-copy",
+                                           **lowered)  # fmt: skip
         scheduler = client or self._threads
         groups = [keys[start : start + COPY_GROUP] for start in range(0, len(keys), COPY_GROUP)]
         self.pending: deque[tuple[Sequence[tuple[int, int]], Future[Any]]] = deque(
