@@ -99,3 +99,25 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch) -> None:
     with pytest.raises(RuntimeError, match="disk full"):
         write_image(tmp_path / "out.tif", np.zeros((4, 4), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_replaces_or_keeps_what_is_there(tmp_path) -> None:
+    from inpaint_core.io.atomic import atomic_write
+
+    target = tmp_path / "file.bin"
+    with atomic_write(target) as temporary:
+        temporary.write_bytes(b"first")
+    with atomic_write(target) as temporary:  # replaced
+        temporary.write_bytes(b"second")
+    assert target.read_bytes() == b"second"
+    with pytest.raises(FileExistsError), atomic_write(target, replace=False) as temporary:
+        temporary.write_bytes(b"third")  # another writer's file is kept
+    assert target.read_bytes() == b"second"
+    fresh = tmp_path / "fresh.bin"
+    with atomic_write(fresh, replace=False) as temporary:
+        temporary.write_bytes(b"made")
+    assert fresh.read_bytes() == b"made" and fresh.stat().st_nlink == 1
+    with pytest.raises(ValueError), atomic_write(tmp_path / "failed.bin") as temporary:
+        temporary.write_bytes(b"half")
+        raise ValueError("the writer failed")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["file.bin", "fresh.bin"]

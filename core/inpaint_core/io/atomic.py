@@ -20,8 +20,10 @@ def temporary_sibling(path: str | os.PathLike[str]) -> Path:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces ``path``, on error it is removed.
+def atomic_write(path: str | os.PathLike[str], *, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary path to write (or link); on success it replaces ``path``, on error
+    it is removed. With ``replace=False`` it becomes ``path`` only if none exists by then
+    (hard-linked into place: no other writer's file is ever replaced), else FileExistsError.
 
     Example::
 
@@ -32,6 +34,9 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     temporary = temporary_sibling(path)
     try:
         yield temporary
-        os.replace(temporary, path)
+        if replace:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from inpaint_core.errors import ImageIOError, InvalidInputError, OutputExistsError
-from inpaint_core.io.atomic import atomic_write, temporary_sibling
+from inpaint_core.io.atomic import atomic_write
 from inpaint_core.tiling.regions import Box, chunk_boxes
 
 logger = logging.getLogger(__name__)
@@ -974,7 +974,7 @@ def mark_done(progress: Any, key: tuple[int, int]) -> None:
             _link_mark(template, path)
             return
         except OSError as error:
-            if isinstance(error, FileNotFoundError | FileExistsError):
+            if isinstance(error, FileNotFoundError):  # a folder gone: not a refused link
                 raise
             logger.debug("hard links refused in %s; writing marks", template.parent, exc_info=True)
             _UNLINKABLE.add(template)
@@ -992,12 +992,8 @@ def _link_mark(template: Path, path: Path) -> None:
             os.link(template, path)
             return
         except FileExistsError:  # marked before: replaced, never missing meanwhile
-            temporary = temporary_sibling(path)
-            try:
+            with atomic_write(path) as temporary:
                 os.link(template, temporary)
-                os.replace(temporary, path)
-            finally:
-                temporary.unlink(missing_ok=True)
             return
         except FileNotFoundError as error:
             failure: OSError = error
@@ -1013,21 +1009,13 @@ def _link_mark(template: Path, path: Path) -> None:
 
 def _make_template(template: Path, *, replace: bool) -> None:
     """Write the mark ``template``, unless it exists and not ``replace``. A missing one is
-    made by a hard link, never over one another thread made (whose inode, linked by nothing
+    made without replacing one another thread made meanwhile (whose inode, linked by nothing
     else yet, would vanish under a mark being linked to it: the kernel refuses that link)."""
     if not replace and template.is_file():
         return
     template.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_sibling(template)
-    try:
-        temporary.write_bytes(_MARK)
-        if replace:
-            os.replace(temporary, template)
-        else:
-            with contextlib.suppress(FileExistsError):
-                os.link(temporary, template)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with contextlib.suppress(FileExistsError), atomic_write(template, replace=replace) as new:
+        new.write_bytes(_MARK)
 
 
 def _one_raw_byte(array: Any) -> bool:
