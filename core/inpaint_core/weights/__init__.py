@@ -1,0 +1,1 @@
+"""Published weights: the catalogue, download, safe loading and conversion of checkpoints."""

@@ -1,0 +1,128 @@
+"""Formats of published checkpoints and their converters to this project's weights.
+
+A :class:`WeightsFormat` names a layout in which an author published a checkpoint (a file or a
+folder), the registered method whose networks it fills, and a ``convert`` function that reads
+the layout *without running any code from it* (see :mod:`inpaint_core.weights.pickles`) and
+returns :class:`ConvertedWeights`: the method's architecture config and one state dict per
+inference network. :func:`inpaint_core.weights.import_weights` writes that as a
+``.safetensors`` checkpoint with its ``.json`` sidecar, which every learned method loads.
+
+The built-in formats live one per module in this package and are found by name through
+:func:`get_format`; each module defines ``FORMAT``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from inpaint_core.errors import InvalidWeightsError, ParameterError
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+__all__ = [
+    "ConvertedWeights",
+    "WeightsFormat",
+    "format_names",
+    "get_format",
+    "match_state",
+]
+
+#: Format name -> the module that defines its ``FORMAT`` (imported on first use: torch).
+_BUILTIN: dict[str, str] = {
+    "edge-connect": "inpaint_core.weights.edge_connect",
+    "lama": "inpaint_core.weights.lama",
+}
+#: How many mismatching keys an error names before it says "and N more".
+_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class ConvertedWeights:
+    """A published checkpoint in this project's terms.
+
+    Attributes:
+        method: the registered method that runs these weights, e.g. ``"lama"``.
+        config: the method's architecture config as a JSON-ready dict
+            (``config_to_dict(method.config_class(...))``).
+        networks: one state dict per child of ``method.build_networks(config)``, by child name.
+        source: what was read, for the sidecar: the format, the files, the iteration or epoch.
+    """
+
+    method: str
+    config: dict[str, Any]
+    networks: dict[str, dict[str, Tensor]]
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WeightsFormat:
+    """A published checkpoint layout and its converter.
+
+    Attributes:
+        name: the format's name on the command line, e.g. ``"edge-connect"``.
+        method: the registered method whose networks it fills.
+        expects: what ``PATH`` must be, said to the user, e.g. ``"a folder holding
+            EdgeModel_gen.pth and InpaintingModel_gen.pth"``.
+        convert: reads ``PATH`` and returns the weights; raises
+            :class:`~inpaint_core.errors.InvalidWeightsError` naming what is wrong.
+        reference: the reference implementation it is proven equal to.
+    """
+
+    name: str
+    method: str
+    expects: str
+    convert: Callable[[Path], ConvertedWeights]
+    reference: str = ""
+
+
+def format_names() -> list[str]:
+    """The names of the known formats, sorted."""
+    return sorted(_BUILTIN)
+
+
+def get_format(name: str) -> WeightsFormat:
+    """The format called ``name``; an unknown name raises listing the valid ones."""
+    if name not in _BUILTIN:
+        raise ParameterError(
+            f"unknown weights format {name!r}; valid: {', '.join(format_names())}"
+        )
+    module = importlib.import_module(_BUILTIN[name])
+    return module.FORMAT
+
+
+def match_state(
+    network: nn.Module, state: Mapping[str, Tensor], what: str
+) -> dict[str, Tensor]:
+    """Check that ``state`` fits ``network`` exactly and return it as a plain dict.
+
+    Args:
+        network: the freshly built network the state is for.
+        state: parameter and buffer tensors by ``state_dict`` key.
+        what: names the network and format in the error, e.g.
+            ``"edge-connect G1 (EdgeModel_gen.pth)"``.
+
+    Raises:
+        InvalidWeightsError: keys missing from ``state``, keys ``network`` does not have, or
+            tensors of another shape; the first few of each are named with the format.
+    """
+    expected = network.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    shapes = [
+        f"{key} {tuple(state[key].shape)} (expected {tuple(value.shape)})"
+        for key, value in expected.items()
+        if key in state and tuple(state[key].shape) != tuple(value.shape)
+    ]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
+        if items:
+            more = f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else ""
+            problems.append(f"{label} keys: {', '.join(items[:_SHOWN])}{more}")
+    if problems:
+        raise InvalidWeightsError(f"{what} does not fit: {'; '.join(problems)}")
+    return {key: state[key] for key in expected}
