@@ -43,6 +43,7 @@ __all__ = [
     "WEIGHTS_DIR_ENV",
     "WEIGHTS_PARAMETER",
     "LearnedMethod",
+    "as_truncated",
     "config_from_dict",
     "config_to_dict",
     "parse_options",
@@ -81,6 +82,29 @@ _cache: OrderedDict[tuple[str, str, str, str], nn.Module] = OrderedDict()
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
+
+
+#: Subtracted from a network's [0, 1] output by :func:`as_truncated`: just under half an 8-bit
+#: level, so that exact 1.0 (a saturated sigmoid) still writes 255.
+_TRUNCATION_OFFSET = 0.4999 / 255.0
+
+
+def as_truncated(image: Tensor) -> Tensor:
+    """Shift ``image`` so that this project's round-to-nearest uint8 writer truncates instead.
+
+    Reference implementations such as EdgeConnect and LaMa write ``int(x * 255)``: they
+    truncate. Every writer here rounds to the nearest level (:func:`inpaint_core.arrays.
+    from_float`), which would put about half the hole pixels one level above the reference's.
+    ``rint(255 * (x - 0.4999 / 255)) == floor(255 * x)`` for all ``x`` in [0, 1] except a
+    fractional part above 0.9999, where it is one level higher.
+
+    Args:
+        image: any shape, floating, values in [0, 1].
+
+    Returns:
+        The same shape and dtype, values in [0, 1].
+    """
+    return (image - _TRUNCATION_OFFSET).clamp(0.0, 1.0)
 
 
 def autocast_dtype(
