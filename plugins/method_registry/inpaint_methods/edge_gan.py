@@ -22,6 +22,19 @@ Choices the SPEC leaves open, made here:
 - ``prior="telea"`` (issue 8): the hole is pre-filled by Telea and G2's zero-initialised last
   layer predicts a correction, so untrained weights equal ``telea``. ``prior="none"`` is the
   paper's setting (hole set to white, ``tanh`` output).
+
+Two architectures (:class:`Architecture`, the config's ``architecture``):
+
+- ``lite`` (the default, and what a sidecar without the field means): the above; G2 sees the
+  mask, the hole is pre-filled by the prior, G2 sees the composite edges.
+- ``edgeconnect``: EdgeConnect's published generators and test path exactly (K. Nazeri et al.,
+  knazeri/edge-connect, ``test()`` with model 3), so its checkpoints (format ``edge-connect``,
+  :mod:`inpaint_core.weights.edge_connect`) reproduce the reference. G1 gets the grey image
+  (skimage ``rgb2gray`` in float64, cast to float32) with the hole set to 1, the Canny edges
+  (float64, ``mask=`` known pixels) and the mask; G2 gets the RGB image with the hole set to 1
+  and G1's raw edge probabilities over the whole image (not composited, not thresholded), and
+  no mask channel. The output is shifted by :func:`~inpaint_core.learned.as_truncated`, so the
+  round-to-nearest writers reproduce the reference's ``int(x * 255)``.
 """
 
 from __future__ import annotations
@@ -44,6 +57,7 @@ from inpaint_core.layers.blocks import EncoderDecoder, EncoderDecoderConfig, Out
 from inpaint_core.learned import (
     LEARNED_PARAMETERS,
     LearnedMethod,
+    as_truncated,
     config_to_dict,
 )
 from inpaint_core.losses.adversarial import (
@@ -62,6 +76,15 @@ _LUMA = (0.2125, 0.7154, 0.0721)
 #: D2 feature maps used by the discriminator-features texture fallback.
 _FALLBACK_PERCEPTUAL_LAYERS = 4
 _FALLBACK_STYLE_LAYERS = 3
+#: An image is taken as 8-bit when every ``255 * value`` is this close to an integer.
+_LEVEL_TOLERANCE = 1e-3
+
+
+class Architecture(str, Enum):
+    """Which generators ``edge-gan`` builds, and how it feeds them (see the module docstring)."""
+
+    LITE = "lite"  # this project's: G2 also sees the mask; prior fill; composite edges
+    EDGECONNECT = "edgeconnect"  # EdgeConnect's published generators and test path
 
 
 class TextureLoss(str, Enum):
@@ -88,6 +111,7 @@ class EdgeGanConfig:
         adv1_weight, fm_weight: stage-1 weights ``a_adv1 = 1``, ``a_FM = 10``.
         adv_weight, global_weight, local_weight: ``a = 0.1``, ``a_adv2 = 0.8``, ``a_adv3 = 0.2``.
         perceptual_weight, style_weight, l1_weight: ``a_p = 0.1``, ``a_s = 250``, L1 = 1.
+        architecture: an :class:`Architecture`; ``edgeconnect`` needs ``prior="none"``.
     """
 
     base_channels: int = 64
@@ -107,9 +131,14 @@ class EdgeGanConfig:
     perceptual_weight: float = 0.1
     style_weight: float = 250.0
     l1_weight: float = 1.0
+    architecture: Architecture = Architecture.LITE
 
     def __post_init__(self) -> None:
-        for name, kind in (("prior", Prior), ("texture_loss", TextureLoss)):
+        for name, kind in (
+            ("prior", Prior),
+            ("texture_loss", TextureLoss),
+            ("architecture", Architecture),
+        ):
             object.__setattr__(self, name, parse_choice(kind, getattr(self, name), name))
         try:
             object.__setattr__(self, "gan_loss", GanLoss.parse(self.gan_loss))
@@ -117,6 +146,11 @@ class EdgeGanConfig:
             raise ParameterError(str(e)) from None
         require_ints(self, ("base_channels", "residual_blocks", "discriminator_channels",
                             "local_size"))  # fmt: skip
+        if self.architecture is Architecture.EDGECONNECT and self.prior is not Prior.NONE:
+            raise ParameterError(
+                f"prior={self.prior.value!r} does not exist in architecture='edgeconnect' "
+                "(EdgeConnect sets the hole to white); use prior='none' or architecture='lite'"
+            )
         if self.local_size < 32:
             raise ParameterError(f"local_size={self.local_size} must be >= 32 for D3's 5 convs")
         for name in ("canny_sigma", "lr"):
@@ -149,17 +183,19 @@ def canny_edges(gray: Tensor, sigma: float, known: Tensor | None = None) -> Tens
     """Canny edges (scikit-image) of each image of a batch, optionally of its known part only.
 
     Args:
-        gray: ``(B, 1, H, W)`` float in [0, 1].
+        gray: ``(B, 1, H, W)`` float in [0, 1]; float64 is kept in float64 (as EdgeConnect,
+            whose Canny runs on skimage's float64 grey), any other dtype runs in float32.
         sigma: the Gaussian sigma.
         known: ``(B, 1, H, W)``, 1 where pixels are known; edges are found only there
             (``skimage.feature.canny(..., mask=known)``), so hole values never matter.
 
     Returns:
-        float ``(B, 1, H, W)`` of 0 and 1, on ``gray``'s device.
+        ``(B, 1, H, W)`` of 0 and 1 in ``gray``'s dtype, on ``gray``'s device.
     """
     from skimage.feature import canny
 
-    host = gray.detach().float().cpu().numpy()[:, 0]
+    host_dtype = torch.float64 if gray.dtype == torch.float64 else torch.float32
+    host = gray.detach().cpu().to(host_dtype).numpy()[:, 0]
     valid = None if known is None else known.detach().cpu().numpy()[:, 0] > 0.5
     edges = np.stack(
         [
@@ -170,36 +206,95 @@ def canny_edges(gray: Tensor, sigma: float, known: Tensor | None = None) -> Tens
     return torch.from_numpy(edges)[:, None].to(gray.device, gray.dtype)
 
 
+def reference_gray(images: Tensor) -> Tensor:
+    """EdgeConnect's grey image: skimage ``rgb2gray`` in float64, as its data loader makes it.
+
+    The reference reads uint8 RGB and calls ``rgb2gray`` on it (float64). So that no Canny edge
+    pixel flips against it, images whose values are all 8-bit levels (``k / 255`` in float32,
+    as this project reads uint8 files) are turned back into those uint8 levels first and given
+    to ``rgb2gray`` as uint8; other images go to it as float64.
+
+    Args:
+        images: ``(B, 3, H, W)`` float in [0, 1], any device.
+
+    Returns:
+        float64 ``(B, 1, H, W)`` in [0, 1], on ``images``' device.
+    """
+    from skimage.color import rgb2gray
+
+    host = images.detach().cpu().to(torch.float64).numpy().transpose(0, 2, 3, 1)
+    levels = np.rint(host * 255.0)
+    if np.abs(host * 255.0 - levels).max(initial=0.0) < _LEVEL_TOLERANCE:
+        host = levels.astype(np.uint8)
+    gray = np.ascontiguousarray(np.stack([rgb2gray(item) for item in host]), dtype=np.float64)
+    return torch.from_numpy(gray)[:, None].to(images.device)
+
+
 # --- networks -------------------------------------------------------------------------------
 class EdgeGanNetworks(nn.Module):
-    """G1 (``edge_generator``) and G2 (``image_generator``): the inference networks."""
+    """G1 (``edge_generator``) and G2 (``image_generator``): the inference networks.
+
+    Both are :class:`~inpaint_core.layers.blocks.EncoderDecoder`, whose layer indices are
+    EdgeConnect's ``EdgeGenerator`` / ``InpaintGenerator`` ones. G1 has spectral norm (torch's
+    parametrisation; the residual blocks' convs without bias, as EdgeConnect), G2 none. G1 maps
+    3 channels to 1 (sigmoid); G2 maps 5 (``lite``: RGB, edges, mask) or 4 (``edgeconnect``:
+    RGB, edges) channels to 3 (``(tanh + 1) / 2``, or a correction of the prior's fill).
+    """
 
     def __init__(self, config: EdgeGanConfig) -> None:
         super().__init__()
         self.config = config
+        self.edgeconnect = config.architecture is Architecture.EDGECONNECT
         residual = config.prior is not Prior.NONE
         width, blocks = config.base_channels, config.residual_blocks
         edges = EncoderDecoderConfig(3, 1, width, blocks, use_spectral_norm=True)
         image = EncoderDecoderConfig(
-            5, 3, width, blocks, output=Output.NONE if residual else Output.TANH01
+            4 if self.edgeconnect else 5,
+            3,
+            width,
+            blocks,
+            output=Output.NONE if residual else Output.TANH01,
         )
         self.edge_generator = EncoderDecoder(edges)
         self.image_generator = EncoderDecoder(image)
         if residual:  # start as the prior exactly: the correction's last conv is zero
             start_at_prior(self.image_generator.decoder[-1])
 
+    def gray(self, images: Tensor) -> Tensor:
+        """The grey image ``(B, 1, H, W)`` in ``images``' dtype: :func:`to_gray`, or for
+        ``edgeconnect`` the float32 cast of the reference's float64 :func:`reference_gray`."""
+        if self.edgeconnect:
+            return reference_gray(images).to(images.dtype)
+        return to_gray(images)
+
     def prepare(self, images: Tensor, masks: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
-        """The prior-filled image ``(B, 3, H, W)`` and the known edges ``(B, 1, H, W)``."""
+        """The prior-filled image ``(B, 3, H, W)`` and the known edges ``(B, 1, H, W)``.
+
+        For ``edgeconnect`` the edges are Canny's on the float64 grey of the known pixels
+        (``mask=`` known), as EdgeConnect's test data loader makes them.
+        """
         filled = prior_fill(images, masks, self.config.prior)
-        known_edges = canny_edges(to_gray(filled), sigma, 1.0 - masks)
+        gray = reference_gray(filled) if self.edgeconnect else to_gray(filled)
+        known_edges = canny_edges(gray, sigma, 1.0 - masks).to(images.dtype)
         return filled, known_edges
 
     def predict_edges(self, filled: Tensor, known_edges: Tensor, masks: Tensor) -> Tensor:
-        """G1: edge probabilities ``(B, 1, H, W)`` in [0, 1] for the whole image."""
-        return self.edge_generator(torch.cat([to_gray(filled), known_edges, masks], dim=1))
+        """G1: edge probabilities ``(B, 1, H, W)`` in [0, 1] for the whole image.
+
+        ``filled`` has its hole at 1 (prior ``none``) or the prior's fill; ``edgeconnect`` also
+        sets the grey hole to 1 and zeroes the edges there, as EdgeConnect's ``EdgeModel``.
+        """
+        gray = self.gray(filled)
+        if self.edgeconnect:
+            gray = gray * (1 - masks) + masks
+            known_edges = known_edges * (1 - masks)
+        return self.edge_generator(torch.cat([gray, known_edges, masks], dim=1))
 
     def complete(self, filled: Tensor, edges: Tensor, masks: Tensor) -> Tensor:
-        """G2: the completed image ``(B, 3, H, W)`` in [0, 1] from composite ``edges``."""
+        """G2: the completed image ``(B, 3, H, W)`` in [0, 1] from ``edges`` ``(B, 1, H, W)``
+        (composite edges for ``lite``, G1's raw output for ``edgeconnect``)."""
+        if self.edgeconnect:
+            return self.image_generator(torch.cat([filled, edges], dim=1))
         raw = self.image_generator(torch.cat([filled, edges, masks], dim=1))
         return apply_prior(filled, raw, self.config.prior)
 
@@ -409,8 +504,12 @@ class EdgeGan(LearnedMethod):
         threshold = self.params["edge_threshold"]
         if threshold > 0:
             predicted = (predicted >= threshold).to(predicted.dtype)
-        edges = composite_edges(known_edges, predicted, mask)
-        output = networks.complete(filled, edges, mask)
+        if networks.edgeconnect:  # EdgeConnect's test(): G1's raw edges, truncated output
+            edges = predicted
+            output = as_truncated(networks.complete(filled, edges, mask))
+        else:
+            edges = composite_edges(known_edges, predicted, mask)
+            output = networks.complete(filled, edges, mask)
         return output, ({"edges": edges} if self.params["show_edges"] else {})
 
 
