@@ -5,6 +5,7 @@
     inpaint evaluate --data DIR [--methods all|a,b] [--masks survey|DIR|FILE] [--out DIR]
     inpaint train METHOD --data PATH --steps N --out DIR [--resume CKPT] (see training/command.py)
     inpaint restore SCAN --mask MASK --method NAME --output OUT.zarr [--resume] (tiling/command.py)
+    inpaint weights list|fetch|import|info (published checkpoints: weights/command.py)
     inpaint --version
 
 User errors print ``inpaint: error: <message>`` and exit with status 2, never a traceback.
@@ -177,7 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", "-o", required=True, help="restored image: .png, .tif, .tiff")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output")
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    run.add_argument("--weights", help="learned methods: checkpoint from `inpaint train`")
+    run.add_argument(
+        "--weights",
+        help="learned methods: an installed catalogue name (`inpaint weights list`) or a "
+        ".safetensors file (`inpaint weights import`, `inpaint train`)",
+    )
     run.add_argument("--device", help="learned methods: auto, cpu, cuda, cuda:N or mps")
     run.set_defaults(handler=_command_run)
 
@@ -211,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     from inpaint_core.tiling import command as restore_command
 
     restore_command.add_parser(commands, _parse_param_texts)
+    from inpaint_core.weights import command as weights_command
+
+    weights_command.add_parser(commands)
     return parser
 
 

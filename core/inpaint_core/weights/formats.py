@@ -27,15 +27,16 @@ if TYPE_CHECKING:
 __all__ = [
     "ConvertedWeights",
     "WeightsFormat",
+    "format_method",
     "format_names",
     "get_format",
     "match_state",
 ]
 
 #: Format name -> the module that defines its ``FORMAT`` (imported on first use: torch).
-_BUILTIN: dict[str, str] = {
-    "edge-connect": "inpaint_core.weights.edge_connect",
-    "lama": "inpaint_core.weights.lama",
+_BUILTIN: dict[str, tuple[str, str]] = {
+    "edge-connect": ("inpaint_core.weights.edge_connect", "edge-gan"),
+    "lama": ("inpaint_core.weights.lama", "lama"),
 }
 #: How many mismatching keys an error names before it says "and N more".
 _SHOWN = 5
@@ -88,16 +89,19 @@ def format_names() -> list[str]:
 def get_format(name: str) -> WeightsFormat:
     """The format called ``name``; an unknown name raises listing the valid ones."""
     if name not in _BUILTIN:
-        raise ParameterError(
-            f"unknown weights format {name!r}; valid: {', '.join(format_names())}"
-        )
-    module = importlib.import_module(_BUILTIN[name])
+        raise ParameterError(f"unknown weights format {name!r}; valid: {', '.join(format_names())}")
+    module = importlib.import_module(_BUILTIN[name][0])
     return module.FORMAT
 
 
-def match_state(
-    network: nn.Module, state: Mapping[str, Tensor], what: str
-) -> dict[str, Tensor]:
+def format_method(name: str) -> str:
+    """The method that format ``name`` fills, without importing its converter (torch)."""
+    if name not in _BUILTIN:
+        raise ParameterError(f"unknown weights format {name!r}; valid: {', '.join(format_names())}")
+    return _BUILTIN[name][1]
+
+
+def match_state(network: nn.Module, state: Mapping[str, Tensor], what: str) -> dict[str, Tensor]:
     """Check that ``state`` fits ``network`` exactly and return it as a plain dict.
 
     Args:

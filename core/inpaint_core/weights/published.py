@@ -1,0 +1,187 @@
+"""The catalogue of published checkpoints, and where installed weights live.
+
+Each :class:`CatalogueEntry` says what a checkpoint is (method, format, training data,
+licence, the authors' published scores), where its publisher serves it (URL, digest, archive
+layout) and whether it is installed. Installed weights are this project's
+``NAME.safetensors`` + ``NAME.json`` pair in :func:`weights_folder`: ``$INPAINT_HOME/weights``,
+by default the platform's user data folder (``~/.local/share/napari-inpaint`` on Linux).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from inpaint_core.errors import ParameterError
+
+__all__ = [
+    "CATALOGUE",
+    "HOME_ENV",
+    "CatalogueEntry",
+    "catalogue",
+    "downloads_folder",
+    "get_entry",
+    "inpaint_home",
+    "installed_path",
+    "weights_folder",
+]
+
+#: The environment variable that moves the user's napari-inpaint folder.
+HOME_ENV = "INPAINT_HOME"
+
+_EDGECONNECT_ZIP = (
+    "https://drive.usercontent.google.com/download?id=1bXYYcFFbvTsoZUnaoePNEObPzfx1DkPV"
+    "&export=download&confirm=t"
+)
+_EDGECONNECT_PAGE = "https://github.com/knazeri/edge-connect#getting-started"
+_CC_BY_NC = "CC BY-NC 4.0 (non-commercial use only)"
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """A published checkpoint.
+
+    Attributes:
+        name: the catalogue name, used by ``inpaint weights fetch NAME`` and ``--weights NAME``.
+        method: the registered method that runs it.
+        format: the :mod:`~inpaint_core.weights.formats` name that converts it.
+        description: one line on what it is.
+        training_data: the data set it was trained on.
+        licence: the licence of the weights, as the publisher states it.
+        url: where the publisher serves the file (a direct download).
+        page: the publisher's page that lists it (for downloading by hand).
+        digest: ``"sha256:HEX"`` or ``"md5:HEX"`` as the publisher pins it, or None when the
+            publisher gives none (the fetch then records the sha256 it computed).
+        size_mb: the download's size in MB (10^6 bytes), approximate.
+        archive: ``"zip"`` when the download is a zip archive, else None.
+        member: inside the archive, the folder (or file) the format converts; with no archive,
+            the name the download is saved under.
+        scores: the authors' published scores, as they report them.
+        reference: the paper and the reference implementation.
+    """
+
+    name: str
+    method: str
+    format: str
+    description: str
+    training_data: str
+    licence: str
+    url: str
+    page: str
+    digest: str | None
+    size_mb: float
+    archive: str | None
+    member: str
+    scores: str
+    reference: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as a JSON-ready dict, with ``installed`` and the installed ``path``."""
+        path = installed_path(self.name)
+        return {**asdict(self), "installed": path.is_file(), "path": str(path)}
+
+
+CATALOGUE: tuple[CatalogueEntry, ...] = (
+    CatalogueEntry(
+        name="big-lama",
+        method="lama",
+        format="lama",
+        description="LaMa, the big model: Fourier convolution ResNet (27 M parameters in the "
+        "generator), robust to large masks and high resolutions",
+        training_data="Places365-Challenge (4.5 M scene photographs), LaMa's wide masks",
+        licence="Apache-2.0",
+        url="https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip",
+        page="https://github.com/advimman/lama#inference-",
+        digest=None,
+        size_mb=380.0,
+        archive="zip",
+        member="big-lama",
+        scores="FID and LPIPS on 30,000 Places images at 512 px, narrow to wide masks: the "
+        "paper's Table 1 (Big LaMa); the survey protocol has no row for it",
+        reference="R. Suvorov et al., Resolution-robust Large Mask Inpainting with Fourier "
+        "Convolutions, WACV 2022; github.com/advimman/lama",
+    ),
+    *(
+        CatalogueEntry(
+            name=f"edgeconnect-{key}",
+            method="edge-gan",
+            format="edge-connect",
+            description=f"EdgeConnect (edge generator G1 + image generator G2) trained on {data}",
+            training_data=f"{data}, irregular masks of Liu et al. 2018",
+            licence=_CC_BY_NC,
+            url=_EDGECONNECT_ZIP,
+            page=_EDGECONNECT_PAGE,
+            digest=None,
+            size_mb=size,
+            archive="zip",
+            member=key,
+            scores=scores,
+            reference="K. Nazeri et al., EdgeConnect: Structure Guided Image Inpainting using "
+            "Edge Prediction, ICCV Workshops 2019; github.com/knazeri/edge-connect",
+        )
+        for key, data, size, scores in (
+            (
+                "places2",
+                "Places2",
+                330.0,
+                "survey protocol on Places2 (SPEC's survey, Tables 10-11): PSNR 20.94 dB / SSIM "
+                "0.809 at centre 25 %, 21.66 dB / 0.764 at free-form 40 %",
+            ),
+            (
+                "celeba",
+                "CelebA faces",
+                330.0,
+                "survey protocol on CelebA (SPEC's survey, Tables 10-11): PSNR 22.52 dB / SSIM "
+                "0.853 at centre 25 %, 25.43 dB / 0.860 at free-form 40 %",
+            ),
+            (
+                "psv",
+                "Paris StreetView",
+                330.0,
+                "PSNR, SSIM and FID on Paris StreetView: the paper's Table 1; the survey "
+                "protocol has no row for it",
+            ),
+        )
+    ),
+)
+
+
+def catalogue() -> tuple[CatalogueEntry, ...]:
+    """Every known published checkpoint, in catalogue order."""
+    return CATALOGUE
+
+
+def get_entry(name: str) -> CatalogueEntry:
+    """The entry called ``name``; an unknown name raises listing the valid ones."""
+    for entry in CATALOGUE:
+        if entry.name == name:
+            return entry
+    valid = ", ".join(entry.name for entry in CATALOGUE)
+    raise ParameterError(f"unknown weights {name!r}; the catalogue has: {valid}")
+
+
+def inpaint_home() -> Path:
+    """``$INPAINT_HOME``, else the platform's user data folder for napari-inpaint."""
+    given = os.environ.get(HOME_ENV)
+    if given:
+        return Path(given).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("napari-inpaint", appauthor=False))
+
+
+def weights_folder() -> Path:
+    """Where installed weights live: ``inpaint_home() / "weights"``."""
+    return inpaint_home() / "weights"
+
+
+def downloads_folder() -> Path:
+    """Where downloads (and their ``.part`` files while cut) are kept."""
+    return inpaint_home() / "downloads"
+
+
+def installed_path(name: str) -> Path:
+    """The ``.safetensors`` file that entry ``name`` is (or would be) installed as."""
+    return weights_folder() / f"{name}.safetensors"

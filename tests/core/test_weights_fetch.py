@@ -1,0 +1,260 @@
+"""Downloading published weights from a real HTTP server on the loopback address."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.server
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from inpaint_core.cli import main
+from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
+from inpaint_core.weights import (
+    DownloadCancelledError,
+    DownloadError,
+    catalogue,
+    get_entry,
+    installed_path,
+    resolve_weights,
+)
+from inpaint_core.weights import published as catalogue_module
+from inpaint_core.weights.download import download
+
+PAYLOAD = bytes(range(256)) * 2000  # 512,000 bytes
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    """Serves ``files``; honours ``Range``; can cut the first answer after ``cut_at`` bytes."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.files: dict[str, bytes] = {}
+        self.cut_at: int | None = None
+        self.ranges = True
+        self.requests: list[str | None] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, *args: object) -> None:  # keep the test output quiet
+        pass
+
+    def do_GET(self) -> None:
+        data = self.server.files.get(self.path)
+        asked = self.headers.get("Range")
+        self.server.requests.append(asked)
+        if data is None:
+            self.send_error(404)
+            return
+        start = 0
+        if asked and self.server.ranges:
+            start = int(asked.removeprefix("bytes=").split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.server.cut_at is not None:
+            cut, self.server.cut_at = self.server.cut_at, None
+            self.wfile.write(body[:cut])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server() -> Iterator[_Server]:
+    httpd = _Server()
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_download_reports_progress_and_checks_the_digest(tmp_path: Path, server: _Server):
+    server.files["/w.bin"] = PAYLOAD
+    seen: list[tuple[int, int]] = []
+    digest = "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
+    target = download(f"{server.url}/w.bin", tmp_path / "w.bin", digest,
+                      progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+    assert target.read_bytes() == PAYLOAD
+    assert seen[-1] == (len(PAYLOAD), len(PAYLOAD))
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert not (tmp_path / "w.bin.part").exists()
+    # Already there with the right digest: nothing is asked of the server.
+    asked = len(server.requests)
+    download(f"{server.url}/w.bin", tmp_path / "w.bin", digest)
+    assert len(server.requests) == asked
+
+
+def test_md5_digests_are_checked_too(tmp_path: Path, server: _Server) -> None:
+    server.files["/w.bin"] = PAYLOAD
+    digest = "md5:" + hashlib.md5(PAYLOAD).hexdigest()
+    assert download(f"{server.url}/w.bin", tmp_path / "w.bin", digest).is_file()
+
+
+def test_a_cut_connection_is_resumed_with_a_range_request(tmp_path: Path, server: _Server):
+    server.files["/w.bin"] = PAYLOAD
+    server.cut_at = 100_000
+    target = download(f"{server.url}/w.bin", tmp_path / "w.bin", None)
+    assert target.read_bytes() == PAYLOAD
+    assert server.requests[0] is None
+    assert server.requests[1] is not None and server.requests[1].startswith("bytes=")
+    assert int(server.requests[1][6:].split("-")[0]) >= 65_536  # not from the start
+
+
+def test_a_cancelled_download_resumes_in_the_next_call(tmp_path: Path, server: _Server) -> None:
+    server.files["/w.bin"] = PAYLOAD
+    target = tmp_path / "w.bin"
+    with pytest.raises(DownloadCancelledError, match="resumes"):
+        download(f"{server.url}/w.bin", target, None,
+                 cancelled=lambda: (tmp_path / "w.bin.part").exists()
+                 and (tmp_path / "w.bin.part").stat().st_size > 200_000)  # fmt: skip
+    kept = (tmp_path / "w.bin.part").stat().st_size
+    assert 200_000 < kept < len(PAYLOAD)
+    download(f"{server.url}/w.bin", target, None)
+    assert server.requests[-1] == f"bytes={kept}-"
+    assert target.read_bytes() == PAYLOAD
+
+
+def test_a_server_without_ranges_restarts_from_the_first_byte(tmp_path: Path, server: _Server):
+    server.files["/w.bin"] = PAYLOAD
+    server.ranges = False
+    (tmp_path / "w.bin.part").write_bytes(PAYLOAD[:1000])
+    assert download(f"{server.url}/w.bin", tmp_path / "w.bin", None).read_bytes() == PAYLOAD
+
+
+def test_a_digest_mismatch_removes_the_download(tmp_path: Path, server: _Server) -> None:
+    server.files["/w.bin"] = PAYLOAD
+    wrong = "sha256:" + "0" * 64
+    with pytest.raises(InvalidWeightsError, match="does not match the published digest"):
+        download(f"{server.url}/w.bin", tmp_path / "w.bin", wrong)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_offline_is_said_at_once(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/w.bin"
+    with pytest.raises(DownloadError, match="cannot reach"):
+        download(url, tmp_path / "w.bin", None)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "home"
+    monkeypatch.setenv("INPAINT_HOME", str(folder))
+    return folder
+
+
+def _entry_at(monkeypatch: pytest.MonkeyPatch, url: str, digest: str | None):
+    entry = dataclasses.replace(get_entry("big-lama"), url=url, digest=digest)
+    others = tuple(e for e in catalogue() if e.name != "big-lama")
+    monkeypatch.setattr(catalogue_module, "CATALOGUE", (entry, *others))
+    return entry
+
+
+def test_cli_fetch_offline_gives_the_url_and_the_import_command(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/big-lama.zip"
+    _entry_at(monkeypatch, url, None)
+    assert main(["weights", "fetch", "big-lama"]) == 2
+    out, err = capsys.readouterr()
+    assert "licence: Apache-2.0" in out
+    assert "no digest is pinned" in out
+    assert url in err
+    assert "inpaint weights import lama" in err
+    assert str(installed_path("big-lama")) in err
+
+
+def test_cli_fetch_digest_mismatch_exits_2_and_removes_the_file(
+    home: Path, server: _Server, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    server.files["/big-lama.zip"] = PAYLOAD
+    _entry_at(monkeypatch, f"{server.url}/big-lama.zip", "md5:" + "1" * 32)
+    assert main(["weights", "fetch", "big-lama"]) == 2
+    out, err = capsys.readouterr()
+    assert out.index("licence:") < out.index("from:")
+    assert "does not match the published digest md5:1111" in err
+    assert not any(p.is_file() for p in (home / "downloads").iterdir())
+
+
+def test_cli_list_json_names_every_entry(home: Path, capsys: pytest.CaptureFixture[str]):
+    import json
+
+    assert main(["weights", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    by_name = {row["name"]: row for row in rows}
+    assert {"big-lama", "edgeconnect-places2"} <= set(by_name)
+    for row in rows:
+        assert row["url"].startswith("https://")
+        assert row["licence"] and row["training_data"] and row["format"]
+        assert row["installed"] is False
+        assert row["path"].startswith(str(home))
+    assert by_name["edgeconnect-celeba"]["licence"].startswith("CC BY-NC 4.0")
+    assert main(["weights", "list"]) == 0
+    assert "big-lama" in capsys.readouterr().out
+
+
+def test_weights_names_resolve_or_say_how_to_get_them(home: Path) -> None:
+    with pytest.raises(MissingWeightsError, match="inpaint weights fetch big-lama"):
+        resolve_weights("big-lama", "lama")
+    with pytest.raises(ParameterError, match="for method 'lama', not 'edge-gan'"):
+        resolve_weights("big-lama", "edge-gan")
+    installed = installed_path("big-lama")
+    installed.parent.mkdir(parents=True)
+    installed.write_bytes(b"")
+    assert resolve_weights("big-lama", "lama") == installed
+    assert resolve_weights("runs/w.safetensors", "lama") == Path("runs/w.safetensors")
+    for published in ("best.ckpt", "EdgeModel_gen.pth", "big-lama.pt"):
+        with pytest.raises(ParameterError, match="inpaint weights import"):
+            resolve_weights(published, "lama")
+
+
+def test_cli_run_with_a_pth_file_answers_with_the_import_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    from inpaint_core.io import write_image
+
+    image, mask = tmp_path / "i.png", tmp_path / "m.png"
+    write_image(image, np.zeros((32, 32, 3), np.uint8))
+    write_image(mask, np.pad(np.ones((8, 8), np.uint8) * 255, 12))
+    checkpoint = tmp_path / "EdgeModel_gen.pth"
+    checkpoint.write_bytes(b"not read")
+    code = main(["run", str(image), str(mask), "-m", "edge-gan", "--weights", str(checkpoint),
+                 "-o", str(tmp_path / "o.png")])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "inpaint weights import edge-connect" in err
+    assert "does not exist" not in err
