@@ -10,7 +10,8 @@ A learned method subclasses :class:`LearnedMethod`. It names a frozen config dat
   weights is an error that says how to train them or where to put the file; random weights are
   never used. The sidecar's sha256 is checked, and its config rebuilds the networks.
 - **device**: the ``device`` parameter (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``).
-- **shape**: pads ``(H, W)`` by reflection up to ``info.pad_multiple`` and crops back.
+- **shape**: pads ``(H, W)`` at the bottom and right up to ``info.pad_multiple`` and crops
+  back; :attr:`LearnedMethod.pad_mode` picks the padding (reflection by default).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "as_truncated",
     "config_from_dict",
     "config_to_dict",
+    "pad_bottom_right",
     "parse_options",
 ]
 
@@ -82,6 +84,48 @@ _cache: OrderedDict[tuple[str, str, str, str], nn.Module] = OrderedDict()
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
+
+
+#: The padding modes a learned method may choose (:attr:`LearnedMethod.pad_mode`).
+PAD_MODES = ("reflect", "symmetric")
+
+
+def _symmetric_index(size: int, total: int) -> Tensor:
+    """Indices ``(total,)`` int64 of numpy's ``'symmetric'`` padding of ``size`` by
+    ``total - size`` at the end: the mirror image with the edge repeated, period ``2 * size``
+    (so any pad length works, as with ``np.pad``)."""
+    index = torch.arange(total) % (2 * size)
+    return torch.where(index < size, index, 2 * size - 1 - index)
+
+
+def pad_bottom_right(tensor: Tensor, pad_h: int, pad_w: int, mode: str) -> Tensor:
+    """Pad ``tensor`` ``(B, C, H, W)`` by ``pad_h`` rows at the bottom and ``pad_w`` columns at
+    the right.
+
+    Args:
+        tensor: any dtype, ``(B, C, H, W)``.
+        pad_h, pad_w: rows and columns to add (>= 0).
+        mode: ``reflect``: torch's reflection (the edge not repeated: ``a b c | b a``), or
+            replication where a pad is as long as its side; ``symmetric``: numpy's
+            ``'symmetric'`` (the edge repeated: ``a b c | c b``), any pad length.
+
+    Returns:
+        ``(B, C, H + pad_h, W + pad_w)``, same dtype and device.
+
+    Raises:
+        ParameterError: an unknown mode.
+    """
+    if mode not in PAD_MODES:
+        raise ParameterError(f"pad mode {mode!r} is not one of {', '.join(PAD_MODES)}")
+    if not pad_h and not pad_w:
+        return tensor
+    height, width = tensor.shape[-2:]
+    if mode == "symmetric":
+        rows = _symmetric_index(height, height + pad_h).to(tensor.device)
+        cols = _symmetric_index(width, width + pad_w).to(tensor.device)
+        return tensor.index_select(-2, rows).index_select(-1, cols)
+    torch_mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(tensor, (0, pad_w, 0, pad_h), mode=torch_mode)
 
 
 #: Subtracted from a network's [0, 1] output by :func:`as_truncated`: just under half an 8-bit
@@ -223,6 +267,10 @@ class LearnedMethod(InpaintMethod):
     #: True when :meth:`predict` accepts batches ``(B, 3, H, W)`` with independent items, so
     #: :meth:`run_batch` stacks same-sized images into one forward pass.
     batch_predict: ClassVar[bool] = False
+    #: How :meth:`run` pads ``(H, W)`` up to ``info.pad_multiple`` (see
+    #: :func:`pad_bottom_right`): ``reflect`` (torch's, the default) or ``symmetric``
+    #: (numpy's, the edge pixel repeated; LaMa's ``pad_img_to_modulo``).
+    pad_mode: ClassVar[str] = "reflect"
 
     @classmethod
     @abstractmethod
@@ -324,10 +372,8 @@ class LearnedMethod(InpaintMethod):
         # Pad to a multiple, and to at least MIN_SIDE: the networks' narrowest layers need it.
         pad_h = _round_up(max(height, MIN_SIDE), multiple) - height
         pad_w = _round_up(max(width, MIN_SIDE), multiple) - width
-        if pad_h or pad_w:
-            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-            tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode=mode)
-            hole = F.pad(hole, (0, pad_w, 0, pad_h), mode=mode)
+        tensor = pad_bottom_right(tensor, pad_h, pad_w, self.pad_mode)
+        hole = pad_bottom_right(hole, pad_h, pad_w, self.pad_mode)
         if torch.device(device).type == "cuda":  # page-locked: the copy overlaps compute
             tensor, hole = tensor.pin_memory(), hole.pin_memory()
         return tensor.to(device, non_blocking=True), hole.to(device, non_blocking=True)

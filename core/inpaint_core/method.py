@@ -27,7 +27,8 @@ _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 class Family(str, Enum):
-    """The architecture family of a method (the survey's five, plus classical and other)."""
+    """The architecture family of a method (the survey's five, classical, fourier
+    (Fourier convolutions, LaMa) and other)."""
 
     CLASSICAL = "classical"
     CONTEXT_ENCODER = "context_encoder"
@@ -35,6 +36,7 @@ class Family(str, Enum):
     CGAN = "cgan"
     DCGAN = "dcgan"
     STACKGAN = "stackgan"
+    FOURIER = "fourier"
     OTHER = "other"
 
     @classmethod

@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "inpaint_methods.context_encoder",
     "inpaint_methods.partial_conv_unet",
     "inpaint_methods.deepfill_v2",
+    "inpaint_methods.lama",
 )
 ENTRY_POINT_GROUP = "inpaint_core"
 DISABLE_VARIABLE = "INPAINT_DISABLE_PLUGINS"

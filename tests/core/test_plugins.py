@@ -14,10 +14,10 @@ from inpaint_core.errors import DuplicateMethodError, PluginError, UnknownMethod
 
 BUILT_INS = {"telea", "navier-stokes", "biharmonic", "push-pull", "telea-pushpull", "exemplar",
              "edge-gan", "context-encoder",
-             "partial-conv-unet", "pix2pix", "glcic", "deepfill-v2"}  # fmt: skip
+             "partial-conv-unet", "pix2pix", "glcic", "deepfill-v2", "lama"}  # fmt: skip
 LEARNED = {"edge-gan": "edge_gan", "context-encoder": "context_encoder", "pix2pix": "pix2pix",
            "partial-conv-unet": "partial_conv_unet", "glcic": "glcic",
-           "deepfill-v2": "deepfill_v2"}  # fmt: skip
+           "deepfill-v2": "deepfill_v2", "lama": "lama"}  # fmt: skip
 
 DUPLICATE_TELEA = """
     from inpaint_core import hookimpl

@@ -1,0 +1,134 @@
+"""``lama``: LaMa, large-mask inpainting with Fast Fourier Convolutions (family fourier).
+
+Suvorov, Logacheva, Mashikhin, Remizova, Ashukha, Silvestrov, Kong, Goka, Park, Lempitsky,
+"Resolution-robust Large Mask Inpainting with Fourier Convolutions", WACV 2022
+(github.com/advimman/lama, Apache-2.0).
+
+- **Generator**: :class:`~inpaint_core.layers.ffc.FfcResNetGenerator` (big-lama: ngf 64, three
+  stride-2 downsamplings, 18 FFC residual blocks with 75 % global channels, sigmoid output),
+  configured by :class:`~inpaint_core.layers.ffc.LamaConfig`. Fully convolutional; the Fourier
+  units give every residual block an image-wide receptive field.
+- **Weights**: none are shipped and the method cannot be trained here (``build_training``
+  raises). Import the published big-lama checkpoint with ``inpaint weights fetch big-lama``, or
+  ``inpaint weights import lama big-lama --output W.safetensors`` and ``--weights W``.
+- **Test path**, as the reference's ``bin/predict.py``: image and mask padded at the bottom
+  and right to a multiple of 8 with numpy's ``'symmetric'`` mode (the edge pixel repeated;
+  :attr:`Lama.pad_mode`), the mask binarised (``> 0``), the input ``cat(image * (1 - mask),
+  mask)``, the composite ``mask * pred + (1 - mask) * image``, cropped back, and written
+  truncated as the reference's ``np.clip(x * 255, 0, 255).astype('uint8')``
+  (:func:`~inpaint_core.learned.as_truncated`).
+- **Precision**: the FFTs run in float32 even under CUDA autocast (bf16 / fp16 FFTs are
+  unsupported or inexact); the rest follows the ``precision`` parameter.
+
+Differences from the reference: images smaller than 16 px are padded to 16 (the project's
+minimum side), not 8; the LFU (not used by big-lama) halves both sides of a feature map,
+which equals the reference on the square maps it supports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from inpaint_core import Family, MethodInfo, hookimpl
+from inpaint_core.errors import ParameterError
+from inpaint_core.layers.ffc import FfcResNetGenerator, LamaConfig
+from inpaint_core.learned import LEARNED_PARAMETERS, WEIGHTS_DIR_ENV, LearnedMethod, as_truncated
+from inpaint_core.training.model import TrainableModel
+
+__all__ = ["CONTEXT_MARGIN", "Lama", "LamaConfig", "LamaNetworks"]
+
+#: Known context the tiled engine keeps around a hole. Each Fourier unit sees its whole input,
+#: so no margin is exact; 256 px (half a 512 training crop) keeps tiles close to whole-image
+#: results for holes up to a few hundred pixels.
+CONTEXT_MARGIN = 256
+#: Tile edge for the tiled engine: LaMa was trained on 256 crops and generalises to ~2k.
+PREFERRED_TILE = 1024
+
+
+class LamaNetworks(nn.Module):
+    """The inference networks: the child ``generator`` (a :class:`FfcResNetGenerator`)."""
+
+    def __init__(self, config: LamaConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.generator = FfcResNetGenerator(config)
+
+
+class Lama(LearnedMethod):
+    """LaMa's FFC ResNet generator with imported published weights (inference only)."""
+
+    config_class = LamaConfig
+    weights_folder = Path(__file__).resolve().parent / "weights"
+    batch_predict = True
+    pad_mode = "symmetric"
+
+    info = MethodInfo(
+        name="lama",
+        family=Family.FOURIER,
+        summary="LaMa: Fast Fourier Convolution ResNet for large masks (imported weights).",
+        reference="R. Suvorov et al., Resolution-robust Large Mask Inpainting with Fourier "
+        "Convolutions, WACV 2022.",
+        learned=True,
+        parameters=LEARNED_PARAMETERS,
+        pad_multiple=8,
+        preferred_tile=PREFERRED_TILE,
+        context_margin=CONTEXT_MARGIN,
+        supports_gpu=True,
+    )
+
+    @classmethod
+    def _how_to_get_weights(cls, missing: Path | None) -> str:
+        where = f"no weights file {missing}" if missing else "no weights folder is configured"
+        return (
+            f"method 'lama' has no weights ({where}) and cannot be trained here. Run "
+            "`inpaint weights fetch big-lama`, or download big-lama.zip "
+            "(https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip), unzip it, "
+            "run `inpaint weights import lama big-lama --output W.safetensors` and pass "
+            f"--weights W.safetensors (Python: weights=...), or put lama.safetensors and "
+            f"lama.json into a folder named by {WEIGHTS_DIR_ENV}"
+        )
+
+    @classmethod
+    def build_networks(cls, config: LamaConfig) -> nn.Module:
+        return LamaNetworks(config)
+
+    @classmethod
+    def build_training(cls, config: Any, *, vgg_weights: str | None = None) -> TrainableModel:
+        """Always raises: LaMa is inference-only here (its training needs a segmentation
+        ResNet perceptual loss, Places365-Challenge and weeks of GPU time)."""
+        raise ParameterError(
+            "method 'lama' is inference-only: it cannot be trained with `inpaint train`; "
+            "import the published weights instead (`inpaint weights fetch big-lama`, or "
+            "`inpaint weights import lama big-lama --output W.safetensors`)"
+        )
+
+    def predict(
+        self, networks: nn.Module, image: Tensor, mask: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The reference's test-time forward on a padded batch; see the module docstring.
+
+        Args:
+            networks: a :class:`LamaNetworks`.
+            image: float32 ``(B, 3, H, W)`` in [0, 1], H and W multiples of 8.
+            mask: float32 ``(B, 1, H, W)``; > 0 is hole.
+
+        Returns:
+            float ``(B, 3, H, W)`` in [0, 1]: the truncation-shifted prediction in the hole,
+            ``image`` elsewhere; no extras.
+        """
+        assert isinstance(networks, LamaNetworks)
+        hole = (mask > 0).to(image.dtype)
+        predicted = networks.generator(torch.cat([image * (1 - hole), hole], dim=1))
+        predicted = as_truncated(predicted.float().clamp(0, 1))
+        return hole * predicted + (1 - hole) * image, {}
+
+
+@hookimpl
+def register_inpaint_methods(register: Callable[[type[LearnedMethod]], None]) -> None:
+    """Register ``lama``."""
+    register(Lama)
