@@ -3,6 +3,7 @@
     inpaint methods [--json] [NAME]
     inpaint run IMAGE MASK --method NAME [--param key=value ...] --output OUT [--overwrite]
     inpaint evaluate --data DIR [--methods all|a,b] [--masks survey|DIR|FILE] [--out DIR]
+        [--weights METHOD=NAME|FILE ...]
     inpaint train METHOD --data PATH --steps N --out DIR [--resume CKPT] (see training/command.py)
     inpaint restore SCAN --mask MASK --method NAME --output OUT.zarr [--resume] (tiling/command.py)
     inpaint weights list|fetch|import|info (published checkpoints: weights/command.py)
@@ -135,6 +136,7 @@ def _command_evaluate(args: argparse.Namespace) -> int:
     evaluation = evaluate(
         args.data, methods, args.masks, size=args.size, out=args.out, device=args.device,
         seed=args.seed, sheet_images=args.sheet_images, progress=ProgressBar("evaluate", "case"),
+        weights=_parse_param_texts(args.weights, "--weights"),
     )  # fmt: skip
     written = write_reports(
         evaluation, args.out, report=args.report, title=args.title, command=args.command_line
@@ -205,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--title", default="Inpainting evaluation", help="the report's title")
     evaluate.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
     evaluate.add_argument("--seed", type=int, default=0, help="seeds masks and methods")
+    evaluate.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="METHOD=NAME|FILE",
+        help="a learned method's weights: an installed catalogue name or a .safetensors file; "
+        "repeat for several methods",
+    )
     evaluate.add_argument(
         "--sheet-images", type=int, default=3, help="images shown on the contact sheet"
     )

@@ -175,7 +175,11 @@ def test_report_names_the_weights_and_budget_of_each_learned_method(
     written = write_reports(evaluation, tmp_path / "out", title="t")
     text = written["report"].read_text()
     section = text.split("## Learned methods: the weights scored", 1)[1].split("\n## ", 1)[0]
-    assert f"| `glcic` | `{budget['sha256']}` | {budget['prior']} | {sidecar['step']} |" in section
+    assert budget["source"] == "trained here"
+    assert (
+        f"| `glcic` | trained here | `{budget['sha256']}` | {budget['prior']} | "
+        f"{sidecar['step']} |" in section
+    )
     assert "telea" not in section.split("Training commands")[0]
     assert sidecar["extra"]["recipe"]["command"] in section
 

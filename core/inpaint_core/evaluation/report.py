@@ -201,10 +201,11 @@ def weights_table(weights: Mapping[str, Mapping[str, object]]) -> str:
     recipe's command; "" when there are none."""
     if not weights:
         return ""
-    header = ["method", "weights sha256", "prior", "steps", "batch", "crop", "hardware",
-              "train minutes"]  # fmt: skip
+    header = ["method", "weights", "weights sha256", "prior", "steps", "batch", "crop",
+              "hardware", "train minutes"]  # fmt: skip
     body = [
-        [f"`{name}`", f"`{budget['sha256']}`", str(budget["prior"]), str(budget["steps"]),
+        [f"`{name}`", str(budget.get("source", "trained here")), f"`{budget['sha256']}`",
+         str(budget["prior"]), str(budget["steps"]),
          str(budget["batch"]), str(budget["size"]), str(budget["hardware"]),
          f"{budget['minutes']}"]
         for name, budget in sorted(weights.items())
@@ -213,7 +214,7 @@ def weights_table(weights: Mapping[str, Mapping[str, object]]) -> str:
         f"- `{name}`: `{_cell(str(budget['command']))}`\n"
         for name, budget in sorted(weights.items()) if budget["command"]
     )  # fmt: skip
-    text = _table(header, body, numeric_from=3)
+    text = _table(header, body, numeric_from=4)
     return text + ("\nTraining commands:\n\n" + commands if commands else "")
 
 

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -176,10 +176,12 @@ def weights_budget(method: InpaintMethod) -> dict[str, object] | None:
     """
     if not method.info.learned or not hasattr(method, "weights_path"):
         return None
+    from inpaint_core.tiling.execution import weights_source
     from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths
 
     sidecar = checkpoint_paths(method.weights_path())[1]
-    return training_budget(CheckpointInfo.from_json(sidecar.read_text()))
+    budget = training_budget(CheckpointInfo.from_json(sidecar.read_text()))
+    return {**budget, **{k: v for k, v in (weights_source(method) or {}).items() if k != "path"}}
 
 
 def training_budget(info: CheckpointInfo) -> dict[str, object]:
@@ -206,6 +208,7 @@ def evaluate(
     seed: int = 0,
     sheet_images: int = 3,
     progress: Callable[[int, int], None] | None = None,
+    weights: Mapping[str, str] | None = None,
 ) -> Evaluation:
     """Evaluate ``methods`` on every image under ``data``.
 
@@ -219,6 +222,8 @@ def evaluate(
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``; passed to methods that take
             a ``device`` parameter.
         seed: seeds the generated masks and the methods.
+        weights: the ``weights`` parameter by method name: an installed catalogue name
+            (``big-lama``) or a ``.safetensors`` file; methods not named use their default.
         sheet_images: how many images the contact sheet shows (with the last mask column).
         progress: called as ``progress(done, total)`` after each case.
 
@@ -233,6 +238,14 @@ def evaluate(
     names = [info.name for info in list_methods()] if methods == "all" else list(methods)
     for name in names:
         get_method(name)  # an unknown name fails now, listing the valid ones
+    weights = dict(weights or {})
+    for name in weights:
+        if name not in names:
+            raise InvalidInputError(
+                f"weights are given for {name!r}, which is not evaluated ({', '.join(names)})"
+            )
+        if not get_method(name).info.learned:
+            raise InvalidInputError(f"method {name!r} is not learned: it takes no weights")
     images = find_images(data, "--data")
     survey = str(masks) == "survey"
     specs_for = (
@@ -253,7 +266,10 @@ def evaluate(
         method_class = get_method(name)
         try:
             takes_device = any(p.name == "device" for p in method_class.info.parameters)
-            instances[name] = method_class(**({"device": device} if takes_device else {}))
+            params: dict[str, object] = {"device": device} if takes_device else {}
+            if name in weights:
+                params["weights"] = weights[name]
+            instances[name] = method_class(**params)
             prints[name] = method_fingerprint(instances[name])
             budget = weights_budget(instances[name])
             if budget is not None:

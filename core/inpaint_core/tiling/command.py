@@ -2,7 +2,7 @@
 
     inpaint restore SCAN --mask MASK --method NAME --output OUT.zarr [--tile N] [--overlap N]
         [--batch N] [--device D] [--scheduler ADDR] [--resume] [--param k=v ...]
-        [--weights FILE] [--seed N] [--workers N] [--intact copy|link] [--zstd-level N]
+        [--weights NAME|FILE] [--seed N] [--workers N] [--intact copy|link] [--zstd-level N]
 
 Stopped with Ctrl-C, the same command with ``--resume`` continues where it stopped.
 """
@@ -47,7 +47,9 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
         "--param", "-p", action="append", default=[], metavar="KEY=VALUE",
         help="a method parameter; repeat for several (see `inpaint methods NAME`)",
     )  # fmt: skip
-    restore.add_argument("--weights", help="learned methods: checkpoint from `inpaint train`")
+    restore.add_argument(
+        "--weights", help="learned methods: an installed catalogue name or a .safetensors file"
+    )
     restore.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     restore.add_argument(
         "--workers", type=int, default=1,

@@ -79,6 +79,28 @@ def weights_sha256(method: InpaintMethod) -> str | None:
     raise MissingWeightsError(f"weights file {weights} of method {method.info.name!r} is missing")
 
 
+def weights_source(method: InpaintMethod) -> dict[str, Any] | None:
+    """Where a learned method's weights come from (None for other methods).
+
+    Returns:
+        ``path`` (the ``.safetensors`` file), ``source`` (the catalogue name or the published
+        format they were imported from, else ``"trained here"``) and ``licence`` (as the
+        sidecar records it, else ``""``).
+    """
+    if not method.info.learned or not hasattr(method, "weights_path"):
+        return None
+    from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths
+
+    weights, sidecar = checkpoint_paths(method.weights_path())
+    published: dict[str, Any] = {}
+    if sidecar.is_file():
+        published = CheckpointInfo.from_json(sidecar.read_text()).extra.get("published") or {}
+    source = published.get("catalogue") or (
+        f"{published['format']} import" if published.get("format") else "trained here"
+    )
+    return {"path": str(weights), "source": source, "licence": published.get("licence", "")}
+
+
 def usable_cores() -> int:
     """The CPU cores this process may run on: its CPU affinity where the OS reports one
     (Linux: a container's or ``taskset``'s limit), else all of the machine's."""
@@ -174,7 +196,7 @@ def describe_run(
     parameters = {k: str(v) if isinstance(v, Path) else v for k, v in method.params.items()}
     return {
         "method": method.info.name, "parameters": parameters,
-        "weights_sha256": weights_sha256(method), **inputs,
+        "weights_sha256": weights_sha256(method), "weights": weights_source(method), **inputs,
         "hole_pixels": regions.hole_pixels, "hole_fraction": regions.hole_fraction,
         "software_version": __version__, "settings": dict(settings), "tiles": tiles,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "complete": False,
