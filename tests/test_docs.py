@@ -37,3 +37,27 @@ def test_readme_has_exactly_the_two_setup_commands_and_ci_uses_one() -> None:
     commands = re.findall(r"```bash\n(.*?)\n *```", setup, flags=re.S)
     assert [command.strip() for command in commands] == ["make demo", "make test"]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)\n```", text, flags=re.S)
+
+
+def test_the_weights_guide_runs_offline(tmp_path: Path, monkeypatch, capsys) -> None:
+    """docs/weights.md's "Try it without a download" block, run as written (out/ -> tmp)."""
+    import shlex
+
+    from inpaint_core.cli import main
+
+    guide = (ROOT / "docs" / "weights.md").read_text()
+    section = guide.split("## Try it without a download", 1)[1]
+    (block,) = _bash_blocks(section)
+    monkeypatch.chdir(ROOT)
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert len(lines) == 3
+    for line in lines:
+        words = [w.replace("out/", f"{tmp_path}/") for w in shlex.split(line)]
+        assert words[0] == "inpaint"
+        assert main(words[1:]) == 0, line
+    assert (tmp_path / "lama-tiny.png").is_file()
+    assert "method: lama" in capsys.readouterr().out
