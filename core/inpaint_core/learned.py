@@ -56,8 +56,9 @@ WEIGHTS_PARAMETER = Parameter(
     "weights",
     ParamType.PATH,
     None,
-    "Checkpoint NAME.safetensors (with its NAME.json sidecar) from `inpaint train`; "
-    "unset = the shipped weights.",
+    "Installed published weights by catalogue name (`inpaint weights list`), or a "
+    "NAME.safetensors file (with its NAME.json sidecar) from `inpaint weights import` or "
+    "`inpaint train`; unset = the shipped weights.",
 )
 DEVICE_PARAMETER = Parameter(
     "device", ParamType.STR, "auto", "Where the network runs: auto, cpu, cuda, cuda:N or mps."
@@ -323,7 +324,11 @@ class LearnedMethod(InpaintMethod):
     def weights_path(self) -> Path:
         """The checkpoint this instance will load (not checked for existence)."""
         given = self.params.get("weights")
-        return Path(given).expanduser() if given else self.default_weights()
+        if not given:
+            return self.default_weights()
+        from inpaint_core.weights import resolve_weights
+
+        return resolve_weights(given, self.info.name)
 
     def load_networks(self, device: str) -> nn.Module:
         """Load (or reuse) the inference networks on ``device``, in eval mode."""
