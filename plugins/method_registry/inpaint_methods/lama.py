@@ -43,9 +43,9 @@ from inpaint_core.training.model import TrainableModel
 __all__ = ["CONTEXT_MARGIN", "Lama", "LamaConfig", "LamaNetworks"]
 
 #: Known context the tiled engine keeps around a hole. Each Fourier unit sees its whole input,
-#: so no margin is exact; 256 px (half a 512 training crop) keeps tiles close to whole-image
-#: results for holes up to a few hundred pixels.
-CONTEXT_MARGIN = 256
+#: so no margin is exact; 128 px (half of LaMa's 256 training crops) on each side gives the
+#: generator the context it was trained with, and leaves 768 px of a 1024 tile to fill.
+CONTEXT_MARGIN = 128
 #: Tile edge for the tiled engine: LaMa was trained on 256 crops and generalises to ~2k.
 PREFERRED_TILE = 1024
 
