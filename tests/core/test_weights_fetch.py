@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import http.server
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,79 +21,11 @@ from inpaint_core.weights import (
 from inpaint_core.weights import published as catalogue_module
 from inpaint_core.weights.download import download
 
+from ..http_server import LoopbackServer as _Server
+from ..http_server import closed_port as _closed_port
+from ..http_server import loopback_server  # noqa: F401  (the `server` fixture)
+
 PAYLOAD = bytes(range(256)) * 2000  # 512,000 bytes
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    """Serves ``files``; honours ``Range``; can cut the first answer after ``cut_at`` bytes."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.files: dict[str, bytes] = {}
-        self.cut_at: int | None = None
-        self.ranges = True
-        self.requests: list[str | None] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Server
-
-    def log_message(self, *args: object) -> None:  # keep the test output quiet
-        pass
-
-    def do_GET(self) -> None:
-        data = self.server.files.get(self.path)
-        asked = self.headers.get("Range")
-        self.server.requests.append(asked)
-        if data is None:
-            self.send_error(404)
-            return
-        start = 0
-        if asked and self.server.ranges:
-            start = int(asked.removeprefix("bytes=").split("-")[0])
-            if start >= len(data):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.server.cut_at is not None:
-            cut, self.server.cut_at = self.server.cut_at, None
-            self.wfile.write(body[:cut])
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def server() -> Iterator[_Server]:
-    httpd = _Server()
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_download_reports_progress_and_checks_the_digest(tmp_path: Path, server: _Server):
