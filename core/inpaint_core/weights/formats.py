@@ -86,19 +86,21 @@ def format_names() -> list[str]:
     return sorted(_BUILTIN)
 
 
-def get_format(name: str) -> WeightsFormat:
-    """The format called ``name``; an unknown name raises listing the valid ones."""
+def _builtin(name: str) -> tuple[str, str]:
+    """``(module, method)`` of format ``name``; an unknown name raises listing the valid ones."""
     if name not in _BUILTIN:
         raise ParameterError(f"unknown weights format {name!r}; valid: {', '.join(format_names())}")
-    module = importlib.import_module(_BUILTIN[name][0])
-    return module.FORMAT
+    return _BUILTIN[name]
+
+
+def get_format(name: str) -> WeightsFormat:
+    """The format called ``name``; an unknown name raises listing the valid ones."""
+    return importlib.import_module(_builtin(name)[0]).FORMAT
 
 
 def format_method(name: str) -> str:
     """The method that format ``name`` fills, without importing its converter (torch)."""
-    if name not in _BUILTIN:
-        raise ParameterError(f"unknown weights format {name!r}; valid: {', '.join(format_names())}")
-    return _BUILTIN[name][1]
+    return _builtin(name)[1]
 
 
 def match_state(network: nn.Module, state: Mapping[str, Tensor], what: str) -> dict[str, Tensor]:
