@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from inpaint_core.errors import InvalidWeightsError
+from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
 from inpaint_core.learned import config_to_dict
 from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, match_state
 
@@ -134,7 +134,6 @@ def lama_config(config: Mapping[str, Any], where: str = CONFIG_NAME) -> Any:
             trainer that does not concatenate the mask or adds noise, an option the method does
             not build (named), or values the architecture refuses.
     """
-    from inpaint_core.errors import ParameterError
     from inpaint_core.layers.ffc import LamaConfig
 
     if not isinstance(config, Mapping) or not isinstance(config.get("generator"), Mapping):
@@ -214,7 +213,6 @@ def convert(path: Path) -> ConvertedWeights:
         InvalidWeightsError: an unreadable file, a refused option, or generator tensors that do
             not fit (the first missing / unexpected / mis-shaped keys are named).
     """
-    from inpaint_core.errors import MissingWeightsError
     from inpaint_core.layers.ffc import FfcResNetGenerator
     from inpaint_core.weights.pickles import load_pickled
 
