@@ -236,3 +236,77 @@ def test_edge_gan_keeps_the_method_contract(tmp_path: Path, prior: str) -> None:
 def test_edge_gan_trains_and_its_weights_round_trip(tmp_path: Path) -> None:
     check_learned_method(EdgeGan, {**TINY, "lr": 1e-3}, tmp_path,
                          loss_key="g2_l1")  # fmt: skip
+
+
+# --- architectures -------------------------------------------------------------------------------
+LITE_EXPECTED = Path(__file__).resolve().parents[1] / "fixtures/edge_connect/lite_expected.png"
+
+
+def lite_inputs() -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 ``(44, 56, 3)`` image and bool hole that ``lite_expected.png`` was made from."""
+    rng = np.random.default_rng(7)
+    rows, cols = np.mgrid[0:44, 0:56]
+    image = np.stack([(cols * 4) % 256, (rows * 5) % 256, ((cols + rows) * 3) % 256], -1)
+    image = np.clip(image + rng.integers(-20, 20, image.shape), 0, 255).astype(np.uint8)
+    hole = np.zeros((44, 56), dtype=bool)
+    hole[12:30, 18:40] = True
+    return image, hole
+
+
+def test_shipped_lite_weights_give_the_same_output_as_before() -> None:
+    """The shipped weights' sidecar has no ``architecture``: it means ``lite``, and the output
+    is the one saved before ``edgeconnect`` existed."""
+    from PIL import Image
+
+    from inpaint_core.api import inpaint
+    from inpaint_core.training.checkpoint import load_checkpoint
+
+    _, info = load_checkpoint(EdgeGan.default_weights(), expected_method="edge-gan")
+    assert "architecture" not in info.config
+    image, hole = lite_inputs()
+    out = inpaint(image, hole, "edge-gan", device="cpu")
+    expected = np.array(Image.open(LITE_EXPECTED))
+    difference = np.abs(out.astype(np.int64) - expected)
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.01  # float rounding only
+
+
+def test_architectures_build_the_reference_channel_counts() -> None:
+    lite = EdgeGanNetworks(EdgeGanConfig(**TINY))  # type: ignore[arg-type]
+    config = EdgeGanConfig(**TINY, architecture="edgeconnect")  # type: ignore[arg-type]
+    edgeconnect = EdgeGanNetworks(config)
+    assert lite.image_generator.config.in_channels == 5
+    assert edgeconnect.image_generator.config.in_channels == 4
+    assert edgeconnect.edge_generator.config.in_channels == 3
+    assert edgeconnect.edge_generator.config.use_spectral_norm
+    assert not edgeconnect.image_generator.config.use_spectral_norm
+    assert config_to_dict(EdgeGanConfig())["architecture"] == "lite"
+
+
+def test_reference_gray_is_skimages_float64_rgb2gray() -> None:
+    from inpaint_methods.edge_gan import reference_gray
+
+    rng = np.random.default_rng(3)
+    levels = rng.integers(0, 256, (2, 9, 13, 3), dtype=np.uint8)
+    images = torch.from_numpy(levels.astype(np.float32) / np.float32(255)).permute(0, 3, 1, 2)
+    gray = reference_gray(images)
+    assert gray.shape == (2, 1, 9, 13) and gray.dtype == torch.float64
+    for index in range(2):  # bit-identical to rgb2gray on the uint8 image
+        assert np.array_equal(gray[index, 0].numpy(), rgb2gray(levels[index]))
+    smooth = torch.rand(1, 3, 5, 7, generator=torch.Generator().manual_seed(0))  # not 8-bit
+    expected = rgb2gray(smooth[0].permute(1, 2, 0).double().numpy())
+    assert np.array_equal(reference_gray(smooth)[0, 0].numpy(), expected)
+
+
+def test_edgeconnect_variant_trains_and_keeps_the_contract(tmp_path: Path) -> None:
+    config = EdgeGanConfig(**TINY, architecture="edgeconnect")  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    training = EdgeGanTraining(config)
+    images = torch.cat([gradient_batch(), gradient_batch().flip(-1)])
+    batch = {"image": images, "mask": block_mask(32, 8, 20, 10, 22, batch=2)}
+    phases = list(training.training_step(batch))
+    assert all(math.isfinite(float(phase.loss)) for phase in phases)
+    networks = {n: getattr(training, n).state_dict() for n in training.inference_networks}
+    weights = tmp_path / "edge-gan.safetensors"
+    save_checkpoint(weights, flatten_state(networks), method="edge-gan",
+                    config=config_to_dict(config), step=0)  # fmt: skip
+    check_method(EdgeGan, {"weights": weights, "device": "cpu"}, height=37, width=50)

@@ -86,11 +86,6 @@ def _sha256(path: Path) -> str:
 def _read_generator(path: Path) -> tuple[dict[str, Tensor], int | None]:
     """The ``generator`` state dict of one published file (keys renamed, float32) and its
     ``iteration`` (None when absent)."""
-    if not path.is_file():
-        raise InvalidWeightsError(
-            f"edge-connect: {path} does not exist; the format expects {_EXPECTS} (the "
-            "checkpoint folder of one dataset from knazeri/edge-connect)"
-        )
     data = load_pickled(path)
     if not isinstance(data, Mapping) or not isinstance(data.get("generator"), Mapping):
         found = sorted(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
@@ -120,7 +115,8 @@ def convert(path: Path) -> ConvertedWeights:
     Returns:
         :class:`ConvertedWeights` for ``edge-gan`` with ``architecture="edgeconnect"``: float32
         state dicts of ``edge_generator`` and ``image_generator``; ``source`` names the
-        format, the files (with their sha256) and each file's training iteration.
+        format, the files (with their sha256), G2's training ``iteration`` (an int) and each
+        network's (``iterations``, None where a file has none).
 
     Raises:
         InvalidWeightsError: ``path`` is not a folder, a file is missing or unreadable, lacks
@@ -133,22 +129,29 @@ def convert(path: Path) -> ConvertedWeights:
         raise InvalidWeightsError(
             f"edge-connect: {folder} is not a folder; the format expects {_EXPECTS}"
         )
+    for name in FILES.values():  # say what is missing before reading anything
+        if not (folder / name).is_file():
+            raise InvalidWeightsError(
+                f"edge-connect: {folder / name} does not exist; the format expects {_EXPECTS} "
+                "(the checkpoint folder of one dataset from knazeri/edge-connect)"
+            )
+    read = {child: _read_generator(folder / name) for child, name in FILES.items()}
     method = get_method("edge-gan")
     config = method.config_class(architecture="edgeconnect", base_channels=64,
                                  residual_blocks=8, prior="none")  # fmt: skip
     networks = method.build_networks(config)  # type: ignore[attr-defined]
     states: dict[str, dict[str, Tensor]] = {}
-    iterations: dict[str, int | None] = {}
-    hashes: dict[str, str] = {}
-    for child, name in FILES.items():
-        file = folder / name
-        state, iterations[child] = _read_generator(file)
-        what = f"edge-connect {_NAMES[child]} ({file})"
+    for child, (state, _) in read.items():
+        what = f"edge-connect {_NAMES[child]} ({folder / FILES[child]})"
         states[child] = match_state(getattr(networks, child), state, what)
-        hashes[name] = _sha256(file)
+    iterations = {child: iteration for child, (_, iteration) in read.items()}
+    hashes = {name: _sha256(folder / name) for name in FILES.values()}
+    # "iteration" is an int, the checkpoint's step (import_weights writes it as the sidecar's
+    # step): G2's, the stage EdgeConnect trains and saves last; both are in "iterations".
     source: dict[str, Any] = {
         "format": "edge-connect",
-        "iteration": iterations,
+        "iteration": iterations["image_generator"] or 0,
+        "iterations": iterations,
         "files": list(FILES.values()),
         "sha256": hashes,
     }
