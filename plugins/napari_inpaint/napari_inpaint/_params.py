@@ -2,18 +2,22 @@
 
 A third-party method gets its inputs here with no widget code of its own: each
 :class:`~inpaint_core.Parameter` type maps to one widget, with its bounds, choices, default
-and help text (as the tooltip).
+and help text (as the tooltip). A learned method's ``weights`` gets the weights picker
+(:class:`~napari_inpaint._weights.WeightsPicker`: shipped, published or a file) instead of a
+free path field.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from magicgui import widgets
 
 from inpaint_core.method import MethodInfo, Parameter, ParamType
+from napari_inpaint._weights import WeightsPicker
 
 #: Parameters the dock widget sets itself (its device picker), so they get no input here.
 OWN_PARAMETERS = frozenset({"device"})
@@ -56,21 +60,36 @@ def parameter_widget(parameter: Parameter) -> widgets.ValueWidget:
     return widgets.LineEdit(value=str(parameter.default), **common)
 
 
-def parameter_widgets(info: MethodInfo) -> list[widgets.ValueWidget]:
-    """One input per parameter of the method, except :data:`OWN_PARAMETERS`."""
-    return [parameter_widget(p) for p in info.parameters if p.name not in OWN_PARAMETERS]
+def parameter_widgets(
+    info: MethodInfo, get_weights: Callable[[str], None] | None = None
+) -> list[widgets.Widget]:
+    """One input per parameter of the method, except :data:`OWN_PARAMETERS`; a learned
+    method's ``weights`` is a :class:`WeightsPicker` whose "Get weights…" calls
+    ``get_weights(catalogue_name)``."""
+    inputs: list[widgets.Widget] = []
+    for parameter in info.parameters:
+        if parameter.name in OWN_PARAMETERS:
+            continue
+        if info.learned and parameter.name == "weights" and parameter.type is ParamType.PATH:
+            inputs.append(WeightsPicker(info.name, get_weights, tooltip=parameter.help))
+        else:
+            inputs.append(parameter_widget(parameter))
+    return inputs
 
 
-def read_value(parameter: Parameter, widget: widgets.ValueWidget) -> Any:
-    """The widget's value in the parameter's terms (an empty path is "unset": None)."""
-    value = widget.value
+def read_value(parameter: Parameter, widget: widgets.Widget) -> Any:
+    """The widget's value in the parameter's terms (an empty path is "unset": None; the
+    weights picker gives None, a catalogue name or a path)."""
+    if isinstance(widget, WeightsPicker):
+        return widget.parameter_value()
+    value = widget.value  # type: ignore[attr-defined]
     if parameter.type is ParamType.PATH:
         text = "" if value is None else str(value)
         return None if text in ("", ".") else Path(text)
     return value
 
 
-def read_values(info: MethodInfo, inputs: list[widgets.ValueWidget]) -> dict[str, Any]:
+def read_values(info: MethodInfo, inputs: list[widgets.Widget]) -> dict[str, Any]:
     """``{name: value}`` of the inputs, for ``info.validate_params``; unset paths are left out."""
     by_name = {widget.name: widget for widget in inputs}
     values: dict[str, Any] = {}

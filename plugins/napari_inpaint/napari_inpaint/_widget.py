@@ -6,6 +6,11 @@ runs as a generator of :mod:`napari_inpaint._workers` in a napari ``thread_worke
 calling thread with ``synchronous = True``, for tests), feeding napari's progress bar; Cancel
 stops it within a second or two and nothing is added. The result is a new layer; the source
 is never modified. Errors appear in napari's notifications with the CLI's messages.
+
+A learned method's ``weights`` is a picker (:mod:`napari_inpaint._weights`): shipped, a
+published catalogue entry or a file, with its licence shown; "Get weights…" downloads and
+installs an entry in the same worker, with progress and Cancel. A result layer's metadata
+names the weights it was made with and their sha256.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from magicgui import widgets
 
 from inpaint_core.errors import InpaintError, InvalidInputError, ParameterError
 from inpaint_core.method import Family, MethodInfo
+from inpaint_core.weights import fetch, get_entry
 from napari_inpaint._layers import (
     OWN_KEY,
     TILED_PIXELS,
@@ -31,7 +37,14 @@ from napari_inpaint._layers import (
 )
 from napari_inpaint._mask_panel import MaskPanel
 from napari_inpaint._params import parameter_widgets, read_values
-from napari_inpaint._workers import Progress, fine_tune, restore_in_memory, restore_tiled
+from napari_inpaint._weights import WeightsPicker
+from napari_inpaint._workers import (
+    Progress,
+    fetch_weights,
+    fine_tune,
+    restore_in_memory,
+    restore_tiled,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -71,6 +84,7 @@ class InpaintWidget(widgets.Container):
         self.results: list[Any] = []
         self._stop: threading.Event | None = None
         self._progress: Any = None
+        self._cancelled_message = ""
         self.image = widgets.ComboBox(label="image", choices=self._image_choices, name="image")
         self.method = widgets.ComboBox(label="method", choices=method_choices(), name="method")
         self.summary = widgets.Label(value="", name="summary")
@@ -144,10 +158,20 @@ class InpaintWidget(widgets.Container):
         self.summary.value = f"{info.family.value} - {info.summary}"
         self.summary.tooltip = info.reference
         self.params.clear()
-        self.params.extend(parameter_widgets(info))
+        self.params.extend(parameter_widgets(info, self.get_weights))
         self.tile.value = info.preferred_tile
         self.device.enabled = "device" in {p.name for p in info.parameters}
         self.fit_button.enabled = info.learned and not self.busy
+        picker = self.weights_picker()
+        if picker is not None:
+            picker.set_busy(self.busy)
+
+    def weights_picker(self) -> WeightsPicker | None:
+        """The learned method's weights picker, None for other methods."""
+        for widget in self.params:
+            if isinstance(widget, WeightsPicker):
+                return widget
+        return None
 
     def image_layer(self) -> Any:
         """The chosen image layer, or raise saying to add one."""
@@ -197,6 +221,33 @@ class InpaintWidget(widgets.Container):
         except Exception as error:
             self.report(error)
 
+    def get_weights(self, name: str) -> None:
+        """Download and install catalogue entry ``name`` ("Get weights…"), showing its licence
+        first; on success the picker selects it. Cancel keeps the partial download."""
+        from napari.utils.notifications import show_info
+
+        try:
+            entry = get_entry(name)
+            notice = (f"{name}: licence {entry.licence}; downloading about {entry.size_mb:.0f} "
+                      f"MB from {entry.url.split('?')[0]}")  # fmt: skip
+            show_info(notice)
+            stop = threading.Event()
+            self._start(fetch_weights(name, stop, fetch), stop, f"get {name}",
+                        self._weights_fetched,
+                        cancelled=f"cancelled: the download of {name} stopped; its partial "
+                        "file is kept and Get weights… resumes it")  # fmt: skip
+        except Exception as error:
+            self.report(error)
+
+    def _weights_fetched(self, result: Any) -> None:
+        picker = self.weights_picker()
+        if picker is not None and picker.method == result.entry.method:
+            picker.refresh()
+            picker.value = result.entry.name
+        done = "was already installed" if result.installed_before else "installed"
+        self.status.value = (f"{result.entry.name} {done} ({result.path}); licence: "
+                             f"{result.entry.licence}")  # fmt: skip
+
     def _output_store(self) -> Path:
         text = str(self.output.value or "")
         if text in ("", "."):
@@ -235,12 +286,14 @@ class InpaintWidget(widgets.Container):
             self.report(error)
 
     def _start(self, work: Generator[Progress, None, Any], stop: threading.Event, label: str,
-               done: Callable[[Any], None]) -> None:  # fmt: skip
+               done: Callable[[Any], None],
+               cancelled: str = "cancelled: nothing was changed") -> None:  # fmt: skip
         from napari.utils import progress
 
         if self.busy:
             raise InvalidInputError("a restoration is running: wait for it or press Cancel")
         self._stop = stop
+        self._cancelled_message = cancelled
         self._set_busy(True, label)
         self._progress = progress(total=0, desc=label)
         if self.synchronous:
@@ -277,7 +330,7 @@ class InpaintWidget(widgets.Container):
 
     def _returned(self, done: Callable[[Any], None], value: Any) -> None:
         if value is None:
-            self.status.value = "cancelled: nothing was changed"
+            self.status.value = self._cancelled_message
             return
         try:
             done(value)
@@ -299,6 +352,9 @@ class InpaintWidget(widgets.Container):
         self.run_button.enabled = not busy
         self.cancel_button.enabled = busy
         self.fit_button.enabled = not busy and self.method_info().learned
+        picker = self.weights_picker()
+        if picker is not None:
+            picker.set_busy(busy)
         if busy:
             self.status.value = f"{label}..."
 
@@ -323,6 +379,8 @@ class InpaintWidget(widgets.Container):
         name = self._result_name(restored.method, source)
         metadata = {OWN_KEY: {"role": "result", "method": restored.method, "source": source.name,
                               "params": _jsonable(restored.params)}}  # fmt: skip
+        if restored.weights is not None:  # a learned method: which weights, their sha256
+            metadata[OWN_KEY]["weights"] = restored.weights
         extra: dict[str, Any] = {"rgb": source.rgb}
         if not source.rgb:
             extra["contrast_limits"] = source.contrast_limits
@@ -341,6 +399,12 @@ class InpaintWidget(widgets.Container):
         ((data, kwargs, _),) = read_store(result.output)
         provenance = kwargs["metadata"].get("inpaint", {})
         kwargs["metadata"][OWN_KEY].update(role="result", source=source.name)
+        if provenance.get("weights_sha256"):  # a learned method: as an in-memory result names it
+            given = dict(provenance.get("parameters") or {}).get("weights")
+            kwargs["metadata"][OWN_KEY]["weights"] = {
+                "weights": str(given) if given else "shipped",
+                "sha256": provenance["weights_sha256"],
+            }
         kwargs["name"] = self._result_name(str(provenance.get("method", "restored")), source)
         layer = self.viewer.add_image(data, **kwargs, **layer_geometry(source))
         self._new_result(layer)

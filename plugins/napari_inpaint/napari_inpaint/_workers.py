@@ -8,6 +8,8 @@ a second or two, and the generator then returns ``None``, so nothing is half-app
 - :func:`restore_tiled`: the tiled engine (:func:`inpaint_core.tiling.engine.iter_restore`)
   writing a multiscale zarr store, for big or lazy images.
 - :func:`fine_tune`: the trainer, fine-tuning a learned method on the intact part of the image.
+- :func:`fetch_weights`: :func:`inpaint_core.weights.fetch`, downloading and installing
+  published weights (progress in bytes; a stop keeps the ``.part`` file for a resume).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Restored:
     extras: dict[str, np.ndarray]
     method: str
     params: dict[str, Any]
+    weights: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,22 @@ def restore_in_memory(
         return None
     restored, extras = outcome
     yield Progress(1, 1, f"{method}: done")
-    return Restored(restored, extras, method, dict(instance.params))
+    return Restored(restored, extras, method, dict(instance.params), weights_record(instance))
+
+
+def weights_record(instance: Any) -> dict[str, Any] | None:
+    """Which weights a learned method instance ran with, for a result's provenance:
+    ``{"weights": catalogue name, file or "shipped", "path", "sha256"}`` (the sha256 from the
+    checkpoint's sidecar); None for a method that is not learned."""
+    if not instance.info.learned or not hasattr(instance, "weights_path"):
+        return None
+    from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths
+
+    given = instance.params.get("weights")
+    weights, sidecar = checkpoint_paths(instance.weights_path())
+    sha256 = CheckpointInfo.from_json(sidecar.read_text()).sha256 if sidecar.is_file() else None
+    return {"weights": str(given) if given else "shipped", "path": str(weights),
+            "sha256": sha256}  # fmt: skip
 
 
 class LazyScan:
@@ -200,18 +218,70 @@ def fine_tune(
         return train(model, dataset, folder, settings, training_data={"kind": "napari image"},
                      init=start, progress=progress, should_stop=stop.is_set)  # fmt: skip
 
-    latest = Progress(0, steps, f"fit {method}")
+    result = yield from _relayed(
+        call, stop, f"fit {method}", events, Progress(0, steps, f"fit {method}")
+    )
+    if result is None or result.stopped:
+        return None
+    return FitResult(result.weights, result.step, result.losses)
+
+
+def _relayed(
+    call: Callable[[], Any], stop: threading.Event, label: str,
+    events: queue.SimpleQueue[Progress], first: Progress,
+) -> Generator[Progress, None, Any]:  # fmt: skip
+    """:func:`_in_thread` (waiting for ``call`` to notice a stop), yielding the newest of the
+    ``events`` that ``call`` puts (``first`` until there is one) at each tick."""
+    latest = first
     yield latest
-    runner = _in_thread(call, stop, f"fit {method}", wait_on_stop=True)
+    runner = _in_thread(call, stop, label, wait_on_stop=True)
     while True:
         try:
             next(runner)
         except StopIteration as finished:
-            result = finished.value
-            break
+            return finished.value
         while not events.empty():
             latest = events.get()
         yield latest
-    if result is None or result.stopped:
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f}"
+
+
+def fetch_weights(
+    name: str, stop: threading.Event, fetch: Callable[..., Any] | None = None
+) -> Generator[Progress, None, Any]:
+    """Download, check and install catalogue entry ``name``
+    (:func:`inpaint_core.weights.fetch`, or ``fetch`` with its signature).
+
+    Yields ``Progress(done_bytes, total_bytes, "get NAME: X of Y MB")`` (total 0 while the
+    server has not said). Setting ``stop`` ends the download within one chunk: the worker
+    thread ends, the ``.part`` file is kept (the next fetch resumes it) and None is returned.
+    Returns the ``FetchResult``; download and conversion errors are raised.
+    """
+    from inpaint_core.weights import DownloadCancelledError
+
+    if fetch is None:
+        from inpaint_core.weights import fetch
+    events: queue.SimpleQueue[Progress] = queue.SimpleQueue()
+    label = f"get {name}"
+
+    def progress(done: int, total: int) -> None:
+        if total and done >= total:
+            text = f"{label}: {_mb(total)} MB downloaded; checking and installing"
+        elif total:
+            text = f"{label}: {_mb(done)} of {_mb(total)} MB"
+        else:
+            text = f"{label}: {_mb(done)} MB"
+        events.put(Progress(done, total, text))
+
+    def call() -> Any:
+        return fetch(name, progress=progress, cancelled=stop.is_set)
+
+    try:
+        return (
+            yield from _relayed(call, stop, label, events, Progress(0, 0, f"{label}: connecting"))
+        )
+    except DownloadCancelledError:
         return None
-    return FitResult(result.weights, result.step, result.losses)
