@@ -32,6 +32,8 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "edge_connect"
 RECORD = json.loads((FIXTURE / "fixture.json").read_text())
 #: The bounds of the task: grey levels over the hole (uint8).
 MAX_DIFFERENCE, MEAN_DIFFERENCE = 2, 0.6
+#: The fraction of hole values (pixels x channels) allowed to differ at all.
+MAX_DIFFERING = 0.05
 
 
 def _maker() -> ModuleType:
@@ -114,6 +116,9 @@ def test_imported_weights_reproduce_the_reference(weights: Path, tmp_path: Path)
     assert difference.max() <= MAX_DIFFERENCE and difference.mean() <= MEAN_DIFFERENCE, (
         f"max {difference.max()}, mean {difference.mean():.4f} grey levels over the hole"
     )
+    # Tighter than the bounds, which rounding instead of truncating meets (mean 0.49, half the
+    # values one level up): float noise moves a few values only. Measured here: none.
+    assert (difference > 0).mean() <= MAX_DIFFERING, f"{(difference > 0).mean():.3f} differ"
     # The fixture is not trivial: the hole is far from the input, and its levels vary.
     assert np.abs(reference - image.astype(np.int64))[hole].mean() > 20
     assert reference[hole].std() > 20
