@@ -31,7 +31,9 @@ def add_parser(commands: Any) -> None:
     fetch.set_defaults(handler=_fetch)
 
     convert = verbs.add_parser("import", help="convert a published checkpoint you already have")
-    convert.add_argument("format", help="the checkpoint's format: edge-connect or lama")
+    convert.add_argument(
+        "format", help="the checkpoint's format: edge-connect, lama or lama-torchscript"
+    )
     convert.add_argument("path", help="the checkpoint file or folder, as published")
     convert.add_argument("--output", "-o", required=True, help="the FILE.safetensors to write")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output")

@@ -37,6 +37,7 @@ __all__ = [
 _BUILTIN: dict[str, tuple[str, str]] = {
     "edge-connect": ("inpaint_core.weights.edge_connect", "edge-gan"),
     "lama": ("inpaint_core.weights.lama", "lama"),
+    "lama-torchscript": ("inpaint_core.weights.lama_torchscript", "lama"),
 }
 #: How many mismatching keys an error names before it says "and N more".
 _SHOWN = 5

@@ -103,6 +103,24 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         reference="R. Suvorov et al., Resolution-robust Large Mask Inpainting with Fourier "
         "Convolutions, WACV 2022; github.com/advimman/lama",
     ),
+    CatalogueEntry(
+        name="big-lama-iopaint",
+        method="lama",
+        format="lama-torchscript",
+        description="the same big LaMa generator, as IOPaint serves it: one TorchScript file "
+        "(its code is never run: only its tensors are read)",
+        training_data="Places365-Challenge (4.5 M scene photographs), LaMa's wide masks",
+        licence="Apache-2.0",
+        url="https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
+        page="https://github.com/Sanster/IOPaint",
+        digest="md5:e3aa4aaa15225a33ec84f9f4bc47e500",
+        size_mb=205.0,
+        archive=None,
+        member="big-lama.pt",
+        scores="as big-lama",
+        reference="R. Suvorov et al., WACV 2022; github.com/advimman/lama, traced by "
+        "github.com/Sanster/IOPaint (iopaint/model/lama.py pins the md5)",
+    ),
     *(
         CatalogueEntry(
             name=f"edgeconnect-{key}",
