@@ -84,7 +84,8 @@ class WeightsPicker(widgets.Container):
         self._get_weights = get_weights
         self._busy = False
         self._licences: dict[tuple[str, int], str] = {}
-        self.source = widgets.ComboBox(name="source", choices=[], tooltip=tooltip)
+        # choices as a callable: napari's reset_choices (on layer changes) re-reads them
+        self.source = widgets.ComboBox(name="source", choices=self.choices, tooltip=tooltip)
         self.get_button = widgets.PushButton(text="Get weights…", name="get", enabled=False)
         self.get_button.tooltip = "download the chosen published weights, check and install them"
         self.path = widgets.FileEdit(name="path", mode="r", filter="*.safetensors", visible=False)
@@ -103,13 +104,13 @@ class WeightsPicker(widgets.Container):
                          widgets=[row, self.path, licence_row])  # fmt: skip
         self.margins = (0, 0, 0, 0)
         self.licence.native.setWordWrap(True)
-        self.refresh()
+        self.refresh(keep=False)
         self.source.changed.connect(self._update)
         self.path.changed.connect(self._update)
         self.get_button.changed.connect(lambda *_: self._get())
 
     # --- choices ---------------------------------------------------------------------------
-    def choices(self) -> list[tuple[str, str]]:
+    def choices(self, *_: Any) -> list[tuple[str, str]]:
         """``(label, key)`` of every choice: shipped, each catalogue entry, file."""
         rows: list[tuple[str, str]] = []
         if shipped_weights(self.method) is not None:
@@ -120,14 +121,14 @@ class WeightsPicker(widgets.Container):
         rows.append(("file…", FILE))
         return rows
 
-    def refresh(self) -> None:
-        """Re-read the catalogue and the installed weights, keeping the choice."""
-        keep = self.source.value
-        rows = self.choices()
+    def refresh(self, keep: bool = True) -> None:
+        """Re-read the catalogue and the installed weights, keeping the choice (if ``keep``
+        and it is still there; else the default: see :meth:`_default`)."""
+        kept = self.source.value if keep else None
         with self.source.changed.blocked():
-            self.source.choices = rows
-            keys = [key for _, key in rows]
-            self.source.value = keep if keep in keys else self._default(keys)
+            self.source.reset_choices()
+            keys = [str(key) for key in self.source.choices]
+            self.source.value = kept if kept in keys else self._default(keys)
         self._update()
 
     def _default(self, keys: list[str]) -> str:

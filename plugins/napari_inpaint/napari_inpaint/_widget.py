@@ -85,6 +85,7 @@ class InpaintWidget(widgets.Container):
         self._stop: threading.Event | None = None
         self._progress: Any = None
         self._cancelled_message = ""
+        self._ended = False  # the running work returned or failed: late progress is not shown
         self.image = widgets.ComboBox(label="image", choices=self._image_choices, name="image")
         self.method = widgets.ComboBox(label="method", choices=method_choices(), name="method")
         self.summary = widgets.Label(value="", name="summary")
@@ -294,6 +295,7 @@ class InpaintWidget(widgets.Container):
             raise InvalidInputError("a restoration is running: wait for it or press Cancel")
         self._stop = stop
         self._cancelled_message = cancelled
+        self._ended = False
         self._set_busy(True, label)
         self._progress = progress(total=0, desc=label)
         if self.synchronous:
@@ -319,16 +321,19 @@ class InpaintWidget(widgets.Container):
 
     def _on_progress(self, event: Progress) -> None:
         bar = self._progress
-        if bar is None or self._stop is None or self._stop.is_set():
-            return  # late or cancelled work: its progress is not shown
+        if bar is None or self._stop is None or self._stop.is_set() or self._ended:
+            return  # late, failed or cancelled work: its progress is not shown
+        # The status first: napari's bar processes Qt events while it updates, which may run
+        # this work's end (its result or error) before the lines below return.
+        self.status.value = event.label
         if bar.total != event.total:
             bar.total = event.total
         if event.done != bar.n:
             bar.update(event.done - bar.n)
         bar.set_description(event.label)
-        self.status.value = event.label
 
     def _returned(self, done: Callable[[Any], None], value: Any) -> None:
+        self._ended = True
         if value is None:
             self.status.value = self._cancelled_message
             return
@@ -338,6 +343,7 @@ class InpaintWidget(widgets.Container):
             self.report(error)
 
     def _errored(self, error: BaseException) -> None:
+        self._ended = True
         self.report(error)
 
     def _finished(self, *_: Any) -> None:
