@@ -181,9 +181,9 @@ def test_cancel_stops_the_download_keeps_the_part_and_a_retry_resumes_it(
     widget_factory: Any, home: Path, monkeypatch: pytest.MonkeyPatch, server: LoopbackServer,
     qtbot: Any,
 ) -> None:  # fmt: skip
-    payload = bytes(range(256)) * 8000  # 2,048,000 bytes, not a zip
+    payload = bytes(range(256)) * 16_000  # 4,096,000 bytes, not a zip
     server.files["/edgeconnect-test.zip"] = payload
-    server.throttle = 0.05  # 64 KiB every 50 ms: about 1.6 s in all
+    server.throttle = 0.05  # 64 KiB every 50 ms: about 3 s in all
     add_entry(monkeypatch, f"{server.url}/edgeconnect-test.zip")
     _, widget = widget_factory()
     widget.method.value = "edge-gan"
@@ -192,7 +192,7 @@ def test_cancel_stops_the_download_keeps_the_part_and_a_retry_resumes_it(
     picker.get_button.native.click()  # the real fetch, in napari's thread_worker
     assert widget.busy and widget.cancel_button.enabled and not widget.run_button.enabled
     assert not picker.get_button.enabled
-    qtbot.waitUntil(lambda: " of 2.0 MB" in widget.status.value, timeout=10_000)
+    qtbot.waitUntil(lambda: " of 4.1 MB" in widget.status.value, timeout=10_000)
     assert widget._progress.total == len(payload)  # determinate: bytes of the whole download
     part = home / "downloads" / "edgeconnect-test.zip.part"
 
