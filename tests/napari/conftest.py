@@ -96,3 +96,24 @@ def picture() -> np.ndarray:
     rows, cols = np.mgrid[0:48, 0:64].astype(np.float64)
     image = np.stack([rows / 47, cols / 63, 0.5 + 0.4 * np.sin(cols / 5 + rows / 7)], axis=2)
     return np.rint(image * 255).astype(np.uint8)
+
+#: A test-only method that raises the exception class named by its ``error`` parameter.
+FAILING_PLUGIN = """
+    from inpaint_core import Family, InpaintMethod, MethodInfo, Parameter, ParamType, hookimpl
+
+    class Failing(InpaintMethod):
+        info = MethodInfo(
+            name="failing-fill", family=Family.OTHER, summary="Test only: raises.",
+            reference="none",
+            parameters=(Parameter("error", ParamType.CHOICE, "RuntimeError", "what to raise",
+                                  choices=("RuntimeError", "ValueError")),),
+        )
+
+        def run(self, image, mask, rng):
+            kind = {"RuntimeError": RuntimeError, "ValueError": ValueError}[self.params["error"]]
+            raise kind("CUDA out of memory (test)")
+
+    @hookimpl
+    def register_inpaint_methods(register):
+        register(Failing)
+"""

@@ -108,3 +108,30 @@ def test_tiled_run_needs_an_output_store(ready) -> None:
     add_mask(viewer)
     widget.tiled_pixels = 100  # this small picture now counts as big
     assert "choose the 'output store' path" in run_and_get_error(widget)
+
+
+@pytest.mark.parametrize("kind", ["RuntimeError", "ValueError"])
+def test_a_method_that_raises_does_not_lock_the_dock(widget_factory, make_plugin, picture,
+                                                     qtbot, kind) -> None:  # fmt: skip
+    """superqt takes a RuntimeError for a deleted worker (no errored, no finished signal): the
+    worker hands every exception back as a value, so the dock reports it and is usable."""
+    from .conftest import FAILING_PLUGIN
+
+    make_plugin("failing", FAILING_PLUGIN)
+    viewer, widget = widget_factory()
+    viewer.add_image(picture, name="picture", rgb=True)
+    add_mask(viewer)
+    widget.method.value = "failing-fill"
+    {w.name: w for w in widget.params}["error"].value = kind
+    before = len(notification_manager.records)
+    widget.run_button.native.click()  # in a real thread_worker
+    qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
+    assert widget.last_error is not None and "CUDA out of memory (test)" in widget.last_error
+    assert widget.last_error in [r.message for r in notification_manager.records[before:]]
+    assert widget.status.value.startswith("error:")
+    assert [layer.name for layer in viewer.layers] == ["picture", "damage"]
+    widget.method.value = "telea"  # the dock still works
+    widget.run_button.native.click()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
+    assert "telea (picture)" in viewer.layers

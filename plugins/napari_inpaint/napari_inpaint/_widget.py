@@ -63,8 +63,24 @@ def method_choices() -> list[tuple[str, str]]:
     return [(f"{info.family.value}: {info.name}", info.name) for info in infos]
 
 
+class Failed:
+    """The value a worker returns when its work raised: the exception, to report.
+
+    The worker returns it instead of raising, because superqt's worker takes a
+    ``RuntimeError`` (which PyTorch raises for out-of-memory and bad shapes) for a deleted
+    worker and then emits neither ``errored`` nor ``finished``: the dock would stay busy.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 def _drive(generator: Generator[Progress, None, Any]) -> Generator[Progress, None, Any]:
-    return (yield from generator)
+    """Run ``generator`` to its end in the worker; any exception becomes :class:`Failed`."""
+    try:
+        return (yield from generator)
+    except Exception as error:  # every type, RuntimeError included (see Failed)
+        return Failed(error)
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -333,6 +349,9 @@ class InpaintWidget(widgets.Container):
         bar.set_description(event.label)
 
     def _returned(self, done: Callable[[Any], None], value: Any) -> None:
+        if isinstance(value, Failed):
+            self._errored(value.error)
+            return
         self._ended = True
         if value is None:
             self.status.value = self._cancelled_message
