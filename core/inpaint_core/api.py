@@ -22,6 +22,31 @@ from inpaint_core.plugins import get_registry
 logger = logging.getLogger(__name__)
 
 DEFAULT_METHOD = "biharmonic"
+#: How far outside [0, 1] a method's float result may stray (float rounding) before it is an
+#: error rather than clipped: a result of 5.0 or of 0-255 values is a bug, 1.0000001 is not.
+RANGE_TOLERANCE = 1e-4
+
+
+class _NoHole:
+    """The type of :data:`NO_HOLE`."""
+
+    _instance: _NoHole | None = None
+
+    def __new__(cls) -> _NoHole:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NO_HOLE"
+
+    def __reduce__(self) -> str:  # one marker, also after pickling (dask workers)
+        return "NO_HOLE"
+
+
+NO_HOLE = _NoHole()
+"""What :func:`run_prepared` gives for an item without a hole, which the method never sees:
+an explicit marker, so that a method's ``None`` is never mistaken for "nothing to do"."""
 
 
 def list_methods() -> list[MethodInfo]:
@@ -107,7 +132,7 @@ def inpaint_batch(
     items = [prepare(image, mask, name) for image, mask in zip(images, masks, strict=True)]
     filled = run_prepared(instance, items, seed)
     return [
-        item.image.copy() if output is None else paste_result(name, item, output)[0]
+        item.image.copy() if output is NO_HOLE else paste_result(name, item, output)[0]
         for item, output in zip(items, filled, strict=True)
     ]
 
@@ -135,11 +160,12 @@ def prepare(image: np.ndarray, mask: np.ndarray, name: str) -> Prepared:
 
 def run_prepared(
     method: InpaintMethod, items: list[Prepared], seed: int = 0
-) -> list[np.ndarray | MethodResult | None]:
+) -> list[Any]:
     """The method's raw results for ``items``, from one ``run_batch`` call on those with a
-    hole: float ``(H, W, C)`` per item, or :class:`MethodResult`, not yet checked nor pasted
-    (:func:`paste_result`); None for an item without a hole (the method never sees it). Each
-    method gets a copy of each hole.
+    hole: whatever the method returned per item (float ``(H, W, C)`` in [0, 1], or
+    :class:`MethodResult`), not yet checked nor pasted (:func:`paste_result` checks it);
+    :data:`NO_HOLE` for an item without a hole (the method never sees it). Each method gets a
+    copy of each hole.
 
     Raises:
         MethodFailedError: the method returned a different number of results.
@@ -151,18 +177,19 @@ def run_prepared(
             f"method {method.info.name!r} returned {len(filled)} results for {len(work)} images"
         )
     results = iter(filled)
-    return [None if item.colour is None else next(results) for item in items]
+    return [NO_HOLE if item.colour is None else next(results) for item in items]
 
 
 def paste_result(
-    name: str, item: Prepared, filled: np.ndarray | MethodResult
+    name: str, item: Prepared, filled: Any
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Check method ``name``'s result for ``item`` and paste its hole pixels into a copy of
-    the image: the last step of :func:`inpaint`. Returns that copy (the image's shape and
-    dtype; pixels outside the hole bit-identical) and the method's extras.
+    """Check method ``name``'s result for ``item`` (:func:`check_result`) and paste its hole
+    pixels into a copy of the image: the last step of :func:`inpaint`, and of every caller that
+    writes a method's output (run, restore, evaluate, napari). Returns that copy (the image's
+    shape and dtype; pixels outside the hole bit-identical) and the method's extras.
 
     Raises:
-        MethodFailedError: a wrong shape, or NaN or infinite values in the hole.
+        MethodFailedError: the result breaks the output contract (see :func:`check_result`).
     """
     if item.colour is None:
         raise InvalidInputError("the item has no hole: there is no result to paste")
@@ -195,21 +222,69 @@ def _checked(image: np.ndarray, mask: np.ndarray, name: str) -> tuple[np.ndarray
     return array, hole
 
 
-def _finish(
-    name: str, array: np.ndarray, colour: np.ndarray, hole: np.ndarray,
-    filled: np.ndarray | MethodResult,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
-    """Check a method's output and paste its hole pixels into ``array``."""
+def check_result(
+    name: str, filled: Any, shape: tuple[int, ...], at: np.ndarray
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Check method ``name``'s result against the output contract; the one check every
+    method's output passes before anything is written.
+
+    Args:
+        name: the method, named in errors.
+        filled: what the method returned for one image: a float ``(H, W, C)`` array in [0, 1]
+            or a :class:`MethodResult` holding one.
+        shape: the expected ``(H, W, C)`` (the float colour the method was given).
+        at: the flat pixel indices of the hole (``np.flatnonzero`` of the ``(H, W)`` hole).
+
+    Returns:
+        The hole's values ``(N, C)`` (float, in [0, 1] up to :data:`RANGE_TOLERANCE`) and the
+        method's extras.
+
+    Raises:
+        MethodFailedError: naming the method and what was wrong: ``None`` or no array, a wrong
+            shape, a dtype that is not floating point, NaN or infinite values in the hole, or
+            hole values outside [0, 1].
+    """
     extras: dict[str, np.ndarray] = {}
     if isinstance(filled, MethodResult):
         filled, extras = filled.image, dict(filled.extras)
-    filled = np.asarray(filled)
-    if filled.shape != colour.shape:
+    if filled is None or filled is NO_HOLE or not hasattr(filled, "shape"):
         raise MethodFailedError(
-            f"method {name!r} returned shape {filled.shape}; expected {colour.shape}"
+            f"method {name!r} returned {type(filled).__name__ if filled is not None else None}"
+            f" instead of a float array of shape {shape} in [0, 1]; fix the method (a "
+            "method must return a result for every image it is given)"
         )
-    at = np.flatnonzero(hole)
+    filled = np.asarray(filled)
+    if filled.shape != tuple(shape):
+        raise MethodFailedError(
+            f"method {name!r} returned shape {filled.shape}; expected {tuple(shape)}"
+        )
+    if filled.dtype.kind != "f":
+        raise MethodFailedError(
+            f"method {name!r} returned dtype {filled.dtype}; methods return float32 values in "
+            "[0, 1] (divide integer pixels by their maximum)"
+        )
     values = hole_values(filled, at)
-    if not np.isfinite(values).all():
-        raise MethodFailedError(f"method {name!r} returned NaN or infinite values in the hole")
+    finite = np.isfinite(values)
+    if not finite.all():
+        raise MethodFailedError(
+            f"method {name!r} returned NaN or infinite values in the hole "
+            f"({int((~finite).any(axis=1).sum())} pixels)"
+        )
+    if values.size:
+        low, high = float(values.min()), float(values.max())
+        if low < -RANGE_TOLERANCE or high > 1.0 + RANGE_TOLERANCE:
+            raise MethodFailedError(
+                f"method {name!r} returned values in [{low:g}, {high:g}] in the hole; "
+                "results must lie in [0, 1]"
+            )
+    return values, extras
+
+
+def _finish(
+    name: str, array: np.ndarray, colour: np.ndarray, hole: np.ndarray, filled: Any
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Check a method's output (:func:`check_result`) and paste its hole pixels into
+    ``array``."""
+    at = np.flatnonzero(hole)
+    values, extras = check_result(name, filled, colour.shape, at)
     return paste_pixels(array, at, values), extras

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import zarr
 
-from inpaint_core.api import inpaint, prepare
+from inpaint_core.api import NO_HOLE, inpaint, prepare
 from inpaint_core.arrays import to_float_colour
 from inpaint_core.cli import main
 from inpaint_core.errors import (
@@ -513,7 +513,7 @@ def test_a_window_without_a_hole_in_a_batch_is_passed_through() -> None:
     tiles = [Tile(0, 20, 0, 30, Box(2, 18, 2, 28)), Tile(0, 20, 0, 30, Box(2, 18, 2, 28))]
     items = [prepare(pixels, hole, "local-mean"), prepare(pixels, holed, "local-mean")]
     filled = engine._run_batch(LocalMean(), tiles, items, 0)
-    assert filled[0] is None and filled[1] is not None
+    assert filled[0] is NO_HOLE and filled[1] is not NO_HOLE  # issue 23: None is no marker
     window = Box(0, 20, 0, 30)
     untouched, restored_tile = (
         engine._paste("local-mean", tile, (item, window), result)

@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from inpaint_core.api import Prepared, paste_result, prepare, run_prepared
+from inpaint_core.api import NO_HOLE, Prepared, paste_result, prepare, run_prepared
 from inpaint_core.errors import InvalidInputError, MethodFailedError, ParameterError
 from inpaint_core.io import scans
 from inpaint_core.io.cache import ChunkCache, chunked
-from inpaint_core.method import InpaintMethod, MethodInfo, MethodResult
+from inpaint_core.method import InpaintMethod, MethodInfo
 from inpaint_core.tiling.blend import blend_holes
 from inpaint_core.tiling.execution import (
     check_resumable,
@@ -101,10 +101,10 @@ class RestoreResult:
 
 def _run_batch(
     method: InpaintMethod, tiles: Sequence[Tile], items: Sequence[Prepared], seed: int
-) -> list[np.ndarray | MethodResult | None]:
+) -> list[Any]:
     """The method's raw results for a batch of prepared windows, from one ``run_batch`` call
-    (a learned method runs same-sized tiles as one batch on its device), None for a window
-    without a hole; the hook that the OOM back-off wraps. CUDA out-of-memory propagates as it
+    (a learned method runs same-sized tiles as one batch on its device), ``NO_HOLE`` for a
+    window without a hole; the hook that the OOM back-off wraps. CUDA out-of-memory propagates as it
     is; another failure is retried tile by tile, so that the error names the tile that fails."""
     try:
         return run_prepared(method, list(items), seed)
@@ -127,15 +127,13 @@ def _run_batch(
         ) from batch_error
 
 
-def _paste(
-    name: str, tile: Tile, window: tuple[Prepared, Box], filled: np.ndarray | MethodResult | None
-) -> np.ndarray:
+def _paste(name: str, tile: Tile, window: tuple[Prepared, Box], filled: Any) -> np.ndarray:
     """Method ``name``'s result for ``tile`` (its prepared ``window``) checked, pasted into the
     window's pixels (:func:`~inpaint_core.api.paste_result`) and cropped to the tile's window
-    (:func:`_crop`); a bad result raises MethodFailedError naming the tile. A window without a
-    hole (``filled`` None) is its pixels unchanged."""
+    (:func:`_crop`); a bad result (``None`` included) raises MethodFailedError naming the tile.
+    A window without a hole (``filled`` is ``NO_HOLE``) is its pixels unchanged."""
     item, box = window
-    if filled is None:
+    if filled is NO_HOLE and item.colour is None:
         return _crop(item.image, box, tile)
     try:
         restored, _ = paste_result(name, item, filled)
@@ -578,7 +576,7 @@ def _compute(
         return [_done(outputs[0]) for outputs in client.gather(futures)], batch
     items = dict(zip(chosen, windows, strict=True))
 
-    def run(part: Sequence[Tile]) -> list[np.ndarray | MethodResult | None]:
+    def run(part: Sequence[Tile]) -> list[Any]:
         return _run_batch(method, part, [items[tile][0] for tile in part], seed)
 
     if client is not None:  # groups of ``batch`` tiles, side by side
