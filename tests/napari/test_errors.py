@@ -134,4 +134,4 @@ def test_a_method_that_raises_does_not_lock_the_dock(widget_factory, make_plugin
     widget.method.value = "telea"  # the dock still works
     widget.run_button.native.click()
     qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
-    assert "telea (picture)" in viewer.layers
+    assert "telea picture" in viewer.layers

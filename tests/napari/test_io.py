@@ -112,13 +112,37 @@ def test_big_layer_runs_tiled_into_the_chosen_store(scan_store, tmp_path, widget
     widget.run_button.native.click()
     wait_until_idle(qtbot, widget)
     assert widget.last_error is None
-    result = viewer.layers["telea (scan)"]
+    result = viewer.layers["telea scan"]
     assert result.metadata["inpaint"]["complete"] is True
     assert result.metadata["napari_inpaint"]["path"] == str(tmp_path / "out.zarr")
     restored = np.asarray(result.data[0] if result.multiscale else result.data)
     assert np.array_equal(restored[~mask], scan[~mask])
     assert not np.array_equal(restored[mask], scan[mask])
     assert np.array_equal(np.asarray(source.data), scan)
+
+
+def test_a_missing_output_folder_is_offered_and_created(scan_store, tmp_path,
+                                                       widget_factory) -> None:  # fmt: skip
+    path, _, mask = scan_store
+    viewer, widget = widget_factory()
+    viewer.open(str(path), plugin="napari-inpaint")
+    viewer.add_labels(mask.astype(np.uint8), name="damage")
+    widget.method.value = "telea"
+    widget.tile.value = 64
+    widget.tiled_pixels = 1000
+    widget.synchronous = True
+    target = tmp_path / "new" / "folder" / "out.zarr"
+    widget.output.value = str(target)
+    questions = []
+    widget.ask = lambda question: questions.append(question) or False  # the user says no
+    widget.run_button.native.click()
+    assert "output folder" in widget.last_error and "does not exist" in widget.last_error
+    assert not target.parent.exists() and "Create it" in questions[0]
+    widget.last_error = None
+    widget.ask = lambda question: True  # the user says yes
+    widget.run_button.native.click()
+    assert widget.last_error is None and target.is_dir()
+    assert widget.status.value == "done: added layer 'telea scan'"
 
 
 def test_cancel_of_a_tiled_run_removes_its_store(scan_store, tmp_path, widget_factory,

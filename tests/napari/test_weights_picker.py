@@ -166,7 +166,7 @@ def test_get_weights_installs_selects_and_the_result_names_them(
     widget.device.value = "cpu"
     widget.run_button.native.click()
     assert widget.last_error is None
-    metadata = viewer.layers["edge-gan (picture)"].metadata["napari_inpaint"]
+    metadata = viewer.layers[f"edge-gan ({TEST_ENTRY}) picture"].metadata["napari_inpaint"]
     sidecar = json.loads(installed_path(TEST_ENTRY).with_suffix(".json").read_text())
     assert metadata["weights"] == {"weights": TEST_ENTRY, "path": str(installed_path(TEST_ENTRY)),
                                    "sha256": sidecar["sha256"]}  # fmt: skip

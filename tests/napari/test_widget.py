@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -44,7 +45,7 @@ def test_restore_the_sample_from_two_painted_mask_layers(widget_factory, qtbot) 
     assert widget.busy  # the work runs in a napari thread_worker
     wait_until_idle(qtbot, widget)
     assert widget.last_error is None
-    result = viewer.layers["telea (cracked coffee)"]
+    result = viewer.layers["telea cracked coffee"]
     assert result.rgb and result.metadata["napari_inpaint"]["method"] == "telea"
     assert np.array_equal(result.data[~hole], source[~hole])
     assert not np.array_equal(result.data[hole], source[hole])
@@ -114,7 +115,7 @@ def test_third_party_method_gets_generated_parameter_widgets(
     widget.synchronous = True
     widget.run_button.native.click()
     assert widget.last_error is None
-    result = viewer.layers["flat-fill (picture)"]
+    result = viewer.layers["flat-fill picture"]
     assert (result.data[10:20, 10:20] == 128).all()
     assert result.metadata["napari_inpaint"]["params"]["invert"] is True
 
@@ -123,22 +124,59 @@ def _choices(combo) -> list[tuple[str, str]]:
     return [(combo.native.itemText(i), combo.native.itemData(i)) for i in range(len(combo))]
 
 
-def test_cancel_stops_quickly_and_adds_nothing(widget_factory, make_plugin, qtbot,
-                                               picture) -> None:  # fmt: skip
+def scattered_holes(viewer, shape=(256, 256)):
+    """An image and a mask with 16 small holes far apart: 16 tiles of 64 px for slow-fill."""
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    image = ((rows + cols) % 256).astype(np.uint8)
+    viewer.add_image(image, name="grey")
+    mask = np.zeros(shape, dtype=np.uint8)
+    for row in range(20, shape[0], 64):
+        for col in range(20, shape[1], 64):
+            mask[row : row + 4, col : col + 4] = 1
+    return viewer.add_labels(mask, name="mask")
+
+
+def test_progress_is_determinate_per_tile_and_the_preview_fills(widget_factory, make_plugin,
+                                                                qtbot) -> None:  # fmt: skip
     make_plugin("slow", SLOW_PLUGIN)
     viewer, widget = widget_factory()
-    viewer.add_image(picture, name="picture", rgb=True)
-    mask = viewer.add_labels(np.zeros(picture.shape[:2], dtype=np.uint8), name="mask")
-    mask.data[5:9, 5:9] = 1
+    scattered_holes(viewer)
     widget.method.value = "slow-fill"
+    {w.name: w for w in widget.params}["seconds"].value = 0.02
+    events = []
+    original = widget._on_progress
+    widget._on_progress = lambda event: (events.append(event), original(event))
     widget.run_button.native.click()
-    qtbot.wait(300)
+    assert "slow-fill (running) grey" in viewer.layers  # the live preview
+    wait_until_idle(qtbot, widget)
+    assert widget.last_error is None
+    tiles = [event for event in events if event.total == 16]
+    assert [event.done for event in tiles][-16:] == list(range(1, 17))
+    assert "tile 3/16, about" in tiles[3].label and "left" in tiles[3].label
+    assert widget.first_pixels_seconds is not None
+    assert [layer.name for layer in viewer.layers] == ["grey", "mask", "slow-fill grey"]
+    assert widget.status.value == "done: added layer 'slow-fill grey'"  # not the last step
+
+
+def test_cancel_stops_the_computation_within_one_tile(widget_factory, make_plugin, qtbot) -> None:
+    make_plugin("slow", SLOW_PLUGIN)
+    viewer, widget = widget_factory()
+    scattered_holes(viewer)
+    widget.method.value = "slow-fill"
+    {w.name: w for w in widget.params}["seconds"].value = 0.3
+    steps = []
+    original = widget._on_progress
+    widget._on_progress = lambda event: (steps.append(event.done), original(event))
+    widget.run_button.native.click()
+    qtbot.waitUntil(lambda: max(steps, default=0) >= 1, timeout=10_000)
     assert widget.busy and widget.cancel_button.enabled
     started = time.monotonic()
     widget.cancel_button.native.click()
-    wait_until_idle(qtbot, widget, timeout=2)
-    assert time.monotonic() - started < 2
-    assert [layer.name for layer in viewer.layers] == ["picture", "mask"]
+    wait_until_idle(qtbot, widget, timeout=3)  # the worker itself has ended (finished)
+    assert time.monotonic() - started < 1.5  # within one 0.3 s tile (and Qt's overhead)
+    assert max(steps) < 16
+    assert not [t for t in threading.enumerate() if t.name.startswith("napari-inpaint")]
+    assert [layer.name for layer in viewer.layers] == ["grey", "mask"]  # preview removed
     assert "cancelled" in widget.status.value and widget.last_error is None
     assert widget.run_button.enabled and not widget.cancel_button.enabled
 
@@ -154,6 +192,7 @@ def test_edge_gan_edge_map_is_added_as_a_layer(widget_factory, picture, one_torc
     widget.synchronous = True
     widget.run_button.native.click()
     assert widget.last_error is None
-    edges = viewer.layers["edge-gan (picture) edges"]
+    edges = viewer.layers["edge-gan (lite) picture edges"]
     assert edges.data.shape == (48, 64) and edges.data.dtype == np.float32
-    assert viewer.layers["edge-gan (picture)"].metadata["napari_inpaint"]["params"]["show_edges"]
+    result = viewer.layers["edge-gan (lite) picture"]
+    assert result.metadata["napari_inpaint"]["params"]["show_edges"]

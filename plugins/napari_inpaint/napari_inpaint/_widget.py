@@ -3,9 +3,11 @@
 Methods come from the plugin registry (built-in and third-party alike), grouped by family;
 their inputs are generated from the parameter schema (:mod:`napari_inpaint._params`). Work
 runs as a generator of :mod:`napari_inpaint._workers` in a napari ``thread_worker`` (or in the
-calling thread with ``synchronous = True``, for tests), feeding napari's progress bar; Cancel
-stops it within a second or two and nothing is added. The result is a new layer; the source
-is never modified. Errors appear in napari's notifications with the CLI's messages.
+calling thread with ``synchronous = True``, for tests), feeding napari's progress bar. An
+in-memory image is restored tile by tile with the tiled engine's plan, into a live preview
+layer that becomes the result; Cancel stops the computation within one tile and nothing is
+added. The source is never modified. Errors of every type appear in napari's notifications
+with the CLI's messages; the status line keeps the outcome (done, cancelled, error).
 
 A learned method's ``weights`` is a picker (:mod:`napari_inpaint._weights`): shipped, a
 published catalogue entry or a file, with its licence shown; "Get weights…" downloads and
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +40,7 @@ from napari_inpaint._layers import (
 )
 from napari_inpaint._mask_panel import MaskPanel
 from napari_inpaint._params import parameter_widgets, read_values
+from napari_inpaint._results import result_name
 from napari_inpaint._weights import WeightsPicker
 from napari_inpaint._workers import (
     Progress,
@@ -102,6 +106,11 @@ class InpaintWidget(widgets.Container):
         self._progress: Any = None
         self._cancelled_message = ""
         self._ended = False  # the running work returned or failed: late progress is not shown
+        self.ask: Callable[[str], bool] = self._ask_user  # yes/no questions to the user
+        self._running_layer: Any = None  # the live preview of an in-memory run
+        self._run_started = 0.0
+        self.first_pixels_seconds: float | None = None  # Run -> first preview pixels shown
+        self._final_status = ""
         self.image = widgets.ComboBox(label="image", choices=self._image_choices, name="image")
         self.method = widgets.ComboBox(label="method", choices=method_choices(), name="method")
         self.summary = widgets.Label(value="", name="summary")
@@ -233,8 +242,11 @@ class InpaintWidget(widgets.Container):
                     "mask is empty: paint the damage on a mask layer (or tick one) first"
                 )
             image = np.asarray(image_array(layer))
-            work = restore_in_memory(image, hole, method, params, stop)
+            output = image.copy()  # filled block by block: the live preview shows it
+            work = restore_in_memory(image, hole, method, params, stop,
+                                     tile=int(self.tile.value), output=output)  # fmt: skip
             self._start(work, stop, method, lambda r: self._add_result(layer, r))
+            self._show_running(layer, output, method)
         except Exception as error:
             self.report(error)
 
@@ -272,7 +284,22 @@ class InpaintWidget(widgets.Container):
                 "this image is restored tile by tile into a new zarr store: choose the "
                 "'output store' path (e.g. restored.zarr) first"
             )
-        return Path(text)
+        path = Path(text)
+        folder = path.parent
+        if not folder.is_dir():
+            if folder.exists() or not self.ask(f"The folder {folder} does not exist. Create "
+                                               "it for the output store?"):  # fmt: skip
+                raise ParameterError(f"output folder {str(folder)!r} does not exist: create it "
+                                     "or choose another 'output store' path")  # fmt: skip
+            folder.mkdir(parents=True)
+        return path
+
+    def _ask_user(self, question: str) -> bool:
+        """Yes or no from a dialog (tests replace ``ask`` to answer programmatically)."""
+        from qtpy.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(self.native, "napari-inpaint", question)
+        return answer == QMessageBox.StandardButton.Yes
 
     def cancel(self) -> None:
         """Stop the running work (the Cancel button); nothing of it is applied."""
@@ -313,6 +340,9 @@ class InpaintWidget(widgets.Container):
         self._cancelled_message = cancelled
         self._ended = False
         self._set_busy(True, label)
+        self._final_status = ""
+        self._run_started = time.perf_counter()
+        self.first_pixels_seconds = None
         self._progress = progress(total=0, desc=label)
         if self.synchronous:
             try:
@@ -335,10 +365,26 @@ class InpaintWidget(widgets.Container):
         self.worker = worker
         worker.start()
 
+    def _show_running(self, source: Any, output: np.ndarray, method: str) -> None:
+        """Add the live preview layer of an in-memory run: ``output``, whose blocks the worker
+        fills as their tiles finish (removed on cancel or error, kept as the result)."""
+        extra: dict[str, Any] = {"rgb": source.rgb}
+        if not source.rgb:
+            extra["contrast_limits"] = source.contrast_limits
+        if self.busy and self._running_layer is None and not self._ended:
+            self._running_layer = self.viewer.add_image(
+                output, name=f"{method} (running) {source.name}",
+                metadata={OWN_KEY: {"role": "running"}}, **layer_geometry(source), **extra,
+            )  # fmt: skip
+
     def _on_progress(self, event: Progress) -> None:
         bar = self._progress
         if bar is None or self._stop is None or self._stop.is_set() or self._ended:
             return  # late, failed or cancelled work: its progress is not shown
+        if event.blocks and self._running_layer is not None:
+            self._running_layer.refresh()
+            if self.first_pixels_seconds is None:
+                self.first_pixels_seconds = time.perf_counter() - self._run_started
         # The status first: napari's bar processes Qt events while it updates, which may run
         # this work's end (its result or error) before the lines below return.
         self.status.value = event.label
@@ -354,23 +400,31 @@ class InpaintWidget(widgets.Container):
             return
         self._ended = True
         if value is None:
+            self._final_status = self._cancelled_message
             self.status.value = self._cancelled_message
             return
         try:
             done(value)
+            self._final_status = self.status.value
         except Exception as error:
             self.report(error)
 
     def _errored(self, error: BaseException) -> None:
         self._ended = True
         self.report(error)
+        self._final_status = self.status.value
 
     def _finished(self, *_: Any) -> None:
         if self._progress is not None:
             self._progress.close()
             self._progress = None
         self._stop = None
+        running, self._running_layer = self._running_layer, None
+        if running is not None and running in self.viewer.layers:
+            self.viewer.layers.remove(running)  # cancelled or failed: nothing is added
         self._set_busy(False)
+        if self._final_status:  # the outcome, not the last step, stays on the status line
+            self.status.value = self._final_status
 
     def _set_busy(self, busy: bool, label: str = "") -> None:
         self.busy = busy
@@ -397,20 +451,23 @@ class InpaintWidget(widgets.Container):
         show_error(message)
 
     # --- results ---------------------------------------------------------------------------
-    def _result_name(self, method: str, source: Any) -> str:
-        return f"{method} ({source.name})"
-
     def _add_result(self, source: Any, restored: Any) -> None:
-        name = self._result_name(restored.method, source)
+        name = result_name(restored.method, restored.weights, source.name)
         metadata = {OWN_KEY: {"role": "result", "method": restored.method, "source": source.name,
                               "params": _jsonable(restored.params)}}  # fmt: skip
         if restored.weights is not None:  # a learned method: which weights, their sha256
             metadata[OWN_KEY]["weights"] = restored.weights
-        extra: dict[str, Any] = {"rgb": source.rgb}
-        if not source.rgb:
-            extra["contrast_limits"] = source.contrast_limits
-        layer = self.viewer.add_image(restored.image, name=name, metadata=metadata,
-                                      **layer_geometry(source), **extra)  # fmt: skip
+        layer, self._running_layer = self._running_layer, None
+        if layer is None or layer not in self.viewer.layers:
+            extra: dict[str, Any] = {"rgb": source.rgb}
+            if not source.rgb:
+                extra["contrast_limits"] = source.contrast_limits
+            layer = self.viewer.add_image(restored.image, name=name, metadata=metadata,
+                                          **layer_geometry(source), **extra)  # fmt: skip
+        else:  # the live preview becomes the result
+            layer.data = restored.image
+            layer.name = name
+            layer.metadata = metadata
         for key, array in restored.extras.items():  # e.g. edge-gan's edges (show_edges)
             self.viewer.add_image(array, name=f"{name} {key}", colormap="gray",
                                   contrast_limits=(0.0, 1.0), blending="additive",
@@ -430,7 +487,8 @@ class InpaintWidget(widgets.Container):
                 "weights": str(given) if given else "shipped",
                 "sha256": provenance["weights_sha256"],
             }
-        kwargs["name"] = self._result_name(str(provenance.get("method", "restored")), source)
+        kwargs["name"] = result_name(str(provenance.get("method", "restored")),
+                                     kwargs["metadata"][OWN_KEY].get("weights"), source.name)
         layer = self.viewer.add_image(data, **kwargs, **layer_geometry(source))
         self._new_result(layer)
 
@@ -438,7 +496,7 @@ class InpaintWidget(widgets.Container):
         self.results.append(layer)
         self.compare.value = False
         layer.visible = True
-        self.status.value = f"added layer {layer.name!r}"
+        self.status.value = f"done: added layer {layer.name!r}"
 
     def _show_compare(self, before: bool) -> None:
         """The compare toggle: hide the newest result to show the original under it."""

@@ -1,10 +1,13 @@
 """The widget's computations as generators that yield :class:`Progress` (no Qt, no napari).
 
 The dock widget runs each in a napari ``thread_worker`` (or, with ``synchronous``, in the
-calling thread, for tests). Each takes a ``threading.Event``: setting it stops the work within
-a second or two, and the generator then returns ``None``, so nothing is half-applied.
+calling thread, for tests). Each takes a ``threading.Event``: setting it stops the work (an
+in-memory restoration within one tile, the tiled engine within one chunk, a fit within one
+step, a download within one chunk), and the generator then returns ``None``, so nothing is
+half-applied.
 
-- :func:`restore_in_memory`: one :func:`inpaint_core.inpaint` call on a NumPy image.
+- :func:`restore_in_memory`: a NumPy image, tile by tile with the tiled engine's plan
+  (:mod:`napari_inpaint._tiles`): determinate progress, a stop within one tile.
 - :func:`restore_tiled`: the tiled engine (:func:`inpaint_core.tiling.engine.iter_restore`)
   writing a multiscale zarr store, for big or lazy images.
 - :func:`fine_tune`: the trainer, fine-tuning a learned method on the intact part of the image.
@@ -19,6 +22,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +42,7 @@ class Progress(NamedTuple):
     done: int
     total: int
     label: str
+    blocks: tuple[Any, ...] = ()  # output boxes just written (in-memory tiled runs)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class Restored:
     method: str
     params: dict[str, Any]
     weights: dict[str, Any] | None = None
+    seconds_per_pixel: float | None = None  # the method's measured cost (median over tiles)
+    seconds: float = 0.0  # the whole restoration
 
 
 @dataclass(frozen=True)
@@ -88,25 +95,55 @@ def _in_thread(
     return None if stop.is_set() else outcome["value"]
 
 
+def _eta(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def restore_in_memory(
     image: np.ndarray, mask: np.ndarray, method: str, params: Mapping[str, Any],
-    stop: threading.Event, seed: int = 0,
+    stop: threading.Event, seed: int = 0, *, tile: int | None = None,
+    output: np.ndarray | None = None,
 ) -> Generator[Progress, None, Restored | None]:  # fmt: skip
-    """Restore ``image`` ``(H, W[, C])`` where bool ``mask`` ``(H, W)``; see the module doc."""
-    from inpaint_core.api import get_method, inpaint
+    """Restore ``image`` ``(H, W[, C])`` where bool ``mask`` ``(H, W)``, tile by tile with the
+    tiled engine's plan (:mod:`napari_inpaint._tiles`; ``tile``: the method's preferred tile
+    unless given), into ``output`` (default: a copy of ``image``), whose blocks are written as
+    their tiles finish. Yields ``Progress(tiles done, tiles, "METHOD: tile i/n, ETA")`` with the
+    blocks just written; a stop ends it within one tile (returning None)."""
+    from inpaint_core.api import get_method
+    from inpaint_core.arrays import check_image, check_mask
+    from inpaint_core.errors import InvalidInputError
+    from napari_inpaint._tiles import plan_image, restore_tiles
 
     instance = get_method(method)(**params)  # parameter errors before any work
-    yield Progress(0, 1, f"{method}: restoring")
-
-    def call() -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        return inpaint(image, mask, instance, seed=seed, return_extras=True)
-
-    outcome = yield from _in_thread(call, stop, f"{method}: restoring")
-    if outcome is None:
+    image = check_image(image)
+    mask = check_mask(mask, image.shape)
+    if mask.all():
+        raise InvalidInputError(
+            f"mask covers every pixel of the {mask.shape} image; "
+            "at least one known pixel is needed as context"
+        )
+    plan = plan_image(image.shape[:2], mask, instance.info, tile)
+    total = len(plan.tiles)
+    yield Progress(0, total, f"{method}: {total} tile{'s' * (total != 1)} to restore")
+    target = np.array(image, copy=True) if output is None else output
+    started = time.perf_counter()
+    steps = restore_tiles(image, mask, instance, plan, stop, target, seed)
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as finished:
+            run = finished.value
+            break
+        elapsed = time.perf_counter() - started
+        left = elapsed / step.done * (step.total - step.done)
+        eta = f", about {_eta(left)} left" if step.done < step.total else ""
+        label = f"{method}: tile {step.done}/{step.total}{eta}"
+        yield Progress(step.done, step.total, label, tuple(step.blocks))
+    if run is None:
         return None
-    restored, extras = outcome
-    yield Progress(1, 1, f"{method}: done")
-    return Restored(restored, extras, method, dict(instance.params), weights_record(instance))
+    return Restored(run.image, run.extras, method, dict(instance.params),
+                    weights_record(instance), run.seconds_per_pixel,
+                    time.perf_counter() - started)  # fmt: skip
 
 
 def weights_record(instance: Any) -> dict[str, Any] | None:
