@@ -12,6 +12,7 @@ from inpaint_core.arrays import (
     check_image,
     check_mask,
     hole_values,
+    native_colour,
     paste_pixels,
     to_float_colour,
 )
@@ -102,7 +103,7 @@ def inpaint(
         MethodFailedError: the method returned a wrong shape or non-finite values.
     """
     instance = _instance(method, params)
-    item = prepare(image, mask, instance.info.name)
+    item = prepare(image, mask, instance.info.name, type(instance).native_dtypes)
     if item.colour is None:
         return (item.image.copy(), {}) if return_extras else item.image.copy()
     filled = instance.run(item.colour, item.hole.copy(), np.random.default_rng(seed))
@@ -129,7 +130,8 @@ def inpaint_batch(
     name = instance.info.name
     if len(images) != len(masks):
         raise InvalidInputError(f"{len(images)} images but {len(masks)} masks")
-    items = [prepare(image, mask, name) for image, mask in zip(images, masks, strict=True)]
+    native = type(instance).native_dtypes
+    items = [prepare(image, mask, name, native) for image, mask in zip(images, masks, strict=True)]
     filled = run_prepared(instance, items, seed)
     return [
         item.image.copy() if output is NO_HOLE else paste_result(name, item, output)[0]
@@ -143,19 +145,29 @@ class Prepared:
 
     image: np.ndarray  # the checked original: (H, W[, C]), uint8, uint16, float32 or float64
     hole: np.ndarray  # bool (H, W)
-    colour: np.ndarray | None  # float32 (H, W, C) in [0, 1], C in {1, 3}; None: no hole
+    colour: np.ndarray | None  # (H, W, C), C in {1, 3}: float32 in [0, 1] or a native dtype
 
 
-def prepare(image: np.ndarray, mask: np.ndarray, name: str) -> Prepared:
+def prepare(
+    image: np.ndarray, mask: np.ndarray, name: str, native: frozenset[str] | None = None
+) -> Prepared:
     """Check ``image`` and ``mask`` as :func:`inpaint` does and convert the image's colour for
-    method ``name`` (named in errors). The first step of :func:`inpaint`, split out so that the
-    tiled engine can prepare the next tiles on its I/O threads while the method runs.
+    method ``name`` (named in errors): float32, or kept in its dtype if that is one of the
+    method's ``native`` dtypes (default: the registered method's ``native_dtypes``). The first
+    step of :func:`inpaint`, split out so that the tiled engine can prepare the next tiles on
+    its I/O threads while the method runs.
 
     Raises:
         InvalidInputError: a bad image or mask, or a mask that covers every pixel.
     """
     array, hole = _checked(image, mask, name)
-    return Prepared(array, hole, to_float_colour(array) if hole.any() else None)
+    if not hole.any():
+        return Prepared(array, hole, None)
+    if native is None:
+        registered = get_registry().methods.get(name)  # a stand-in: no module is loaded
+        native = registered.native_dtypes if registered is not None else frozenset()
+    keep = array.dtype.name in native
+    return Prepared(array, hole, native_colour(array) if keep else to_float_colour(array))
 
 
 def run_prepared(
@@ -223,7 +235,7 @@ def _checked(image: np.ndarray, mask: np.ndarray, name: str) -> tuple[np.ndarray
 
 
 def check_result(
-    name: str, filled: Any, shape: tuple[int, ...], at: np.ndarray
+    name: str, filled: Any, shape: tuple[int, ...], at: np.ndarray, native: Any = None
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Check method ``name``'s result against the output contract; the one check every
     method's output passes before anything is written.
@@ -234,6 +246,8 @@ def check_result(
             or a :class:`MethodResult` holding one.
         shape: the expected ``(H, W, C)`` (the float colour the method was given).
         at: the flat pixel indices of the hole (``np.flatnonzero`` of the ``(H, W)`` hole).
+        native: the integer dtype the method was given (one of its ``native_dtypes``), which
+            it returns instead of float; None: float was given.
 
     Returns:
         The hole's values ``(N, C)`` (float, in [0, 1] up to :data:`RANGE_TOLERANCE`) and the
@@ -258,6 +272,8 @@ def check_result(
         raise MethodFailedError(
             f"method {name!r} returned shape {filled.shape}; expected {tuple(shape)}"
         )
+    if native is not None and filled.dtype == native:
+        return hole_values(filled, at), extras  # integers: always finite and in range
     if filled.dtype.kind != "f":
         raise MethodFailedError(
             f"method {name!r} returned dtype {filled.dtype}; methods return float32 values in "
@@ -286,5 +302,6 @@ def _finish(
     """Check a method's output (:func:`check_result`) and paste its hole pixels into
     ``array``."""
     at = np.flatnonzero(hole)
-    values, extras = check_result(name, filled, colour.shape, at)
+    native = colour.dtype if colour.dtype.kind == "u" else None
+    values, extras = check_result(name, filled, colour.shape, at, native)
     return paste_pixels(array, at, values), extras

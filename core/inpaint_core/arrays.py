@@ -107,6 +107,15 @@ def to_float_colour(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(scaled)
 
 
+def native_colour(image: np.ndarray) -> np.ndarray:
+    """The colour channels of a checked integer image in its own dtype: ``(H, W, C)``, C in
+    {1, 3}, C-contiguous and read-only (a view of ``image`` when it already is that)."""
+    colour = image if image.ndim == 3 else image[:, :, np.newaxis]
+    view = np.ascontiguousarray(colour[:, :, :3]).view()
+    view.flags.writeable = False
+    return view
+
+
 def from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Convert float values in [0, 1] to ``dtype`` (rounding for integers; clipping first)."""
     clipped = np.clip(values, 0.0, 1.0)
@@ -125,10 +134,12 @@ def hole_values(filled: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 def paste_pixels(image: np.ndarray, at: np.ndarray, values: np.ndarray) -> np.ndarray:
     """A copy of the checked ``image`` whose colour pixels at the flat pixel indices ``at``
-    are the float ``values`` ``(N, C)`` in [0, 1], converted to its dtype (:func:`from_float`);
+    are the float ``values`` ``(N, C)`` in [0, 1], converted to its dtype (:func:`from_float`),
+    or integer values already in its dtype (a method's native result), taken as they are;
     C is its colour channels (1 or 3), so an alpha channel stays as it is."""
     result = image.copy()
-    converted = from_float(values, image.dtype)
+    native = values.dtype == image.dtype and image.dtype.kind == "u"
+    converted = values if native else from_float(values, image.dtype)
     if image.ndim == 2:
         result.reshape(-1)[at] = converted[:, 0]
     else:

@@ -45,15 +45,20 @@ def _parse_param_texts(items: Sequence[str], flag: str = "--param") -> dict[str,
 
 
 def _command_methods(args: argparse.Namespace) -> int:
-    from inpaint_core.api import get_method, list_methods, method_plugin
+    from inpaint_core.api import list_methods
+    from inpaint_core.plugins import get_registry
 
-    infos = [get_method(args.name).info] if args.name else list_methods()
+    # Infos and plugin names only: a learned method's module (and torch) is never imported.
+    registry = get_registry()
+    infos = list_methods()
+    if args.name:
+        infos = [info for info in infos if info.name == args.name] or [registry.get(args.name).info]
     if args.json:
-        rows = [dict(info.to_dict(), plugin=method_plugin(info.name)) for info in infos]
+        rows = [dict(info.to_dict(), plugin=registry.plugin_of[info.name]) for info in infos]
         print(json.dumps(rows, indent=2))
         return 0
     if args.name:
-        _print_method_details(infos[0], method_plugin(infos[0].name))
+        _print_method_details(infos[0], registry.plugin_of[infos[0].name])
         return 0
     headers = ("name", "family", "learned", "summary")
     rows = [(i.name, i.family.value, "yes" if i.learned else "no", i.summary) for i in infos]

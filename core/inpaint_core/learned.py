@@ -33,7 +33,14 @@ from torch import Tensor, nn
 
 from inpaint_core.devices import resolve_device
 from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
-from inpaint_core.method import InpaintMethod, MethodResult, Parameter, ParamType
+from inpaint_core.learned_params import (
+    DEVICE_PARAMETER,
+    LEARNED_PARAMETERS,
+    PRECISION_PARAMETER,
+    WEIGHTS_DIR_ENV,
+    WEIGHTS_PARAMETER,
+)
+from inpaint_core.method import InpaintMethod, MethodResult
 from inpaint_core.training.checkpoint import checkpoint_paths, load_checkpoint, unflatten_state
 from inpaint_core.training.model import TrainableModel
 
@@ -51,32 +58,6 @@ __all__ = [
     "parse_options",
 ]
 
-WEIGHTS_DIR_ENV = "INPAINT_WEIGHTS_DIR"
-WEIGHTS_PARAMETER = Parameter(
-    "weights",
-    ParamType.PATH,
-    None,
-    "Installed published weights by catalogue name (`inpaint weights list`), or a "
-    "NAME.safetensors file (with its NAME.json sidecar) from `inpaint weights import` or "
-    "`inpaint train`; unset = the shipped weights.",
-)
-DEVICE_PARAMETER = Parameter(
-    "device", ParamType.STR, "auto", "Where the network runs: auto, cpu, cuda, cuda:N or mps."
-)
-PRECISION_PARAMETER = Parameter(
-    "precision",
-    ParamType.CHOICE,
-    "auto",
-    "Network arithmetic: auto (bf16 autocast on CUDA where supported, else fp16; fp32 "
-    "elsewhere), fp32, or bf16 / fp16 autocast (CUDA only).",
-    choices=("auto", "fp32", "bf16", "fp16"),
-)
-#: The parameters every learned method takes first: its weights, device and precision.
-LEARNED_PARAMETERS: tuple[Parameter, ...] = (
-    WEIGHTS_PARAMETER,
-    DEVICE_PARAMETER,
-    PRECISION_PARAMETER,
-)
 #: Images are padded to at least this side before a network sees them.
 MIN_SIDE = 16
 _CACHE_SIZE = 2

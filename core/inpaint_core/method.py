@@ -283,6 +283,10 @@ class InpaintMethod(ABC):
     """
 
     info: ClassVar[MethodInfo]
+    #: Integer dtype names (``"uint8"``, ``"uint16"``) that :meth:`run` takes as the caller
+    #: gave them: for such an image it receives the colour channels in that dtype (read-only)
+    #: instead of float32, and returns that dtype. Empty (the default): always float32.
+    native_dtypes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **params: Any) -> None:
         self.params: dict[str, Any] = self.info.validate_params(params)
@@ -294,7 +298,8 @@ class InpaintMethod(ABC):
         """Fill the hole of one image.
 
         Args:
-            image: float32 ``(H, W, C)``, C in {1, 3}, values in [0, 1], C-contiguous. Hole
+            image: float32 ``(H, W, C)``, C in {1, 3}, values in [0, 1], C-contiguous (or the
+                caller's integer dtype, read-only, if it is in :attr:`native_dtypes`). Hole
                 pixels hold the damaged values; do not rely on them.
             mask: bool ``(H, W)``, True = hole; at least one hole and one known pixel.
             rng: the only source of randomness, so that a seed makes the result repeatable.

@@ -20,6 +20,7 @@ import pluggy
 
 from inpaint_core import hookspecs
 from inpaint_core.errors import DuplicateMethodError, PluginError, UnknownMethodError
+from inpaint_core.lazy import resolve
 from inpaint_core.method import InpaintMethod, MethodInfo
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class MethodRegistry:
     def get(self, name: str) -> type[InpaintMethod]:
         """Return the method class called ``name``, or raise listing the valid names."""
         try:
-            return self.methods[name]
+            return resolve(self.methods[name])
         except KeyError:
             valid = ", ".join(sorted(self.methods)) or "none (every plugin is disabled)"
             raise UnknownMethodError(f"unknown method {name!r}; valid methods: {valid}") from None
@@ -89,8 +90,13 @@ def disabled_plugins() -> frozenset[str]:
 def _candidate_plugins() -> list[tuple[str, object]]:
     """Import the enabled built-ins and entry points; log and skip the ones that fail."""
     disabled = disabled_plugins()
+    # Learned built-ins register by their info alone; their torch modules load on first use.
+    from inpaint_methods.learned_infos import LEARNED_PLUGINS, lazy_plugin
+
     loaders: list[tuple[str, object]] = [
-        (module, lambda module=module: importlib.import_module(module))
+        (module, lambda module=module: lazy_plugin(module))
+        if module in LEARNED_PLUGINS
+        else (module, lambda module=module: importlib.import_module(module))
         for module in DEFAULT_PLUGINS
     ]
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):

@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from inpaint_core import Family, InpaintMethod, MethodInfo, Parameter, ParamType, hookimpl
-from inpaint_core.priors import Prior, classical_fill, opencv_fill, pushpull_fill
+from inpaint_core.fills import Prior, classical_fill, opencv_fill, pushpull_fill
 
 _RADIUS = Parameter(
     "radius",
@@ -25,16 +25,27 @@ _RADIUS = Parameter(
 
 
 class _OpenCVFill(InpaintMethod):
-    """An OpenCV ``cv2.inpaint`` algorithm, chosen by the name of its flag."""
+    """An OpenCV ``cv2.inpaint`` algorithm, chosen by the name of its flag.
+
+    A uint8 image goes to OpenCV as it is, all channels in one call: exactly what a script
+    calling ``cv2.inpaint`` on the image computes. Any other input (uint16, float) is filled
+    plane by plane at 16 bit (:func:`~inpaint_core.fills.opencv_fill`), keeping the precision
+    of 16-bit scans; OpenCV fills colour only at 8 bit.
+    """
 
     opencv_flag: ClassVar[str]
+    native_dtypes = frozenset({"uint8"})
 
     def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Fill the hole; see :meth:`InpaintMethod.run` for shapes. Deterministic."""
         import cv2
 
         flag = getattr(cv2, self.opencv_flag)
-        return opencv_fill(image, mask, self.params["radius"], flag)
+        radius = self.params["radius"]
+        if image.dtype == np.uint8:
+            filled = cv2.inpaint(image, mask.view(np.uint8), radius, flag)
+            return filled.reshape(image.shape)  # OpenCV drops a single channel axis
+        return opencv_fill(image, mask, radius, flag)
 
 
 class Telea(_OpenCVFill):

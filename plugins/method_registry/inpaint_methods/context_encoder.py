@@ -39,11 +39,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaint_core import Family, MethodInfo, Parameter, ParamType, hookimpl
+from inpaint_core import hookimpl
 from inpaint_core.checks import parse_choice, require_ints, require_weights
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.learned import (
-    LEARNED_PARAMETERS,
     LearnedMethod,
     config_to_dict,
 )
@@ -51,6 +50,7 @@ from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generat
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.training.holes import hole_psnr, merge
 from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_methods.learned_infos import CONTEXT_ENCODER_INFO
 
 #: The encoder stops at this spatial side (the channel-wise FC maps 4 x 4 = 16 positions).
 BOTTLENECK_SIDE = 4
@@ -484,29 +484,7 @@ class ContextEncoder(LearnedMethod):
     config_class = ContextEncoderConfig
     weights_folder = Path(__file__).resolve().parent / "weights"
 
-    info = MethodInfo(
-        name="context-encoder",
-        family=Family.CONTEXT_ENCODER,
-        summary="Encoder, channel-wise FC, decoder (L2 + GAN); resizes a window around each hole.",
-        reference="D. Pathak et al., Context Encoders: Feature Learning by Inpainting, CVPR 2016.",
-        learned=True,
-        parameters=(
-            *LEARNED_PARAMETERS,
-            Parameter(
-                "context_scale",
-                ParamType.FLOAT,
-                2.0,
-                "Window side around each hole over the hole's bounding-box side (at least the "
-                "network's input size); the window is resized to the input size.",
-                minimum=1.0,
-                maximum=8.0,
-            ),
-        ),
-        pad_multiple=1,
-        preferred_tile=512,
-        context_margin=64,
-        supports_gpu=True,
-    )
+    info = CONTEXT_ENCODER_INFO
 
     @classmethod
     def build_networks(cls, config: ContextEncoderConfig) -> nn.Module:

@@ -29,14 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaint_core import Family, MethodInfo, hookimpl
+from inpaint_core import hookimpl
 from inpaint_core.checks import parse_choice, require_fractions, require_ints, require_weights
 from inpaint_core.discriminators.sn_patch import SNPatchDiscriminator, SNPatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.attention import DEFAULT_MAX_ELEMENTS, ContextualAttention
 from inpaint_core.layers.gated import Activation, GatedConv2d, GatedDeconv2d
 from inpaint_core.learned import (
-    LEARNED_PARAMETERS,
     LearnedMethod,
     config_to_dict,
 )
@@ -44,9 +43,10 @@ from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generat
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.training.holes import hole_psnr, merge
 from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_methods.learned_infos import DEEPFILL_V2_INFO, DEEPFILL_V2_PAD_MULTIPLE
 
 #: Two stride-2 downsamplings times the attention's rate 2: inputs are padded to this.
-PAD_MULTIPLE = 8
+PAD_MULTIPLE = DEEPFILL_V2_PAD_MULTIPLE
 _DILATIONS = (2, 4, 8, 16)
 
 
@@ -298,19 +298,7 @@ class DeepFillV2(LearnedMethod):
     weights_folder = Path(__file__).resolve().parent / "weights"
     batch_predict = True
 
-    info = MethodInfo(
-        name="deepfill-v2",
-        family=Family.STACKGAN,
-        summary="Coarse-to-fine gated convolutions with contextual attention (DeepFill v2).",
-        reference="J. Yu et al., Free-Form Image Inpainting with Gated Convolution, ICCV 2019; "
-        "J. Yu et al., Generative Image Inpainting with Contextual Attention, CVPR 2018.",
-        learned=True,
-        parameters=LEARNED_PARAMETERS,
-        pad_multiple=PAD_MULTIPLE,
-        preferred_tile=512,
-        context_margin=128,
-        supports_gpu=True,
-    )
+    info = DEEPFILL_V2_INFO
 
     @classmethod
     def build_networks(cls, config: DeepFillV2Config) -> nn.Module:

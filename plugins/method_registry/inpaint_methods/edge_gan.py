@@ -49,13 +49,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inpaint_core import Family, MethodInfo, Parameter, ParamType, hookimpl
+from inpaint_core import hookimpl
 from inpaint_core.checks import parse_choice, require_ints, require_weights
 from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.blocks import EncoderDecoder, EncoderDecoderConfig, Output
 from inpaint_core.learned import (
-    LEARNED_PARAMETERS,
     LearnedMethod,
     as_truncated,
     config_to_dict,
@@ -70,6 +69,7 @@ from inpaint_core.losses.perceptual import PerceptualStyleLoss, perceptual_loss,
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.training.holes import crop_batch, hole_crops, hole_psnr, merge
 from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_methods.learned_infos import EDGE_GAN_INFO
 
 #: Luma weights of ``skimage.color.rgb2gray`` (ITU-R BT.709).
 _LUMA = (0.2125, 0.7154, 0.0721)
@@ -443,43 +443,7 @@ class EdgeGan(LearnedMethod):
     weights_folder = Path(__file__).resolve().parent / "weights"
     batch_predict = True
 
-    info = MethodInfo(
-        name="edge-gan",
-        family=Family.DCGAN,
-        summary="Edge-guided two-stage GAN with global and local discriminators (murals).",
-        reference="Cultural-relic image restoration with an edge-guided dual-discriminator GAN "
-        "(seed 003), building on K. Nazeri et al., EdgeConnect, ICCVW 2019.",
-        learned=True,
-        parameters=(
-            *LEARNED_PARAMETERS,
-            Parameter(
-                "canny_sigma",
-                ParamType.FLOAT,
-                2.0,
-                "Gaussian sigma of the Canny detector on the known region.",
-                minimum=0.1,
-                maximum=10.0,
-            ),
-            Parameter(
-                "edge_threshold",
-                ParamType.FLOAT,
-                0.0,
-                "Binarise predicted edges at this probability; 0 keeps them soft, as in training.",
-                minimum=0.0,
-                maximum=0.99,
-            ),
-            Parameter(
-                "show_edges",
-                ParamType.BOOL,
-                False,
-                "Also return the composite edge map (an extra 'edges' output).",
-            ),
-        ),
-        pad_multiple=4,
-        preferred_tile=512,
-        context_margin=64,
-        supports_gpu=True,
-    )
+    info = EDGE_GAN_INFO
 
     @classmethod
     def build_networks(cls, config: EdgeGanConfig) -> nn.Module:

@@ -51,7 +51,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from inpaint_core import Family, MethodInfo, hookimpl
+from inpaint_core import hookimpl
 from inpaint_core.checks import parse_choice, require_ints, require_weights
 from inpaint_core.discriminators.global_local import (
     MIN_SIDE,
@@ -60,7 +60,6 @@ from inpaint_core.discriminators.global_local import (
 )
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.learned import (
-    LEARNED_PARAMETERS,
     LearnedMethod,
     config_to_dict,
 )
@@ -68,13 +67,14 @@ from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generat
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.training.holes import crop_batch, hole_crops, hole_psnr, merge
 from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_methods.learned_infos import GLCIC_CONTEXT_MARGIN, GLCIC_INFO
 
 #: Receptive field of the completion network with the paper's dilations, in pixels, measured
 #: by back-propagating from one output pixel (the paper quotes 307 x 307).
 RECEPTIVE_FIELD = 299
 #: Known context a hole needs on each side: the receptive field's radius (151 px to one side,
 #: 147 to the other), rounded up to a multiple of 8.
-CONTEXT_MARGIN = 152
+CONTEXT_MARGIN = GLCIC_CONTEXT_MARGIN
 #: Adam betas of both optimisers (DCGAN's), replacing the paper's Adadelta.
 ADAM_BETAS = (0.5, 0.999)
 #: Mean pixel of the completion network before it has seen a training image.
@@ -362,19 +362,7 @@ class Glcic(LearnedMethod):
     weights_folder = Path(__file__).resolve().parent / "weights"
     batch_predict = True
 
-    info = MethodInfo(
-        name="glcic",
-        family=Family.DCGAN,
-        summary="Dilated-conv completion network trained with global and local discriminators.",
-        reference="S. Iizuka, E. Simo-Serra, H. Ishikawa, Globally and Locally Consistent "
-        "Image Completion, SIGGRAPH 2017.",
-        learned=True,
-        parameters=LEARNED_PARAMETERS,
-        pad_multiple=4,
-        preferred_tile=512,
-        context_margin=CONTEXT_MARGIN,
-        supports_gpu=True,
-    )
+    info = GLCIC_INFO
 
     @classmethod
     def build_networks(cls, config: GlcicConfig) -> nn.Module:

@@ -34,20 +34,21 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from inpaint_core import Family, MethodInfo, hookimpl
+from inpaint_core import hookimpl
 from inpaint_core.errors import ParameterError
 from inpaint_core.layers.ffc import FfcResNetGenerator, LamaConfig
-from inpaint_core.learned import LEARNED_PARAMETERS, WEIGHTS_DIR_ENV, LearnedMethod, as_truncated
+from inpaint_core.learned import WEIGHTS_DIR_ENV, LearnedMethod, as_truncated
 from inpaint_core.training.model import TrainableModel
+from inpaint_methods.learned_infos import LAMA_CONTEXT_MARGIN, LAMA_INFO, LAMA_PREFERRED_TILE
 
 __all__ = ["CONTEXT_MARGIN", "Lama", "LamaConfig", "LamaNetworks"]
 
 #: Known context the tiled engine keeps around a hole. Each Fourier unit sees its whole input,
 #: so no margin is exact; 128 px (half of LaMa's 256 training crops) on each side gives the
 #: generator the context it was trained with, and leaves 768 px of a 1024 tile to fill.
-CONTEXT_MARGIN = 128
+CONTEXT_MARGIN = LAMA_CONTEXT_MARGIN
 #: Tile edge for the tiled engine: LaMa was trained on 256 crops and generalises to ~2k.
-PREFERRED_TILE = 1024
+PREFERRED_TILE = LAMA_PREFERRED_TILE
 
 
 class LamaNetworks(nn.Module):
@@ -67,19 +68,7 @@ class Lama(LearnedMethod):
     batch_predict = True
     pad_mode = "symmetric"
 
-    info = MethodInfo(
-        name="lama",
-        family=Family.FOURIER,
-        summary="LaMa: Fast Fourier Convolution ResNet for large masks (imported weights).",
-        reference="R. Suvorov et al., Resolution-robust Large Mask Inpainting with Fourier "
-        "Convolutions, WACV 2022.",
-        learned=True,
-        parameters=LEARNED_PARAMETERS,
-        pad_multiple=8,
-        preferred_tile=PREFERRED_TILE,
-        context_margin=CONTEXT_MARGIN,
-        supports_gpu=True,
-    )
+    info = LAMA_INFO
 
     @classmethod
     def _how_to_get_weights(cls, missing: Path | None) -> str:

@@ -48,12 +48,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaint_core import Family, MethodInfo, hookimpl
+from inpaint_core import hookimpl
 from inpaint_core.checks import parse_choice, require_ints, require_weights
 from inpaint_core.errors import InvalidInputError, MissingWeightsError, ParameterError
 from inpaint_core.layers.partial import PartialConv2d
 from inpaint_core.learned import (
-    LEARNED_PARAMETERS,
     LearnedMethod,
     config_to_dict,
 )
@@ -67,6 +66,7 @@ from inpaint_core.losses.perceptual import (
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.training.holes import hole_psnr, merge
 from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_methods.learned_infos import PARTIAL_CONV_UNET_INFO
 
 #: The deepest U-Net allowed: the paper's 8 levels at 512 x 512.
 MAX_DEPTH = 8
@@ -374,19 +374,7 @@ class PartialConvUnet(LearnedMethod):
     weights_folder = Path(__file__).resolve().parent / "weights"
     batch_predict = True
 
-    info = MethodInfo(
-        name="partial-conv-unet",
-        family=Family.UNET,
-        summary="U-Net of partial convolutions that see only known pixels (irregular holes).",
-        reference="G. Liu, F. A. Reda, K. J. Shih, T.-C. Wang, A. Tao, B. Catanzaro, Image "
-        "Inpainting for Irregular Holes Using Partial Convolutions, ECCV 2018.",
-        learned=True,
-        parameters=LEARNED_PARAMETERS,
-        pad_multiple=1,  # predict pads to the loaded config's 2**depth itself
-        preferred_tile=512,
-        context_margin=64,
-        supports_gpu=True,
-    )
+    info = PARTIAL_CONV_UNET_INFO
 
     @classmethod
     def build_networks(cls, config: PartialConvUnetConfig) -> nn.Module:

@@ -47,13 +47,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaint_core import Family, MethodInfo, hookimpl
+from inpaint_core import hookimpl
 from inpaint_core.checks import parse_choice, require_fractions, require_ints, require_weights
 from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.blocks import Norm
 from inpaint_core.learned import (
-    LEARNED_PARAMETERS,
     LearnedMethod,
     config_to_dict,
 )
@@ -61,6 +60,7 @@ from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generat
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.training.holes import hole_psnr
 from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_methods.learned_infos import PIX2PIX_INFO
 
 #: The deepest U-Net allowed: the paper's 8 levels (256 x 256 -> 1 x 1); inputs pad to 2**depth.
 MAX_DEPTH = 8
@@ -306,19 +306,7 @@ class Pix2Pix(LearnedMethod):
     weights_folder = Path(__file__).resolve().parent / "weights"
     batch_predict = True
 
-    info = MethodInfo(
-        name="pix2pix",
-        family=Family.CGAN,
-        summary="U-Net generator with a conditional 70x70 PatchGAN, L1 + cGAN loss.",
-        reference="P. Isola, J.-Y. Zhu, T. Zhou, A. A. Efros, Image-to-Image Translation with "
-        "Conditional Adversarial Networks, CVPR 2017.",
-        learned=True,
-        parameters=LEARNED_PARAMETERS,
-        pad_multiple=1,  # predict pads to the loaded config's 2**depth itself
-        preferred_tile=512,
-        context_margin=64,
-        supports_gpu=True,
-    )
+    info = PIX2PIX_INFO
 
     @classmethod
     def build_networks(cls, config: Pix2PixConfig) -> nn.Module:

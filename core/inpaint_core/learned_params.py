@@ -1,0 +1,32 @@
+"""The parameters every learned method takes, torch-free so that listing methods needs no torch."""
+
+from __future__ import annotations
+
+from inpaint_core.method import Parameter, ParamType
+
+WEIGHTS_DIR_ENV = "INPAINT_WEIGHTS_DIR"
+WEIGHTS_PARAMETER = Parameter(
+    "weights",
+    ParamType.PATH,
+    None,
+    "Installed published weights by catalogue name (`inpaint weights list`), or a "
+    "NAME.safetensors file (with its NAME.json sidecar) from `inpaint weights import` or "
+    "`inpaint train`; unset = the shipped weights.",
+)
+DEVICE_PARAMETER = Parameter(
+    "device", ParamType.STR, "auto", "Where the network runs: auto, cpu, cuda, cuda:N or mps."
+)
+PRECISION_PARAMETER = Parameter(
+    "precision",
+    ParamType.CHOICE,
+    "auto",
+    "Network arithmetic: auto (bf16 autocast on CUDA where supported, else fp16; fp32 "
+    "elsewhere), fp32, or bf16 / fp16 autocast (CUDA only).",
+    choices=("auto", "fp32", "bf16", "fp16"),
+)
+#: The parameters every learned method takes first: its weights, device and precision.
+LEARNED_PARAMETERS: tuple[Parameter, ...] = (
+    WEIGHTS_PARAMETER,
+    DEVICE_PARAMETER,
+    PRECISION_PARAMETER,
+)
