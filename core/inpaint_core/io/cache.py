@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from inpaint_core.arrays import is_integer
-from inpaint_core.errors import InvalidInputError, ParameterError
+from inpaint_core.errors import InpaintError, InvalidInputError, ParameterError
 from inpaint_core.tiling.regions import Box, chunk_boxes
 
 #: Bytes of decoded chunks a :class:`ChunkCache` holds by default.
@@ -82,10 +82,17 @@ class ChunkCache:
             self.misses += 1
         rows = slice(row * self.chunks[0], min((row + 1) * self.chunks[0], self.shape[0]))
         cols = slice(col * self.chunks[1], min((col + 1) * self.chunks[1], self.shape[1]))
-        if self._reader is not None:  # decoded in this thread
-            block = np.asarray(self._reader((row, col)))
-        else:
-            block = np.asarray(self.array[rows, cols])
+        try:
+            if self._reader is not None:  # decoded in this thread
+                block = np.asarray(self._reader((row, col)))
+            else:
+                block = np.asarray(self.array[rows, cols])
+        except (InpaintError, OSError, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as error:  # e.g. zarr's "Zstd decompression error": name the chunk
+            from inpaint_core.io.guard import corrupt_chunk
+
+            raise corrupt_chunk(self.array, f"chunk ({row}, {col})", error) from error
         block.setflags(write=False)
         with self._lock:
             if (row, col) not in self._held and block.nbytes <= self.max_bytes:

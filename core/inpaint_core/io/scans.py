@@ -258,6 +258,12 @@ def open_scan(path: str | os.PathLike[str]) -> ScanSource:
     path = Path(path)
     if not path.exists():
         raise ImageIOError(f"scan {str(path)!r} does not exist")
+    if path.is_file() and path.suffix.lower() not in TIFF_SUFFIXES:
+        raise InvalidInputError(
+            f"scan {str(path)!r} is a {path.suffix or 'suffix-less'} file; `inpaint restore` "
+            "reads zarr, OME-Zarr or TIFF scans: restore a PNG or JPEG with `inpaint run`, or "
+            "convert it to TIFF"
+        )
     if path.suffix.lower() in TIFF_SUFFIXES:
         array, kind = _open_tiff(path, "scan"), "tiff"
     else:
@@ -389,6 +395,8 @@ def open_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> Any:
             axes = axis_names(group)
             if axes is not None and axes != ["y", "x"]:
                 mask = NgffAxesView(mask, axes, path, channels=False)
+        elif len(mask.shape) == 3 and int(mask.shape[2]) in (3, 4):  # a colour mask (H, W, C)
+            mask = AnyChannelMask(mask)
     if tuple(mask.shape) != tuple(shape):
         raise InvalidInputError(
             f"mask {str(path)!r} has shape {tuple(mask.shape)}; expected the scan's (H, W) "
@@ -557,14 +565,16 @@ def kept_encoding(
 
 
 def create_output(
-    path: Path, source: Any, provenance: dict[str, Any], omero: Mapping[str, Any] | None = None
-) -> Any:
+    path: Path, source: Any, provenance: dict[str, Any], omero: Mapping[str, Any] | None = None,
+    name: str | None = None,
+) -> Any:  # fmt: skip
     """Create the output group at ``path`` (a new zarr v3 store): level ``"0"`` in the
     :func:`output_layout` of ``source`` (its shape and dtype; NGFF axes, written as the
     array's ``dimension_names`` and in the ``multiscales`` attributes), the progress array,
     and the attributes ``{"inpaint": provenance}``; with a channel axis, the NGFF ``omero``
-    rendering metadata too: ``omero`` (the scan's), else :func:`channel_rendering`. Returns
-    the ``zarr.Group``."""
+    rendering metadata too: ``omero`` (the scan's), else :func:`channel_rendering`. ``name``:
+    the image's name in the ``multiscales`` (default ``path``'s stem). Returns the
+    ``zarr.Group``."""
     import zarr
 
     group = zarr.open_group(str(path), mode="w-", zarr_format=3)
@@ -574,7 +584,7 @@ def create_output(
     if "c" in layout.axes:
         channels = layout.shape[layout.axes.index("c")]
         write_rendering(group, omero or channel_rendering(channels, source.dtype))
-    write_multiscales(group, 1, path.stem, layout.axes)  # a resumed run reads the axes
+    write_multiscales(group, 1, name or path.stem, layout.axes)  # a resumed run reads the axes
     chunks = output_chunks(source)
     grid = tuple(math.ceil(s / c) for s, c in zip(source.shape[:2], chunks[:2], strict=True))
     # One uncompressed byte per chunk file: marking a chunk never rewrites another's mark.
@@ -684,8 +694,14 @@ class DirectChunks:
         except FileNotFoundError:  # zarr stores no chunk that is all fill value
             laid = np.full(self._shape, self._fill, dtype=self._dtype)
         else:
-            raw = self._zstd.decode(data) if self._zstd is not None else data
-            laid = np.frombuffer(raw, dtype=self._dtype).reshape(self._shape)
+            try:
+                raw = self._zstd.decode(data) if self._zstd is not None else data
+                laid = np.frombuffer(raw, dtype=self._dtype).reshape(self._shape)
+            except (RuntimeError, ValueError) as error:  # zstd's error, or a short chunk
+                from inpaint_core.io.guard import corrupt_chunk
+
+                key = str(self._path(block).relative_to(self._target.store_path.store.root))
+                raise corrupt_chunk(self._target, key, error) from error
         laid = laid[tuple(slice(0, sizes[name]) if name in sizes else slice(None)
                           for name in self._physical)]  # fmt: skip
         kept = [name for name in self._physical if name in self._shown]
@@ -911,11 +927,18 @@ def copy_chunk_bytes(
     :func:`bytes_compatible`, which they must be), without decoding. A chunk
     missing in ``source`` (all fill value) is left missing in ``target``. With ``link`` both
     arrays must be in local folders on one filesystem (:func:`check_linkable`): the target's
-    chunk file becomes a hard link to the source's, replacing whatever file was there."""
+    chunk file becomes a hard link to the source's, replacing whatever file was there.
+
+    The source chunk is first decoded (:func:`~inpaint_core.io.guard.check_chunk_bytes`): a
+    corrupt one raises CorruptChunkError naming it, and nothing is copied.
+    """
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.sync import sync
 
+    from inpaint_core.io.guard import check_chunk_bytes
+
     theirs = _source_coords(source, target, coords)
+    check_chunk_bytes(source, theirs)
     origin, destination = _local_file(source, theirs), _local_file(target, coords)
     if link and (origin is None or destination is None):
         raise InvalidInputError("hard-linking chunks needs both arrays in local folders")
@@ -1035,6 +1058,12 @@ def open_output(path: Path) -> Any:
     """Open an existing output group for resuming, or raise naming what is wrong with it."""
     import zarr
 
+    if (path / "zarr.json").is_file() and not (path / LEVEL0 / "zarr.json").is_file():
+        raise ImageIOError(
+            f"cannot resume {str(path)!r}: it is an unfinished output whose settings were never "
+            "recorded (the first run stopped while creating it); delete it and run again "
+            "without --resume"
+        )
     try:
         group = zarr.open_group(str(path), mode="r+")
         for name in (LEVEL0, PROGRESS):  # both must exist

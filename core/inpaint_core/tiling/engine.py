@@ -12,11 +12,14 @@ cluster's workers). The pyramid's chunks over restored chunks are written as soo
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -29,9 +32,17 @@ from typing import Any
 import numpy as np
 
 from inpaint_core.api import NO_HOLE, Prepared, paste_result, prepare, run_prepared
-from inpaint_core.errors import InvalidInputError, MethodFailedError, ParameterError
+from inpaint_core.errors import (
+    ImageIOError,
+    InpaintError,
+    InvalidInputError,
+    MethodFailedError,
+    OutputExistsError,
+    ParameterError,
+)
 from inpaint_core.io import scans
 from inpaint_core.io.cache import ChunkCache, chunked
+from inpaint_core.io.guard import OutputLock, mask_digest, remove_new_output
 from inpaint_core.method import InpaintMethod, MethodInfo
 from inpaint_core.tiling.blend import blend_holes
 from inpaint_core.tiling.execution import (
@@ -421,12 +432,112 @@ def _restore(
         "zstd_level": job.zstd_level,
     }
     provenance = describe_run(instance, job.inputs, regions, settings, len(tiles))
+    provenance["mask_digest"] = mask_digest(hole)
     resuming = job.resume and path.exists()
+    lock = OutputLock(path)
     if resuming:
-        group = scans.open_output(path)
-        provenance = check_resumable(path, dict(group.attrs.get("inpaint", {})), provenance)
+        lock.acquire()
+        try:
+            group = scans.open_output(path)
+            provenance = check_resumable(path, dict(group.attrs.get("inpaint", {})), provenance)
+            _check_known_pixels(regions, shape)
+        except BaseException:
+            lock.release()
+            raise
     else:
-        group = scans.create_output(path, array, provenance, job.omero)
+        _check_known_pixels(regions, shape)  # every input check before the output exists
+        group = _create_locked(path, array, provenance, job.omero, lock)
+    restored = threading.Event()  # set once a restored chunk is written and marked done
+    try:
+        return (yield from _restore_into(job, batch, client, stop, started, group,
+                                         provenance, resuming, regions, tiles, pixels, damage,
+                                         restored))  # fmt: skip
+    except BaseException as error:
+        kept = resuming or restored.is_set() or _chunks_written(path)
+        if not kept:
+            remove_new_output(path)
+        explained = _explained(error, path, kept)
+        if explained is error:
+            raise
+        raise explained from error
+    finally:
+        lock.release()
+
+
+def _check_known_pixels(regions: HoleRegions, shape: tuple[int, int]) -> None:
+    """Raise unless the mask leaves some scan pixel known (a method needs context)."""
+    if regions.hole_pixels == shape[0] * shape[1]:
+        raise InvalidInputError(
+            f"the mask covers every pixel of the {shape[0]} x {shape[1]} scan: nothing is left "
+            "to restore from. Check the mask: holes are non-zero, known pixels zero"
+        )
+
+
+def _create_locked(
+    path: Path, array: Any, provenance: dict[str, Any], omero: dict[str, Any] | None,
+    lock: OutputLock,
+) -> Any:  # fmt: skip
+    """Create the output in a hidden sibling folder, with ``lock`` in it, and rename it into
+    place once whole: ``path`` never holds a half-made output (a run killed meanwhile leaves
+    only the hidden folder), and it appears already locked by this run."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.creating")
+    try:
+        scans.create_output(temporary, array, provenance, omero, name=path.stem)
+        lock.write_into(temporary)
+        os.rename(temporary, path)
+    except BaseException as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(error, OSError) and error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise OutputExistsError(
+                f"output {str(path)!r} was created by another run meanwhile; choose another "
+                "path, or pass --resume once that run has finished"
+            ) from error
+        explained = _explained(error, path, kept=False)
+        if explained is error:
+            raise
+        raise explained from error
+    return scans.open_output(path)
+
+
+def _chunks_written(path: Path) -> bool:
+    """Whether the output at ``path`` has a chunk marked done (restored or copied) in its
+    progress array; True when that cannot be told (it is then kept)."""
+    folder = path / scans.PROGRESS
+    try:
+        return any(file.is_file() and file.name not in ("zarr.json", scans.MARK_FILE)
+                   and not file.name.startswith(".") for file in folder.rglob("*"))  # fmt: skip
+    except OSError:
+        return True
+
+
+def _explained(error: BaseException, path: Path, kept: bool) -> BaseException:
+    """``error`` as the user sees it: an OSError becomes an ImageIOError naming the path and
+    the reason; once chunks are written, an InpaintError's message (changed in place, so its
+    cause stays) says that the output is resumable."""
+    if isinstance(error, (KeyboardInterrupt, GeneratorExit, SystemExit)):
+        return error
+    after = (f"; {str(path)!r} is kept: fix that, then rerun the same command with --resume to "
+             "continue" if kept else "")  # fmt: skip
+    if isinstance(error, OSError) and not isinstance(error, InpaintError):
+        reason = error.strerror or str(error)
+        where = f" ({error.filename})" if error.filename else ""
+        return ImageIOError(f"cannot write the output {str(path)!r}: {reason}{where}{after}")
+    if isinstance(error, InpaintError) and after and len(error.args) == 1:
+        error.args = (f"{error.args[0]}{after}",)
+    return error
+
+
+def _restore_into(
+    job: _Job, batch: int, client: Any, stop: Callable[[], bool], started: float, group: Any,
+    provenance: dict[str, Any], resuming: bool, regions: HoleRegions, tiles: list[Tile],
+    pixels: Any, damage: Any, restored: threading.Event,
+) -> Generator[RestoreEvent, None, RestoreResult]:  # fmt: skip
+    """Restore into the created (or resumed) output ``group``: every chunk not yet done;
+    ``restored`` is set once a restored chunk is written."""
+    instance, array, path = job.method, job.scan, job.output
+    overlap, seed = job.overlap, job.seed
+    info = instance.info
+    shape = (int(array.shape[0]), int(array.shape[1]))
     # A restored chunk is never all fill value in practice: skip zarr's check of each written
     # chunk against it (a full comparison per chunk, as costly as a quarter of the encoding).
     level0 = scans.level_array(group, scans.LEVEL0, {"write_empty_chunks": True})
@@ -515,7 +626,7 @@ def _restore(
                 writes.append(pool.submit(
                     _write_chunk, pixels, damage, store, progress, boxes[key], key,
                     [tiles[i] for i in users[key]], [cache[i] for i in users[key]], overlap,
-                    pyramid,
+                    pyramid, restored,
                 ))  # fmt: skip
                 chunks_done += 1
                 for index in users[key]:
@@ -605,7 +716,7 @@ def _drain(writes: deque[Future[None]]) -> None:
 def _write_chunk(
     array: Any, hole: Any, store: Callable[[tuple[int, int], np.ndarray], None], progress: Any,
     box: Box, key: tuple[int, int], tiles: list[Tile], results: list[Future[np.ndarray]],
-    ramp: int, pyramid: scans.PyramidWriter | None,
+    ramp: int, pyramid: scans.PyramidWriter | None, restored: threading.Event | None = None,
 ) -> None:  # fmt: skip
     """Blend the tiles' results (once they are pasted) into chunk ``box``, ``store`` it (as
     chunk ``key``), mark it done, then hand it to the ``pyramid`` (which may write the pyramid
@@ -615,6 +726,8 @@ def _write_chunk(
     output = blend_holes(source, np.asarray(hole[box.slices]), box, tiles, pasted, ramp)
     store(key, output)
     _mark_done(progress, key)
+    if restored is not None:
+        restored.set()
     if pyramid is not None:
         pyramid.written(key, output)
 

@@ -167,7 +167,30 @@ def connect(address: str | None) -> Iterator[Any]:
 
 
 def check_resumable(path: Path, stored: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The stored provenance, if ``new`` restores the same thing the same way; else raise."""
+    """The stored provenance, if ``new`` restores the same thing the same way; else raise.
+
+    Raises:
+        ParameterError: the output's settings were never recorded (a stub of a run stopped
+            while creating it); the mask's content differs from the first run's (its
+            ``mask_digest``: an edited mask, even with the same path and hole count); or a
+            setting differs, each named with both values.
+    """
+    if not stored or "method" not in stored:
+        raise ParameterError(
+            f"cannot resume {str(path)!r}: its settings were never recorded (the run that "
+            "created it stopped before writing them); delete it and run again without --resume"
+        )
+    if stored.get("mask_digest") != new.get("mask_digest"):
+        recorded = stored.get("mask_digest")
+        detail = ("the first run recorded no mask fingerprint (an older version made it), so "
+                  "the mask cannot be checked" if recorded is None else
+                  f"its content changed since the first run (fingerprint {recorded[:19]}... -> "
+                  f"{str(new.get('mask_digest'))[:19]}...; hole pixels "
+                  f"{stored.get('hole_pixels')} -> {new.get('hole_pixels')})")  # fmt: skip
+        raise ParameterError(
+            f"cannot resume {str(path)!r} with the mask {new.get('mask')!r}: {detail}; resume "
+            "with the first run's mask unchanged, or write a new output"
+        )
     keys = ("method", "parameters", "weights_sha256", "scan", "mask", "hole_pixels", "settings")
 
     def comparable(record: dict[str, Any], key: str) -> Any:

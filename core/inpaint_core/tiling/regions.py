@@ -19,7 +19,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from inpaint_core.arrays import is_integer
-from inpaint_core.errors import InvalidInputError
+from inpaint_core.errors import InpaintError, InvalidInputError
 
 DEFAULT_BLOCK = 1024
 """Side of the blocks a mask without integer ``chunks`` (NumPy, dask) is read in."""
@@ -133,11 +133,25 @@ def chunk_boxes(
 
 def _read(mask: Any, box: Box) -> np.ndarray:
     """Bool ``(box.height, box.width)``: True where ``mask`` is non-zero inside ``box``."""
-    block = np.asarray(mask[box.row0 : box.row1, box.col0 : box.col1])
+    try:
+        block = np.asarray(mask[box.row0 : box.row1, box.col0 : box.col1])
+    except (InpaintError, OSError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as error:  # e.g. a corrupt chunk: name where
+        from inpaint_core.io.guard import corrupt_chunk
+
+        where = f"mask rows {box.row0}:{box.row1}, cols {box.col0}:{box.col1}"
+        raise corrupt_chunk(getattr(mask, "array", mask), where, error) from error
     if block.shape != (box.height, box.width):
         raise InvalidInputError(
             f"reading mask[{box.row0}:{box.row1}, {box.col0}:{box.col1}] gave shape "
             f"{block.shape}, expected {(box.height, box.width)}"
+        )
+    if block.dtype.kind == "f" and np.isnan(block).any():
+        row, col = (int(v) for v in np.argwhere(np.isnan(block))[0])
+        raise InvalidInputError(
+            f"mask has NaN values (first at row {box.row0 + row}, column {box.col0 + col}); a "
+            "NaN is neither hole nor known: set holes to 1 and the rest to 0"
         )
     return block if block.dtype == np.bool_ else block != 0
 
