@@ -91,11 +91,12 @@ def test_third_party_method_gets_generated_parameter_widgets(
 ) -> None:
     make_plugin("flat", SCHEMA_PLUGIN)
     viewer, widget = widget_factory()
-    labels = dict(widget.method.choices and [(c, v) for c, v in _choices(widget.method)])
-    assert labels["other: flat-fill"] == "flat-fill"
-    assert labels["classical: telea"] == "telea"
+    labels = {value: label for label, value in _choices(widget.method)}
+    assert labels["flat-fill"] == "    flat-fill · classical · time: after a first run"
+    assert labels["telea"].startswith("    telea · classical · ")
     names = [name for _, name in _choices(widget.method)]
     assert names.index("telea") < names.index("edge-gan") < names.index("flat-fill")  # by family
+    assert names.index("header:Third-party plugins") == names.index("flat-fill") - 1
     widget.method.value = "flat-fill"
     assert widget.summary.value.endswith("Test only: fills with a constant.")
     inputs = {w.name: w for w in widget.params}

@@ -28,7 +28,7 @@ import numpy as np
 from magicgui import widgets
 
 from inpaint_core.errors import InpaintError, InvalidInputError, ParameterError
-from inpaint_core.method import Family, MethodInfo
+from inpaint_core.method import MethodInfo
 from inpaint_core.weights import fetch, get_entry
 from napari_inpaint._layers import (
     OWN_KEY,
@@ -39,9 +39,16 @@ from napari_inpaint._layers import (
     store_path,
 )
 from napari_inpaint._mask_panel import MaskPanel
+from napari_inpaint._methods import CostCache, is_header, method_entries
 from napari_inpaint._params import parameter_widgets, read_values
 from napari_inpaint._results import result_name
-from napari_inpaint._weights import WeightsPicker
+from napari_inpaint._weights import (
+    SHIPPED,
+    WeightsPicker,
+    entries_for,
+    is_installed,
+    shipped_weights,
+)
 from napari_inpaint._workers import (
     Progress,
     fetch_weights,
@@ -56,15 +63,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-_FAMILY_ORDER = {family: index for index, family in enumerate(Family)}
-
-
-def method_choices() -> list[tuple[str, str]]:
-    """``(label, name)`` of every registered method, grouped by family, then by name."""
-    from inpaint_core.api import list_methods
-
-    infos = sorted(list_methods(), key=lambda i: (_FAMILY_ORDER[i.family], i.name))
-    return [(f"{info.family.value}: {info.name}", info.name) for info in infos]
 
 
 class Failed:
@@ -91,6 +89,21 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
 
 
+class MethodPicker(widgets.ComboBox):
+    """The method ComboBox: re-reading its rows (new estimates, weights, plugins) keeps the
+    chosen method and emits no change unless that method is gone."""
+
+    def reset_choices(self, *_: Any) -> None:
+        """Re-read the rows, keeping the value."""
+        kept = self.value
+        with self.changed.blocked():
+            super().reset_choices()
+            if kept in list(self.choices):
+                self.value = kept
+        if self.value != kept:
+            self.changed.emit(self.value)
+
+
 class InpaintWidget(widgets.Container):
     """The napari-inpaint dock widget (see the module docstring)."""
 
@@ -112,7 +125,13 @@ class InpaintWidget(widgets.Container):
         self.first_pixels_seconds: float | None = None  # Run -> first preview pixels shown
         self._final_status = ""
         self.image = widgets.ComboBox(label="image", choices=self._image_choices, name="image")
-        self.method = widgets.ComboBox(label="method", choices=method_choices(), name="method")
+        self.costs = CostCache()
+        self._active_weights: dict[str, str | None] = {}  # short names, for the picker
+        self._chosen_weights: dict[str, Any] = {}  # the weights pickers' values, per method
+        self._pixels: dict[tuple[int, int, int], int] | None = None  # per tile geometry
+        self.method = MethodPicker(label="method", choices=self._method_choices, name="method")
+        self.method.native.model().rowsInserted.connect(self._disable_headers)
+        self._disable_headers()
         self.summary = widgets.Label(value="", name="summary")
         self.params = widgets.Container(name="params")
         self.device = widgets.ComboBox(label="device", choices=DEVICES, value="auto",
@@ -161,6 +180,7 @@ class InpaintWidget(widgets.Container):
         layer = getattr(event, "value", None)
         if getattr(event, "type", "") == "inserted" and layer is not None:
             layer.events.name.connect(self._layers_changed)  # renamed: relabel its row
+        self._pixels = None  # the estimates follow the image and its masks
         try:
             self.image.reset_choices()
             self.masks.refresh()
@@ -170,9 +190,78 @@ class InpaintWidget(widgets.Container):
                 signal.disconnect(self._layers_changed)
 
     def refresh_methods(self) -> None:
-        """Re-read the registry (after installing a plugin)."""
-        self.method.choices = method_choices()
+        """Re-read the registry (after installing a plugin), the active weights and the
+        estimates."""
+        self._pixels = None
+        self.method.reset_choices()
         self._method_changed()
+
+    def _method_choices(self, *_: Any) -> list[tuple[str, str]]:
+        """The picker's rows: headers and methods (see :mod:`napari_inpaint._methods`)."""
+        from inpaint_core.api import list_methods, method_plugin
+        from inpaint_core.plugins import DEFAULT_PLUGINS
+
+        infos = list_methods()
+        weights = {info.name: self._weights_of(info.name) for info in infos if info.learned}
+        estimates = {info.name: self._estimate(info) for info in infos}
+        return method_entries(infos, method_plugin, set(DEFAULT_PLUGINS), weights, estimates)
+
+    def _weights_of(self, method: str) -> str | None:
+        """The short name of the weights ``method`` runs with: the picker's last choice for
+        it, else its default (shipped: lite; else the first installed catalogue entry)."""
+        if method in self._active_weights:
+            return self._active_weights[method]
+        if shipped_weights(method) is not None:
+            return "lite"
+        installed = [e.name for e in entries_for(method) if is_installed(e.name)]
+        return installed[0] if installed else None
+
+    def _device_of(self, info: MethodInfo) -> str:
+        """The device ``info``'s method would run on ("cpu" for a method without one)."""
+        if "device" not in {p.name for p in info.parameters}:
+            return "cpu"
+        from inpaint_core.devices import resolve_device
+
+        try:
+            return str(resolve_device(self.device.value))
+        except Exception:  # e.g. CUDA chosen but absent: no estimate
+            return str(self.device.value)
+
+    def _estimate(self, info: MethodInfo) -> float | None:
+        """Seconds to restore the chosen image with ``info``'s method, from its measured cost
+        and the window pixels of its tile plan (None: not measured, or no mask yet)."""
+        pixels = self._window_pixels(info)
+        if pixels is None:
+            return None
+        return self.costs.estimate(info.name, self._device_of(info), pixels)
+
+    def _window_pixels(self, info: MethodInfo) -> int | None:
+        from napari_inpaint._tiles import plan_image
+
+        geometry = (info.preferred_tile, info.context_margin, info.pad_multiple)
+        if self._pixels is None:
+            self._pixels = {}
+        if geometry not in self._pixels:
+            try:
+                layer = self.image_layer()
+                if is_big(layer, self.tiled_pixels):
+                    return None
+                hole = np.asarray(self.masks.combined_mask(layer)) != 0
+                shape = (int(hole.shape[0]), int(hole.shape[1]))
+                self._pixels[geometry] = plan_image(shape, hole, info).window_pixels
+            except Exception:  # no image, no mask, an all-hole mask...: no estimate
+                return None
+        return self._pixels[geometry]
+
+    def _disable_headers(self, *_: Any) -> None:
+        """Make the picker's header rows unselectable."""
+        native = self.method.native
+        model = native.model()
+        for row in range(native.count()):
+            if is_header(native.itemData(row)):
+                item = model.item(row)
+                if item is not None and item.isEnabled():
+                    item.setEnabled(False)
 
     def method_info(self) -> MethodInfo:
         from inpaint_core.api import get_method
@@ -180,6 +269,12 @@ class InpaintWidget(widgets.Container):
         return get_method(self.method.value).info
 
     def _method_changed(self, *_: Any) -> None:
+        if is_header(self.method.value):  # a header is never the value: its first method
+            names = [v for v in self.method.choices if not is_header(v)]
+            current = list(self.method.choices).index(self.method.value)
+            later = [v for v in list(self.method.choices)[current:] if not is_header(v)]
+            self.method.value = (later or names)[0]
+            return
         info = self.method_info()
         self.summary.value = f"{info.family.value} - {info.summary}"
         self.summary.tooltip = info.reference
@@ -191,6 +286,28 @@ class InpaintWidget(widgets.Container):
         picker = self.weights_picker()
         if picker is not None:
             picker.set_busy(self.busy)
+            if info.name in self._active_weights:  # the weights last chosen for this method
+                with picker.source.changed.blocked():
+                    self._restore_weights(picker, info.name)
+            picker.source.changed.connect(self._weights_chosen)
+            picker.path.changed.connect(self._weights_chosen)
+
+    def _restore_weights(self, picker: WeightsPicker, method: str) -> None:
+        if method in self._chosen_weights:
+            picker.value = self._chosen_weights[method]
+
+    def _weights_chosen(self, *_: Any) -> None:
+        """Remember the weights chosen for the method; show them in its picker entry."""
+        picker = self.weights_picker()
+        if picker is None:
+            return
+        value = picker.get_value()
+        label = "lite" if value is None and picker.source.value == SHIPPED else (
+            None if value is None else Path(str(value)).stem)  # fmt: skip
+        self._chosen_weights[picker.method] = value
+        if self._active_weights.get(picker.method, "?") != label:
+            self._active_weights[picker.method] = label
+            self.method.reset_choices()
 
     def weights_picker(self) -> WeightsPicker | None:
         """The learned method's weights picker, None for other methods."""
@@ -468,6 +585,11 @@ class InpaintWidget(widgets.Container):
             layer.data = restored.image
             layer.name = name
             layer.metadata = metadata
+        if restored.seconds_per_pixel:  # the measured cost: the picker's estimates
+            info = self.method_info() if self.method.value == restored.method else None
+            device = self._device_of(info) if info is not None else "cpu"
+            self.costs.record(restored.method, device, restored.seconds_per_pixel)
+            self.method.reset_choices()
         for key, array in restored.extras.items():  # e.g. edge-gan's edges (show_edges)
             self.viewer.add_image(array, name=f"{name} {key}", colormap="gray",
                                   contrast_limits=(0.0, 1.0), blending="additive",
