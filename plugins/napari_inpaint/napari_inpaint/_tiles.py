@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from inpaint_core.api import paste_result, prepare, run_prepared
+from inpaint_core.api import NO_HOLE, paste_result, prepare, run_prepared
 from inpaint_core.errors import InvalidInputError
 from inpaint_core.method import InpaintMethod
 from inpaint_core.tiling import (
@@ -150,7 +150,7 @@ def restore_tiles(
         box = read_window(hole, tile)
         item = prepare(image[box.slices], hole[box.slices], name)
         (filled,) = run_prepared(method, [item], seed)
-        if filled is None:  # no hole in the window (cannot happen for a planned tile)
+        if filled is NO_HOLE:  # no hole in the window (cannot happen for a planned tile)
             restored, more = item.image.copy(), {}
         else:
             restored, more = paste_result(name, item, filled)
