@@ -126,6 +126,10 @@ def _command_run(args: argparse.Namespace) -> int:
         write_image(extra_path, picture, inputs=inputs, overwrite=args.overwrite)
         print(f"wrote {extra_path} ({name})")
     holes = int((mask != 0).sum())
+    if holes == 0:
+        print(f"nothing to restore: the mask {args.mask} has no hole; wrote {args.output} "
+              "unchanged")  # fmt: skip
+        return 0
     print(
         f"wrote {args.output} ({args.method}, {holes} hole pixels = "
         f"{100.0 * holes / mask.size:.1f}%, {elapsed:.2f} s)"
@@ -249,12 +253,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.handler(args)
+    except BrokenPipeError:  # the reader went away (`inpaint methods --json | head`)
+        _quiet_stdout()
+        return 0
     except InpaintError as error:
         print(f"inpaint: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:  # a full disk, a read-only filesystem, a vanished folder
+        where = f" {error.filename!r}" if error.filename else ""
+        print(f"inpaint: error: cannot write or read{where}: {error.strerror or error}",
+              file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("inpaint: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises no second BrokenPipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Built-ins are the modules in :data:`DEFAULT_PLUGINS`; third parties are entry points of the
 group ``inpaint_core``. Plugins named in ``INPAINT_DISABLE_PLUGINS`` (comma-separated: a
 built-in's module name or an entry point's name) are not loaded. A plugin that fails to import
-is logged and skipped; a plugin with an unknown hook, or two methods with one name, is an error
-that names the plugins and how to disable them.
+is logged and skipped; a plugin with an unknown hook is an error that names it and how to
+disable it. A method name registered by two plugins keeps the built-in's (else the first
+plugin's) method and disables only the other plugin's, with a warning naming both.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class MethodRegistry:
     methods: dict[str, type[InpaintMethod]] = field(default_factory=dict)
     plugin_of: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # plugin name -> import error
+    clashes: dict[str, str] = field(default_factory=dict)  # method name -> the warning given
 
     def get(self, name: str) -> type[InpaintMethod]:
         """Return the method class called ``name``, or raise listing the valid names."""
@@ -69,10 +71,22 @@ class MethodRegistry:
                 f"plugin {plugin!r} registered {method.__name__}, whose 'info' is not a MethodInfo"
             )
         if info.name in self.methods:
-            raise DuplicateMethodError(
-                f"method {info.name!r} is registered by both plugin {self.plugin_of[info.name]!r} "
-                f"and plugin {plugin!r}; uninstall one or set {DISABLE_VARIABLE}={plugin}"
+            holder = self.plugin_of[info.name]
+            if holder == plugin:
+                raise DuplicateMethodError(
+                    f"plugin {plugin!r} registers method {info.name!r} twice; fix the plugin "
+                    f"or set {DISABLE_VARIABLE}={plugin}"
+                )
+            kept, dropped = (plugin, holder) if plugin in DEFAULT_PLUGINS else (holder, plugin)
+            message = (
+                f"method {info.name!r} is registered by both plugin {holder!r} and plugin "
+                f"{plugin!r}; plugin {dropped!r}'s method is disabled and {kept!r}'s is used "
+                f"(uninstall {dropped!r}, or set {DISABLE_VARIABLE}={dropped})"
             )
+            logger.warning("%s", message)
+            self.clashes[info.name] = message
+            if kept == holder:
+                return
         self.methods[info.name] = method
         self.plugin_of[info.name] = plugin
 

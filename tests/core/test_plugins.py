@@ -10,7 +10,7 @@ import pytest
 
 import inpaint_core
 from inpaint_core import plugins
-from inpaint_core.errors import DuplicateMethodError, PluginError, UnknownMethodError
+from inpaint_core.errors import PluginError, UnknownMethodError
 
 BUILT_INS = {"telea", "navier-stokes", "biharmonic", "push-pull", "telea-pushpull", "exemplar",
              "edge-gan", "context-encoder",
@@ -69,11 +69,16 @@ def test_broken_plugin_is_logged_and_skipped(make_plugin, example_plugin, caplog
     assert "frobnicate" in plugins.get_registry().failed["broken"]
 
 
-def test_duplicate_method_names_both_plugins(make_plugin) -> None:
+def test_duplicate_method_names_both_plugins(make_plugin, caplog) -> None:
+    # Issue 23: the clash disables only the third-party plugin's method, with a warning (it
+    # was an error that disabled every command).
     make_plugin("copycat", DUPLICATE_TELEA)
-    with pytest.raises(DuplicateMethodError) as raised:
-        plugins.get_registry()
-    message = str(raised.value)
+    with caplog.at_level(logging.WARNING, logger="inpaint_core.plugins"):
+        registry = plugins.get_registry()
+    assert registry.plugin_of["telea"] == "inpaint_methods.classical"
+    assert method_names() >= BUILT_INS
+    message = registry.clashes["telea"]
+    assert message in caplog.text  # a warning
     assert "'telea'" in message
     assert "'inpaint_methods.classical'" in message and "'copycat'" in message
     assert "INPAINT_DISABLE_PLUGINS=copycat" in message

@@ -1,10 +1,12 @@
 """Atomic file writes: write a hidden sibling, rename it over the target only once complete.
 
-A reader never sees a half-written file, and a failed write leaves nothing behind.
+A reader never sees a half-written file, and a failed write leaves nothing behind. The file and
+its folder are fsynced, so a power cut leaves the old file or the new one, never an empty one.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Iterator
@@ -34,9 +36,28 @@ def atomic_write(path: str | os.PathLike[str], *, replace: bool = True) -> Itera
     temporary = temporary_sibling(path)
     try:
         yield temporary
+        fsync_path(temporary)  # the data is on disk before the name points to it
         if replace:
             os.replace(temporary, path)
         else:
             os.link(temporary, path)
+        fsync_path(path.parent)  # and the new name too: a power cut leaves old or new
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """Flush the file or folder ``path`` to disk (``fsync``). A folder that cannot be opened
+    for it (Windows) or a filesystem that refuses it is skipped: nothing more can be done."""
+    try:
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+                         if os.path.isdir(path) else os.O_RDONLY)  # fmt: skip
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(handle)

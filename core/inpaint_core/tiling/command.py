@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from inpaint_core.errors import ParameterError
@@ -95,7 +96,11 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
             intact=args.intact, workers=args.workers, zstd_level=args.zstd_level,
         )  # fmt: skip
     except KeyboardInterrupt:
-        print("inpaint: stopped; rerun the same command with --resume", file=sys.stderr)  # noqa: T201
+        if Path(args.output).exists():
+            print("inpaint: stopped; rerun the same command with --resume", file=sys.stderr)  # noqa: T201
+        else:
+            print("inpaint: stopped before writing anything; run the same command again",  # noqa: T201
+                  file=sys.stderr)  # fmt: skip
         raise
     print(  # noqa: T201
         f"wrote {result.output} ({args.method}: {result.tiles} tiles, "

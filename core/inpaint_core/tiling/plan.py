@@ -83,8 +83,8 @@ def check_geometry(tile: int, margin: int, multiple: int = 1, overlap: int = 0) 
             raise ParameterError(f"{name}={value!r} must be an int >= {low}")
     if tile <= 2 * margin:
         raise ParameterError(
-            f"tile={tile} must be larger than 2*margin={2 * margin}; use a tile of at least "
-            f"{2 * margin + multiple} or a smaller margin"
+            f"tile={tile} must be larger than 2*margin={2 * margin} (the method's context margin "
+            f"is {margin} px on each side); use --tile {2 * margin + multiple} or larger"
         )
     if tile % multiple:
         lower = tile - tile % multiple

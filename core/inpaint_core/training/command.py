@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from inpaint_core.errors import InvalidInputError, ParameterError
+from inpaint_core.training.trainer import CHECKPOINT_FOLDER
 
 _SHOWN_LOSSES = 4
 
@@ -155,10 +157,17 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
         def should_stop() -> bool:
             return time.monotonic() >= deadline
 
-    result = train(
-        model, dataset, out, settings, training_data=description, resume=args.resume,
-        init=args.init, progress=progress, should_stop=should_stop,
-    )  # fmt: skip
+    made = [folder for folder in (out, out / CHECKPOINT_FOLDER) if not folder.exists()]
+    try:
+        result = train(
+            model, dataset, out, settings, training_data=description, resume=args.resume,
+            init=args.init, progress=progress, should_stop=should_stop,
+        )  # fmt: skip
+    except BaseException:
+        for folder in reversed(made):  # a failed run leaves no empty folders behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+        raise
     if result.stopped and result.step < args.steps:
         print(f"stopped at step {result.step} of {args.steps} (--time-limit); continue with "
               f"--resume {out}")  # fmt: skip
