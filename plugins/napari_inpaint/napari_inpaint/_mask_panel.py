@@ -44,6 +44,7 @@ class MaskRow(widgets.Container):
         self.use = widgets.CheckBox(value=ticked, text=layer.name, name="use")
         self.values = widgets.LineEdit(value=values, name="values")
         self.values.tooltip = "label values to use, e.g. 1, 3-5 (empty: every label)"
+        self.values.native.setPlaceholderText("every label (or e.g. 1, 3-5)")
         self.values.visible = isinstance(layer, napari.layers.Labels)
         super().__init__(widgets=[self.use, self.values], layout="horizontal", labels=False)
         self.margins = (0, 0, 0, 0)

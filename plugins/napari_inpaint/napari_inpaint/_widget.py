@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui import widgets
 
-from inpaint_core.errors import InpaintError, InvalidInputError, ParameterError
+from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.method import MethodInfo
 from inpaint_core.weights import fetch, get_entry
 from napari_inpaint._layers import (
@@ -39,18 +38,16 @@ from napari_inpaint._layers import (
     store_path,
 )
 from napari_inpaint._mask_panel import MaskPanel
-from napari_inpaint._methods import CostCache, is_header, method_entries
+from napari_inpaint._methods import CostCache, is_header
 from napari_inpaint._params import parameter_widgets, read_values
+from napari_inpaint._picker import PickerRows
 from napari_inpaint._results import result_name
+from napari_inpaint._runner import Runner
 from napari_inpaint._weights import (
     SHIPPED,
     WeightsPicker,
-    entries_for,
-    is_installed,
-    shipped_weights,
 )
 from napari_inpaint._workers import (
-    Progress,
     fetch_weights,
     fine_tune,
     restore_in_memory,
@@ -63,26 +60,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-class Failed:
-    """The value a worker returns when its work raised: the exception, to report.
-
-    The worker returns it instead of raising, because superqt's worker takes a
-    ``RuntimeError`` (which PyTorch raises for out-of-memory and bad shapes) for a deleted
-    worker and then emits neither ``errored`` nor ``finished``: the dock would stay busy.
-    """
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-def _drive(generator: Generator[Progress, None, Any]) -> Generator[Progress, None, Any]:
-    """Run ``generator`` to its end in the worker; any exception becomes :class:`Failed`."""
-    try:
-        return (yield from generator)
-    except Exception as error:  # every type, RuntimeError included (see Failed)
-        return Failed(error)
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +81,7 @@ class MethodPicker(widgets.ComboBox):
             self.changed.emit(self.value)
 
 
-class InpaintWidget(widgets.Container):
+class InpaintWidget(PickerRows, Runner, widgets.Container):
     """The napari-inpaint dock widget (see the module docstring)."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
@@ -195,73 +172,6 @@ class InpaintWidget(widgets.Container):
         self._pixels = None
         self.method.reset_choices()
         self._method_changed()
-
-    def _method_choices(self, *_: Any) -> list[tuple[str, str]]:
-        """The picker's rows: headers and methods (see :mod:`napari_inpaint._methods`)."""
-        from inpaint_core.api import list_methods, method_plugin
-        from inpaint_core.plugins import DEFAULT_PLUGINS
-
-        infos = list_methods()
-        weights = {info.name: self._weights_of(info.name) for info in infos if info.learned}
-        estimates = {info.name: self._estimate(info) for info in infos}
-        return method_entries(infos, method_plugin, set(DEFAULT_PLUGINS), weights, estimates)
-
-    def _weights_of(self, method: str) -> str | None:
-        """The short name of the weights ``method`` runs with: the picker's last choice for
-        it, else its default (shipped: lite; else the first installed catalogue entry)."""
-        if method in self._active_weights:
-            return self._active_weights[method]
-        if shipped_weights(method) is not None:
-            return "lite"
-        installed = [e.name for e in entries_for(method) if is_installed(e.name)]
-        return installed[0] if installed else None
-
-    def _device_of(self, info: MethodInfo) -> str:
-        """The device ``info``'s method would run on ("cpu" for a method without one)."""
-        if "device" not in {p.name for p in info.parameters}:
-            return "cpu"
-        from inpaint_core.devices import resolve_device
-
-        try:
-            return str(resolve_device(self.device.value))
-        except Exception:  # e.g. CUDA chosen but absent: no estimate
-            return str(self.device.value)
-
-    def _estimate(self, info: MethodInfo) -> float | None:
-        """Seconds to restore the chosen image with ``info``'s method, from its measured cost
-        and the window pixels of its tile plan (None: not measured, or no mask yet)."""
-        pixels = self._window_pixels(info)
-        if pixels is None:
-            return None
-        return self.costs.estimate(info.name, self._device_of(info), pixels)
-
-    def _window_pixels(self, info: MethodInfo) -> int | None:
-        from napari_inpaint._tiles import plan_image
-
-        geometry = (info.preferred_tile, info.context_margin, info.pad_multiple)
-        if self._pixels is None:
-            self._pixels = {}
-        if geometry not in self._pixels:
-            try:
-                layer = self.image_layer()
-                if is_big(layer, self.tiled_pixels):
-                    return None
-                hole = np.asarray(self.masks.combined_mask(layer)) != 0
-                shape = (int(hole.shape[0]), int(hole.shape[1]))
-                self._pixels[geometry] = plan_image(shape, hole, info).window_pixels
-            except Exception:  # no image, no mask, an all-hole mask...: no estimate
-                return None
-        return self._pixels[geometry]
-
-    def _disable_headers(self, *_: Any) -> None:
-        """Make the picker's header rows unselectable."""
-        native = self.method.native
-        model = native.model()
-        for row in range(native.count()):
-            if is_header(native.itemData(row)):
-                item = model.item(row)
-                if item is not None and item.isEnabled():
-                    item.setEnabled(False)
 
     def method_info(self) -> MethodInfo:
         from inpaint_core.api import get_method
@@ -445,127 +355,6 @@ class InpaintWidget(widgets.Container):
             self._start(work, stop, f"fit {info.name}", self._use_weights)
         except Exception as error:
             self.report(error)
-
-    def _start(self, work: Generator[Progress, None, Any], stop: threading.Event, label: str,
-               done: Callable[[Any], None],
-               cancelled: str = "cancelled: nothing was changed") -> None:  # fmt: skip
-        from napari.utils import progress
-
-        if self.busy:
-            raise InvalidInputError("a restoration is running: wait for it or press Cancel")
-        self._stop = stop
-        self._cancelled_message = cancelled
-        self._ended = False
-        self._set_busy(True, label)
-        self._final_status = ""
-        self._run_started = time.perf_counter()
-        self.first_pixels_seconds = None
-        self._progress = progress(total=0, desc=label)
-        if self.synchronous:
-            try:
-                while True:
-                    self._on_progress(next(work))
-            except StopIteration as finished:
-                self._returned(done, finished.value)
-            except Exception as error:
-                self._errored(error)
-            finally:
-                self._finished()
-            return
-        from napari.qt.threading import create_worker
-
-        worker = create_worker(_drive, work, _start_thread=False, _ignore_errors=True)
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(lambda value: self._returned(done, value))
-        worker.errored.connect(self._errored)
-        worker.finished.connect(self._finished)
-        self.worker = worker
-        worker.start()
-
-    def _show_running(self, source: Any, output: np.ndarray, method: str) -> None:
-        """Add the live preview layer of an in-memory run: ``output``, whose blocks the worker
-        fills as their tiles finish (removed on cancel or error, kept as the result)."""
-        extra: dict[str, Any] = {"rgb": source.rgb}
-        if not source.rgb:
-            extra["contrast_limits"] = source.contrast_limits
-        if self.busy and self._running_layer is None and not self._ended:
-            self._running_layer = self.viewer.add_image(
-                output, name=f"{method} (running) {source.name}",
-                metadata={OWN_KEY: {"role": "running"}}, **layer_geometry(source), **extra,
-            )  # fmt: skip
-
-    def _on_progress(self, event: Progress) -> None:
-        bar = self._progress
-        if bar is None or self._stop is None or self._stop.is_set() or self._ended:
-            return  # late, failed or cancelled work: its progress is not shown
-        if event.blocks and self._running_layer is not None:
-            self._running_layer.refresh()
-            if self.first_pixels_seconds is None:
-                self.first_pixels_seconds = time.perf_counter() - self._run_started
-        # The status first: napari's bar processes Qt events while it updates, which may run
-        # this work's end (its result or error) before the lines below return.
-        self.status.value = event.label
-        if bar.total != event.total:
-            bar.total = event.total
-        if event.done != bar.n:
-            bar.update(event.done - bar.n)
-        bar.set_description(event.label)
-
-    def _returned(self, done: Callable[[Any], None], value: Any) -> None:
-        if isinstance(value, Failed):
-            self._errored(value.error)
-            return
-        self._ended = True
-        if value is None:
-            self._final_status = self._cancelled_message
-            self.status.value = self._cancelled_message
-            return
-        try:
-            done(value)
-            self._final_status = self.status.value
-        except Exception as error:
-            self.report(error)
-
-    def _errored(self, error: BaseException) -> None:
-        self._ended = True
-        self.report(error)
-        self._final_status = self.status.value
-
-    def _finished(self, *_: Any) -> None:
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
-        self._stop = None
-        running, self._running_layer = self._running_layer, None
-        if running is not None and running in self.viewer.layers:
-            self.viewer.layers.remove(running)  # cancelled or failed: nothing is added
-        self._set_busy(False)
-        if self._final_status:  # the outcome, not the last step, stays on the status line
-            self.status.value = self._final_status
-
-    def _set_busy(self, busy: bool, label: str = "") -> None:
-        self.busy = busy
-        self.run_button.enabled = not busy
-        self.cancel_button.enabled = busy
-        self.fit_button.enabled = not busy and self.method_info().learned
-        picker = self.weights_picker()
-        if picker is not None:
-            picker.set_busy(busy)
-        if busy:
-            self.status.value = f"{label}..."
-
-    def report(self, error: BaseException) -> None:
-        """Show ``error`` in napari's notifications (an InpaintError's message as the CLI's)."""
-        from napari.utils.notifications import show_error
-
-        if isinstance(error, InpaintError):
-            message = str(error)
-        else:
-            logger.error("napari-inpaint failed", exc_info=error)
-            message = f"{type(error).__name__}: {error}"
-        self.last_error = message
-        self.status.value = f"error: {message}"
-        show_error(message)
 
     # --- results ---------------------------------------------------------------------------
     def _add_result(self, source: Any, restored: Any) -> None:
