@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -141,3 +142,226 @@ def test_a_faulty_method_in_the_python_restore_raises(tmp_path: Path) -> None:
     scan, mask, _ = make_scan(tmp_path)
     with pytest.raises(MethodFailedError, match="returned None"):
         restore_scan(scan, mask, ReturnsNone(), tmp_path / "out.zarr")
+
+
+# --- faults while writing: kills, interrupts, full and read-only disks, two writers --------
+
+SLOW_SCRIPT = '''
+import sys, time
+import numpy as np
+from inpaint_core.method import InpaintMethod, MethodInfo
+from inpaint_core.tiling.engine import restore_scan
+
+class SlowFill(InpaintMethod):
+    info = MethodInfo(name="slow-fill", family="other", summary="s", reference="t",
+                      preferred_tile=128, context_margin=8)
+
+    def run(self, image, mask, rng):
+        time.sleep(float(sys.argv[4]))
+        out = image.copy()
+        out[mask] = image[~mask].mean(axis=0)
+        return out
+
+restore_scan(sys.argv[1], sys.argv[2], SlowFill(), sys.argv[3], resume=len(sys.argv) > 5)
+'''
+
+
+def many_holes(folder: Path, side: int = 1024) -> tuple[Path, Path]:
+    """A ``side`` px scan whose every other chunk holds a hole (tiles enough to kill a run
+    between them)."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    mask = np.zeros((side, side), dtype=np.uint8)
+    for row in range(20, side, CHUNK):
+        for col in range(20 + (row // CHUNK % 2) * CHUNK, side, 2 * CHUNK):
+            mask[row : row + 10, col : col + 14] = 1
+    scan = zarr.create_array(str(folder / "scan.zarr"), shape=image.shape,
+                             chunks=(CHUNK, CHUNK, 3), dtype=np.uint8)  # fmt: skip
+    scan[...] = image
+    hole = zarr.create_array(str(folder / "mask.zarr"), shape=mask.shape,
+                             chunks=(CHUNK, CHUNK), dtype=np.uint8)  # fmt: skip
+    hole[...] = mask
+    return folder / "scan.zarr", folder / "mask.zarr"
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+def marks(output: Path) -> int:
+    folder = output / ".progress" / "c"
+    return sum(1 for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def slow_run(folder: Path, scan: Path, mask: Path, output: Path, delay: float,
+             resume: bool = False) -> Any:  # fmt: skip
+    import subprocess
+    import sys
+
+    script = folder / "slow.py"
+    script.write_text(SLOW_SCRIPT)
+    command = [sys.executable, str(script), str(scan), str(mask), str(output), str(delay)]
+    return subprocess.Popen(command + (["resume"] if resume else []),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+
+def wait_for(condition: Any, process: Any, seconds: float = 60) -> None:
+    import time
+
+    end = time.monotonic() + seconds
+    while not condition():
+        assert process.poll() is None, process.communicate()[1].decode()[-2000:]
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)
+
+
+def test_kill_9_at_three_points_resumes_byte_identical_and_one_writer_at_a_time(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+
+    from inpaint_core.io.guard import OutputLockedError
+
+    scan, mask = many_holes(tmp_path)
+    reference = tmp_path / "reference.zarr"
+    finished = slow_run(tmp_path, scan, mask, reference, 0.0)
+    assert finished.wait(120) == 0, finished.communicate()[1].decode()[-2000:]
+    total = 64
+    for number, point in enumerate((3, total // 2, total)):  # early, middle, after the last
+        output = tmp_path / f"killed-{number}.zarr"
+        process = slow_run(tmp_path, scan, mask, output, 0.05)
+        wait_for(lambda output=output, point=point: marks(output) >= point, process)
+        if number == 0:  # a second writer is refused while the first one lives
+            with pytest.raises(OutputLockedError, match=f"process {process.pid}"):
+                restore_scan(scan, mask, "telea", output, resume=True)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        resumed = slow_run(tmp_path, scan, mask, output, 0.0, resume=True)  # stale lock
+        assert resumed.wait(120) == 0, resumed.communicate()[1].decode()[-2000:]
+        assert hashes(output / "0") == hashes(reference / "0")
+        assert zarr.open_group(str(output), mode="r").attrs["inpaint"]["complete"]
+        assert not (output / ".inpaint.lock").exists()
+
+
+def test_interrupt_at_start_leaves_nothing_and_a_rerun_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inpaint_core.io import scans
+
+    scan, mask, _ = make_scan(tmp_path)
+    output = tmp_path / "out.zarr"
+    real = scans.create_output
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scans, "create_output", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        restore_scan(scan, mask, "telea", output)
+    monkeypatch.undo()
+    assert not output.exists() and not list(tmp_path.glob(".out.zarr*"))
+    restore_scan(scan, mask, "telea", output)  # the same command, nothing deleted by hand
+    reference = tmp_path / "reference.zarr"
+    restore_scan(scan, mask, "telea", reference)
+    assert hashes(output / "0") == hashes(reference / "0")
+
+
+def test_a_failure_before_the_first_chunk_removes_the_output(tmp_path: Path) -> None:
+    scan, _, _ = make_scan(tmp_path)
+    everywhere = np.zeros((SIDE, SIDE), np.uint8)
+    everywhere[::CHUNK, :] = 1  # a hole in every chunk: nothing is copied before the method
+    for reason, method in (("returned None", ReturnsNone()), ("device-side", Raises())):
+        output = tmp_path / "out.zarr"
+        with pytest.raises(InpaintError, match=reason) as raised:
+            restore_scan(scan, everywhere, method, output)
+        assert not output.exists() and "--resume" not in str(raised.value)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of 16 kB mounted for the test (root only), unmounted after."""
+    import subprocess
+
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(folder)],
+                             capture_output=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.decode()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _remount(folder: Path, options: str) -> None:
+    import subprocess
+
+    subprocess.run(["mount", "-o", f"remount,{options}", str(folder)], check=True)
+
+
+def test_disk_full_at_start_and_mid_run_and_a_read_only_output(
+    small_disk: Path, tmp_path: Path, capsys
+) -> None:
+    scan, mask, _ = make_scan(tmp_path)
+    reference = tmp_path / "reference.zarr"
+    restore_scan(scan, mask, "telea", reference)
+    command = ["restore", str(scan), "--mask", str(mask), "--method", "telea", "--output"]
+    output = small_disk / "out.zarr"
+    assert main([*command, str(output)]) == 2  # full at start: the metadata does not fit
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("inpaint: error: cannot write the output") and "No space" in error
+    assert not output.exists() and not list(small_disk.iterdir())
+    _remount(small_disk, "size=400k")  # room for the metadata and some chunks, not all
+    assert main([*command, str(output)]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert "No space left on device" in error and "--resume" in error, error
+    _remount(small_disk, "size=8m")
+    assert main([*command, str(output), "--resume"]) == 0
+    assert hashes(output / "0") == hashes(reference / "0")
+    _remount(small_disk, "ro")
+    assert main([*command, str(small_disk / "other.zarr")]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("inpaint: error: ") and "Read-only file system" in error
+
+
+def test_a_corrupt_source_chunk_is_named_and_never_copied(tmp_path: Path, capsys) -> None:
+    scan, mask, _ = make_scan(tmp_path)
+    for chunk in ("c/3/0/0", "c/0/0/0"):  # hole-free (copied as bytes), holed (read by zarr)
+        damaged = scan / chunk
+        original = damaged.read_bytes()
+        damaged.write_bytes(original[: len(original) // 2])
+        for intact in ("copy", "link"):
+            output = tmp_path / f"out-{intact}.zarr"
+            code = main(["restore", str(scan), "--mask", str(mask), "--method", "telea",
+                         "--output", str(output), "--intact", intact])  # fmt: skip
+            error = capsys.readouterr().err.splitlines()[-1]
+            assert code == 2 and error.startswith("inpaint: error: "), error
+            assert "corrupt" in error and chunk in error, error
+            if output.exists():
+                assert not zarr.open_group(str(output), mode="r").attrs["inpaint"]["complete"]
+                import shutil
+
+                shutil.rmtree(output)
+        assert len(damaged.read_bytes()) == len(original) // 2  # the scan is never "repaired"
+        damaged.write_bytes(original)
+
+
+def test_resume_refuses_an_edited_mask_and_names_a_stub(tmp_path: Path) -> None:
+    from inpaint_core.errors import ImageIOError, ParameterError
+
+    scan, mask, _ = make_scan(tmp_path)
+    output = tmp_path / "out.zarr"
+    calls = iter(range(100))
+    restore_scan(scan, mask, "telea", output, should_stop=lambda: next(calls) >= 1)
+    hole = zarr.open_array(str(mask), mode="r+")
+    hole[...] = np.roll(hole[...], 300, axis=1)  # the same hole count, elsewhere
+    with pytest.raises(ParameterError, match="content changed since the first run"):
+        restore_scan(scan, mask, "telea", output, resume=True)
+    stub = tmp_path / "stub.zarr"
+    zarr.open_group(str(stub), mode="w", zarr_format=3)
+    with pytest.raises(ImageIOError, match="settings were never recorded"):
+        restore_scan(scan, mask, "telea", stub, resume=True)
