@@ -365,3 +365,113 @@ def test_resume_refuses_an_edited_mask_and_names_a_stub(tmp_path: Path) -> None:
     zarr.open_group(str(stub), mode="w", zarr_format=3)
     with pytest.raises(ImageIOError, match="settings were never recorded"):
         restore_scan(scan, mask, "telea", stub, resume=True)
+
+
+# --- bad inputs: each answered with exit 2 and one clear line -----------------------------
+
+
+def _bad_inputs(folder: Path) -> list[tuple[str, list[str], str]]:
+    """(case, argv, expected words) for inputs each refused with exit 2."""
+    import imageio.v3 as iio
+
+    scan, mask, image = make_scan(folder)
+    nan_mask = zarr.create_array(str(folder / "nan.zarr"), shape=(SIDE, SIDE),
+                                 chunks=(CHUNK, CHUNK), dtype=np.float32)  # fmt: skip
+    values = np.zeros((SIDE, SIDE), np.float32)
+    values[5, 7] = np.nan
+    values[50:60, 50:60] = 1
+    nan_mask[...] = values
+    ones = zarr.create_array(str(folder / "ones.zarr"), shape=(SIDE, SIDE),
+                             chunks=(CHUNK, CHUNK), dtype=np.uint8, fill_value=1)  # fmt: skip
+    ones[...] = 1
+    iio.imwrite(folder / "scan.png", image)
+    nan_scan = zarr.create_array(str(folder / "nanscan.zarr"), shape=(SIDE, SIDE),
+                                 chunks=(CHUNK, CHUNK), dtype=np.float32)  # fmt: skip
+    pixels = np.full((SIDE, SIDE), 0.5, np.float32)
+    pixels[45, 45] = np.nan  # inside a hole's window
+    nan_scan[...] = pixels
+    restore = ["restore", "--method", "telea", "--output"]
+    out = str(folder / "out.zarr")
+    return [
+        ("NaN in a float mask", [*restore, out, str(scan), "--mask", str(folder / "nan.zarr")],
+         "NaN values (first at row 5, column 7)"),
+        ("all-one mask", [*restore, out, str(scan), "--mask", str(folder / "ones.zarr")],
+         "covers every pixel"),
+        ("PNG as the scan", [*restore, out, str(folder / "scan.png"), "--mask", str(mask)],
+         "restore a PNG or JPEG with `inpaint run`"),
+        ("NaN in the scan", [*restore, out, str(folder / "nanscan.zarr"), "--mask", str(mask)],
+         "NaN"),
+        ("tile below the margin", [*restore, out, str(scan), "--mask", str(mask),
+                                   "--tile", "8"], "use --tile"),
+        ("output is the scan", [*restore, str(scan), str(scan), "--mask", str(mask)],
+         "never written"),
+        ("missing mask", [*restore, out, str(scan), "--mask", str(folder / "none.zarr")],
+         "does not exist"),
+        ("resume of a missing run's stub", [*restore, str(folder), str(scan), "--mask",
+                                            str(mask), "--resume"], "never written"),
+        ("unknown method", ["restore", str(scan), "--mask", str(mask), "--method", "nope",
+                            "--output", out], "valid methods"),
+    ]  # fmt: skip
+
+
+def test_bad_inputs_get_exit_2_one_clear_line_and_leave_nothing(tmp_path: Path, capsys) -> None:
+    cases = _bad_inputs(tmp_path)
+    for case, argv, words in cases:
+        code = main(argv)
+        lines = capsys.readouterr().err.splitlines()
+        assert code == 2, (case, lines)
+        assert lines[-1].startswith("inpaint: error: ") and words in lines[-1], (case, lines)
+        assert not (tmp_path / "out.zarr").exists() or case == "NaN in the scan", case
+        if (tmp_path / "out.zarr").exists():  # NaN found in a tile after copies began
+            assert "--resume" in lines[-1]
+            import shutil
+
+            shutil.rmtree(tmp_path / "out.zarr")
+
+
+def test_a_colour_zarr_mask_is_accepted(tmp_path: Path) -> None:
+    scan, mask, _ = make_scan(tmp_path)
+    grey = np.asarray(zarr.open_array(str(mask), mode="r")[...])
+    colour = zarr.create_array(str(tmp_path / "colour.zarr"), shape=(SIDE, SIDE, 3),
+                               chunks=(CHUNK, CHUNK, 3), dtype=np.uint8)  # fmt: skip
+    colour[...] = np.stack([grey * 255, np.zeros_like(grey), np.zeros_like(grey)], axis=-1)
+    restore_scan(scan, tmp_path / "colour.zarr", "telea", tmp_path / "a.zarr")
+    restore_scan(scan, mask, "telea", tmp_path / "b.zarr")
+    assert hashes(tmp_path / "a.zarr" / "0") == hashes(tmp_path / "b.zarr" / "0")
+
+
+def test_cli_small_fixes(tmp_path: Path, capsys) -> None:
+    import subprocess
+    import sys
+
+    import imageio.v3 as iio
+
+    piped = subprocess.run(f"{sys.executable} -m inpaint_core.cli methods --json | head -1",
+                           shell=True, capture_output=True, text=True)  # fmt: skip
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
+    image = np.zeros((32, 32, 3), np.uint8)
+    iio.imwrite(tmp_path / "image.png", image)
+    iio.imwrite(tmp_path / "mask.png", np.zeros((32, 32), np.uint8))
+    code = main(["run", str(tmp_path / "image.png"), str(tmp_path / "mask.png"),
+                 "--method", "telea", "--output", str(tmp_path / "out.png")])  # fmt: skip
+    assert code == 0 and "nothing to restore" in capsys.readouterr().out
+
+
+def test_atomic_write_fsyncs_the_file_and_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from inpaint_core.io import atomic
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def recording(handle: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{handle}"))
+        real(handle)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    with atomic.atomic_write(tmp_path / "file.txt") as temporary:
+        temporary.write_text("data")
+    assert synced[0].startswith(str(tmp_path / ".file.txt")) and synced[1] == str(tmp_path)
