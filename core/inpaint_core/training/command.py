@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from inpaint_core.errors import InvalidInputError, ParameterError
-from inpaint_core.training.trainer import CHECKPOINT_FOLDER
 
 _SHOWN_LOSSES = 4
 
@@ -156,6 +155,8 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
 
         def should_stop() -> bool:
             return time.monotonic() >= deadline
+
+    from inpaint_core.training.trainer import CHECKPOINT_FOLDER  # torch: only when training
 
     made = [folder for folder in (out, out / CHECKPOINT_FOLDER) if not folder.exists()]
     try:
