@@ -41,8 +41,10 @@ from napari_inpaint._mask_panel import MaskPanel
 from napari_inpaint._methods import CostCache, is_header
 from napari_inpaint._params import parameter_widgets, read_values
 from napari_inpaint._picker import PickerRows
+from napari_inpaint._presets import make_record
 from napari_inpaint._results import result_name
 from napari_inpaint._runner import Runner
+from napari_inpaint._session import SessionPanel
 from napari_inpaint._weights import (
     SHIPPED,
     WeightsPicker,
@@ -121,6 +123,8 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         self.run_button = widgets.PushButton(text="Run", name="run")
         self.cancel_button = widgets.PushButton(text="Cancel", name="cancel", enabled=False)
         self.compare = widgets.CheckBox(text="compare: show the original", name="compare")
+        self.session = SessionPanel(self)  # difference, split, presets
+        self._run_settings: dict[str, Any] = {}
         self.fit_steps = widgets.SpinBox(label="fit steps", min=1, max=100_000, value=200,
                                          name="fit_steps")  # fmt: skip
         self.fit_button = widgets.PushButton(text="Fit to this image", name="fit")
@@ -132,7 +136,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         fit = widgets.Container(widgets=[self.fit_steps, self.fit_button], layout="horizontal")
         super().__init__(widgets=[
             self.image, self.method, self.summary, self.params, self.device, self.tile,
-            self.output, self.masks, actions, self.compare, fit, self.status,
+            self.output, self.masks, actions, self.compare, self.session, fit, self.status,
         ])  # fmt: skip
         for label in (self.summary, self.status):  # long messages wrap, not widen the dock
             label.native.setWordWrap(True)
@@ -245,6 +249,41 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             values["device"] = self.device.value
         return info.validate_params(values)
 
+    # --- settings (presets, provenance) ------------------------------------------------------
+    def settings_record(self, weights_sha256: str | None = None) -> dict[str, Any]:
+        """The widget's settings as a preset record (:mod:`napari_inpaint._presets`)."""
+        info = self.method_info()
+        values = read_values(info, list(self.params))
+        if "device" in {p.name for p in info.parameters}:
+            values["device"] = self.device.value
+        picker = self.weights_picker()
+        masks = [{"layer": row.layer.name, "values": str(row.values.value)}
+                 for row in self.masks.rows if row.use.value]  # fmt: skip
+        return make_record(info.name, values, None if picker is None else picker.get_value(),
+                           masks, int(self.masks.grow.value), weights_sha256)  # fmt: skip
+
+    def apply_settings(self, record: dict[str, Any]) -> list[str]:
+        """Set method, parameters, weights, mask layers, label filters and grow from a preset
+        record; returns the names of its mask layers that are not open."""
+        self.method.value = record["method"]
+        inputs = {widget.name: widget for widget in self.params}
+        for name, value in dict(record.get("params") or {}).items():
+            if name == "device":
+                self.device.value = value
+            elif name in inputs and value is not None:
+                inputs[name].value = value
+        picker = self.weights_picker()
+        if picker is not None:
+            picker.value = record.get("weights")
+        wanted = {mask["layer"]: mask.get("values", "") for mask in record.get("masks", [])}
+        for row in self.masks.rows:
+            row.use.value = row.layer.name in wanted
+            if row.layer.name in wanted:
+                row.values.value = wanted[row.layer.name]
+        self.masks.grow.value = int(record.get("grow", 0))
+        opened = {row.layer.name for row in self.masks.rows}
+        return [name for name in wanted if name not in opened]
+
     # --- running ---------------------------------------------------------------------------
     def run(self) -> None:
         """Restore the chosen image with the chosen method (the Run button)."""
@@ -253,6 +292,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             method = self.method.value
             params = self.method_params()
             mask = self.masks.combined_mask(layer)
+            self._run_settings = self.settings_record()  # the result's provenance
             stop = threading.Event()
             if is_big(layer, self.tiled_pixels):
                 output = self._output_store()
@@ -363,6 +403,8 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
                               "params": _jsonable(restored.params)}}  # fmt: skip
         if restored.weights is not None:  # a learned method: which weights, their sha256
             metadata[OWN_KEY]["weights"] = restored.weights
+        sha256 = (restored.weights or {}).get("sha256")
+        metadata[OWN_KEY]["settings"] = dict(self._run_settings, weights_sha256=sha256)
         layer, self._running_layer = self._running_layer, None
         if layer is None or layer not in self.viewer.layers:
             extra: dict[str, Any] = {"rgb": source.rgb}
@@ -391,7 +433,8 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
 
         ((data, kwargs, _),) = read_store(result.output)
         provenance = kwargs["metadata"].get("inpaint", {})
-        kwargs["metadata"][OWN_KEY].update(role="result", source=source.name)
+        settings = dict(self._run_settings, weights_sha256=provenance.get("weights_sha256"))
+        kwargs["metadata"][OWN_KEY].update(role="result", source=source.name, settings=settings)
         if provenance.get("weights_sha256"):  # a learned method: as an in-memory result names it
             given = dict(provenance.get("parameters") or {}).get("weights")
             kwargs["metadata"][OWN_KEY]["weights"] = {
