@@ -117,3 +117,10 @@ FAILING_PLUGIN = """
     def register_inpaint_methods(register):
         register(Failing)
 """
+
+
+@pytest.fixture(autouse=True)
+def own_costs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test measures method costs into its own file, never the user's."""
+    folder = tmp_path_factory.mktemp("costs")
+    monkeypatch.setenv("NAPARI_INPAINT_COSTS", str(folder / "napari-costs.json"))

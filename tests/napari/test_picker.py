@@ -36,6 +36,9 @@ def test_methods_are_grouped_under_family_headers(widget_factory, home) -> None:
     assert labels["lama"] == "    lama · learned · no weights · time: after a first run"
     order = [value for _, value, _ in entries]
     assert order.index("header:DCGAN") < order.index("edge-gan") < order.index("header:StackGAN")
+    widget.run_button.native.click()  # an error, but the rows stay in order after a reset
+    widget.method.reset_choices()
+    assert [value for _, value, _ in rows(widget.method)] == order
     widget.method.value = "header:U-Net"  # a header is never the value: its first method
     assert widget.method.value == "partial-conv-unet"
 
@@ -52,9 +55,11 @@ def test_estimate_comes_from_the_cost_measured_on_the_first_run(widget_factory, 
     assert "time: after a first run" in widget.method.native.currentText()
     widget.run_button.native.click()
     assert widget.last_error is None
-    costs = json.loads((home / "napari-costs.json").read_text())
+    costs = json.loads(CostCache().path.read_text())
     assert set(costs) == {"telea@cpu"} and costs["telea@cpu"] > 0
     assert "~" in widget.method.native.currentText()  # an estimate, from the measured cost
+    values = [value for _, value, _ in rows(widget.method)]
+    assert values.index("telea") < values.index("header:Context Encoder")  # still in its group
     assert CostCache().estimate("telea", "cpu", 48 * 64) == pytest.approx(
         costs["telea@cpu"] * 48 * 64
     )

@@ -106,7 +106,11 @@ class MaskPanel(widgets.Container):
     def refresh(self) -> None:
         """Rebuild the rows from the viewer's layers, keeping each layer's tick and values."""
         kept = {id(row.layer): (row.use.value, row.values.value) for row in self.rows}
+        old = list(self.rows)
         self.rows.clear()
+        for row in old:  # unparented, a visible row would become a stray top-level window
+            row.native.hide()
+            row.native.deleteLater()
         for layer in self.mask_layers():
             ticked, values = kept.get(id(layer), (True, ""))
             self.rows.append(MaskRow(layer, ticked, values))

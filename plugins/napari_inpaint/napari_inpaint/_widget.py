@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,7 @@ class MethodPicker(widgets.ComboBox):
         """Re-read the rows, keeping the value."""
         kept = self.value
         with self.changed.blocked():
+            self.native.clear()  # magicgui appends relabelled rows at the end: rebuild in order
             super().reset_choices()
             if kept in list(self.choices):
                 self.value = kept
@@ -287,6 +289,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
     # --- running ---------------------------------------------------------------------------
     def run(self) -> None:
         """Restore the chosen image with the chosen method (the Run button)."""
+        pressed = time.perf_counter()  # for first_pixels_seconds: from the press, not the start
         try:
             layer = self.image_layer()
             method = self.method.value
@@ -313,6 +316,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             work = restore_in_memory(image, hole, method, params, stop,
                                      tile=int(self.tile.value), output=output)  # fmt: skip
             self._start(work, stop, method, lambda r: self._add_result(layer, r))
+            self._run_started = pressed
             self._show_running(layer, output, method)
         except Exception as error:
             self.report(error)
