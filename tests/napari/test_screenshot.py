@@ -1,7 +1,8 @@
-"""The README's screenshot: the widget docked beside a restored sample mural.
+"""A screenshot of the widget docked beside a restored sample mural is not black.
 
-A hidden viewer's canvas comes out black under Xvfb, so this viewer is shown. Set
-``NAPARI_INPAINT_SCREENSHOT=docs/napari-widget.png`` to (re)write the README's picture.
+A hidden viewer's canvas comes out black under Xvfb, so this viewer is shown. The docs'
+pictures are made by ``docs/make_screenshots.py``; ``NAPARI_INPAINT_SCREENSHOT=PATH`` keeps
+this test's picture at PATH.
 """
 
 from __future__ import annotations
