@@ -991,3 +991,19 @@ def test_io_threads_follow_the_usable_cores(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(os, "cpu_count", lambda: 12)
     assert usable_cores() == 12
     assert 2 <= engine.IO_THREADS <= 8 and engine.MAX_PENDING_WRITES == 2 * engine.IO_THREADS
+
+
+def test_chunks_are_flushed_once_before_the_output_is_marked_complete(
+    scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two fsyncs per chunk would cost more than the chunk: one os.sync before "complete"."""
+    calls: list[str] = []
+    real_fsync, real_sync = os.fsync, os.sync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "sync", lambda: (calls.append("sync"), real_sync())[1])
+    out = scene["tmp"] / "out.zarr"
+    result = restore_scan(scene["scan"], scene["mask_path"], LocalMean(), out)
+    assert result.chunks_restored + result.chunks_copied == 20
+    assert calls.count("sync") == 1
+    assert calls.count("fsync") < 20  # the few metadata files, never one per chunk
+    assert json.loads((out / "zarr.json").read_text())["attributes"]["inpaint"]["complete"]

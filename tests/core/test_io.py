@@ -121,3 +121,20 @@ def test_atomic_write_replaces_or_keeps_what_is_there(tmp_path) -> None:
         temporary.write_bytes(b"half")
         raise ValueError("the writer failed")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["file.bin", "fresh.bin"]
+
+
+def test_stale_temporaries_are_found_by_their_names_only(tmp_path) -> None:
+    from inpaint_core.io.atomic import remove_stale_temporaries, temporary_sibling
+
+    chunk = tmp_path / "c" / "0" / "1"
+    chunk.parent.mkdir(parents=True)
+    chunk.write_bytes(b"kept")
+    left = temporary_sibling(chunk)
+    left.write_bytes(b"half")
+    hidden = tmp_path / ".inpaint.lock"
+    hidden.write_text("kept")
+    (tmp_path / ".zattrs.tmp").write_text("kept: not a temporary_sibling name")
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert not left.exists()
+    assert chunk.read_bytes() == b"kept" and hidden.exists()
+    assert (tmp_path / ".zattrs.tmp").exists()

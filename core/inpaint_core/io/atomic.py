@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+#: The names :func:`temporary_sibling` makes: ``.NAME.PID-HEX8.tmpSUFFIX``.
+_TEMPORARY = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp[^/]*$")
 
 
 def temporary_sibling(path: str | os.PathLike[str]) -> Path:
@@ -22,10 +26,15 @@ def temporary_sibling(path: str | os.PathLike[str]) -> Path:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike[str], *, replace: bool = True) -> Iterator[Path]:
+def atomic_write(
+    path: str | os.PathLike[str], *, replace: bool = True, durable: bool = True
+) -> Iterator[Path]:
     """Yield a temporary path to write (or link); on success it replaces ``path``, on error
     it is removed. With ``replace=False`` it becomes ``path`` only if none exists by then
     (hard-linked into place: no other writer's file is ever replaced), else FileExistsError.
+    With ``durable=False`` the file and folder are not fsynced: for bulk writers (a restore's
+    chunks and progress marks) that flush everything once with :func:`flush_to_disk` before
+    they record the work as complete, as two fsyncs per chunk would cost more than the chunk.
 
     Example::
 
@@ -36,12 +45,14 @@ def atomic_write(path: str | os.PathLike[str], *, replace: bool = True) -> Itera
     temporary = temporary_sibling(path)
     try:
         yield temporary
-        fsync_path(temporary)  # the data is on disk before the name points to it
+        if durable:
+            fsync_path(temporary)  # the data is on disk before the name points to it
         if replace:
             os.replace(temporary, path)
         else:
             os.link(temporary, path)
-        fsync_path(path.parent)  # and the new name too: a power cut leaves old or new
+        if durable:
+            fsync_path(path.parent)  # and the new name too: a power cut leaves old or new
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -61,3 +72,23 @@ def fsync_path(path: str | os.PathLike[str]) -> None:
             raise
     finally:
         os.close(handle)
+
+
+def flush_to_disk() -> None:
+    """Write every file's pending data to disk (``os.sync``; nothing where the OS has none)."""
+    sync = getattr(os, "sync", None)
+    if sync is not None:
+        sync()
+
+
+def remove_stale_temporaries(root: str | os.PathLike[str]) -> int:
+    """Remove the temporaries a killed writer left under ``root`` (names as
+    :func:`temporary_sibling` makes them). Call it only while no other process writes there
+    (e.g. holding the output's lock). Returns how many were removed."""
+    removed = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if _TEMPORARY.match(name):
+                Path(folder, name).unlink(missing_ok=True)
+                removed += 1
+    return removed

@@ -723,7 +723,7 @@ class DirectChunks:
         encoded = self._zstd.encode(data) if self._zstd is not None else data
         path = self._path(block)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path) as temporary:
+        with atomic_write(path, durable=False) as temporary:  # flushed once at the end
             temporary.write_bytes(encoded)
 
 
@@ -1002,7 +1002,7 @@ def mark_done(progress: Any, key: tuple[int, int]) -> None:
             logger.debug("hard links refused in %s; writing marks", template.parent, exc_info=True)
             _UNLINKABLE.add(template)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as temporary:
+    with atomic_write(path, durable=False) as temporary:  # flushed once at the end
         temporary.write_bytes(_MARK)
 
 
@@ -1015,7 +1015,7 @@ def _link_mark(template: Path, path: Path) -> None:
             os.link(template, path)
             return
         except FileExistsError:  # marked before: replaced, never missing meanwhile
-            with atomic_write(path) as temporary:
+            with atomic_write(path, durable=False) as temporary:
                 os.link(template, temporary)
             return
         except FileNotFoundError as error:
@@ -1037,7 +1037,10 @@ def _make_template(template: Path, *, replace: bool) -> None:
     if not replace and template.is_file():
         return
     template.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError), atomic_write(template, replace=replace) as new:
+    with (
+        contextlib.suppress(FileExistsError),
+        atomic_write(template, replace=replace, durable=False) as new,
+    ):
         new.write_bytes(_MARK)
 
 

@@ -41,6 +41,7 @@ from inpaint_core.errors import (
     ParameterError,
 )
 from inpaint_core.io import scans
+from inpaint_core.io.atomic import flush_to_disk, remove_stale_temporaries
 from inpaint_core.io.cache import ChunkCache, chunked
 from inpaint_core.io.guard import OutputLock, mask_digest, remove_new_output
 from inpaint_core.method import InpaintMethod, MethodInfo
@@ -441,6 +442,7 @@ def _restore(
             group = scans.open_output(path)
             provenance = check_resumable(path, dict(group.attrs.get("inpaint", {})), provenance)
             _check_known_pixels(regions, shape)
+            remove_stale_temporaries(path)  # a killed run's half-written files: never kept
         except BaseException:
             lock.release()
             raise
@@ -649,6 +651,7 @@ def _restore_into(
         levels = len(group.attrs["ome"]["multiscales"][0]["datasets"])
     else:
         levels = pyramid.finish(path.stem)
+        flush_to_disk()  # chunks and marks were written without fsync: on disk before "complete"
         group.attrs["inpaint"] = dict(provenance, complete=True)
     yield event("done")
     return result(levels, False, len(todo), len(copies))
