@@ -75,3 +75,33 @@ def test_the_entry_shows_the_weights_chosen_for_the_method(widget_factory, home,
     widget.method.value = "telea"
     widget.method.value = "edge-gan"  # the choice is kept for the method
     assert str(widget.weights_picker().value).endswith("mine.safetensors")
+
+
+def test_spin_boxes_take_range_and_step_from_the_schema(widget_factory) -> None:
+    _, widget = widget_factory()
+    widget.method.value = "edge-gan"
+    inputs = {w.name: w for w in widget.params}
+    threshold = inputs["edge_threshold"]
+    assert (threshold.min, threshold.max) == (0.0, 0.99) and threshold.step == 0.01
+    sigma = inputs["canny_sigma"]
+    assert sigma.max < 1e6  # an unbounded side is not a float's range
+    assert all(getattr(w, "max", 0) < 1e6 for w in inputs.values())
+
+
+def shown(widget) -> bool:
+    return not widget.native.isHidden()  # the viewer itself is not shown in these tests
+
+
+def test_advanced_settings_are_shown_when_they_apply(widget_factory, picture) -> None:
+    viewer, widget = widget_factory()
+    viewer.add_image(picture, name="picture", rgb=True)
+    widget.method.value = "telea"
+    assert not widget.advanced.value and not shown(widget.tile) and not shown(widget.device)
+    widget.advanced.value = True
+    assert shown(widget.tile) and not shown(widget.device)  # telea has no device
+    assert not shown(widget.output) and not shown(widget.fit_row)  # small, classical
+    widget.method.value = "edge-gan"
+    assert shown(widget.device) and shown(widget.fit_row)
+    widget.tiled_pixels = 100  # the picture now counts as big: the output store applies
+    widget.method.value = "telea"
+    assert shown(widget.output)

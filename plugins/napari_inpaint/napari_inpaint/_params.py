@@ -21,17 +21,28 @@ from napari_inpaint._weights import WeightsPicker
 
 #: Parameters the dock widget sets itself (its device picker), so they get no input here.
 OWN_PARAMETERS = frozenset({"device"})
-_BIG = 2**31 - 1
 
 
 def _float_step(parameter: Parameter) -> float:
-    """A spin-box step fine enough for the default and the bounds (0.1 unless they need less)."""
+    """A spin-box step from the schema: a power of ten near a hundredth of the range (bounded),
+    fine enough for the default and the bounds, at most 0.1."""
     values = [parameter.default, parameter.minimum, parameter.maximum]
     finest = 0.1
+    if parameter.minimum is not None and parameter.maximum is not None:
+        span = float(parameter.maximum) - float(parameter.minimum)
+        if span > 0 and math.isfinite(span):
+            finest = min(finest, 10.0 ** round(math.log10(span / 100)))
     for value in values:
         if value is not None and value != 0 and math.isfinite(value):
             finest = min(finest, 10.0 ** math.floor(math.log10(abs(value))))
     return finest
+
+
+def _open_bound(default: float | None) -> float:
+    """The spin-box limit of an unbounded side: 1000 x the default's size (at least 1000),
+    not a float's range."""
+    size = abs(float(default)) if default else 1.0
+    return float(10 ** math.ceil(math.log10(max(size, 1.0) * 1000)))
 
 
 def parameter_widget(parameter: Parameter) -> widgets.ValueWidget:
@@ -42,12 +53,14 @@ def parameter_widget(parameter: Parameter) -> widgets.ValueWidget:
     if kind is ParamType.BOOL:
         return widgets.CheckBox(value=bool(parameter.default), **common)
     if kind is ParamType.INT:
-        low = -_BIG if parameter.minimum is None else int(parameter.minimum)
-        high = _BIG if parameter.maximum is None else int(parameter.maximum)
+        reach = int(_open_bound(parameter.default))
+        low = -reach if parameter.minimum is None else int(parameter.minimum)
+        high = reach if parameter.maximum is None else int(parameter.maximum)
         return widgets.SpinBox(value=int(parameter.default), min=low, max=high, **common)
     if kind is ParamType.FLOAT:
-        low = -1e12 if parameter.minimum is None else float(parameter.minimum)
-        high = 1e12 if parameter.maximum is None else float(parameter.maximum)
+        reach = _open_bound(parameter.default)
+        low = -reach if parameter.minimum is None else float(parameter.minimum)
+        high = reach if parameter.maximum is None else float(parameter.maximum)
         return widgets.FloatSpinBox(
             value=float(parameter.default), min=low, max=high, step=_float_step(parameter),
             **common,
@@ -56,8 +69,12 @@ def parameter_widget(parameter: Parameter) -> widgets.ValueWidget:
         return widgets.ComboBox(value=parameter.default, choices=parameter.choices, **common)
     if kind is ParamType.PATH:
         default = "" if parameter.default is None else str(parameter.default)
-        return widgets.FileEdit(value=default, mode="r", **common)
-    return widgets.LineEdit(value=str(parameter.default), **common)
+        edit = widgets.FileEdit(value=default, mode="r", **common)
+        edit.line_edit.native.setPlaceholderText("optional: a file")
+        return edit
+    line = widgets.LineEdit(value=str(parameter.default), **common)
+    line.native.setPlaceholderText(parameter.help or parameter.name)
+    return line
 
 
 def parameter_widgets(

@@ -135,10 +135,14 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         self.status = widgets.Label(value="", name="status")
         actions = widgets.Container(widgets=[self.run_button, self.cancel_button],
                                     layout="horizontal", labels=False)  # fmt: skip
-        fit = widgets.Container(widgets=[self.fit_steps, self.fit_button], layout="horizontal")
+        self.fit_row = widgets.Container(widgets=[self.fit_steps, self.fit_button],
+                                         layout="horizontal")  # fmt: skip
+        self.advanced = widgets.CheckBox(text="advanced: tile, device, fit", name="advanced")
+        self.advanced.tooltip = "show the settings that rarely need changing"
         super().__init__(widgets=[
-            self.image, self.method, self.summary, self.params, self.device, self.tile,
-            self.output, self.masks, actions, self.compare, self.session, fit, self.status,
+            self.image, self.method, self.summary, self.params, self.advanced, self.device,
+            self.tile, self.fit_row, self.output, self.masks, actions, self.compare,
+            self.session, self.status,
         ])  # fmt: skip
         for label in (self.summary, self.status):  # long messages wrap, not widen the dock
             label.native.setWordWrap(True)
@@ -147,6 +151,8 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         self.cancel_button.changed.connect(lambda *_: self.cancel())
         self.fit_button.changed.connect(lambda *_: self.fit())
         self.compare.changed.connect(self._show_compare)
+        self.advanced.changed.connect(self._show_applicable)
+        self.image.changed.connect(self._show_applicable)
         events = viewer.layers.events
         for event in (events.inserted, events.removed, events.moved):
             event.connect(self._layers_changed)
@@ -166,6 +172,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         self._pixels = None  # the estimates follow the image and its masks
         try:
             self.image.reset_choices()
+            self._show_applicable()
             self.masks.refresh()
         except RuntimeError:  # the dock widget was closed (its Qt objects are gone)
             for signal in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed,
@@ -199,6 +206,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         self.tile.value = info.preferred_tile
         self.device.enabled = "device" in {p.name for p in info.parameters}
         self.fit_button.enabled = info.learned and not self.busy
+        self._show_applicable()
         picker = self.weights_picker()
         if picker is not None:
             picker.set_busy(self.busy)
@@ -224,6 +232,20 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         if self._active_weights.get(picker.method, "?") != label:
             self._active_weights[picker.method] = label
             self.method.reset_choices()
+
+    def _show_applicable(self, *_: Any) -> None:
+        """Show the settings that apply: tile, device (methods with one) and fit (learned
+        methods) when "advanced" is ticked; the output store for big images."""
+        info = self.method_info()
+        advanced = bool(self.advanced.value)
+        self.tile.visible = advanced
+        self.device.visible = advanced and "device" in {p.name for p in info.parameters}
+        self.fit_row.visible = advanced and info.learned
+        try:
+            big = is_big(self.image_layer(), self.tiled_pixels)
+        except Exception:  # no image yet
+            big = False
+        self.output.visible = big
 
     def weights_picker(self) -> WeightsPicker | None:
         """The learned method's weights picker, None for other methods."""
