@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from inpaint_core.errors import ImageIOError, InpaintError
+from inpaint_core.io.zstd_frames import frame_problem
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +174,15 @@ def check_chunk_bytes(source: Any, coords: tuple[int, ...]) -> None:
     changed."""
     from inpaint_core.io.scans import chunk_key
 
+    framed = _zstd_chunk_file(source, tuple(coords))
+    if framed is not None:  # walk the frame: as telling as a decode for a cut or garbled file
+        path, size = framed
+        if not path.is_file():
+            return  # a missing chunk is the fill value
+        problem = frame_problem(path, size)
+        if problem is not None:
+            raise corrupt_chunk(source, chunk_key(source, tuple(coords)), ValueError(problem))
+        return
     try:
         block = source.get_block_selection(tuple(coords))
         del block
@@ -180,6 +190,25 @@ def check_chunk_bytes(source: Any, coords: tuple[int, ...]) -> None:
         raise
     except Exception as error:
         raise corrupt_chunk(source, chunk_key(source, tuple(coords)), error) from error
+
+
+def _zstd_chunk_file(source: Any, coords: tuple[int, ...]) -> tuple[Path, int] | None:
+    """The local file of chunk ``coords`` of ``source`` and its decoded size, where the array
+    is an unsharded zarr v3 array stored as ``[transpose,] bytes, zstd``; else None."""
+    import zarr
+    from zarr.codecs import BytesCodec, TransposeCodec, ZstdCodec
+
+    from inpaint_core.io.scans import _local_file
+
+    if not isinstance(source, zarr.Array) or source.metadata.zarr_format != 3:
+        return None
+    codecs = [c for c in source.metadata.codecs if not isinstance(c, TransposeCodec)]
+    if source.shards is not None or [type(c) for c in codecs] != [BytesCodec, ZstdCodec]:
+        return None
+    path = _local_file(source, coords)
+    if path is None:
+        return None
+    return path, int(np.prod(source.chunks)) * np.dtype(source.dtype).itemsize
 
 
 def corrupt_chunk(array: Any, key: str, error: BaseException) -> CorruptChunkError:
