@@ -97,7 +97,8 @@ class Runner:
         if bar is None or self._stop is None or self._stop.is_set() or self._ended:
             return  # late, failed or cancelled work: its progress is not shown
         if event.blocks and self._running_layer is not None:
-            self._running_layer.refresh()
+            running = self._running_layer
+            running.data = running.data  # re-slice: the worker filled blocks in place
             if self.first_pixels_seconds is None:
                 self.first_pixels_seconds = time.perf_counter() - self._run_started
         # The status first: napari's bar processes Qt events while it updates, which may run
