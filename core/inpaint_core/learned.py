@@ -56,6 +56,7 @@ __all__ = [
     "config_to_dict",
     "pad_bottom_right",
     "parse_options",
+    "prepare_for_inference",
 ]
 
 #: Images are padded to at least this side before a network sees them.
@@ -234,6 +235,21 @@ def parse_options(config_class: type, texts: dict[str, str], base: Any = None) -
     return dataclasses.replace(base, **values)
 
 
+def _channels_last(device: str) -> bool:
+    """Whether inference on ``device`` runs channels-last (NHWC): on the CPU, where oneDNN's
+    convolutions skip their NCHW reorders (``benchmarks/learned_flops.py``)."""
+    return torch.device(device).type == "cpu"
+
+
+def prepare_for_inference(networks: nn.Module, device: str) -> nn.Module:
+    """Put eval-mode ``networks`` (already on ``device``) in the memory format inference runs
+    in there: channels-last 4-D weights on the CPU (:func:`_channels_last`), unchanged
+    elsewhere. The values are unchanged; returns ``networks``."""
+    if _channels_last(device):
+        networks.to(memory_format=torch.channels_last)
+    return networks
+
+
 class LearnedMethod(InpaintMethod):
     """A method that runs trained networks; see the module docstring.
 
@@ -338,7 +354,7 @@ class LearnedMethod(InpaintMethod):
                 child.load_state_dict(states[name])
             except RuntimeError as e:
                 raise InvalidWeightsError(f"weights {weights}: {name!r} does not fit: {e}") from e
-        networks.to(device).eval()
+        prepare_for_inference(networks.to(device).eval(), device)
         networks.checkpoint_info = info  # type: ignore[assignment]
         _cache[key] = networks
         while len(_cache) > _CACHE_SIZE:
@@ -362,7 +378,11 @@ class LearnedMethod(InpaintMethod):
         hole = pad_bottom_right(hole, pad_h, pad_w, self.pad_mode)
         if torch.device(device).type == "cuda":  # page-locked: the copy overlaps compute
             tensor, hole = tensor.pin_memory(), hole.pin_memory()
-        return tensor.to(device, non_blocking=True), hole.to(device, non_blocking=True)
+        tensor, hole = tensor.to(device, non_blocking=True), hole.to(device, non_blocking=True)
+        if _channels_last(device):
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+            hole = hole.contiguous(memory_format=torch.channels_last)
+        return tensor, hole
 
     @staticmethod
     def _result(

@@ -1,0 +1,175 @@
+"""Achieved FLOP/s of the learned methods' CPU inference against this machine's matmul peak.
+
+    python benchmarks/learned_flops.py [--threads 2] [--repeats 3]
+        [--backends eager,compile] [--cases lama,edgeconnect,lite]
+
+The peak is the best of 10 fp32 ``2048 x 2048 @ 2048 x 2048`` matmuls (``2 * 2048**3``
+FLOP each). Each case times the method's own ``predict`` (its test-time forward, under
+``torch.inference_mode``, fp32) on one tile with a free-form hole covering 20 %, warm-up first,
+then the minimum of ``--repeats`` runs, each backend's runs interleaved with the others'.
+FLOPs per tile are counted once with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions
+and matmuls; FFTs and element-wise work are not counted, as in the reference figures).
+
+Backends: ``nchw`` (the networks as built, contiguous NCHW: inference before issue 26),
+``eager`` (what ``inpaint`` runs: :func:`~inpaint_core.learned.prepare_for_inference`, i.e.
+channels-last weights and inputs on the CPU), ``compile`` (``torch.compile`` of ``eager``'s
+``predict``; first call = compilation). Outputs are compared with ``nchw``'s in grey levels.
+
+Cases: ``lama`` on 512² with big-lama's architecture (``LamaConfig()``, random weights),
+``edgeconnect``: ``edge-gan`` with ``architecture="edgeconnect"`` (G1 + G2, width 64, random
+weights) on 256², and ``lite``: every learned method with shipped weights on 256². The
+matmul peak is measured before and after the cases; the table uses the higher. Stop other work
+on the machine first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from inpaint_core import get_method, list_methods
+from inpaint_core.learned import prepare_for_inference
+from inpaint_core.masks import make_mask
+
+MATMUL_SIDE = 2048
+#: The reference implementations on this machine (issue 26): GFLOP per tile, seconds.
+REFERENCE = {"lama": (440.0, 2.92), "edgeconnect": (194.0, 1.27)}
+
+
+def matmul_peak(repeats: int = 10) -> float:
+    """Best fp32 GFLOP/s of a ``2048³`` matmul with torch's current thread count."""
+    a = torch.randn(MATMUL_SIDE, MATMUL_SIDE)
+    b = torch.randn(MATMUL_SIDE, MATMUL_SIDE)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
+    return 2 * MATMUL_SIDE**3 / best / 1e9
+
+
+def _seconds(call: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def tile(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A photograph ``(1, 3, size, size)`` in [0, 1] and a 20 % free-form hole ``(1, 1, ...)``."""
+    from skimage import data, transform
+
+    image = transform.resize(data.astronaut(), (size, size), anti_aliasing=True)
+    hole = make_mask("free_form", (size, size), 0.2, seed=0)
+    tensor = torch.from_numpy(image.astype(np.float32).transpose(2, 0, 1))[None]
+    return tensor.contiguous(), torch.from_numpy(hole.astype(np.float32))[None, None]
+
+
+def build(name: str, changes: dict[str, Any] | None) -> tuple[Any, torch.nn.Module]:
+    """The method instance and its eval-mode networks: shipped weights when ``changes`` is
+    None, else random weights of ``config_class(**changes)``."""
+    method_class = get_method(name)
+    method = method_class(device="cpu", precision="fp32")
+    if changes is None:
+        return method, method.load_networks("cpu")
+    torch.manual_seed(0)
+    networks = method_class.build_networks(method_class.config_class(**changes))
+    return method, networks.eval()
+
+
+def cases(selected: list[str]) -> list[tuple[str, str, int, dict[str, Any] | None]]:
+    """``(label, method, side, config changes or None)`` for the selected case groups."""
+    out: list[tuple[str, str, int, dict[str, Any] | None]] = []
+    if "lama" in selected:
+        out.append(("lama (big-lama)", "lama", 512, {}))
+    if "edgeconnect" in selected:
+        out.append(("edge-gan (edgeconnect)", "edge-gan", 256, {"architecture": "edgeconnect"}))
+    if "lite" in selected:
+        for info in list_methods():
+            if info.learned and info.name != "lama":
+                out.append((f"{info.name} (shipped)", info.name, 256, None))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default="nchw,eager,compile")
+    parser.add_argument("--cases", default="lama,edgeconnect,lite")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    backends = args.backends.split(",")
+    peak = matmul_peak()
+    rows: list[tuple[Any, ...]] = []
+    for label, name, side, changes in cases(args.cases.split(",")):
+        rows.extend(run_case(label, name, side, changes, backends, args.repeats))
+    peak = max(peak, matmul_peak())
+    print(f"fp32 matmul {MATMUL_SIDE}³, {args.threads} threads: {peak:.1f} GFLOP/s (best of 20)")
+    header = f"{'method':<28} {'tile':>5} {'GFLOP':>7} {'s (min)':>8} {'GFLOP/s':>8} "
+    print(header + f"{'% peak':>7} {'vs ref':>7}  backend  max diff (grey)")
+    for gflop, best, label, side, versus, backend, diff, warm in rows:
+        rate = gflop / best
+        print(
+            f"{label:<28} {side:>5} {gflop:>7.1f} {best:>8.3f} {rate:>8.1f} "
+            f"{100 * rate / peak:>6.0f}% {versus:>7}  {backend:<8} {diff}"
+            f"  (first call {warm:.1f} s)"
+        )
+
+
+def run_case(
+    label: str, name: str, side: int, changes: dict[str, Any] | None, backends: list[str],
+    repeats: int,
+) -> list[tuple[Any, ...]]:  # fmt: skip
+    """Time one case on every backend, interleaved; rows for the table."""
+    method, built = build(name, changes)
+    plain = copy.deepcopy(built).to(memory_format=torch.contiguous_format)
+    fast = prepare_for_inference(copy.deepcopy(built), "cpu")
+    image, hole = tile(side)
+    fast_image = image.contiguous(memory_format=torch.channels_last)
+    fast_hole = hole.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:  # spectral norm: no_grad
+        method.predict(plain, image, hole)
+    gflop = counter.get_total_flops() / 1e9
+    with torch.inference_mode():
+        expected, _ = method.predict(plain, image, hole)
+        calls: dict[str, Callable[[], torch.Tensor]] = {}
+        for backend in backends:
+            if backend == "nchw":
+                calls[backend] = lambda: method.predict(plain, image, hole)[0]
+            elif backend == "eager":
+                calls[backend] = lambda: method.predict(fast, fast_image, fast_hole)[0]
+            elif backend == "compile":
+                compiled = torch.compile(lambda i, m: method.predict(fast, i, m)[0])
+                calls[backend] = lambda compiled=compiled: compiled(fast_image, fast_hole)
+            else:
+                raise SystemExit(f"unknown backend {backend!r}; valid: nchw, eager, compile")
+        diffs: dict[str, int] = {}
+        warm: dict[str, float] = {}
+        for backend, call in calls.items():  # warm-up (compilation included)
+            started = time.perf_counter()
+            out = call()
+            warm[backend] = time.perf_counter() - started
+            levels = (out.clamp(0, 1) * 255).round() - (expected.clamp(0, 1) * 255).round()
+            diffs[backend] = int(levels.abs().max())
+        times: dict[str, list[float]] = {backend: [] for backend in calls}
+        for _ in range(repeats):  # interleaved
+            for backend, call in calls.items():
+                times[backend].append(_seconds(call))
+    ref = REFERENCE["lama"] if name == "lama" else None
+    if name == "edge-gan" and changes:
+        ref = REFERENCE["edgeconnect"]
+    rows: list[tuple[Any, ...]] = []
+    for backend in calls:
+        best = min(times[backend])
+        # the reference's seconds scaled to our FLOP count, over ours: > 1 = we are faster
+        versus = f"{ref[1] * gflop / ref[0] / best:.2f}x" if ref else "-"
+        rows.append((gflop, best, label, side, versus, backend, diffs[backend], warm[backend]))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
