@@ -149,9 +149,14 @@ def run_case(
                 raise SystemExit(f"unknown backend {backend!r}; valid: nchw, eager, compile")
         diffs: dict[str, int] = {}
         warm: dict[str, float] = {}
-        for backend, call in calls.items():  # warm-up (compilation included)
+        for backend, call in list(calls.items()):  # warm-up (compilation included)
             started = time.perf_counter()
-            out = call()
+            try:
+                out = call()
+            except Exception as error:  # torch.compile can fail on a model: report, go on
+                print(f"{label}: backend {backend} failed: {str(error).splitlines()[0][:200]}")
+                del calls[backend]
+                continue
             warm[backend] = time.perf_counter() - started
             levels = (out.clamp(0, 1) * 255).round() - (expected.clamp(0, 1) * 255).round()
             diffs[backend] = int(levels.abs().max())

@@ -243,9 +243,12 @@ def _channels_last(device: str) -> bool:
 
 def prepare_for_inference(networks: nn.Module, device: str) -> nn.Module:
     """Put eval-mode ``networks`` (already on ``device``) in the memory format inference runs
-    in there: channels-last 4-D weights on the CPU (:func:`_channels_last`), unchanged
-    elsewhere. The values are unchanged; returns ``networks``."""
-    if _channels_last(device):
+    in there: channels-last 4-D weights on the CPU (:func:`_channels_last`; a convolution then
+    runs channels-last whatever its input's layout) unless the networks hold an InstanceNorm,
+    which is slower channels-last than the convolutions gain (``benchmarks/RESULTS.md``).
+    The values are unchanged; returns ``networks``."""
+    instance_norm = any(isinstance(m, nn.InstanceNorm2d) for m in networks.modules())
+    if _channels_last(device) and not instance_norm:
         networks.to(memory_format=torch.channels_last)
     return networks
 
@@ -378,11 +381,7 @@ class LearnedMethod(InpaintMethod):
         hole = pad_bottom_right(hole, pad_h, pad_w, self.pad_mode)
         if torch.device(device).type == "cuda":  # page-locked: the copy overlaps compute
             tensor, hole = tensor.pin_memory(), hole.pin_memory()
-        tensor, hole = tensor.to(device, non_blocking=True), hole.to(device, non_blocking=True)
-        if _channels_last(device):
-            tensor = tensor.contiguous(memory_format=torch.channels_last)
-            hole = hole.contiguous(memory_format=torch.channels_last)
-        return tensor, hole
+        return tensor.to(device, non_blocking=True), hole.to(device, non_blocking=True)
 
     @staticmethod
     def _result(

@@ -21,15 +21,10 @@ def test_cpu_networks_are_channels_last_and_unchanged_in_value() -> None:
         torch.testing.assert_close(value, before[key], rtol=0, atol=0)
 
 
-def test_loaded_networks_and_inputs_run_channels_last() -> None:
-    method = get_method("edge-gan")(device="cpu")
-    networks = method.load_networks("cpu")
+def test_instance_norm_networks_stay_nchw() -> None:
+    networks = get_method("edge-gan")(device="cpu").load_networks("cpu")
     convs = [m for m in networks.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
-    image = np.zeros((40, 40, 3), np.float32)
-    tensor, hole = method._tensors(image, np.zeros((40, 40), bool), "cpu")
-    assert tensor.is_contiguous(memory_format=torch.channels_last)
-    assert hole.shape == (1, 1, 40, 40)
+    assert convs and all(c.weight.is_contiguous() for c in convs)
 
 
 def test_predict_runs_in_inference_mode(monkeypatch: pytest.MonkeyPatch) -> None:
