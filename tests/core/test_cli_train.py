@@ -245,3 +245,15 @@ def test_time_limit_stops_early_with_a_checkpoint(tmp_path: Path) -> None:
     code, _, stderr = cli("train", "edge-gan", "--data", data, "--steps", 2, *FAST,
                           "--out", bad, *TINY_OPTIONS, "--time-limit", "0")  # fmt: skip
     assert code == 2 and "--time-limit 0.0 must be a number of minutes > 0" in stderr
+
+
+def test_a_failed_train_leaves_no_empty_folders(tmp_path: Path) -> None:
+    """The device is checked inside the trainer, after its checkpoints/ folder was made."""
+    data = make_images(tmp_path / "images")
+    out = tmp_path / "run"
+    fast = [arg if arg != "cpu" else "cuda:7" for arg in FAST]
+    code, _, stderr = cli("train", "edge-gan", "--data", data, "--steps", 1, *fast,
+                          "--out", out, *TINY_OPTIONS)  # fmt: skip
+    assert code == 2, stderr
+    assert "cuda" in stderr
+    assert not out.exists()
