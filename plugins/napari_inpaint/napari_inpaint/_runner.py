@@ -80,16 +80,19 @@ class Runner:
         self.worker = worker
         worker.start()
 
-    def _show_running(self, source: Any, output: np.ndarray, method: str) -> None:
+    def _show_running(self, source: Any, output: np.ndarray, method: str,
+                      geometry: dict[str, Any] | None = None) -> None:  # fmt: skip
         """Add the live preview layer of an in-memory run: ``output``, whose blocks the worker
-        fills as their tiles finish (removed on cancel or error, kept as the result)."""
+        fills as their tiles finish (removed on cancel or error, kept as the result), placed
+        over ``source`` (or by ``geometry``'s scale and translate: a region preview's crop)."""
         extra: dict[str, Any] = {"rgb": source.rgb}
         if not source.rgb:
             extra["contrast_limits"] = source.contrast_limits
         if self.busy and self._running_layer is None and not self._ended:
             self._running_layer = self.viewer.add_image(
                 output, name=f"{method} (running) {source.name}",
-                metadata={OWN_KEY: {"role": "running"}}, **layer_geometry(source), **extra,
+                metadata={OWN_KEY: {"role": "running"}},
+                **(geometry or layer_geometry(source)), **extra,
             )  # fmt: skip
 
     def _on_progress(self, event: Progress) -> None:
@@ -150,6 +153,9 @@ class Runner:
         picker = self.weights_picker()
         if picker is not None:
             picker.set_busy(busy)
+        region = getattr(self, "region_preview", None)
+        if region is not None:
+            region.set_busy(busy)
         if busy:
             self.status.value = f"{label}..."
 

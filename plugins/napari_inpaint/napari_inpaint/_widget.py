@@ -43,6 +43,7 @@ from napari_inpaint._methods import CostCache, is_header
 from napari_inpaint._params import parameter_widgets, read_values
 from napari_inpaint._picker import PickerRows
 from napari_inpaint._presets import make_record
+from napari_inpaint._preview import RegionPreview
 from napari_inpaint._results import result_name
 from napari_inpaint._runner import Runner
 from napari_inpaint._session import SessionPanel
@@ -126,6 +127,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         self.cancel_button = widgets.PushButton(text="Cancel", name="cancel", enabled=False)
         self.compare = widgets.CheckBox(text="compare: show the original", name="compare")
         self.session = SessionPanel(self)  # difference, split, presets
+        self.region_preview = RegionPreview(self)  # Preview region, Accept, Discard
         self._run_settings: dict[str, Any] = {}
         self.fit_steps = widgets.SpinBox(label="fit steps", min=1, max=100_000, value=200,
                                          name="fit_steps")  # fmt: skip
@@ -141,7 +143,8 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         self.advanced.tooltip = "show the settings that rarely need changing"
         super().__init__(widgets=[
             self.image, self.method, self.summary, self.params, self.advanced, self.device,
-            self.tile, self.fit_row, self.output, self.masks, actions, self.compare,
+            self.tile, self.fit_row, self.output, self.masks, actions, self.region_preview,
+            self.compare,
             self.session, self.status,
         ])  # fmt: skip
         for label in (self.summary, self.status):  # long messages wrap, not widen the dock
@@ -157,6 +160,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         for event in (events.inserted, events.removed, events.moved):
             event.connect(self._layers_changed)
         self._method_changed()
+        self.region_preview.watch()  # after the handlers above: settings make a preview stale
 
     # --- choices ---------------------------------------------------------------------------
     def _image_choices(self, *_: Any) -> list[tuple[str, Any]]:
