@@ -105,7 +105,7 @@ def format_method(name: str) -> str:
 
 
 def match_state(network: nn.Module, state: Mapping[str, Tensor], what: str) -> dict[str, Tensor]:
-    """Check that ``state`` fits ``network`` exactly and return it as a plain dict.
+    """Check that ``state`` fits ``network`` exactly; return it as a plain dict of float32.
 
     Args:
         network: the freshly built network the state is for.
@@ -132,4 +132,7 @@ def match_state(network: nn.Module, state: Mapping[str, Tensor], what: str) -> d
             problems.append(f"{label} keys: {', '.join(items[:_SHOWN])}{more}")
     if problems:
         raise InvalidWeightsError(f"{what} does not fit: {'; '.join(problems)}")
-    return {key: state[key] for key in expected}
+    return {  # this project's weights are float32, whatever the publisher stored
+        key: state[key].detach().float() if state[key].is_floating_point() else state[key]
+        for key in expected
+    }

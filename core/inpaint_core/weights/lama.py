@@ -247,9 +247,8 @@ def convert(path: Path) -> ConvertedWeights:
         value = checkpoint.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
             source[key] = value
-    tensors = {k: v.detach().float() if v.is_floating_point() else v for k, v in matched.items()}
     return ConvertedWeights(
-        method="lama", config=config_to_dict(config), networks={"generator": tensors}, source=source
+        method="lama", config=config_to_dict(config), networks={"generator": matched}, source=source
     )
 
 

@@ -155,11 +155,10 @@ def convert(path: Path) -> ConvertedWeights:
     )
     what = f"lama-torchscript generator ({path}, {inferred})"
     matched = match_state(FfcResNetGenerator(config), state, what)
-    tensors = {k: v.detach().float() if v.is_floating_point() else v for k, v in matched.items()}
     return ConvertedWeights(
         method="lama",
         config=config_to_dict(config),
-        networks={"generator": tensors},
+        networks={"generator": matched},
         source={"format": "lama-torchscript", "files": [str(path)], "config": "inferred"},
     )
 
