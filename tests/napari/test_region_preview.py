@@ -8,7 +8,7 @@ import pytest
 from inpaint_core.errors import InvalidInputError
 from napari_inpaint._preview import pixel_box, view_box, with_margin
 
-from .conftest import FAILING_PLUGIN
+from .conftest import FAILING_PLUGIN, SLOW_PLUGIN
 
 SHAPE = (120, 160)
 #: Small holes far apart: two inside the rectangle below, one crossing its edge, one outside.
@@ -194,3 +194,37 @@ def test_region_arithmetic() -> None:
         19, 29, 22, 42)  # fmt: skip
     with pytest.raises(InvalidInputError, match="does not overlap"):
         pixel_box([[60, 70], [80, 90]], (48, 64))
+
+
+def test_preview_of_a_big_lazy_image_reads_only_the_crop(scene) -> None:
+    _, widget, _, _ = scene
+    panel = widget.region_preview
+    panel.preview_button.native.click()
+    dense = np.array(panel.layer.data)
+    widget.tiled_pixels = 1000  # the picture now counts as big: its mask is a dask array
+    panel.preview_button.native.click()
+    assert widget.last_error is None
+    assert np.array_equal(panel.layer.data, dense)
+
+
+def test_cancel_stops_a_preview_and_keeps_nothing(widget_factory, make_plugin, qtbot) -> None:
+    from .test_widget import scattered_holes
+
+    make_plugin("slow", SLOW_PLUGIN)
+    viewer, widget = widget_factory()
+    scattered_holes(viewer)
+    widget.method.value = "slow-fill"
+    {w.name: w for w in widget.params}["seconds"].value = 0.3
+    steps = []
+    original = widget._on_progress
+    widget._on_progress = lambda event: (steps.append(event.done), original(event))
+    widget.region_preview.preview_button.native.click()  # the view: the whole image
+    assert "slow-fill (running) grey" in viewer.layers and widget.busy
+    assert not widget.region_preview.preview_button.enabled
+    qtbot.waitUntil(lambda: max(steps, default=0) >= 1, timeout=10_000)
+    widget.cancel_button.native.click()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=3_000)
+    assert max(steps) < 16
+    assert [layer.name for layer in viewer.layers] == ["grey", "mask"]
+    assert widget.status.value == "cancelled: the preview stopped; nothing was changed"
+    assert widget.region_preview.preview_button.enabled and widget.region_preview.layer is None

@@ -31,7 +31,7 @@ from magicgui import widgets
 
 from inpaint_core.errors import InvalidInputError
 from inpaint_core.tiling import Box
-from napari_inpaint._layers import OWN_KEY, image_array, image_shape
+from napari_inpaint._layers import OWN_KEY, TILED_PIXELS, image_array, image_shape
 from napari_inpaint._results import result_name
 from napari_inpaint._workers import restore_in_memory
 
@@ -39,6 +39,8 @@ from napari_inpaint._workers import restore_in_memory
 ROLE = "region-preview"
 #: The **preview region** choice for the part of the image in view.
 VIEW = "the view"
+#: A region with more pixels is refused: a preview is restored in memory.
+PREVIEW_PIXELS = TILED_PIXELS
 
 
 def pixel_box(corners: Sequence[Sequence[float]], shape: tuple[int, int]) -> Box:
@@ -248,7 +250,7 @@ class RegionPreview(widgets.Container):
         params = owner.method_params()
         key = self._key()
         box = self.region_box(layer)
-        if box.height * box.width > owner.tiled_pixels:
+        if box.height * box.width > PREVIEW_PIXELS:
             raise InvalidInputError(
                 f"the preview region is {box.height} x {box.width} pixels: too big for a "
                 "preview; zoom in or draw a smaller rectangle"
