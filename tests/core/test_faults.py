@@ -93,13 +93,16 @@ def make_scan(folder: Path, side: int = SIDE) -> tuple[Path, Path, np.ndarray]:
     mask = np.zeros((side, side), dtype=np.uint8)
     for row, col in [(40, 40), (200, 300), (400, 100), (300, 450)]:
         mask[row : row + 12, col : col + 20] = 1
-    scan = zarr.create_array(str(folder / "scan.zarr"), shape=image.shape,
-                             chunks=(CHUNK, CHUNK, 3), dtype=np.uint8)  # fmt: skip
-    scan[...] = image
-    hole = zarr.create_array(str(folder / "mask.zarr"), shape=mask.shape,
-                             chunks=(CHUNK, CHUNK), dtype=np.uint8)  # fmt: skip
-    hole[...] = mask
-    return folder / "scan.zarr", folder / "mask.zarr", image
+    return (*write_scan(folder, image, mask), image)
+
+
+def write_scan(folder: Path, image: np.ndarray, mask: np.ndarray) -> tuple[Path, Path]:
+    """``folder/scan.zarr`` and ``folder/mask.zarr`` chunked ``CHUNK``, written from arrays."""
+    for name, data in (("scan.zarr", image), ("mask.zarr", mask)):
+        array = zarr.create_array(str(folder / name), shape=data.shape, dtype=data.dtype,
+                                  chunks=(CHUNK, CHUNK, *data.shape[2:]))  # fmt: skip
+        array[...] = data
+    return folder / "scan.zarr", folder / "mask.zarr"
 
 
 @pytest.fixture
@@ -175,13 +178,7 @@ def many_holes(folder: Path, side: int = 1024) -> tuple[Path, Path]:
     for row in range(20, side, CHUNK):
         for col in range(20 + (row // CHUNK % 2) * CHUNK, side, 2 * CHUNK):
             mask[row : row + 10, col : col + 14] = 1
-    scan = zarr.create_array(str(folder / "scan.zarr"), shape=image.shape,
-                             chunks=(CHUNK, CHUNK, 3), dtype=np.uint8)  # fmt: skip
-    scan[...] = image
-    hole = zarr.create_array(str(folder / "mask.zarr"), shape=mask.shape,
-                             chunks=(CHUNK, CHUNK), dtype=np.uint8)  # fmt: skip
-    hole[...] = mask
-    return folder / "scan.zarr", folder / "mask.zarr"
+    return write_scan(folder, image, mask)
 
 
 def hashes(folder: Path) -> dict[str, str]:

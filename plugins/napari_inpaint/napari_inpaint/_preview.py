@@ -33,6 +33,7 @@ from inpaint_core.errors import InvalidInputError
 from inpaint_core.tiling import Box
 from napari_inpaint._layers import OWN_KEY, TILED_PIXELS, image_array, image_shape
 from napari_inpaint._results import result_name
+from napari_inpaint._session import guarded
 from napari_inpaint._workers import restore_in_memory
 
 #: ``metadata[OWN_KEY]["role"]`` of a preview layer.
@@ -151,13 +152,7 @@ class RegionPreview(widgets.Container):
             signal.connect(self.check_stale)
 
     def _guard(self, action: Callable[[], Any]) -> Callable[..., None]:
-        def run(*_: Any) -> None:
-            try:
-                action()
-            except Exception as error:  # shown to the user, never a traceback dialog
-                self.owner.report(error)
-
-        return run
+        return guarded(self.owner, action)
 
     def _regions(self, *_: Any) -> list[tuple[str, Any]]:
         import napari

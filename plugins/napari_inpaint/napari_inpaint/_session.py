@@ -23,6 +23,19 @@ from napari_inpaint._layers import OWN_KEY, layer_geometry
 from napari_inpaint._results import difference, split
 
 
+def guarded(owner: Any, action: Callable[[], Any]) -> Callable[..., None]:
+    """A signal handler running ``action``; its errors go to ``owner.report`` (the widget's
+    notification and status line), never to a traceback dialog."""
+
+    def run(*_: Any) -> None:
+        try:
+            action()
+        except Exception as error:
+            owner.report(error)
+
+    return run
+
+
 class SessionPanel(widgets.Container):
     """Compare and preset controls of the dock widget ``owner`` (an ``InpaintWidget``)."""
 
@@ -53,13 +66,7 @@ class SessionPanel(widgets.Container):
         self._split_layer: Any = None
 
     def _guard(self, action: Callable[[], Any]) -> Callable[..., None]:
-        def run(*_: Any) -> None:
-            try:
-                action()
-            except Exception as error:  # shown to the user, never a traceback dialog
-                self.owner.report(error)
-
-        return run
+        return guarded(self.owner, action)
 
     def _layers(self, *_: Any) -> list[tuple[str, Any]]:
         import napari
