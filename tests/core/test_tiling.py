@@ -592,3 +592,23 @@ def test_blend_holes_refuses_bad_shapes_and_uncovered_holes() -> None:
     hole[7, 1] = True
     with pytest.raises(InvalidInputError, match=r"1 hole pixels .* \(row 7, col 1\)"):
         blend_holes(source, hole, Box(0, 8, 0, 8), [planned], [np.ones((8, 8, 3))], 2)
+
+
+def test_connected_components_partition_like_scipy() -> None:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as scipy_components
+
+    from inpaint_core.tiling.regions import connected_components
+
+    rng = np.random.default_rng(0)
+    assert connected_components(0, np.zeros((0, 2), np.int64))[0] == 0
+    for _ in range(200):
+        nodes, edges = int(rng.integers(1, 60)), int(rng.integers(0, 80))
+        pairs = rng.integers(0, nodes, (edges, 2))
+        count, component = connected_components(nodes, pairs)
+        graph = coo_matrix((np.ones(edges), (pairs[:, 0], pairs[:, 1])), shape=(nodes, nodes))
+        expected_count, expected = scipy_components(graph, directed=False)
+        assert count == expected_count
+        assert len(set(zip(component.tolist(), expected.tolist(), strict=True))) == count
+        firsts = [int(np.flatnonzero(component == c)[0]) for c in range(count)]
+        assert firsts == sorted(firsts)  # numbered in order of their smallest node

@@ -15,8 +15,6 @@ from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 
 from inpaint_core.arrays import is_integer
 from inpaint_core.errors import InpaintError, InvalidInputError
@@ -330,14 +328,33 @@ def _global(edge: np.ndarray, offset: int) -> np.ndarray:
     return np.where(edge > 0, edge + offset, 0)
 
 
+def connected_components(count: int, pairs: np.ndarray) -> tuple[int, np.ndarray]:
+    """The connected components of an undirected graph of ``count`` nodes and int ``pairs``
+    ``(E, 2)`` edges: ``(number of components, int64 (count,) component of each node)``,
+    components numbered 0.. in order of their smallest node. Min-label hooking with pointer
+    jumping in NumPy, so the restore's start needs no scipy import."""
+    parent = np.arange(count, dtype=np.int64)
+    first, second = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    while True:
+        root_a, root_b = parent[first], parent[second]
+        differ = root_a != root_b
+        if not differ.any():
+            break
+        low, high = np.minimum(root_a, root_b)[differ], np.maximum(root_a, root_b)[differ]
+        np.minimum.at(parent, high, low)
+        while True:  # every node points at its root: the smallest node reached so far
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    roots, component = np.unique(parent, return_inverse=True)
+    return len(roots), component.astype(np.int64)
+
+
 def _join(boxes: np.ndarray, edges: list[np.ndarray], labelled: int) -> tuple[Box, ...]:
     """Merge the per-block ``boxes`` (label ``i + 1`` is row ``i``) along ``edges``."""
     pairs = np.concatenate(edges) - 1 if edges else np.zeros((0, 2), dtype=np.int64)
-    graph = sparse.coo_matrix(
-        (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
-        shape=(labelled, labelled),
-    )
-    total, component = connected_components(graph, directed=False)
+    total, component = connected_components(labelled, pairs)
     merged = _union(boxes, component, total)
     order = np.lexsort((merged[:, 3], merged[:, 1], merged[:, 2], merged[:, 0]))
     return tuple(Box(*(int(v) for v in row)) for row in merged[order])
