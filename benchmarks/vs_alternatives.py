@@ -6,6 +6,7 @@
 Approaches, each in a fresh interpreter (imports count, as they do for a user):
 
 - ``tool``: ``inpaint restore SCAN --mask MASK -m METHOD -o OUT.zarr``;
+- ``tool-link``: the same with ``--intact link`` (intact chunks hard-linked, not copied);
 - ``script``: load the whole scan and mask with numpy, one ``cv2.inpaint`` call, write zarr;
 - ``dask``: ``dask.array.map_overlap`` of ``cv2.inpaint`` over the scan's chunks (depth 16,
   the telea method's context margin), written with ``to_zarr``.
@@ -64,11 +65,13 @@ def _peak_rss_mb() -> float:
 
 def run_one(approach: str, scan: Path, out: Path, method: str) -> None:
     """Run one approach in this process (called in a child); print its peak RSS as JSON."""
-    if approach == "tool":
+    if approach in ("tool", "tool-link"):
         from inpaint_core.cli import main
 
         argv = ["restore", str(scan / "scan.zarr"), "--mask", str(scan / "mask.zarr"),
                 "-m", method, "-o", str(out)]  # fmt: skip
+        if approach == "tool-link":  # intact chunks hard-linked, not copied
+            argv += ["--intact", "link"]
         code = main(argv)
         if code:
             raise SystemExit(code)
@@ -110,7 +113,7 @@ def _output_array(approach: str, out: Path) -> object:
     """The output array of ``approach`` (the tool: its level 0), indexable by (rows, cols)."""
     import zarr
 
-    if approach == "tool":
+    if approach in ("tool", "tool-link"):
         from inpaint_core.io.scans import level_array
 
         return level_array(zarr.open_group(str(out), mode="r"), "0")
@@ -154,7 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="4096", help="comma-separated scan sides")
     parser.add_argument("--damage", default="1%,sparse", help="'1%%', 'sparse' or both")
-    parser.add_argument("--approaches", default="tool,script,dask")
+    parser.add_argument("--approaches", default="tool,script,dask", help="also: tool-link")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--method", default="telea", choices=("telea", "navier-stokes"))
     parser.add_argument("--work", default=str(ROOT / "out" / "vs_alternatives"))
