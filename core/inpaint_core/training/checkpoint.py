@@ -46,6 +46,7 @@ __all__ = [
     "describe_hardware",
     "flatten_state",
     "load_checkpoint",
+    "read_checkpoint_info",
     "save_checkpoint",
     "sha256_file",
     "software_version",
@@ -313,27 +314,22 @@ def save_checkpoint(
     return info
 
 
-def load_checkpoint(
+def read_checkpoint_info(
     path: str | os.PathLike[str],
     *,
     expected_method: str | None = None,
-    map_location: str | torch.device = "cpu",
     verify: bool = True,
-) -> tuple[dict[str, Tensor], CheckpointInfo]:
-    """Read a checkpoint written by :func:`save_checkpoint`.
+) -> CheckpointInfo:
+    """The sidecar of a checkpoint written by :func:`save_checkpoint`, without its tensors.
 
     Args:
         path: ``NAME``, ``NAME.safetensors`` or ``NAME.json``.
         expected_method: refuse a checkpoint of another method when given.
-        map_location: device the tensors are loaded onto.
         verify: check the sha256 of the ``.safetensors`` file against the sidecar.
-
-    Returns:
-        ``(tensors, info)``; floating tensors stored as float16 come back as float32.
 
     Raises:
         MissingWeightsError: the ``.safetensors`` file does not exist.
-        InvalidWeightsError: no or bad sidecar, hash mismatch, other method, unreadable file.
+        InvalidWeightsError: no or bad sidecar, hash mismatch, other method.
     """
     weights_path, sidecar_path = checkpoint_paths(path)
     if not weights_path.is_file():
@@ -356,6 +352,33 @@ def load_checkpoint(
                 f"{info.sha256} (from {sidecar_path.name}), found {found}; re-download or "
                 "re-save it, or pass verify=False to load it anyway"
             )
+    return info
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    expected_method: str | None = None,
+    map_location: str | torch.device = "cpu",
+    verify: bool = True,
+) -> tuple[dict[str, Tensor], CheckpointInfo]:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Args:
+        path: ``NAME``, ``NAME.safetensors`` or ``NAME.json``.
+        expected_method: refuse a checkpoint of another method when given.
+        map_location: device the tensors are loaded onto.
+        verify: check the sha256 of the ``.safetensors`` file against the sidecar.
+
+    Returns:
+        ``(tensors, info)``; floating tensors stored as float16 come back as float32.
+
+    Raises:
+        MissingWeightsError: the ``.safetensors`` file does not exist.
+        InvalidWeightsError: no or bad sidecar, hash mismatch, other method, unreadable file.
+    """
+    weights_path, _ = checkpoint_paths(path)
+    info = read_checkpoint_info(path, expected_method=expected_method, verify=verify)
     try:
         tensors = safetensors.torch.load_file(str(weights_path), device=str(map_location))
     except (SafetensorError, OSError, RuntimeError, ValueError) as e:

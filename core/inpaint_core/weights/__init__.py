@@ -178,12 +178,12 @@ def fetch(
         InvalidWeightsError: a digest mismatch (the download is removed) or a download that
             does not fit its format.
     """
-    from inpaint_core.training.checkpoint import load_checkpoint, sha256_file
+    from inpaint_core.training.checkpoint import read_checkpoint_info, sha256_file
 
     entry = get_entry(name)
     target = installed_path(name)
     if target.is_file() and not force:
-        info = load_checkpoint(target, expected_method=entry.method, verify=False)[1]
+        info = read_checkpoint_info(target, expected_method=entry.method, verify=False)
         sha = info.extra.get("published", {}).get("download_sha256", "")
         return FetchResult(entry, target, sha, installed_before=True)
     file_name = entry.url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or entry.name
@@ -247,7 +247,7 @@ def weights_info(path: str | Path) -> dict[str, Any]:
         file, or ``"trained here"``), ``licence``, ``sha256`` (of the ``.safetensors`` file,
         checked against the sidecar), ``step``, ``created``, ``path``.
     """
-    from inpaint_core.training.checkpoint import checkpoint_paths, load_checkpoint
+    from inpaint_core.training.checkpoint import checkpoint_paths, read_checkpoint_info
 
     given = Path(path)
     if given.suffix not in (".safetensors", ".json") and not given.exists():
@@ -255,9 +255,7 @@ def weights_info(path: str | Path) -> dict[str, Any]:
         if str(path) in entries:
             given = installed_path(str(path))
     weights, _ = checkpoint_paths(given)
-    if not weights.is_file():
-        raise MissingWeightsError(f"weights file {weights} does not exist")
-    _, info = load_checkpoint(weights, verify=True)
+    info = read_checkpoint_info(weights, verify=True)  # hashes the file; loads no tensor
     published = info.extra.get("published")
     return {
         "path": str(weights),
@@ -311,8 +309,3 @@ def resolve_weights(value: str | Path, method: str) -> Path:
             f"--weights {path.stem}.safetensors"
         )
     return path
-
-
-def entry_rows() -> list[dict[str, Any]]:
-    """The catalogue as JSON-ready dicts (``inpaint weights list --json``)."""
-    return [entry.to_dict() for entry in catalogue()]
