@@ -176,12 +176,12 @@ def weights_budget(method: InpaintMethod) -> dict[str, object] | None:
     """
     if not method.info.learned or not hasattr(method, "weights_path"):
         return None
-    from inpaint_core.tiling.execution import weights_source
+    from inpaint_core.tiling.execution import published_source
     from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths
 
     sidecar = checkpoint_paths(method.weights_path())[1]
-    budget = training_budget(CheckpointInfo.from_json(sidecar.read_text()))
-    return {**budget, **{k: v for k, v in (weights_source(method) or {}).items() if k != "path"}}
+    info = CheckpointInfo.from_json(sidecar.read_text())
+    return {**training_budget(info), **published_source(info)}
 
 
 def training_budget(info: CheckpointInfo) -> dict[str, object]:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from inpaint_core.errors import MethodFailedError, ParameterError
 from inpaint_core.method import InpaintMethod
 from inpaint_core.tiling.plan import Tile
 from inpaint_core.tiling.regions import HoleRegions
+
+if TYPE_CHECKING:
+    from inpaint_core.training.checkpoint import CheckpointInfo
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +95,19 @@ def weights_source(method: InpaintMethod) -> dict[str, Any] | None:
     from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths
 
     weights, sidecar = checkpoint_paths(method.weights_path())
-    published: dict[str, Any] = {}
-    if sidecar.is_file():
-        published = CheckpointInfo.from_json(sidecar.read_text()).extra.get("published") or {}
+    info = CheckpointInfo.from_json(sidecar.read_text()) if sidecar.is_file() else None
+    return {"path": str(weights), **published_source(info)}
+
+
+def published_source(info: CheckpointInfo | None) -> dict[str, str]:
+    """``source`` (the catalogue name or the published format the weights were imported from,
+    else ``"trained here"``) and ``licence`` (else ``""``) from a weights sidecar (None: the
+    weights have none)."""
+    published = (info.extra.get("published") or {}) if info is not None else {}
     source = published.get("catalogue") or (
         f"{published['format']} import" if published.get("format") else "trained here"
     )
-    return {"path": str(weights), "source": source, "licence": published.get("licence", "")}
+    return {"source": source, "licence": published.get("licence", "")}
 
 
 def usable_cores() -> int:
