@@ -236,11 +236,13 @@ def _unpacked(entry: CatalogueEntry, downloaded: Path, scratch: Path) -> Path:
     return min(found, key=lambda p: len(p.parts))
 
 
-def weights_info(path: str | Path) -> dict[str, Any]:
+def weights_info(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
     """What a ``.safetensors`` checkpoint is: method, architecture config, source, licence.
 
     Args:
         path: ``NAME.safetensors`` (or its ``NAME.json`` sidecar), or a catalogue name.
+        verify: hash the ``.safetensors`` file and check it against the sidecar (reads the
+            whole file); False reads the sidecar alone.
 
     Returns:
         A JSON-ready dict: ``method``, ``config``, ``source`` (the published format, URL and
@@ -255,7 +257,7 @@ def weights_info(path: str | Path) -> dict[str, Any]:
         if str(path) in entries:
             given = installed_path(str(path))
     weights, _ = checkpoint_paths(given)
-    info = read_checkpoint_info(weights, verify=True)  # hashes the file; loads no tensor
+    info = read_checkpoint_info(weights, verify=verify)  # loads no tensor
     published = info.extra.get("published")
     return {
         "path": str(weights),

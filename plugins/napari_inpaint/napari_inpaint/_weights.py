@@ -59,8 +59,8 @@ def file_licence(path: str | Path) -> str:
     """The licence a weights file's sidecar records, else :data:`NOT_RECORDED`."""
     from inpaint_core.weights import weights_info
 
-    try:
-        return str(weights_info(path)["licence"])
+    try:  # the sidecar alone: hashing the weights would stall the widget for a label
+        return str(weights_info(path, verify=False)["licence"])
     except (InpaintError, OSError, ValueError, KeyError):
         return NOT_RECORDED
 
@@ -83,7 +83,6 @@ class WeightsPicker(widgets.Container):
         self.method = method
         self._get_weights = get_weights
         self._busy = False
-        self._licences: dict[tuple[str, int], str] = {}
         # choices as a callable: napari's reset_choices (on layer changes) re-reads them
         self.source = widgets.ComboBox(name="source", choices=self.choices, tooltip=tooltip)
         self.get_button = widgets.PushButton(text="Get weights…", name="get", enabled=False)
@@ -188,20 +187,10 @@ class WeightsPicker(widgets.Container):
             return SHIPPED_LICENCE
         if key == FILE:
             value = self.get_value()
-            return NOT_RECORDED if value is None else self._file_licence(Path(value))
+            return NOT_RECORDED if value is None else file_licence(Path(value))
         from inpaint_core.weights import get_entry
 
         return get_entry(str(key)).licence
-
-    def _file_licence(self, path: Path) -> str:
-        try:
-            stamp = path.stat().st_mtime_ns
-        except OSError:
-            return NOT_RECORDED
-        key = (str(path), stamp)
-        if key not in self._licences:  # weights_info checks the file's sha256: once per file
-            self._licences[key] = file_licence(path)
-        return self._licences[key]
 
     def needs_fetch(self) -> bool:
         """Whether the chosen weights are a catalogue entry that is not installed."""

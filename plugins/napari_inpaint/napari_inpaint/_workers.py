@@ -152,13 +152,13 @@ def weights_record(instance: Any) -> dict[str, Any] | None:
     checkpoint's sidecar); None for a method that is not learned."""
     if not instance.info.learned or not hasattr(instance, "weights_path"):
         return None
-    from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths
+    from inpaint_core.tiling.execution import weights_sha256
+    from inpaint_core.training.checkpoint import checkpoint_paths
 
     given = instance.params.get("weights")
-    weights, sidecar = checkpoint_paths(instance.weights_path())
-    sha256 = CheckpointInfo.from_json(sidecar.read_text()).sha256 if sidecar.is_file() else None
+    weights = checkpoint_paths(instance.weights_path())[0]
     return {"weights": str(given) if given else "shipped", "path": str(weights),
-            "sha256": sha256}  # fmt: skip
+            "sha256": weights_sha256(instance)}  # fmt: skip
 
 
 class LazyScan:
