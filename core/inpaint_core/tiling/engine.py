@@ -19,7 +19,6 @@ import shutil
 import sys
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -41,7 +40,7 @@ from inpaint_core.errors import (
     ParameterError,
 )
 from inpaint_core.io import scans
-from inpaint_core.io.atomic import flush_to_disk, remove_stale_temporaries
+from inpaint_core.io.atomic import flush_to_disk, remove_stale_temporaries, temporary_sibling
 from inpaint_core.io.cache import ChunkCache, chunked
 from inpaint_core.io.guard import OutputLock, mask_digest, remove_new_output
 from inpaint_core.method import InpaintMethod, MethodInfo
@@ -482,7 +481,7 @@ def _create_locked(
     """Create the output in a hidden sibling folder, with ``lock`` in it, and rename it into
     place once whole: ``path`` never holds a half-made output (a run killed meanwhile leaves
     only the hidden folder), and it appears already locked by this run."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.creating")
+    temporary = temporary_sibling(path)
     try:
         scans.create_output(temporary, array, provenance, omero, name=path.stem)
         lock.write_into(temporary)
