@@ -89,6 +89,21 @@ def test_a_digest_mismatch_removes_the_download(tmp_path: Path, server: _Server)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_sha256_prefix_is_checked_like_openmmlab_names_pin_it(
+    tmp_path: Path, server: _Server
+) -> None:
+    server.files["/w.bin"] = PAYLOAD
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    assert download(f"{server.url}/w.bin", tmp_path / "w.bin", f"sha256:{sha[:8]}").is_file()
+    (tmp_path / "w.bin").unlink()
+    wrong = "sha256:" + ("0" if sha[0] != "0" else "1") + sha[1:8]
+    with pytest.raises(InvalidWeightsError, match=f"does not match.*its sha256 is {sha}"):
+        download(f"{server.url}/w.bin", tmp_path / "w.bin", wrong)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ParameterError, match="'sha256:xyz' is not sha256:HEX"):
+        download(f"{server.url}/w.bin", tmp_path / "w.bin", "sha256:xyz")
+
+
 def test_offline_is_said_at_once(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/w.bin"
     with pytest.raises(DownloadError, match="cannot reach"):

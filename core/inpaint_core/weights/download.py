@@ -2,7 +2,9 @@
 
 :func:`download` is built on pooch (the download and hash-check library scikit-image's data
 uses): pooch decides whether the file is already there, checks its digest (``sha256:`` or
-``md5:``), and moves it into place atomically, removing it on a mismatch. What pooch lacks is
+``md5:``), and moves it into place atomically, removing it on a mismatch. A publisher that
+pins only the first hex digits of a file's sha256 (OpenMMLab ends its file names with eight)
+is checked here, after pooch, with :func:`digest_prefix`. What pooch lacks is
 written here as its downloader, :class:`ResumableDownloader`: the bytes go to a ``.part`` file
 beside the download that survives a cut connection or a cancel, and the next attempt asks the
 server for the rest with an HTTP ``Range`` request.
@@ -17,12 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from inpaint_core.errors import InpaintError, InvalidWeightsError
+from inpaint_core.errors import InpaintError, InvalidWeightsError, ParameterError
 
 __all__ = [
     "DownloadCancelledError",
     "DownloadError",
     "ResumableDownloader",
+    "digest_prefix",
     "download",
 ]
 
@@ -149,6 +152,8 @@ def download(
         target: the file to create; its folder is made if needed. A cut download leaves
             ``target.part`` beside it, which the next call resumes.
         digest: ``"sha256:HEX"`` or ``"md5:HEX"`` to check, or None to accept any content.
+            A ``sha256`` HEX shorter than 64 digits is a prefix the file's sha256 must start
+            with.
         progress: ``progress(done_bytes, total_bytes)`` as bytes arrive.
         cancelled: polled between chunks; True stops with :class:`DownloadCancelledError`.
 
@@ -162,13 +167,14 @@ def download(
     """
     import pooch
 
+    prefix = digest_prefix(digest)
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     downloader = ResumableDownloader(part, progress, cancelled)
     try:
         pooch.retrieve(
             url,
-            known_hash=digest,
+            known_hash=None if prefix else digest,
             fname=target.name,
             path=target.parent,
             downloader=downloader,
@@ -181,4 +187,29 @@ def download(
             f"the download of {url} does not match the published digest {digest}; it was "
             f"removed ({_reason(e)})"
         ) from e
+    if prefix:
+        from inpaint_core.training.checkpoint import sha256_file
+
+        actual = sha256_file(target)
+        if not actual.startswith(prefix):
+            target.unlink()
+            raise InvalidWeightsError(
+                f"the download of {url} does not match the published digest {digest}; it was "
+                f"removed (its sha256 is {actual})"
+            )
     return target
+
+
+def digest_prefix(digest: str | None) -> str | None:
+    """The lower-case hex prefix of a ``"sha256:HEX"`` digest shorter than 64 digits, else None.
+
+    Raises:
+        ParameterError: a ``sha256`` digest whose HEX is empty, not hexadecimal, or longer
+            than 64 digits.
+    """
+    if not digest or not digest.lower().startswith("sha256:"):
+        return None
+    hex_digits = digest.split(":", 1)[1].strip().lower()
+    if not 0 < len(hex_digits) <= 64 or set(hex_digits) - set("0123456789abcdef"):
+        raise ParameterError(f"digest {digest!r} is not sha256:HEX with 1 to 64 hex digits")
+    return hex_digits if len(hex_digits) < 64 else None

@@ -38,6 +38,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "edge-connect": ("inpaint_core.weights.edge_connect", "edge-gan"),
     "lama": ("inpaint_core.weights.lama", "lama"),
     "lama-torchscript": ("inpaint_core.weights.lama_torchscript", "lama"),
+    "mmagic-glcic": ("inpaint_core.weights.mmagic_glcic", "glcic"),
+    "mmagic-pconv": ("inpaint_core.weights.mmagic_pconv", "partial-conv-unet"),
+    "mmagic-deepfillv2": ("inpaint_core.weights.mmagic_deepfillv2", "deepfill-v2"),
+    "mi-gan": ("inpaint_core.weights.mi_gan", "mi-gan"),
+    "mi-gan-torchscript": ("inpaint_core.weights.mi_gan_torchscript", "mi-gan"),
 }
 #: How many mismatching keys an error names before it says "and N more".
 _SHOWN = 5

@@ -37,6 +37,15 @@ _EDGECONNECT_ZIP = (
 )
 _EDGECONNECT_PAGE = "https://github.com/knazeri/edge-connect#getting-started"
 _CC_BY_NC = "CC BY-NC 4.0 (non-commercial use only)"
+_OPENMMLAB = "https://download.openmmlab.com/mmediting/inpainting/"
+_OPENMMLAB_PLACES = "Places365-Challenge (1.8 M scene photographs at 256 x 256)"
+_OPENMMLAB_REFERENCE = "OpenMMLab mmediting / mmagic (Apache-2.0), github.com/open-mmlab/mmagic"
+# Sizes in MB: float32 parameters of every network the file holds, counted on the reference.
+SIZE_GLCIC = 100.0
+SIZE_PCONV = 100.0
+SIZE_DEEPFILL = 100.0
+SIZE_MIGAN = 30.0
+MIGAN_SCORES = "the paper's Table 1 (Places2 512 x 512, FID and LPIPS)"
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,80 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
                 "protocol has no row for it",
             ),
         )
+    ),
+    CatalogueEntry(
+        name="glcic-places",
+        method="glcic",
+        format="mmagic-glcic",
+        description="Globally and Locally Consistent Image Completion as OpenMMLab trained it: "
+        "dilated-convolution completion network, 256 x 256, square holes",
+        training_data=_OPENMMLAB_PLACES + ", one square box hole per image",
+        licence="Apache-2.0",
+        url=_OPENMMLAB + "global_local/gl_256x256_8x12_places_20200619-52a040a8.pth",
+        page="https://github.com/open-mmlab/mmagic/tree/main/configs/global_local",
+        digest="sha256:52a040a8",
+        size_mb=SIZE_GLCIC,
+        archive=None,
+        member="gl_256x256_8x12_places_20200619-52a040a8.pth",
+        scores="Places365-val, square box holes, 256 x 256 (OpenMMLab's table): l1 error 11.164, "
+        "PSNR 23.152 dB, SSIM 0.862",
+        reference="S. Iizuka, E. Simo-Serra, H. Ishikawa, SIGGRAPH 2017; " + _OPENMMLAB_REFERENCE,
+    ),
+    CatalogueEntry(
+        name="partial-conv-places",
+        method="partial-conv-unet",
+        format="mmagic-pconv",
+        description="Partial-convolution U-Net as OpenMMLab trained it (stage 2: fine-tuned "
+        "with frozen encoder batch norm), 256 x 256, free-form holes",
+        training_data=_OPENMMLAB_PLACES + ", free-form masks",
+        licence="Apache-2.0",
+        url=_OPENMMLAB + "pconv/pconv_256x256_stage2_4x2_places_20200619-1ffed0e8.pth",
+        page="https://github.com/open-mmlab/mmagic/tree/main/configs/partial_conv",
+        digest="sha256:1ffed0e8",
+        size_mb=SIZE_PCONV,
+        archive=None,
+        member="pconv_256x256_stage2_4x2_places_20200619-1ffed0e8.pth",
+        scores="Places365-val, free-form holes, 256 x 256 (OpenMMLab's table): l1 error 8.776, "
+        "PSNR 22.762 dB, SSIM 0.801",
+        reference="G. Liu et al., ECCV 2018; " + _OPENMMLAB_REFERENCE,
+    ),
+    CatalogueEntry(
+        name="deepfill-v2-places",
+        method="deepfill-v2",
+        format="mmagic-deepfillv2",
+        description="DeepFill v2 as OpenMMLab trained it: gated convolutions, coarse and "
+        "refinement stages with contextual attention, 256 x 256, free-form holes",
+        training_data=_OPENMMLAB_PLACES + ", free-form masks",
+        licence="Apache-2.0",
+        url=_OPENMMLAB + "deepfillv2/deepfillv2_256x256_8x2_places_20200619-10d15793.pth",
+        page="https://github.com/open-mmlab/mmagic/tree/main/configs/deepfillv2",
+        digest="sha256:10d15793",
+        size_mb=SIZE_DEEPFILL,
+        archive=None,
+        member="deepfillv2_256x256_8x2_places_20200619-10d15793.pth",
+        scores="Places365-val, free-form holes, 256 x 256 (OpenMMLab's table): l1 error 8.635, "
+        "PSNR 22.398 dB, SSIM 0.815",
+        reference="J. Yu et al., Free-Form Image Inpainting with Gated Convolution, ICCV 2019; "
+        + _OPENMMLAB_REFERENCE,
+    ),
+    CatalogueEntry(
+        name="mi-gan-places2-512-iopaint",
+        method="mi-gan",
+        format="mi-gan-torchscript",
+        description="MI-GAN's 512 x 512 Places2 generator as IOPaint serves it: one TorchScript "
+        "file (its code is never run: only its tensors are read)",
+        training_data="Places2 (Places365-Standard) at 512 x 512, CoModGAN's free-form masks",
+        licence="MIT",
+        url="https://github.com/Sanster/models/releases/download/migan/migan_traced.pt",
+        page="https://github.com/Sanster/IOPaint",
+        digest="md5:76eb3b1a71c400ee3290524f7a11b89c",
+        size_mb=SIZE_MIGAN,
+        archive=None,
+        member="migan_traced.pt",
+        scores=MIGAN_SCORES,
+        reference="A. Sargsyan, S. Navasardyan, X. Xu, H. Shi, MI-GAN: A Simple Baseline for "
+        "Image Inpainting on Mobile Devices, ICCV 2023; github.com/Picsart-AI-Research/MI-GAN, "
+        "traced by github.com/Sanster/IOPaint (iopaint/model/mi_gan.py pins the md5)",
     ),
 )
 
