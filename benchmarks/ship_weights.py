@@ -28,10 +28,7 @@ from pathlib import Path
 from checkpoint_curve import cases, score
 
 from inpaint_core import get_method
-from inpaint_core.io.atomic import atomic_write
-from inpaint_core.learned import config_from_dict
-from inpaint_core.training.batchnorm import recalibrate_batch_norm
-from inpaint_core.training.checkpoint import (
+from inpaint_core.checkpoint import (
     CheckpointInfo,
     checkpoint_paths,
     flatten_state,
@@ -39,6 +36,9 @@ from inpaint_core.training.checkpoint import (
     save_checkpoint,
     unflatten_state,
 )
+from inpaint_core.io.atomic import atomic_write
+from inpaint_core.learned import config_from_dict
+from inpaint_core.training.batchnorm import recalibrate_batch_norm
 from inpaint_core.training.command import summarise_sources
 from inpaint_core.training.datasets import FolderDataset
 from inpaint_core.training.trainer import find_latest_checkpoint

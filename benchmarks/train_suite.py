@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths
+from inpaint_core.checkpoint import CheckpointInfo, checkpoint_paths
 
 #: ``--option`` settings per method and variant; every variant starts from the Telea prior.
 RECIPES: dict[str, dict[str, list[str]]] = {

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from safetensors import safe_open
 
+from inpaint_core.checkpoint import CheckpointInfo
 from inpaint_core.evaluation.runner import training_budget
-from inpaint_core.training.checkpoint import CheckpointInfo
 
 FOLDER = Path(__file__).resolve().parents[1] / "plugins/method_registry/inpaint_methods/weights"
 

@@ -2,7 +2,7 @@
 
 A learned method subclasses :class:`LearnedMethod`. It names a frozen config dataclass
 (architecture and training settings), builds its inference networks and its
-:class:`~inpaint_core.training.model.TrainableModel` from that config, and implements
+:class:`~inpaint_core.trainable.model.TrainableModel` from that config, and implements
 :meth:`LearnedMethod.predict` on tensors. This class does the rest of :meth:`run`:
 
 - **weights**: the ``weights`` parameter (a checkpoint from ``inpaint train``), else
@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaint_core.checkpoint import checkpoint_paths, load_checkpoint, unflatten_state
 from inpaint_core.devices import resolve_device
 from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
 from inpaint_core.learned_params import (
@@ -41,8 +42,7 @@ from inpaint_core.learned_params import (
     WEIGHTS_PARAMETER,
 )
 from inpaint_core.method import InpaintMethod, MethodResult
-from inpaint_core.training.checkpoint import checkpoint_paths, load_checkpoint, unflatten_state
-from inpaint_core.training.model import TrainableModel
+from inpaint_core.trainable.model import TrainableModel
 
 __all__ = [
     "DEVICE_PARAMETER",
@@ -404,9 +404,18 @@ class LearnedMethod(InpaintMethod):
         device = resolve_device(self.params.get("device", "auto"))
         networks = self.load_networks(device)
         tensor, hole = self._tensors(image, mask, device)
-        with self._inference(device):
-            filled, extras = self.predict(networks, tensor, hole)
+        filled, extras = self._predict_with_backend(networks, tensor, hole, device)
         return self._result(filled, extras, 0, image.shape)
+
+    def _predict_with_backend(
+        self, networks: nn.Module, image: Tensor, mask: Tensor, device: str
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """:meth:`predict` executed by the ``backend`` parameter's backend on BatchNorm-folded
+        networks, with the ``precision`` parameter's autocast (:mod:`inpaint_core.backends`)."""
+        from inpaint_core.backends import run_predict
+
+        dtype = autocast_dtype(str(self.params.get("precision", "auto")), device)
+        return run_predict(self, networks, image, mask, device, dtype)
 
     def _inference(self, device: str) -> contextlib.ExitStack:
         """Inference mode, with the autocast that the ``precision`` parameter asks for."""
@@ -437,8 +446,7 @@ class LearnedMethod(InpaintMethod):
             pairs = [self._tensors(images[i], masks[i], device) for i in indices]
             batch = torch.cat([tensor for tensor, _ in pairs])
             holes = torch.cat([hole for _, hole in pairs])
-            with self._inference(device):
-                filled, extras = self.predict(networks, batch, holes)
+            filled, extras = self._predict_with_backend(networks, batch, holes, device)
             for position, index in enumerate(indices):
                 results[index] = self._result(filled, extras, position, images[index].shape)
         return results

@@ -23,9 +23,9 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from inpaint_core.api import get_method
+from inpaint_core.checkpoint import flatten_state, load_checkpoint, save_checkpoint
 from inpaint_core.learned import LearnedMethod
 from inpaint_core.testing import check_method, contract_image, contract_mask
-from inpaint_core.training.checkpoint import flatten_state, load_checkpoint, save_checkpoint
 from inpaint_core.training.trainer import TrainConfig, TrainResult, train
 
 __all__ = ["FixedBatch", "box_masks", "check_batches", "check_learned_method", "train_tiny"]
@@ -79,7 +79,7 @@ def train_tiny(
 ) -> tuple[Any, TrainResult]:
     """Train ``method``'s config ``options`` for ``steps`` on :class:`FixedBatch` into ``out``.
 
-    Returns the :class:`~inpaint_core.training.model.TrainableModel` (trained, in memory) and
+    Returns the :class:`~inpaint_core.trainable.model.TrainableModel` (trained, in memory) and
     the :class:`~inpaint_core.training.trainer.TrainResult`; ``out/log.csv`` has every step.
     """
     cls = _method_class(method)

@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from inpaint_core.errors import ParameterError
+from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
 from inpaint_core.training.batchnorm import batch_norm_layers, recalibrate_batch_norm
-from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
 
 
 class NormFill(TrainableModel):

@@ -11,8 +11,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, OutputExistsError
-from inpaint_core.training.checkpoint import (
+from inpaint_core.checkpoint import (
     CheckpointInfo,
     checkpoint_paths,
     flatten_state,
@@ -21,6 +20,7 @@ from inpaint_core.training.checkpoint import (
     sha256_file,
     unflatten_state,
 )
+from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, OutputExistsError
 
 CONFIG = {"channels": 8, "blocks": 2}
 

@@ -219,7 +219,7 @@ def test_run_refuses_weights_for_other_methods(damaged: dict[str, Path], tmp_pat
 
 
 def test_same_seed_gives_the_same_weights(tmp_path: Path) -> None:
-    from inpaint_core.training.checkpoint import load_checkpoint
+    from inpaint_core.checkpoint import load_checkpoint
 
     data = make_images(tmp_path / "images", count=2)
     weights = []

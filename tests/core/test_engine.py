@@ -785,9 +785,9 @@ def test_scheduler_without_distributed_is_a_clear_error(
 
 def test_weights_sha256_of_learned_methods(tmp_path: Path) -> None:
     pytest.importorskip("torch").set_num_threads(1)
+    from inpaint_core.checkpoint import CheckpointInfo
     from inpaint_core.errors import MissingWeightsError
     from inpaint_core.tiling.execution import weights_sha256
-    from inpaint_core.training.checkpoint import CheckpointInfo
 
     class Learned(LocalMean):
         info = MethodInfo(name="fake-learned", family="other", summary="x", reference="t",
@@ -880,8 +880,8 @@ def test_a_learned_method_restores_tile_batches_like_single_tiles(tmp_path: Path
     """Batches of same-sized tiles run as one forward pass and give the single-tile result."""
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
+    from inpaint_core.checkpoint import flatten_state, save_checkpoint
     from inpaint_core.learned import config_to_dict
-    from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
     from inpaint_methods.edge_gan import SMOKE_TEST_OPTIONS, EdgeGan, EdgeGanConfig
 
     config = EdgeGanConfig(**SMOKE_TEST_OPTIONS)  # type: ignore[arg-type]

@@ -116,8 +116,8 @@ def test_resume_keeps_done_rows_and_refuses_other_options(image_folder, tmp_path
 
 def test_fingerprint_names_parameters_and_weights(tmp_path) -> None:
     from inpaint_core.api import get_method
+    from inpaint_core.checkpoint import checkpoint_paths
     from inpaint_core.evaluation.runner import method_fingerprint
-    from inpaint_core.training.checkpoint import checkpoint_paths
 
     telea = get_method("telea")
     assert method_fingerprint(telea()) == method_fingerprint(telea(radius=5))

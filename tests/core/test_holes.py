@@ -7,7 +7,7 @@ import math
 import torch
 
 from inpaint_core.testing_learned import box_masks as block_mask
-from inpaint_core.training.holes import crop_batch, hole_crops, hole_psnr, merge
+from inpaint_core.trainable.holes import crop_batch, hole_crops, hole_psnr, merge
 
 
 def test_hole_crops_centre_clamp_and_empty() -> None:

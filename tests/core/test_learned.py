@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from inpaint_core.api import inpaint
+from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
 from inpaint_core.learned import (
     WEIGHTS_DIR_ENV,
@@ -20,7 +21,6 @@ from inpaint_core.learned import (
     parse_options,
 )
 from inpaint_core.priors import Prior
-from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.training.trainer import TrainConfig, train
 from inpaint_methods.edge_gan import (
     SMOKE_TEST_OPTIONS,

@@ -15,6 +15,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from inpaint_core.checkpoint import (
+    flatten_state,
+    load_checkpoint,
+    save_checkpoint,
+    sha256_file,
+)
 from inpaint_core.errors import (
     InvalidInputError,
     InvalidWeightsError,
@@ -22,13 +28,7 @@ from inpaint_core.errors import (
     OutputExistsError,
     ParameterError,
 )
-from inpaint_core.training.checkpoint import (
-    flatten_state,
-    load_checkpoint,
-    save_checkpoint,
-    sha256_file,
-)
-from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
 from inpaint_core.training.trainer import (
     TrainConfig,
     find_latest_checkpoint,

@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 
 from inpaint_core.api import inpaint
+from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InpaintError, InvalidInputError, ParameterError
 from inpaint_core.learned import config_to_dict
 from inpaint_core.priors import Prior, prior_fill
 from inpaint_core.testing import check_method, contract_image
 from inpaint_core.testing_learned import box_masks, check_learned_method
-from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
 from inpaint_methods.classical import Telea
 from inpaint_methods.context_encoder import (
     SMOKE_TEST_OPTIONS,

@@ -20,7 +20,7 @@ def weights_for(name: str, folder: Path) -> dict[str, object]:
     the published format (``lama``: tests/fixtures/lama, random weights in big-lama's layout)."""
     if name != "lama":
         return {}
-    from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
+    from inpaint_core.checkpoint import flatten_state, save_checkpoint
     from inpaint_core.weights.lama import FORMAT
 
     converted = FORMAT.convert(LAMA_FIXTURE)

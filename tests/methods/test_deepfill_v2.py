@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.learned import config_to_dict
 from inpaint_core.method import Family
 from inpaint_core.priors import Prior, prior_fill
 from inpaint_core.testing import check_method
 from inpaint_core.testing_learned import box_masks, check_learned_method
-from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
 from inpaint_methods.deepfill_v2 import (
     PAD_MULTIPLE,
     SMOKE_TEST_OPTIONS,

@@ -21,9 +21,9 @@ import torch
 from PIL import Image
 
 from inpaint_core.api import inpaint
+from inpaint_core.checkpoint import flatten_state, load_checkpoint
 from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError
-from inpaint_core.training.checkpoint import flatten_state, load_checkpoint
 from inpaint_core.weights.edge_connect import FORMAT, rename_key
 from inpaint_core.weights.formats import get_format
 from inpaint_methods.edge_gan import Architecture, EdgeGanConfig, EdgeGanNetworks

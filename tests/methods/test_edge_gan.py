@@ -11,13 +11,13 @@ import torch
 from skimage.color import rgb2gray
 
 from inpaint_core.api import get_method
+from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InpaintError, InvalidInputError, MissingWeightsError, ParameterError
 from inpaint_core.learned import config_to_dict
 from inpaint_core.losses.perceptual import VGG19_WEIGHTS_ENV
 from inpaint_core.priors import Prior, prior_fill
 from inpaint_core.testing import check_method
 from inpaint_core.testing_learned import check_learned_method
-from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
 from inpaint_methods.edge_gan import (
     SMOKE_TEST_OPTIONS,
     EdgeGan,
@@ -259,7 +259,7 @@ def test_shipped_lite_weights_give_the_same_output_as_before() -> None:
     from PIL import Image
 
     from inpaint_core.api import inpaint
-    from inpaint_core.training.checkpoint import load_checkpoint
+    from inpaint_core.checkpoint import load_checkpoint
 
     _, info = load_checkpoint(EdgeGan.default_weights(), expected_method="edge-gan")
     assert "architecture" not in info.config

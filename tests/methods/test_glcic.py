@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from inpaint_core import Family
+from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InpaintError, InvalidInputError, ParameterError
 from inpaint_core.learned import config_from_dict, config_to_dict, parse_options
 from inpaint_core.priors import Prior, prior_fill
 from inpaint_core.testing import check_method
 from inpaint_core.testing_learned import check_learned_method
-from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
 from inpaint_methods.glcic import (
     CONTEXT_MARGIN,
     RECEPTIVE_FIELD,

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from inpaint_core.api import inpaint
+from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InvalidInputError, MissingWeightsError, ParameterError
 from inpaint_core.layers import PartialConv2d, count_parameters
 from inpaint_core.learned import config_to_dict, parse_options
@@ -18,7 +19,6 @@ from inpaint_core.method import Family
 from inpaint_core.priors import Prior, prior_fill
 from inpaint_core.testing import check_method, contract_image, contract_mask
 from inpaint_core.testing_learned import check_learned_method
-from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
 from inpaint_methods.classical import Telea
 from inpaint_methods.partial_conv_unet import (
     SMOKE_TEST_OPTIONS,

@@ -38,7 +38,7 @@ from inpaint_core.masks import SURVEY_PROTOCOL, make_mask
 from inpaint_core.method import InpaintMethod
 
 if TYPE_CHECKING:
-    from inpaint_core.training.checkpoint import CheckpointInfo
+    from inpaint_core.checkpoint import CheckpointInfo
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +176,8 @@ def weights_budget(method: InpaintMethod) -> dict[str, object] | None:
     """
     if not method.info.learned or not hasattr(method, "weights_path"):
         return None
+    from inpaint_core.checkpoint import CheckpointInfo, checkpoint_paths
     from inpaint_core.tiling.execution import published_source
-    from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths
 
     sidecar = checkpoint_paths(method.weights_path())[1]
     info = CheckpointInfo.from_json(sidecar.read_text())

@@ -20,7 +20,7 @@ from inpaint_core.tiling.plan import Tile
 from inpaint_core.tiling.regions import HoleRegions
 
 if TYPE_CHECKING:
-    from inpaint_core.training.checkpoint import CheckpointInfo
+    from inpaint_core.checkpoint import CheckpointInfo
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ def weights_sha256(method: InpaintMethod) -> str | None:
     """The sha256 of a learned method's weights (from the sidecar), None for other methods."""
     if not method.info.learned or not hasattr(method, "weights_path"):
         return None
+    from inpaint_core.checkpoint import CheckpointInfo, checkpoint_paths, sha256_file
     from inpaint_core.errors import MissingWeightsError
-    from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths, sha256_file
 
     weights, sidecar = checkpoint_paths(method.weights_path())
     if sidecar.is_file():
@@ -92,7 +92,7 @@ def weights_source(method: InpaintMethod) -> dict[str, Any] | None:
     """
     if not method.info.learned or not hasattr(method, "weights_path"):
         return None
-    from inpaint_core.training.checkpoint import CheckpointInfo, checkpoint_paths
+    from inpaint_core.checkpoint import CheckpointInfo, checkpoint_paths
 
     weights, sidecar = checkpoint_paths(method.weights_path())
     info = CheckpointInfo.from_json(sidecar.read_text()) if sidecar.is_file() else None

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from inpaint_core.errors import ParameterError
-from inpaint_core.training.model import TrainableModel
+from inpaint_core.trainable.model import TrainableModel
 
 __all__ = ["batch_norm_layers", "recalibrate_batch_norm"]
 

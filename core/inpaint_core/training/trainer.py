@@ -28,6 +28,15 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from inpaint_core.checkpoint import (
+    CheckpointInfo,
+    checkpoint_paths,
+    describe_hardware,
+    flatten_state,
+    load_checkpoint,
+    save_checkpoint,
+    unflatten_state,
+)
 from inpaint_core.checks import parse_choice, require_ints
 from inpaint_core.devices import resolve_device
 from inpaint_core.errors import (
@@ -38,16 +47,7 @@ from inpaint_core.errors import (
     ParameterError,
 )
 from inpaint_core.io.atomic import atomic_write
-from inpaint_core.training.checkpoint import (
-    CheckpointInfo,
-    checkpoint_paths,
-    describe_hardware,
-    flatten_state,
-    load_checkpoint,
-    save_checkpoint,
-    unflatten_state,
-)
-from inpaint_core.training.model import TrainableModel
+from inpaint_core.trainable.model import TrainableModel
 
 __all__ = ["Precision", "TrainConfig", "TrainResult", "find_latest_checkpoint", "train"]
 

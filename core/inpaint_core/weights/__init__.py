@@ -116,7 +116,7 @@ def import_weights(
             keys are named).
         OutputExistsError: ``output`` exists and ``overwrite`` is false.
     """
-    from inpaint_core.training.checkpoint import flatten_state, save_checkpoint
+    from inpaint_core.checkpoint import flatten_state, save_checkpoint
 
     fmt = get_format(format_name)
     output = Path(output)
@@ -178,7 +178,7 @@ def fetch(
         InvalidWeightsError: a digest mismatch (the download is removed) or a download that
             does not fit its format.
     """
-    from inpaint_core.training.checkpoint import read_checkpoint_info, sha256_file
+    from inpaint_core.checkpoint import read_checkpoint_info, sha256_file
 
     entry = get_entry(name)
     target = installed_path(name)
@@ -249,7 +249,7 @@ def weights_info(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
         file, or ``"trained here"``), ``licence``, ``sha256`` (of the ``.safetensors`` file,
         checked against the sidecar), ``step``, ``created``, ``path``.
     """
-    from inpaint_core.training.checkpoint import checkpoint_paths, read_checkpoint_info
+    from inpaint_core.checkpoint import checkpoint_paths, read_checkpoint_info
 
     given = Path(path)
     if given.suffix not in (".safetensors", ".json") and not given.exists():

@@ -188,7 +188,7 @@ def download(
             f"removed ({_reason(e)})"
         ) from e
     if prefix:
-        from inpaint_core.training.checkpoint import sha256_file
+        from inpaint_core.checkpoint import sha256_file
 
         actual = sha256_file(target)
         if not actual.startswith(prefix):

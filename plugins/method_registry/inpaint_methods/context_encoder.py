@@ -48,8 +48,8 @@ from inpaint_core.learned import (
 )
 from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
-from inpaint_core.training.holes import hole_psnr, merge
-from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_core.trainable.holes import hole_psnr, merge
+from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
 from inpaint_methods.learned_infos import CONTEXT_ENCODER_INFO
 
 #: The encoder stops at this spatial side (the channel-wise FC maps 4 x 4 = 16 positions).

@@ -67,8 +67,8 @@ from inpaint_core.losses.adversarial import (
 )
 from inpaint_core.losses.perceptual import PerceptualStyleLoss, perceptual_loss, style_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
-from inpaint_core.training.holes import crop_batch, hole_crops, hole_psnr, merge
-from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_core.trainable.holes import crop_batch, hole_crops, hole_psnr, merge
+from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
 from inpaint_methods.learned_infos import EDGE_GAN_INFO
 
 #: Luma weights of ``skimage.color.rgb2gray`` (ITU-R BT.709).

@@ -65,8 +65,8 @@ from inpaint_core.learned import (
 )
 from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
-from inpaint_core.training.holes import crop_batch, hole_crops, hole_psnr, merge
-from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_core.trainable.holes import crop_batch, hole_crops, hole_psnr, merge
+from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
 from inpaint_methods.learned_infos import GLCIC_CONTEXT_MARGIN, GLCIC_INFO
 
 #: Receptive field of the completion network with the paper's dilations, in pixels, measured

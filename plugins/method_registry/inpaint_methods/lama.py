@@ -38,7 +38,7 @@ from inpaint_core import hookimpl
 from inpaint_core.errors import ParameterError
 from inpaint_core.layers.ffc import FfcResNetGenerator, LamaConfig
 from inpaint_core.learned import WEIGHTS_DIR_ENV, LearnedMethod, as_truncated
-from inpaint_core.training.model import TrainableModel
+from inpaint_core.trainable.model import TrainableModel
 from inpaint_methods.learned_infos import LAMA_CONTEXT_MARGIN, LAMA_INFO, LAMA_PREFERRED_TILE
 
 __all__ = ["CONTEXT_MARGIN", "Lama", "LamaConfig", "LamaNetworks"]

@@ -64,8 +64,8 @@ from inpaint_core.losses.perceptual import (
     style_loss,
 )
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
-from inpaint_core.training.holes import hole_psnr, merge
-from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_core.trainable.holes import hole_psnr, merge
+from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
 from inpaint_methods.learned_infos import PARTIAL_CONV_UNET_INFO
 
 #: The deepest U-Net allowed: the paper's 8 levels at 512 x 512.

@@ -58,8 +58,8 @@ from inpaint_core.learned import (
 )
 from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
-from inpaint_core.training.holes import hole_psnr
-from inpaint_core.training.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_core.trainable.holes import hole_psnr
+from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
 from inpaint_methods.learned_infos import PIX2PIX_INFO
 
 #: The deepest U-Net allowed: the paper's 8 levels (256 x 256 -> 1 x 1); inputs pad to 2**depth.

@@ -152,8 +152,8 @@ def weights_record(instance: Any) -> dict[str, Any] | None:
     checkpoint's sidecar); None for a method that is not learned."""
     if not instance.info.learned or not hasattr(instance, "weights_path"):
         return None
+    from inpaint_core.checkpoint import checkpoint_paths
     from inpaint_core.tiling.execution import weights_sha256
-    from inpaint_core.training.checkpoint import checkpoint_paths
 
     given = instance.params.get("weights")
     weights = checkpoint_paths(instance.weights_path())[0]
@@ -234,7 +234,7 @@ def fine_tune(
         raise ParameterError(f"method {method!r} is not learned: there is nothing to fit")
     instance = method_class(**params)
     start = instance.weights_path()
-    from inpaint_core.training.checkpoint import checkpoint_paths
+    from inpaint_core.checkpoint import checkpoint_paths
 
     if not checkpoint_paths(start)[0].is_file():
         instance.load_networks("cpu")  # raises the method's own "no weights" message
