@@ -404,18 +404,9 @@ class LearnedMethod(InpaintMethod):
         device = resolve_device(self.params.get("device", "auto"))
         networks = self.load_networks(device)
         tensor, hole = self._tensors(image, mask, device)
-        filled, extras = self._predict_with_backend(networks, tensor, hole, device)
+        with self._inference(device):
+            filled, extras = self.predict(networks, tensor, hole)
         return self._result(filled, extras, 0, image.shape)
-
-    def _predict_with_backend(
-        self, networks: nn.Module, image: Tensor, mask: Tensor, device: str
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """:meth:`predict` executed by the ``backend`` parameter's backend on BatchNorm-folded
-        networks, with the ``precision`` parameter's autocast (:mod:`inpaint_core.backends`)."""
-        from inpaint_core.backends import run_predict
-
-        dtype = autocast_dtype(str(self.params.get("precision", "auto")), device)
-        return run_predict(self, networks, image, mask, device, dtype)
 
     def _inference(self, device: str) -> contextlib.ExitStack:
         """Inference mode, with the autocast that the ``precision`` parameter asks for."""
@@ -446,7 +437,8 @@ class LearnedMethod(InpaintMethod):
             pairs = [self._tensors(images[i], masks[i], device) for i in indices]
             batch = torch.cat([tensor for tensor, _ in pairs])
             holes = torch.cat([hole for _, hole in pairs])
-            filled, extras = self._predict_with_backend(networks, batch, holes, device)
+            with self._inference(device):
+                filled, extras = self.predict(networks, batch, holes)
             for position, index in enumerate(indices):
                 results[index] = self._result(filled, extras, position, images[index].shape)
         return results
