@@ -114,7 +114,7 @@ def _output_array(approach: str, out: Path) -> object:
     import zarr
 
     if approach in ("tool", "tool-link"):
-        from inpaint_core.io.scans import level_array
+        from inpaint_core.io.store import level_array
 
         return level_array(zarr.open_group(str(out), mode="r"), "0")
     return zarr.open_array(out, mode="r")

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from inpaint_core.io.scans import (
+from inpaint_core.io.pyramid import write_pyramid
+from inpaint_core.io.store import (
     channel_rendering,
     level_array,
     write_multiscales,
-    write_pyramid,
     write_rendering,
 )
 from inpaint_core.samples import (

@@ -38,7 +38,7 @@ def test_slices_equal_the_array_and_each_chunk_is_decoded_once(stored: zarr.Arra
 
 
 def test_a_reader_decodes_the_chunks_in_the_reading_thread(stored: zarr.Array) -> None:
-    from inpaint_core.io.scans import direct_chunks
+    from inpaint_core.io.chunks import direct_chunks
 
     direct = direct_chunks(stored)
     assert direct is not None

@@ -27,8 +27,9 @@ from inpaint_core.errors import (
     OutputExistsError,
     ParameterError,
 )
-from inpaint_core.io import scans
-from inpaint_core.io.scans import write_pyramid
+from inpaint_core.io import chunks
+from inpaint_core.io.pyramid import write_pyramid
+from inpaint_core.io.store import level_array
 from inpaint_core.method import InpaintMethod, MethodInfo
 from inpaint_core.tiling import Box, engine
 from inpaint_core.tiling.engine import RestoreEvent, iter_restore, iter_tile_inputs, restore_scan
@@ -129,7 +130,7 @@ TRANSPOSED = {"name": "transpose", "configuration": {"order": [1, 2, 0]}}
 
 def restored(path: Path, level: str = "0") -> np.ndarray:
     """Output ``level`` as ``(H, W[, C])`` (stored channel first)."""
-    return scans.level_array(zarr.open_group(str(path), mode="r"), level)[...]
+    return level_array(zarr.open_group(str(path), mode="r"), level)[...]
 
 
 def file_hashes(root: Path) -> dict[str, str]:
@@ -447,7 +448,7 @@ def test_failing_tile_names_it_and_marks_only_written_chunks(scene: dict[str, An
         restore_scan(scene["scan"], scene["mask_path"], FailsThird(), out)
     assert isinstance(caught.value.__cause__, ValueError)
     group = zarr.open_group(str(out), mode="r")
-    level0 = scans.level_array(group, "0")
+    level0 = level_array(group, "0")
     expected = inpaint(scene["image"], scene["mask"], LocalMean())
     for row, col in np.argwhere(group[".progress"][...]):
         rows, cols = slice(row * CHUNK, (row + 1) * CHUNK), slice(col * CHUNK, (col + 1) * CHUNK)
@@ -472,7 +473,7 @@ def test_a_nan_result_names_its_tile_and_is_never_written(
                        r"method 'local-mean' returned NaN"):  # fmt: skip
         restore_scan(scene["scan"], scene["mask_path"], NaNOnThird(), out, workers=workers)
     group = zarr.open_group(str(out), mode="r")
-    level0 = scans.level_array(group, "0")
+    level0 = level_array(group, "0")
     written = np.argwhere(group[".progress"][...])
     assert len(written) < group[".progress"].size  # it stopped
     expected = inpaint(scene["image"], scene["mask"], LocalMean())
@@ -974,7 +975,7 @@ def test_intact_link_errors_name_the_way_out(
     sharded[...] = scene["image"]
     with pytest.raises(InvalidInputError, match=r"a sharded zarr v3 array"):
         restore_scan(sharded, scene["mask"], LocalMean(), tmp_path / "b.zarr", intact="link")
-    monkeypatch.setattr(scans, "filesystem_id", lambda path: hash(path.name))
+    monkeypatch.setattr(chunks, "filesystem_id", lambda path: hash(path.name))
     with pytest.raises(InvalidInputError, match=r"different ones: use --intact copy"):
         restore_scan(scene["scan"], scene["mask"], LocalMean(), tmp_path / "c.zarr",
                      intact="link")  # fmt: skip

@@ -247,17 +247,17 @@ def test_kill_9_at_three_points_resumes_byte_identical_and_one_writer_at_a_time(
 def test_interrupt_at_start_leaves_nothing_and_a_rerun_works(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inpaint_core.io import scans
+    from inpaint_core.io import store
 
     scan, mask, _ = make_scan(tmp_path)
     output = tmp_path / "out.zarr"
-    real = scans.create_output
+    real = store.create_output
 
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         real(*args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(scans, "create_output", interrupted)
+    monkeypatch.setattr(store, "create_output", interrupted)
     with pytest.raises(KeyboardInterrupt):
         restore_scan(scan, mask, "telea", output)
     monkeypatch.undo()

@@ -16,28 +16,24 @@ from ome_zarr_models.v05 import Image as NgffImage
 
 from inpaint_core.errors import ImageIOError, InvalidInputError, OutputExistsError
 from inpaint_core.io import write_image
-from inpaint_core.io.scans import (
-    MARK_FILE,
-    NgffAxesView,
-    PyramidWriter,
+from inpaint_core.io.axes import NgffAxesView
+from inpaint_core.io.chunks import copy_chunk_bytes, direct_chunks
+from inpaint_core.io.inputs import open_mask, open_scan
+from inpaint_core.io.layout import (
     bytes_compatible,
-    check_output_store,
     chunk_key,
-    copy_chunk_bytes,
-    direct_chunks,
-    downsample,
     kept_encoding,
-    level_array,
-    mark_done,
-    multiscales_metadata,
-    open_mask,
-    open_scan,
     output_chunks,
-    pyramid_shapes,
     stored_chunk_keys,
-    write_multiscales,
-    write_pyramid,
     zstd_writer,
+)
+from inpaint_core.io.marks import MARK_FILE, mark_done
+from inpaint_core.io.pyramid import PyramidWriter, downsample, pyramid_shapes, write_pyramid
+from inpaint_core.io.store import (
+    check_output_store,
+    level_array,
+    multiscales_metadata,
+    write_multiscales,
 )
 from inpaint_core.tiling import Box, find_hole_regions
 from inpaint_core.tiling.engine import restore_scan
@@ -698,8 +694,6 @@ def test_mark_done_from_many_threads_into_a_new_store(tmp_path: Path) -> None:
 
 
 def test_chunks_copy_as_bytes_between_arrays_differing_only_in_zstd_level(tmp_path: Path) -> None:
-    from inpaint_core.io.scans import bytes_compatible, zstd_writer
-
     def made(name: str, **encoding: object) -> zarr.Array:
         return zarr.create_array(str(tmp_path / name), shape=(8, 8), chunks=(4, 4),
                                  dtype="uint8", fill_value=0, **encoding)  # fmt: skip
@@ -717,8 +711,6 @@ def test_chunks_copy_as_bytes_between_arrays_differing_only_in_zstd_level(tmp_pa
 def test_chunk_bytes_replace_what_was_there_and_a_missing_chunk_stays_missing(
     tmp_path: Path, link: bool
 ) -> None:
-    from inpaint_core.io.scans import copy_chunk_bytes
-
     def made(name: str) -> zarr.Array:
         return zarr.create_array(str(tmp_path / name), shape=(8, 8), chunks=(4, 4),
                                  dtype="uint8", fill_value=0)  # fmt: skip

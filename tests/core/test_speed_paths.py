@@ -12,7 +12,7 @@ import pytest
 import zarr
 
 import inpaint_core
-from inpaint_core.io import scans
+from inpaint_core.io.store import level_array
 from inpaint_core.lazy import LazyMethod
 from inpaint_core.learned import LearnedMethod
 from inpaint_core.plugins import get_registry
@@ -82,7 +82,7 @@ def test_restore_telea_never_imports_torch(tmp_path: Path) -> None:
         assert main(argv) == 0
     """
     assert torch_after(code) == "no torch"
-    restored = scans.level_array(zarr.open_group(str(tmp_path / "out.zarr"), mode="r"), "0")[...]
+    restored = level_array(zarr.open_group(str(tmp_path / "out.zarr"), mode="r"), "0")[...]
     assert np.array_equal(restored[~mask], scan[~mask])
 
 

@@ -14,7 +14,7 @@ import zarr
 from scipy import ndimage
 
 from inpaint_core.errors import InvalidInputError, ParameterError
-from inpaint_core.io.scans import chunk_key, stored_chunk_keys
+from inpaint_core.io.layout import chunk_key, stored_chunk_keys
 from inpaint_core.tiling import (
     Box,
     Tile,

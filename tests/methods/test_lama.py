@@ -22,7 +22,7 @@ from PIL import Image
 import inpaint_core
 from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
-from inpaint_core.io import scans
+from inpaint_core.io.store import level_array
 from inpaint_core.layers.ffc import FfcResNetGenerator, FourierUnit, LamaConfig
 from inpaint_core.learned import config_to_dict, pad_bottom_right
 from inpaint_core.weights.lama import FORMAT, lama_config, resolve_interpolations
@@ -267,7 +267,7 @@ def test_restore_on_a_scan_keeps_known_bytes(weights: dict[str, Path], tmp_path:
     assert cli("restore", tmp_path / "scan.zarr", "--mask", tmp_path / "mask.zarr", "-m", "lama",
                "--weights", weights["ffc"], "--device", "cpu", "--tile", 384,
                "-o", output) == 0  # fmt: skip
-    restored = scans.level_array(zarr.open_group(str(output), mode="r"), "0")[...]
+    restored = level_array(zarr.open_group(str(output), mode="r"), "0")[...]
     assert restored.shape == image.shape and restored.dtype == np.uint8
     assert np.array_equal(restored[~hole], image[~hole])
     assert not np.array_equal(restored[hole], image[hole])

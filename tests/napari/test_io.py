@@ -51,7 +51,7 @@ def test_reader_opens_the_engines_multiscale_store(scan_store, tmp_path, make_na
 
 
 def test_reader_shows_an_ome_zarr_stored_with_other_axes_as_rgb(tmp_path, scan_store) -> None:
-    from inpaint_core.io.scans import write_multiscales
+    from inpaint_core.io.store import write_multiscales
 
     _, scan, _ = scan_store
     group = zarr.open_group(str(tmp_path / "tczyx.zarr"), mode="w", zarr_format=3)

@@ -17,7 +17,8 @@ import numpy as np
 
 from inpaint_core.arrays import is_integer
 from inpaint_core.errors import InpaintError, InvalidInputError, ParameterError
-from inpaint_core.tiling.regions import Box, chunk_boxes
+from inpaint_core.geometry import Box, chunk_boxes
+from inpaint_core.io.guard import corrupt_chunk
 
 #: Bytes of decoded chunks a :class:`ChunkCache` holds by default.
 CACHE_BYTES = 128 * 2**20
@@ -31,7 +32,7 @@ class ChunkCache:
     new ``(h, w[, C])`` array of ``array``'s dtype, equal to ``np.asarray(array[rows, cols])``.
     Thread-safe: a chunk two threads miss at once may be decoded twice, never stored wrong.
     ``hits`` and ``misses`` count chunk lookups. ``reader``: reads chunk ``(row, col)`` as
-    ``array[rows, cols]`` would, e.g. :meth:`~inpaint_core.io.scans.DirectChunks.read` (which
+    ``array[rows, cols]`` would, e.g. :meth:`~inpaint_core.io.chunks.DirectChunks.read` (which
     decodes in the calling thread); None: ``array`` is sliced.
     """
 
@@ -90,7 +91,6 @@ class ChunkCache:
         except (InpaintError, OSError, KeyboardInterrupt, MemoryError):
             raise
         except Exception as error:  # e.g. zarr's "Zstd decompression error": name the chunk
-            from inpaint_core.io.guard import corrupt_chunk
 
             raise corrupt_chunk(self.array, f"chunk ({row}, {col})", error) from error
         block.setflags(write=False)

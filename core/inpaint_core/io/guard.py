@@ -24,8 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import zarr
+from zarr.codecs import BytesCodec, TransposeCodec, ZstdCodec
+from zarr.storage import LocalStore
 
 from inpaint_core.errors import ImageIOError, InpaintError
+from inpaint_core.io.atomic import atomic_write
+from inpaint_core.io.layout import chunk_key, local_file
 from inpaint_core.io.zstd_frames import frame_problem
 
 logger = logging.getLogger(__name__)
@@ -71,8 +76,6 @@ def mask_digest(mask: Any) -> str:
 
 def _stored_zarr(mask: Any) -> tuple[Path, str] | None:
     """The local store root and array path of the zarr array behind ``mask``, else None."""
-    import zarr
-    from zarr.storage import LocalStore
 
     array = mask
     for _ in range(3):  # AnyChannelMask.array, NgffAxesView.array
@@ -123,7 +126,6 @@ class OutputLock:
 
     def acquire(self) -> OutputLock:
         """Take the lock, or raise OutputLockedError naming the live process holding it."""
-        from inpaint_core.io.atomic import atomic_write
 
         for _ in range(3):
             try:
@@ -172,7 +174,6 @@ def check_chunk_bytes(source: Any, coords: tuple[int, ...]) -> None:
     the zarr ``source`` decodes to a whole chunk with the array's own codecs (read through
     zarr; a chunk the store lacks is its fill value: nothing to check). The scan is never
     changed."""
-    from inpaint_core.io.scans import chunk_key
 
     framed = _zstd_chunk_file(source, tuple(coords))
     if framed is not None:  # walk the frame: as telling as a decode for a cut or garbled file
@@ -195,17 +196,14 @@ def check_chunk_bytes(source: Any, coords: tuple[int, ...]) -> None:
 def _zstd_chunk_file(source: Any, coords: tuple[int, ...]) -> tuple[Path, int] | None:
     """The local file of chunk ``coords`` of ``source`` and its decoded size, where the array
     is an unsharded zarr v3 array stored as ``[transpose,] bytes, zstd``; else None."""
-    import zarr
-    from zarr.codecs import BytesCodec, TransposeCodec, ZstdCodec
 
-    from inpaint_core.io.scans import _local_file
 
     if not isinstance(source, zarr.Array) or source.metadata.zarr_format != 3:
         return None
     codecs = [c for c in source.metadata.codecs if not isinstance(c, TransposeCodec)]
     if source.shards is not None or [type(c) for c in codecs] != [BytesCodec, ZstdCodec]:
         return None
-    path = _local_file(source, coords)
+    path = local_file(source, coords)
     if path is None:
         return None
     return path, int(np.prod(source.chunks)) * np.dtype(source.dtype).itemsize

@@ -15,6 +15,7 @@ hole pixels only, :func:`blend_holes`, which the engine uses).
 
 from __future__ import annotations
 
+from inpaint_core.geometry import Box, chunk_boxes
 from inpaint_core.tiling.blend import (
     accumulate,
     blend_holes,
@@ -37,9 +38,7 @@ from inpaint_core.tiling.plan import (
     window_start,
 )
 from inpaint_core.tiling.regions import (
-    Box,
     HoleRegions,
-    chunk_boxes,
     find_hole_regions,
     hole_fraction,
     read_block,

@@ -17,8 +17,8 @@ import numpy as np
 
 from inpaint_core.arrays import is_integer
 from inpaint_core.errors import InvalidInputError, ParameterError
+from inpaint_core.geometry import Box
 from inpaint_core.tiling.plan import Tile
-from inpaint_core.tiling.regions import Box
 
 
 def ramp_profile(length: int, ramp: int) -> np.ndarray:

@@ -7,7 +7,7 @@ write the chunk, then mark it done in the output's progress array. A killed run 
 ``resume=True`` redoes only unmarked chunks and gives the same bytes. Chunks without a hole
 are copied from the source unchanged, in parallel (local threads, or a dask.distributed
 cluster's workers). The pyramid's chunks over restored chunks are written as soon as those are
-(:class:`~inpaint_core.io.scans.PyramidWriter`, on the I/O threads); the rest at the end.
+(:class:`~inpaint_core.io.pyramids.PyramidWriter`, on the I/O threads); the rest at the end.
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ from inpaint_core.errors import (
     OutputExistsError,
     ParameterError,
 )
-from inpaint_core.io import scans
+from inpaint_core.geometry import Box, chunk_boxes
+from inpaint_core.io import axes, chunks, inputs, layout, marks
+from inpaint_core.io import pyramid as pyramids
+from inpaint_core.io import store as output_store
 from inpaint_core.io.atomic import flush_to_disk, remove_stale_temporaries, temporary_sibling
 from inpaint_core.io.cache import ChunkCache, chunked
 from inpaint_core.io.guard import OutputLock, mask_digest, remove_new_output
@@ -57,13 +60,7 @@ from inpaint_core.tiling.execution import (
     usable_cores,
 )
 from inpaint_core.tiling.plan import Tile, check_geometry, plan_tiles, tiles_by_block
-from inpaint_core.tiling.regions import (
-    Box,
-    HoleRegions,
-    chunk_boxes,
-    find_hole_regions,
-    shrink_to_holes,
-)
+from inpaint_core.tiling.regions import HoleRegions, find_hole_regions, shrink_to_holes
 
 logger = logging.getLogger(__name__)
 
@@ -221,17 +218,17 @@ def _crop(restored: np.ndarray, window: Box, tile: Tile) -> np.ndarray:
 def _copy_chunk(
     source: Any, level0: Any, progress: Any, link: bool, box: Box, key: tuple[int, int]
 ) -> None:
-    origin, target = scans.stored(source), scans.stored(level0)
-    if scans.bytes_compatible(origin, target):  # stored bytes: no decoding, no encoding
-        for coords in scans.stored_chunks(level0, key):  # one per stored chunk of the channels
-            scans.copy_chunk_bytes(origin, target, coords, link=link)
+    origin, target = axes.stored(source), axes.stored(level0)
+    if chunks.copyable_as_bytes(source, level0):  # stored bytes: no decoding, no encoding
+        for coords in axes.stored_chunks(level0, key):  # one per stored chunk of the channels
+            chunks.copy_chunk_bytes(origin, target, coords, link=link)
     else:
         level0[box.slices] = np.asarray(source[box.slices])
     _mark_done(progress, key)
 
 
 def _mark_done(progress: Any, key: tuple[int, int]) -> None:
-    scans.mark_done(progress, key)
+    marks.mark_done(progress, key)
 
 
 def iter_restore(
@@ -239,7 +236,7 @@ def iter_restore(
     tile: int | None = None, overlap: int | None = None, batch: int = 1, device: str = "auto",
     params: Mapping[str, Any] | None = None, resume: bool = False, seed: int = 0,
     should_stop: Callable[[], bool] | None = None, scheduler: str | None = None,
-    pyramid_side: int = scans.PYRAMID_SIDE, intact: str = "copy", workers: int = 1,
+    pyramid_side: int = pyramids.PYRAMID_SIDE, intact: str = "copy", workers: int = 1,
     zstd_level: int | None = None,
 ) -> Generator[RestoreEvent, None, RestoreResult]:  # fmt: skip
     """Restore ``scan`` into a new store, yielding a :class:`RestoreEvent` as work is done;
@@ -252,15 +249,15 @@ def iter_restore(
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ParameterError(f"workers={workers!r} must be an int >= 1")
     instance = make_method(method, params, device)
-    opened = scans.open_inputs(scan, mask)
+    opened = inputs.open_inputs(scan, mask)
     array, hole = opened.scan, opened.mask
     side, overlap = _geometry(instance.info, tile, overlap)
-    if intact not in scans.INTACT_MODES:
-        raise ParameterError(f"intact={intact!r} must be one of {', '.join(scans.INTACT_MODES)}")
-    path = scans.check_output_store(output, opened.paths, resume=resume)
+    if intact not in chunks.INTACT_MODES:
+        raise ParameterError(f"intact={intact!r} must be one of {', '.join(chunks.INTACT_MODES)}")
+    path = output_store.check_output_store(output, opened.paths, resume=resume)
     if intact == "link":
-        scans.check_linkable(array, path)
-    scans.check_zstd_level(zstd_level, scans.output_layout(array).encoding["compressors"])
+        chunks.check_linkable(array, path)
+    layout.check_zstd_level(zstd_level, layout.output_layout(array).encoding["compressors"])
     job = _Job(instance, array, hole, opened.described, path, resume, side, overlap, seed,
                pyramid_side, opened.levels, intact == "link", workers, zstd_level,
                opened.omero)  # fmt: skip
@@ -275,7 +272,7 @@ def restore_scan(
     params: Mapping[str, Any] | None = None, resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None, scheduler: str | None = None,
-    seed: int = 0, pyramid_side: int = scans.PYRAMID_SIDE, intact: str = "copy",
+    seed: int = 0, pyramid_side: int = pyramids.PYRAMID_SIDE, intact: str = "copy",
     workers: int = 1, zstd_level: int | None = None,
 ) -> RestoreResult:  # fmt: skip
     """Restore every hole of a large scan with ``method``, tile by tile, into a new store.
@@ -286,7 +283,7 @@ def restore_scan(
             slices lazily, e.g. a zarr array.
         mask: path of a zarr, PNG or TIFF mask, or an array ``(H, W)``; non-zero = hole.
         method: a registered method name or an :class:`InpaintMethod` instance.
-        output: the new zarr v3 store (see :mod:`inpaint_core.io.scans`); never the source.
+        output: the new zarr v3 store (see :mod:`inpaint_core.io.store`); never the source.
         tile: window side in px (default ``info.preferred_tile``); the margin is always
             ``info.context_margin``.
         overlap: px by which pieces of a hole too large for one tile overlap and cross-fade
@@ -310,7 +307,7 @@ def restore_scan(
             reach the output: ``copy`` their stored bytes (default), or ``link`` them, a hard
             link per chunk file, which costs no time or disk whatever the scan's size but
             needs an unsharded zarr v3 scan on the output's filesystem
-            (:func:`~inpaint_core.io.scans.check_linkable`). zarr replaces a chunk file
+            (:func:`~inpaint_core.io.chunks.check_linkable`). zarr replaces a chunk file
             when it writes one, so writing either store through zarr never changes the other.
         workers: local threads restoring ``batch``-tile groups at once (no ``scheduler``).
             For CPU methods that release the GIL while they compute (OpenCV's ``telea`` and
@@ -359,7 +356,7 @@ def iter_tile_inputs(
     bool ``(h, w)``). One window is read at a time; nothing is written. For timing the method
     alone on a scan's tiles (``benchmarks/tiled_restore.py``), or looking at what it sees."""
     instance = make_method(method, params, device)
-    opened = scans.open_inputs(scan, mask)
+    opened = inputs.open_inputs(scan, mask)
     side, overlap = _geometry(instance.info, tile, overlap)
     _, tiles, pixels, damage = _plan(opened.scan, opened.mask, instance.info, side, overlap)
     for each in tiles:
@@ -438,7 +435,7 @@ def _restore(
     if resuming:
         lock.acquire()
         try:
-            group = scans.open_output(path)
+            group = output_store.open_output(path)
             provenance = check_resumable(path, dict(group.attrs.get("inpaint", {})), provenance)
             _check_known_pixels(regions, shape)
             remove_stale_temporaries(path)  # a killed run's half-written files: never kept
@@ -483,7 +480,7 @@ def _create_locked(
     only the hidden folder), and it appears already locked by this run."""
     temporary = temporary_sibling(path)
     try:
-        scans.create_output(temporary, array, provenance, omero, name=path.stem)
+        output_store.create_output(temporary, array, provenance, omero, name=path.stem)
         lock.write_into(temporary)
         os.rename(temporary, path)
     except BaseException as error:
@@ -497,15 +494,15 @@ def _create_locked(
         if explained is error:
             raise
         raise explained from error
-    return scans.open_output(path)
+    return output_store.open_output(path)
 
 
 def _chunks_written(path: Path) -> bool:
     """Whether the output at ``path`` has a chunk marked done (restored or copied) in its
     progress array; True when that cannot be told (it is then kept)."""
-    folder = path / scans.PROGRESS
+    folder = path / output_store.PROGRESS
     try:
-        return any(file.is_file() and file.name not in ("zarr.json", scans.MARK_FILE)
+        return any(file.is_file() and file.name not in ("zarr.json", marks.MARK_FILE)
                    and not file.name.startswith(".") for file in folder.rglob("*"))  # fmt: skip
     except OSError:
         return True
@@ -541,9 +538,9 @@ def _restore_into(
     shape = (int(array.shape[0]), int(array.shape[1]))
     # A restored chunk is never all fill value in practice: skip zarr's check of each written
     # chunk against it (a full comparison per chunk, as costly as a quarter of the encoding).
-    level0 = scans.level_array(group, scans.LEVEL0, {"write_empty_chunks": True})
-    level0 = scans.zstd_writer(level0, job.zstd_level)
-    progress = group[scans.PROGRESS]
+    level0 = output_store.level_array(group, output_store.LEVEL0, {"write_empty_chunks": True})
+    level0 = layout.zstd_writer(level0, job.zstd_level)
+    progress = group[output_store.PROGRESS]
     block = (int(level0.chunks[0]), int(level0.chunks[1]))
     # A new output has no marks: not read (a read per chunk, 0.13 s for a 32k scan's 1024).
     done = np.asarray(progress[...]) != 0 if resuming else np.zeros(progress.shape, bool)
@@ -572,7 +569,7 @@ def _restore_into(
     if not provenance["complete"]:  # else resuming a finished run: its pyramid is written
         changed = [(b.row0, b.col0, b.row1, b.col1) for b in (boxes[key] for key in users)]
         # Pyramid chunks over restored chunks are written as those are, beside the method.
-        pyramid = scans.PyramidWriter(group, job.pyramid_side, source_levels=job.levels,
+        pyramid = pyramids.PyramidWriter(group, job.pyramid_side, source_levels=job.levels,
                                       changed=changed, link=job.link,
                                       final={tuple(key) for key in np.argwhere(done)},
                                       zstd_level=job.zstd_level)  # fmt: skip
@@ -586,7 +583,7 @@ def _restore_into(
     copy = partial(_copy_group, array, level0, progress, job.link, boxes)
     then = None if pyramid is None else pyramid.copy_clean
     # Restored chunks are encoded on the I/O threads themselves (below the method's priority).
-    store = scans.chunk_store(level0)
+    store = chunks.chunk_store(level0)
     with (
         ThreadPoolExecutor(IO_THREADS, thread_name_prefix="inpaint-io",
                            **_below_me()) as pool,
@@ -718,7 +715,7 @@ def _drain(writes: deque[Future[None]]) -> None:
 def _write_chunk(
     array: Any, hole: Any, store: Callable[[tuple[int, int], np.ndarray], None], progress: Any,
     box: Box, key: tuple[int, int], tiles: list[Tile], results: list[Future[np.ndarray]],
-    ramp: int, pyramid: scans.PyramidWriter | None, restored: threading.Event | None = None,
+    ramp: int, pyramid: pyramids.PyramidWriter | None, restored: threading.Event | None = None,
 ) -> None:  # fmt: skip
     """Blend the tiles' results (once they are pasted) into chunk ``box``, ``store`` it (as
     chunk ``key``), mark it done, then hand it to the ``pyramid`` (which may write the pyramid
@@ -767,10 +764,10 @@ def _set_priority(target: int) -> None:
 def _cached(array: Any) -> Any:
     """``array`` behind a :class:`~inpaint_core.io.cache.ChunkCache` when it is chunked; a
     local zarr v3 array's chunks are decoded in the reading thread
-    (:func:`~inpaint_core.io.scans.direct_chunks`), an I/O thread at a lower priority."""
+    (:func:`~inpaint_core.io.chunks.direct_chunks`), an I/O thread at a lower priority."""
     if chunked(array) is None:
         return array
-    direct = scans.direct_chunks(array)
+    direct = chunks.direct_chunks(array)
     return ChunkCache(array, reader=None if direct is None else direct.read)
 
 

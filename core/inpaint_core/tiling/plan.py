@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from inpaint_core.arrays import is_integer
 from inpaint_core.errors import InvalidInputError, ParameterError
-from inpaint_core.tiling.regions import Box
+from inpaint_core.geometry import Box
 
 
 @dataclass(frozen=True)

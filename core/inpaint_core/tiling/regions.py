@@ -11,71 +11,22 @@ import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import cv2
 import numpy as np
 
 from inpaint_core.arrays import is_integer
 from inpaint_core.errors import InpaintError, InvalidInputError
+from inpaint_core.geometry import Box, chunk_boxes
+from inpaint_core.io.guard import corrupt_chunk
+from inpaint_core.io.layout import chunk_key, stored_chunk_keys
 
 DEFAULT_BLOCK = 1024
 """Side of the blocks a mask without integer ``chunks`` (NumPy, dask) is read in."""
 READ_PIXELS = 2**24
 """Most mask pixels :func:`find_hole_regions` reads at once: a strip of whole blocks along a
 band, one read for many chunks (a zarr store then fetches them concurrently)."""
-
-
-class Box(NamedTuple):
-    """A half-open pixel rectangle ``[row0, row1) x [col0, col1)`` of the scan."""
-
-    row0: int
-    row1: int
-    col0: int
-    col1: int
-
-    @property
-    def height(self) -> int:
-        return self.row1 - self.row0
-
-    @property
-    def width(self) -> int:
-        return self.col1 - self.col0
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(height, width)``."""
-        return self.height, self.width
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        """``(rows, cols)`` slices selecting the box from a scan-sized array."""
-        return slice(self.row0, self.row1), slice(self.col0, self.col1)
-
-    def slices_in(self, outer: Box) -> tuple[slice, slice]:
-        """``(rows, cols)`` slices selecting this box from an array that covers ``outer``
-        (whose first pixel is ``outer``'s top-left); the box must lie inside ``outer``."""
-        return (
-            slice(self.row0 - outer.row0, self.row1 - outer.row0),
-            slice(self.col0 - outer.col0, self.col1 - outer.col0),
-        )
-
-    def intersection(self, other: Box) -> Box | None:
-        """The overlap of two boxes, or None where they share no pixel."""
-        row0, row1 = max(self.row0, other.row0), min(self.row1, other.row1)
-        col0, col1 = max(self.col0, other.col0), min(self.col1, other.col1)
-        if row0 >= row1 or col0 >= col1:
-            return None
-        return Box(row0, row1, col0, col1)
-
-    def union(self, other: Box) -> Box:
-        """The smallest box holding both boxes."""
-        return Box(
-            min(self.row0, other.row0),
-            max(self.row1, other.row1),
-            min(self.col0, other.col0),
-            max(self.col1, other.col1),
-        )
 
 
 @dataclass(frozen=True)
@@ -115,20 +66,6 @@ def read_block(mask: Any) -> tuple[int, int]:
     return DEFAULT_BLOCK, DEFAULT_BLOCK
 
 
-def chunk_boxes(
-    shape: tuple[int, int], block: tuple[int, int], within: Box | None = None
-) -> Iterator[Box]:
-    """Yield the boxes of a ``block``-sized grid over ``shape``, row-major; edge ones clipped.
-    With ``within``, only the grid boxes that share a pixel with it (whole, not clipped to it)."""
-    rows, cols = (0, shape[0]), (0, shape[1])
-    if within is not None:
-        rows = (within.row0 - within.row0 % block[0], min(within.row1, shape[0]))
-        cols = (within.col0 - within.col0 % block[1], min(within.col1, shape[1]))
-    for row in range(rows[0], rows[1], block[0]):
-        for col in range(cols[0], cols[1], block[1]):
-            yield Box(row, min(row + block[0], shape[0]), col, min(col + block[1], shape[1]))
-
-
 def _read(mask: Any, box: Box) -> np.ndarray:
     """Bool ``(box.height, box.width)``: True where ``mask`` is non-zero inside ``box``."""
     try:
@@ -136,8 +73,6 @@ def _read(mask: Any, box: Box) -> np.ndarray:
     except (InpaintError, OSError, KeyboardInterrupt, MemoryError):
         raise
     except Exception as error:  # e.g. a corrupt chunk: name where
-        from inpaint_core.io.guard import corrupt_chunk
-
         where = f"mask rows {box.row0}:{box.row1}, cols {box.col0}:{box.col1}"
         raise corrupt_chunk(getattr(mask, "array", mask), where, error) from error
     if block.shape != (box.height, box.width):
@@ -312,8 +247,6 @@ def _unstored_blocks(mask: Any, block: tuple[int, int]) -> Callable[[Box], bool]
     """Whether a block is a chunk that ``mask``'s zarr store does not hold, so all fill value;
     always False unless ``mask`` is an unsharded zarr array chunked as ``block`` whose fill
     value means no hole (0 / False)."""
-    from inpaint_core.io.scans import chunk_key, stored_chunk_keys
-
     if getattr(mask, "chunks", None) != block or np.asarray(getattr(mask, "fill_value", 1)):
         return lambda box: False
     stored = stored_chunk_keys(mask)

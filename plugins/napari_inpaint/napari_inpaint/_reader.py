@@ -58,7 +58,8 @@ def read_store(path: str | os.PathLike[str]) -> list[LayerData]:
     import zarr
 
     from inpaint_core.errors import ImageIOError, InvalidInputError
-    from inpaint_core.io.scans import LEVEL0, axis_names, multiscale_levels
+    from inpaint_core.io.inputs import axis_names, multiscale_levels
+    from inpaint_core.io.store import LEVEL0
 
     path = Path(path)
     try:
