@@ -33,6 +33,18 @@ Choices the paper leaves open, made here:
   renormalised like holes.
 - Inputs are padded inside :meth:`PartialConvUnet.predict` to a multiple of ``2**depth`` (the
   loaded config's), so ``MethodInfo.pad_multiple`` is 1.
+
+Two architectures (:class:`Architecture`, the config's ``architecture``):
+
+- ``lite`` (the default): the network above, trained here; every conv has a bias.
+- ``mmagic``: OpenMMLab's ``PConvEncoderDecoder`` (the published Places checkpoint, format
+  ``mmagic-pconv``): the same layers, widths fixed at 64 ... 512 (``base_channels=64``), a
+  conv bias only where no norm follows (mmcv's ``bias='auto'``), ``depth`` = its
+  ``num_layers`` (7; 4 to 8), ``prior="none"``. Image in as BGR in [-1, 1], valid mask
+  ``1 - hole``, output BGR in [-1, 1] mapped back by ``(y + 1) / 2``. The reference needs
+  sides that are multiples of ``2**num_layers`` and fails otherwise; here other sizes are
+  padded at the bottom and right with pixels marked *missing* (ignored by the partial convs,
+  as the zero padding at the borders is) and cropped.
 """
 
 from __future__ import annotations
@@ -83,6 +95,19 @@ VGG_LAYERS = ("pool1", "pool2", "pool3")
 ADAM_BETAS = (0.9, 0.999)
 
 
+class Architecture(str, Enum):
+    """Which U-Net ``partial-conv-unet`` builds, and how it feeds it (module docstring)."""
+
+    LITE = "lite"  # this project's: RGB in [0, 1], a bias on every conv, optional prior
+    MMAGIC = "mmagic"  # OpenMMLab's PConvEncoderDecoder: BGR in [-1, 1], published weights
+
+
+#: OpenMMLab's widths are fixed in its code: 64 * (1, 2, 4, 8, 8, ...).
+MMAGIC_BASE_CHANNELS = 64
+#: OpenMMLab's encoder always builds enc1..enc4 (and the decoder dec4..dec1).
+MMAGIC_MIN_DEPTH = 4
+
+
 class TextureLoss(str, Enum):
     """What constrains texture beyond the pixel losses."""
 
@@ -106,6 +131,8 @@ class PartialConvUnetConfig:
         valid_weight, hole_weight: weights of the L1 terms on known and hole pixels (1, 6).
         perceptual_weight, style_weight: weights of the VGG terms (0.05, 120).
         tv_weight: weight of the total variation over the dilated hole (0.1).
+        architecture: an :class:`Architecture`; ``mmagic`` needs ``base_channels=64``,
+            ``depth`` 4 to 8 and ``prior="none"``.
     """
 
     base_channels: int = 64
@@ -118,9 +145,11 @@ class PartialConvUnetConfig:
     perceptual_weight: float = 0.05
     style_weight: float = 120.0
     tv_weight: float = 0.1
+    architecture: Architecture = Architecture.LITE
 
     def __post_init__(self) -> None:
-        for name, kind in (("prior", Prior), ("texture_loss", TextureLoss)):
+        choices = (("prior", Prior), ("texture_loss", TextureLoss), ("architecture", Architecture))
+        for name, kind in choices:
             object.__setattr__(self, name, parse_choice(kind, getattr(self, name), name))
         require_ints(self, ("base_channels",))
         require_ints(self, ("depth",), minimum=2)
@@ -130,6 +159,28 @@ class PartialConvUnetConfig:
             raise ParameterError(f"lr={self.lr!r} must be > 0")
         require_weights(self, ("valid_weight", "hole_weight", "perceptual_weight",
                                "style_weight", "tv_weight"))  # fmt: skip
+        if self.architecture is Architecture.MMAGIC:
+            self._check_mmagic()
+
+    def _check_mmagic(self) -> None:
+        """``architecture='mmagic'`` exists only as OpenMMLab builds it."""
+        if self.base_channels != MMAGIC_BASE_CHANNELS:
+            raise ParameterError(
+                f"base_channels={self.base_channels} does not exist in architecture='mmagic' "
+                f"(OpenMMLab's widths are fixed at {MMAGIC_BASE_CHANNELS} ... 512); use "
+                f"base_channels={MMAGIC_BASE_CHANNELS} or architecture='lite'"
+            )
+        if self.depth < MMAGIC_MIN_DEPTH:
+            raise ParameterError(
+                f"depth={self.depth} does not exist in architecture='mmagic' (its num_layers "
+                f"is {MMAGIC_MIN_DEPTH} to {MAX_DEPTH}); use architecture='lite'"
+            )
+        if self.prior is not Prior.NONE:
+            raise ParameterError(
+                f"prior={self.prior.value!r} does not exist in architecture='mmagic' "
+                "(OpenMMLab's network sees the known pixels only); use prior='none' or "
+                "architecture='lite'"
+            )
 
     @property
     def multiple(self) -> int:
@@ -188,16 +239,20 @@ class PartialConvUNet(nn.Module):
         super().__init__()
         self.depth = config.depth
         widths = level_widths(config)
+        # mmcv's bias='auto' (mmagic): a conv followed by a norm has no bias.
+        lite = config.architecture is Architecture.LITE
         encoder: list[nn.Module] = []
         for level, width in enumerate(widths):
             kernel = ENCODER_KERNELS[level] if level < len(ENCODER_KERNELS) else DECODER_KERNEL
             source = IMAGE_CHANNELS if level == 0 else widths[level - 1]
-            conv = PartialConv2d(source, width, kernel, stride=2, padding=kernel // 2)
+            conv = PartialConv2d(source, width, kernel, stride=2, padding=kernel // 2,
+                                 bias=lite or level == 0)  # fmt: skip
             encoder.append(PartialBlock(conv, norm=level > 0, activation=nn.ReLU()))
         decoder: list[nn.Module] = []
         for level in reversed(range(1, config.depth)):
             source, target = widths[level] + widths[level - 1], widths[level - 1]
-            conv = PartialConv2d(source, target, DECODER_KERNEL, padding=DECODER_KERNEL // 2)
+            conv = PartialConv2d(source, target, DECODER_KERNEL, padding=DECODER_KERNEL // 2,
+                                 bias=lite)  # fmt: skip
             decoder.append(PartialBlock(conv, norm=True, activation=nn.LeakyReLU(LEAKY_SLOPE)))
         output = PartialConv2d(widths[0] + IMAGE_CHANNELS, IMAGE_CHANNELS, DECODER_KERNEL,
                                padding=DECODER_KERNEL // 2)  # fmt: skip
@@ -247,14 +302,22 @@ class PartialConvUnetNetworks(nn.Module):
         if config.prior is not Prior.NONE:  # start as the prior exactly: a zero correction
             start_at_prior(self.generator.last_layer)
 
-    def complete(self, images: Tensor, masks: Tensor) -> Tensor:
+    def complete(self, images: Tensor, masks: Tensor, valid: Tensor | None = None) -> Tensor:
         """The network's image ``(B, 3, H, W)`` for images in [0, 1] and masks 1 = hole.
 
         H and W must be multiples of ``2**depth``. With prior ``none`` the raw output
-        (unclamped); otherwise ``(telea fill + correction).clamp(0, 1)``.
+        (unclamped); otherwise ``(telea fill + correction).clamp(0, 1)``. ``valid``
+        ``(B, 1, H, W)`` (1 = known to the network) defaults to ``1 - masks``; ``mmagic``'s
+        padding passes it with the padded band 0 (missing, yet not a hole to report).
+        With ``architecture='mmagic'`` the network runs in OpenMMLab's encoding (BGR in
+        [-1, 1]) and its output is mapped back to RGB ``(raw + 1) / 2``, unclamped.
         """
+        if valid is None:
+            valid = 1.0 - (masks > 0.5).to(images.dtype)
+        if self.config.architecture is Architecture.MMAGIC:
+            raw, _ = self.generator(images.flip(1) * 2.0 - 1.0, valid)
+            return (raw.flip(1) + 1.0) * 0.5
         filled = prior_fill(images, masks, self.config.prior)
-        valid = 1.0 - (masks > 0.5).to(images.dtype)
         raw, _ = self.generator(filled, valid)
         return apply_prior(filled, raw, self.config.prior)
 
@@ -401,6 +464,9 @@ class PartialConvUnet(LearnedMethod):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """The network in eval mode on ``image`` padded to a multiple of ``2**depth``.
 
+        ``lite`` pads by reflection; ``mmagic`` pads with pixels the partial convs treat as
+        missing (the reference refuses such sizes; see the module docstring).
+
         Args:
             networks: a loaded :class:`PartialConvUnetNetworks` in eval mode.
             image: float32 ``(1, 3, H, W)`` in [0, 1].
@@ -413,11 +479,17 @@ class PartialConvUnet(LearnedMethod):
         height, width = image.shape[-2:]
         multiple = networks.config.multiple
         pad_h, pad_w = -height % multiple, -width % multiple
-        if pad_h or pad_w:
+        valid = None
+        if (pad_h or pad_w) and networks.config.architecture is Architecture.MMAGIC:
+            known = 1.0 - (mask > 0.5).to(image.dtype)
+            valid = F.pad(known, (0, pad_w, 0, pad_h), value=0.0)
+            image = F.pad(image, (0, pad_w, 0, pad_h), value=0.0)
+            mask = F.pad(mask, (0, pad_w, 0, pad_h), value=0.0)
+        elif pad_h or pad_w:
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
             mask = F.pad(mask, (0, pad_w, 0, pad_h), mode=mode)
-        output = networks.complete(image, mask).clamp(0.0, 1.0)
+        output = networks.complete(image, mask, valid).clamp(0.0, 1.0)
         return output[:, :, :height, :width], {}
 
 
