@@ -38,6 +38,20 @@ Choices the paper leaves open or that are made differently here:
   result: the output's hole is pasted as is (the tiled engine and the method contract keep
   known pixels bit-identical).
 - Random hole shapes come from the trainer's mask generator, not the paper's rectangles.
+
+Two architectures (:class:`Architecture`, the config's ``architecture``):
+
+- ``lite`` (the default, and what a sidecar without the field means): the network above, with
+  the prior fill, sigmoid output and ``base_channels`` / ``dilations`` as configured.
+- ``mmagic``: OpenMMLab's exact generator (:class:`~inpaint_core.layers.glcic_mmagic.
+  MmagicGlcicGenerator`), which runs the published Places365 weights (``inpaint weights import
+  mmagic-glcic FILE`` or ``inpaint weights fetch glcic-places``): the same layer list at the
+  paper's width (64) with OpenMMLab's parameter names, BGR input in [-1, 1] with the hole at
+  grey, the mask as a 4th channel, and the output clipped to [-1, 1] (no sigmoid, no prior).
+  Its widths are fixed (the reference hard-codes them): ``base_channels`` must be 64,
+  ``dilations`` (2, 4, 8, 16) and ``prior`` ``none``. Sides are padded (reflect, bottom and
+  right) to a multiple of 4 and cropped back; at multiples of 4 the network sees the image as
+  OpenMMLab's inferencer does, unpadded.
 """
 
 from __future__ import annotations
@@ -45,6 +59,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +74,8 @@ from inpaint_core.discriminators.global_local import (
     GlobalLocalDiscriminatorConfig,
 )
 from inpaint_core.errors import InvalidInputError, ParameterError
+from inpaint_core.layers.glcic_mmagic import DILATIONS as MMAGIC_DILATIONS
+from inpaint_core.layers.glcic_mmagic import MmagicGlcicGenerator
 from inpaint_core.learned import (
     LearnedMethod,
     config_to_dict,
@@ -79,6 +96,15 @@ CONTEXT_MARGIN = GLCIC_CONTEXT_MARGIN
 ADAM_BETAS = (0.5, 0.999)
 #: Mean pixel of the completion network before it has seen a training image.
 INITIAL_MEAN_PIXEL = 0.5
+#: The width OpenMMLab's generator hard-codes (its first conv's channels).
+MMAGIC_BASE_CHANNELS = 64
+
+
+class Architecture(str, Enum):
+    """Which completion network ``glcic`` builds (see the module docstring)."""
+
+    LITE = "lite"  # this project's: prior fill, sigmoid, configurable width
+    MMAGIC = "mmagic"  # OpenMMLab's exact generator, for the published weights
 
 
 @dataclass(frozen=True)
@@ -102,6 +128,8 @@ class GlcicConfig:
         prior: what fills the hole before the network (``none``: the training set's mean
             pixel, the paper's; ``telea``: Telea's fill plus a learned correction).
         lr: Adam learning rate of both networks (2e-4, betas (0.5, 0.999)).
+        architecture: an :class:`Architecture`; ``mmagic`` needs ``base_channels=64``, the
+            default ``dilations`` and ``prior="none"``.
     """
 
     base_channels: int = 64
@@ -114,9 +142,13 @@ class GlcicConfig:
     gan_loss: GanLoss = GanLoss.NON_SATURATING
     prior: Prior = Prior.NONE
     lr: float = 2e-4
+    architecture: Architecture = Architecture.LITE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prior", parse_choice(Prior, self.prior, "prior"))
+        object.__setattr__(
+            self, "architecture", parse_choice(Architecture, self.architecture, "architecture")
+        )
         try:
             object.__setattr__(self, "gan_loss", GanLoss.parse(self.gan_loss))
         except InvalidInputError as e:
@@ -141,6 +173,22 @@ class GlcicConfig:
         require_weights(self, ("adv_weight",))
         if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
             raise ParameterError(f"lr={self.lr!r} must be > 0")
+        if self.architecture is Architecture.MMAGIC:
+            self._check_mmagic()
+
+    def _check_mmagic(self) -> None:
+        """Refuse settings OpenMMLab's generator does not have (its widths are fixed)."""
+        fixed = {"base_channels": (self.base_channels, MMAGIC_BASE_CHANNELS),
+                 "dilations": (self.dilations, MMAGIC_DILATIONS),
+                 "prior": (self.prior, Prior.NONE)}  # fmt: skip
+        for name, (value, needed) in fixed.items():
+            if value != needed:
+                shown = needed.value if isinstance(needed, Enum) else needed
+                got = value.value if isinstance(value, Enum) else value
+                raise ParameterError(
+                    f"{name}={got!r} does not exist in architecture='mmagic' (OpenMMLab's "
+                    f"generator has {name}={shown!r}); use architecture='lite' to change it"
+                )
 
     @property
     def local_side(self) -> int:
@@ -269,13 +317,22 @@ class CompletionNetwork(nn.Module):
         return apply_prior(filled, raw, self.config.prior)
 
 
+def build_completion(config: GlcicConfig) -> nn.Module:
+    """The completion network of ``config.architecture``: a :class:`CompletionNetwork` or
+    OpenMMLab's :class:`~inpaint_core.layers.glcic_mmagic.MmagicGlcicGenerator`. Both map
+    ``(images, masks)`` (RGB in [0, 1], 1 = hole) to a ``(B, 3, H, W)`` image in [0, 1]."""
+    if config.architecture is Architecture.MMAGIC:
+        return MmagicGlcicGenerator()
+    return CompletionNetwork(config)
+
+
 class GlcicNetworks(nn.Module):
-    """The inference networks: the child ``completion`` (a :class:`CompletionNetwork`)."""
+    """The inference networks: the child ``completion`` (see :func:`build_completion`)."""
 
     def __init__(self, config: GlcicConfig) -> None:
         super().__init__()
         self.config = config
-        self.completion = CompletionNetwork(config)
+        self.completion = build_completion(config)
 
 
 class GlcicTraining(TrainableModel):
@@ -287,7 +344,7 @@ class GlcicTraining(TrainableModel):
     def __init__(self, config: GlcicConfig) -> None:
         super().__init__()
         self.config = config
-        self.completion = CompletionNetwork(config)
+        self.completion = build_completion(config)
         self.discriminator = GlobalLocalDiscriminator(
             GlobalLocalDiscriminatorConfig(
                 global_size=config.image_size,
@@ -331,7 +388,7 @@ class GlcicTraining(TrainableModel):
         c = self.config
         images, masks = batch["image"], batch["mask"]
         self.check_batch(images)
-        if self.training:
+        if self.training and isinstance(self.completion, CompletionNetwork):
             self.completion.update_mean_pixel(images)
         output = self.completion(images, masks)
         merged = merge(output, images, masks)
