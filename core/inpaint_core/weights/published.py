@@ -42,7 +42,7 @@ _OPENMMLAB_PLACES = "Places365-Challenge (1.8 M scene photographs at 256 x 256)"
 _OPENMMLAB_REFERENCE = "OpenMMLab mmediting / mmagic (Apache-2.0), github.com/open-mmlab/mmagic"
 # Sizes in MB: float32 parameters of every network the file holds, counted on the reference.
 SIZE_GLCIC = 100.0
-SIZE_PCONV = 100.0
+SIZE_PCONV = 213.0
 SIZE_DEEPFILL = 100.0
 SIZE_MIGAN = 30.0
 MIGAN_SCORES = "the paper's Table 1 (Places2 512 x 512, FID and LPIPS)"
