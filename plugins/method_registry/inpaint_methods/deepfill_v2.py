@@ -15,6 +15,19 @@ As in the official code, ``base_channels`` (its ``cnum``, 48) counts the *filter
 gated conv, half of which are gates: the feature widths are ``b/2, b, 2b`` (and ``b/4`` before
 the output conv), 4.06 M generator parameters at ``b = 48``. Choices, with their reasons, are in
 ``docs/methods/deepfill-v2.md``.
+
+Two architectures (:class:`Architecture`, the config's ``architecture``):
+
+- ``lite`` (the default, and what a sidecar without the field means): the above.
+- ``mmagic``: OpenMMLab's published DeepFill v2 (mmediting / mmagic ``TwoStageInpaintor`` with
+  ``DeepFillEncoderDecoder``; :mod:`inpaint_core.layers.deepfill_mmagic`), so its Places
+  checkpoint (format ``mmagic-deepfillv2``, :mod:`inpaint_core.weights.mmagic_deepfillv2`)
+  reproduces the reference. Its test path: the image in BGR order, ``(v - 127.5) / 127.5``,
+  the hole set to 0 (mmagic's ``GetMaskedImage`` fills 127.5), input ``cat(masked, ones,
+  mask)``; the result is stage 2's output (tanh) in the hole. Widths come from
+  ``channel_factor`` (encoders, necks, stage 1's decoder; 0.75) and ``refine_channel_factor``
+  (stage 2's decoder; 1). Sides must be multiples of 8 (padded, as for ``lite``; the
+  reference refuses other sizes) and at least 72. Inference only: it has no training here.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +48,7 @@ from inpaint_core.checks import parse_choice, require_fractions, require_ints, r
 from inpaint_core.discriminators.sn_patch import SNPatchDiscriminator, SNPatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.attention import DEFAULT_MAX_ELEMENTS, ContextualAttention
+from inpaint_core.layers.deepfill_mmagic import MmagicDeepFillGenerator, check_factor
 from inpaint_core.layers.gated import Activation, GatedConv2d, GatedDeconv2d
 from inpaint_core.learned import (
     LearnedMethod,
@@ -48,6 +63,13 @@ from inpaint_methods.learned_infos import DEEPFILL_V2_INFO, DEEPFILL_V2_PAD_MULT
 #: Two stride-2 downsamplings times the attention's rate 2: inputs are padded to this.
 PAD_MULTIPLE = DEEPFILL_V2_PAD_MULTIPLE
 _DILATIONS = (2, 4, 8, 16)
+
+
+class Architecture(str, Enum):
+    """Which generator ``deepfill-v2`` builds (see the module docstring)."""
+
+    LITE = "lite"  # this project's two stages, priors, trainable
+    MMAGIC = "mmagic"  # OpenMMLab's published generator and test path, inference only
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,12 @@ class DeepFillV2Config:
             correction on the Telea fill whose last conv starts at zero.
         l1_coarse_weight, l1_refine_weight, adv_weight: loss weights (1, 1, 1).
         lr, beta1, beta2: Adam for the generator and the discriminator (1e-4, 0.5, 0.999).
+        architecture: an :class:`Architecture`. ``mmagic`` needs ``prior="none"``,
+            ``attention_rate=2`` and the default ``base_channels`` and ``attention_chunk``
+            (its widths are the two factors below; its attention is the reference's, whole).
+        channel_factor: ``mmagic`` only: OpenMMLab's ``channel_factor`` of every encoder, neck
+            and stage 1's decoder (0.75 in the published model).
+        refine_channel_factor: ``mmagic`` only: the ``channel_factor`` of stage 2's decoder (1).
     """
 
     base_channels: int = 48
@@ -82,9 +110,20 @@ class DeepFillV2Config:
     lr: float = 1e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    architecture: Architecture = Architecture.LITE
+    channel_factor: float = 0.75
+    refine_channel_factor: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prior", parse_choice(Prior, self.prior, "prior"))
+        object.__setattr__(
+            self, "architecture", parse_choice(Architecture, self.architecture, "architecture")
+        )
+        for name in ("channel_factor", "refine_channel_factor"):
+            try:
+                object.__setattr__(self, name, check_factor(name, getattr(self, name)))
+            except InvalidInputError as error:
+                raise ParameterError(str(error)) from None
         require_ints(self, ("base_channels", "discriminator_channels", "attention_rate",
                             "attention_chunk"))  # fmt: skip
         if self.base_channels % 4:
@@ -99,6 +138,30 @@ class DeepFillV2Config:
                 raise ParameterError(f"{name}={value!r} must be a finite number > 0")
         require_fractions(self, ("beta1", "beta2"))
         require_weights(self, ("l1_coarse_weight", "l1_refine_weight", "adv_weight"))
+        self._check_architecture()
+
+    def _check_architecture(self) -> None:
+        """Refuse settings the chosen architecture does not have (no silent defaults)."""
+        if self.architecture is Architecture.LITE:
+            for name, default in (("channel_factor", 0.75), ("refine_channel_factor", 1.0)):
+                if getattr(self, name) != default:
+                    raise ParameterError(
+                        f"{name}={getattr(self, name)!r} exists only in "
+                        "architecture='mmagic'; use base_channels for 'lite'"
+                    )
+            return
+        if self.prior is not Prior.NONE:
+            raise ParameterError(f"prior={self.prior.value!r} does not exist in "
+                                 "architecture='mmagic' (OpenMMLab's model sees the hole as 0); "
+                                 "use prior='none' or architecture='lite'")  # fmt: skip
+        for name, default in (("base_channels", 48), ("attention_rate", 2),
+                              ("attention_chunk", DEFAULT_MAX_ELEMENTS)):  # fmt: skip
+            if getattr(self, name) != default:
+                raise ParameterError(
+                    f"{name}={getattr(self, name)!r} does not exist in architecture='mmagic' "
+                    "(its widths are channel_factor and refine_channel_factor, its attention "
+                    "matches at 1/2 over the whole image); leave it at its default"
+                )
 
 
 #: The smallest settings that still run every layer and loss (tests, smoke runs): feature
@@ -230,6 +293,42 @@ class DeepFillV2Networks(nn.Module):
         return apply_prior(filled, raw, self.config.prior)
 
 
+class MmagicDeepFillNetworks(nn.Module):
+    """``generator``: OpenMMLab's two-stage DeepFill v2, fed as its test path feeds it."""
+
+    def __init__(self, config: DeepFillV2Config) -> None:
+        super().__init__()
+        self.config = config
+        self.generator = MmagicDeepFillGenerator(
+            config.channel_factor, config.refine_channel_factor, config.attention_scale,
+            config.attention_fuse,
+        )  # fmt: skip
+
+    def forward(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+        """Both stages as ``TwoStageInpaintor.forward_tensor`` runs them.
+
+        Args:
+            images: float ``(B, 3, H, W)`` RGB in [0, 1]; hole pixels are never read.
+            masks: ``(B, 1, H, W)``, 1 (> 0.5) = hole. H and W multiples of 8, at least 72.
+
+        Returns:
+            ``(stage1, stage2)``, each ``(B, 3, H, W)`` RGB in [0, 1]: the stage outputs over
+            the whole image (not merged).
+        """
+        shape = tuple(images.shape)
+        if images.ndim != 4 or shape[1] != 3 or tuple(masks.shape) != (shape[0], 1, *shape[2:]):
+            raise InvalidInputError(
+                f"images {shape} and masks {tuple(masks.shape)} are not (B, 3, H, W), (B, 1, H, W)"
+            )
+        masks = (masks > 0.5).to(images.dtype)
+        # The published model was trained on BGR images (mmediting loads with OpenCV and does
+        # not convert); its inputs are (v - 127.5) / 127.5 with the hole at 0.
+        bgr = images.flip(1) * 2 - 1
+        masked = bgr * (1 - masks)
+        stage1, stage2 = self.generator(torch.cat([masked, torch.ones_like(masks), masks], 1))
+        return (stage1.flip(1) + 1) / 2, (stage2.flip(1) + 1) / 2
+
+
 # --- training ---------------------------------------------------------------------------------
 class DeepFillV2Training(TrainableModel):
     """Coarse and refine generators, SN-PatchGAN, and DeepFill v2's losses."""
@@ -302,18 +401,27 @@ class DeepFillV2(LearnedMethod):
 
     @classmethod
     def build_networks(cls, config: DeepFillV2Config) -> nn.Module:
+        if config.architecture is Architecture.MMAGIC:
+            return MmagicDeepFillNetworks(config)
         return DeepFillV2Networks(config)
 
     @classmethod
     def build_training(
         cls, config: DeepFillV2Config, *, vgg_weights: str | None = None
     ) -> DeepFillV2Training:
+        if config.architecture is not Architecture.LITE:
+            raise ParameterError(
+                f"architecture={config.architecture.value!r} is inference only (OpenMMLab's "
+                "published weights); train architecture='lite'"
+            )
         return DeepFillV2Training(config)  # no perceptual loss: vgg_weights is unused
 
     def predict(
         self, networks: nn.Module, image: Tensor, mask: Tensor
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Both stages on a padded batch; the refined image. See :meth:`LearnedMethod.predict`."""
+        if isinstance(networks, MmagicDeepFillNetworks):
+            return networks(image, mask)[1], {}
         assert isinstance(networks, DeepFillV2Networks)
         _, refined, _ = networks(image, mask)
         return refined, {}
