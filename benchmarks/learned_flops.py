@@ -1,7 +1,8 @@
 """Achieved FLOP/s of the learned methods' CPU inference against this machine's matmul peak.
 
     python benchmarks/learned_flops.py [--threads 2] [--repeats 3]
-        [--backends eager,compile] [--cases lama,edgeconnect,lite]
+        [--backends nchw,eager,compile,onnx] [--cases lama,edgeconnect,lite]
+        [--lama-ref DIR --lama-ref-python PY] [--edgeconnect-ref DIR --edgeconnect-ref-python PY]
 
 The peak is the best of 10 fp32 ``2048 x 2048 @ 2048 x 2048`` matmuls (``2 * 2048**3``
 FLOP each). Each case times the method's own ``predict`` (its test-time forward, under
@@ -10,10 +11,17 @@ then the minimum of ``--repeats`` runs, each backend's runs interleaved with the
 FLOPs per tile are counted once with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions
 and matmuls; FFTs and element-wise work are not counted, as in the reference figures).
 
-Backends: ``nchw`` (the networks as built, contiguous NCHW: inference before issue 26),
-``eager`` (what ``inpaint`` runs: :func:`~inpaint_core.learned.prepare_for_inference`, i.e.
-channels-last weights and inputs on the CPU), ``compile`` (``torch.compile`` of ``eager``'s
-``predict``; first call = compilation). Outputs are compared with ``nchw``'s in grey levels.
+Backends: ``nchw`` (the networks as built, contiguous NCHW, no folding: inference before
+issue 26), then the three of :mod:`inpaint_core.backends`, each through
+:func:`~inpaint_core.backends.run_predict` as ``inpaint`` runs them (BatchNorm folded,
+channels-last where :func:`~inpaint_core.learned.prepare_for_inference` puts it): ``eager``,
+``compile`` (first call = compilation) and ``onnx`` (first call = export + session; needs
+onnx and onnxruntime, else the backend is reported missing and skipped). Outputs are compared
+with ``nchw``'s in grey levels.
+
+``--lama-ref CHECKOUT --lama-ref-python PYTHON`` (and ``--edgeconnect-ref`` /
+``--edgeconnect-ref-python``) also time the reference implementation's generator, eager fp32,
+in its own environment (``benchmarks/reference_speed.py``), right after our runs of the case.
 
 Cases: ``lama`` on 512² with big-lama's architecture (``LamaConfig()``, random weights),
 ``edgeconnect``: ``edge-gan`` with ``architecture="edgeconnect"`` (G1 + G2, width 64, random
@@ -26,8 +34,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +47,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from inpaint_core import get_method, list_methods
+from inpaint_core.backends import Backend, run_predict
 from inpaint_core.learned import prepare_for_inference
 from inpaint_core.masks import make_mask
 
@@ -98,15 +111,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--backends", default="nchw,eager,compile")
+    parser.add_argument("--backends", default="nchw,eager,compile,onnx")
     parser.add_argument("--cases", default="lama,edgeconnect,lite")
+    for name in ("lama", "edgeconnect"):
+        parser.add_argument(f"--{name}-ref", type=Path, help=f"{name} reference checkout")
+        parser.add_argument(f"--{name}-ref-python", help="python of the reference's venv")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     backends = args.backends.split(",")
+    unknown = sorted(set(backends) - {"nchw", *(b.value for b in Backend)})
+    if unknown:
+        raise SystemExit(f"unknown backends {unknown}; valid: nchw, eager, compile, onnx")
     peak = matmul_peak()
     rows: list[tuple[Any, ...]] = []
     for label, name, side, changes in cases(args.cases.split(",")):
         rows.extend(run_case(label, name, side, changes, backends, args.repeats))
+        family = "lama" if name == "lama" else "edgeconnect" if changes else None
+        checkout = getattr(args, f"{family}_ref", None) if family else None
+        if checkout is not None:
+            python = getattr(args, f"{family}_ref_python") or sys.executable
+            rows.append(reference_row(family, python, checkout, rows[-1], args))
     peak = max(peak, matmul_peak())
     print(f"fp32 matmul {MATMUL_SIDE}³, {args.threads} threads: {peak:.1f} GFLOP/s (best of 20)")
     header = f"{'method':<28} {'tile':>5} {'GFLOP':>7} {'s (min)':>8} {'GFLOP/s':>8} "
@@ -120,6 +144,27 @@ def main() -> None:
         )
 
 
+def reference_row(
+    family: str, python: str, checkout: Path, ours: tuple[Any, ...], args: argparse.Namespace
+) -> tuple[Any, ...]:
+    """Time the reference generator in its own environment; a row like ``run_case``'s, with
+    our FLOP count (the same architecture)."""
+    script = Path(__file__).resolve().parent / "reference_speed.py"
+    command = [python, str(script), family, str(checkout), "--threads", str(args.threads),
+               "--repeats", str(args.repeats)]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"reference {family} failed:\n{done.stderr[-2000:]}")
+    seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+    best = min(seconds)
+    gflop, label, side = ours[0], ours[2], ours[3]
+    ref = REFERENCE[family]
+    versus = f"{ref[1] * gflop / ref[0] / best:.2f}x"
+    warm = time.perf_counter() - started - sum(seconds)
+    return (gflop, best, label, side, versus, "reference", "-", warm)
+
+
 def run_case(
     label: str, name: str, side: int, changes: dict[str, Any] | None, backends: list[str],
     repeats: int,
@@ -129,41 +174,35 @@ def run_case(
     plain = copy.deepcopy(built).to(memory_format=torch.contiguous_format)
     fast = prepare_for_inference(copy.deepcopy(built), "cpu")
     image, hole = tile(side)
-    fast_image = image.contiguous(memory_format=torch.channels_last)
-    fast_hole = hole.contiguous(memory_format=torch.channels_last)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:  # spectral norm: no_grad
         method.predict(plain, image, hole)
     gflop = counter.get_total_flops() / 1e9
     with torch.inference_mode():
         expected, _ = method.predict(plain, image, hole)
-        calls: dict[str, Callable[[], torch.Tensor]] = {}
-        for backend in backends:
-            if backend == "nchw":
-                calls[backend] = lambda: method.predict(plain, image, hole)[0]
-            elif backend == "eager":
-                calls[backend] = lambda: method.predict(fast, fast_image, fast_hole)[0]
-            elif backend == "compile":
-                compiled = torch.compile(lambda i, m: method.predict(fast, i, m)[0])
-                calls[backend] = lambda compiled=compiled: compiled(fast_image, fast_hole)
-            else:
-                raise SystemExit(f"unknown backend {backend!r}; valid: nchw, eager, compile")
-        diffs: dict[str, int] = {}
-        warm: dict[str, float] = {}
-        for backend, call in list(calls.items()):  # warm-up (compilation included)
-            started = time.perf_counter()
-            try:
-                out = call()
-            except Exception as error:  # torch.compile can fail on a model: report, go on
-                print(f"{label}: backend {backend} failed: {str(error).splitlines()[0][:200]}")
-                del calls[backend]
-                continue
-            warm[backend] = time.perf_counter() - started
-            levels = (out.clamp(0, 1) * 255).round() - (expected.clamp(0, 1) * 255).round()
-            diffs[backend] = int(levels.abs().max())
-        times: dict[str, list[float]] = {backend: [] for backend in calls}
-        for _ in range(repeats):  # interleaved
-            for backend, call in calls.items():
-                times[backend].append(_seconds(call))
+    calls: dict[str, Callable[[], torch.Tensor]] = {}
+    for backend in backends:
+        if backend == "nchw":
+            calls[backend] = lambda: _nchw(method, plain, image, hole)
+        else:
+            instance = type(method)(**dict(method.params, backend=backend))
+            calls[backend] = lambda m=instance: run_predict(m, fast, image, hole, "cpu")[0]
+    diffs: dict[str, int] = {}
+    warm: dict[str, float] = {}
+    for backend, call in list(calls.items()):  # warm-up (compilation, export included)
+        started = time.perf_counter()
+        try:
+            out = call()
+        except Exception as error:  # a backend can fail on a model: report, go on
+            print(f"{label}: backend {backend} failed: {str(error).splitlines()[0][:200]}")
+            del calls[backend]
+            continue
+        warm[backend] = time.perf_counter() - started
+        levels = (out.clamp(0, 1) * 255).round() - (expected.clamp(0, 1) * 255).round()
+        diffs[backend] = int(levels.abs().max())
+    times: dict[str, list[float]] = {backend: [] for backend in calls}
+    for _ in range(repeats):  # interleaved
+        for backend, call in calls.items():
+            times[backend].append(_seconds(call))
     ref = REFERENCE["lama"] if name == "lama" else None
     if name == "edge-gan" and changes:
         ref = REFERENCE["edgeconnect"]
@@ -174,6 +213,12 @@ def run_case(
         versus = f"{ref[1] * gflop / ref[0] / best:.2f}x" if ref else "-"
         rows.append((gflop, best, label, side, versus, backend, diffs[backend], warm[backend]))
     return rows
+
+
+def _nchw(method: Any, networks: torch.nn.Module, image: torch.Tensor,
+          hole: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    with torch.inference_mode():
+        return method.predict(networks, image, hole)[0]
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ A learned method subclasses :class:`LearnedMethod`. It names a frozen config dat
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import typing
@@ -404,18 +403,18 @@ class LearnedMethod(InpaintMethod):
         device = resolve_device(self.params.get("device", "auto"))
         networks = self.load_networks(device)
         tensor, hole = self._tensors(image, mask, device)
-        with self._inference(device):
-            filled, extras = self.predict(networks, tensor, hole)
+        filled, extras = self._predict_with_backend(networks, tensor, hole, device)
         return self._result(filled, extras, 0, image.shape)
 
-    def _inference(self, device: str) -> contextlib.ExitStack:
-        """Inference mode, with the autocast that the ``precision`` parameter asks for."""
+    def _predict_with_backend(
+        self, networks: nn.Module, image: Tensor, mask: Tensor, device: str
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """:meth:`predict` executed by the ``backend`` parameter's backend on BatchNorm-folded
+        networks, with the ``precision`` parameter's autocast (:mod:`inpaint_core.backends`)."""
+        from inpaint_core.backends import run_predict
+
         dtype = autocast_dtype(str(self.params.get("precision", "auto")), device)
-        stack = contextlib.ExitStack()
-        stack.enter_context(torch.inference_mode())
-        if dtype is not None:
-            stack.enter_context(torch.autocast("cuda", dtype=dtype))
-        return stack
+        return run_predict(self, networks, image, mask, device, dtype)
 
     def run_batch(
         self, images: list[np.ndarray], masks: list[np.ndarray], seed: int
@@ -437,8 +436,7 @@ class LearnedMethod(InpaintMethod):
             pairs = [self._tensors(images[i], masks[i], device) for i in indices]
             batch = torch.cat([tensor for tensor, _ in pairs])
             holes = torch.cat([hole for _, hole in pairs])
-            with self._inference(device):
-                filled, extras = self.predict(networks, batch, holes)
+            filled, extras = self._predict_with_backend(networks, batch, holes, device)
             for position, index in enumerate(indices):
                 results[index] = self._result(filled, extras, position, images[index].shape)
         return results

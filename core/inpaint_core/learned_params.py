@@ -24,9 +24,20 @@ PRECISION_PARAMETER = Parameter(
     "elsewhere), fp32, or bf16 / fp16 autocast (CUDA only).",
     choices=("auto", "fp32", "bf16", "fp16"),
 )
-#: The parameters every learned method takes first: its weights, device and precision.
+BACKEND_PARAMETER = Parameter(
+    "backend",
+    ParamType.CHOICE,
+    "eager",
+    "How the network is executed: eager (PyTorch), compile (torch.compile; the first tile "
+    "of each size compiles) or onnx (ONNX Runtime, CPU, fp32; needs "
+    "`pip install 'napari-inpaint[onnx]'`). Default: the fastest on the CPU measured in "
+    "benchmarks/RESULTS.md.",
+    choices=("eager", "compile", "onnx"),
+)
+#: The parameters every learned method takes first: its weights, device, precision, backend.
 LEARNED_PARAMETERS: tuple[Parameter, ...] = (
     WEIGHTS_PARAMETER,
     DEVICE_PARAMETER,
     PRECISION_PARAMETER,
+    BACKEND_PARAMETER,
 )
