@@ -43,7 +43,7 @@ _OPENMMLAB_REFERENCE = "OpenMMLab mmediting / mmagic (Apache-2.0), github.com/op
 # Sizes in MB: float32 parameters of every network the file holds, counted on the reference.
 SIZE_GLCIC = 100.0
 SIZE_PCONV = 213.0
-SIZE_DEEPFILL = 100.0
+SIZE_DEEPFILL = 41.0
 SIZE_MIGAN = 30.0
 MIGAN_SCORES = "the paper's Table 1 (Places2 512 x 512, FID and LPIPS)"
 
