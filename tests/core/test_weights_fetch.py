@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -164,8 +165,17 @@ def test_cli_list_json_names_every_entry(home: Path, capsys: pytest.CaptureFixtu
         assert row["installed"] is False
         assert row["path"].startswith(str(home))
     assert by_name["edgeconnect-celeba"]["licence"].startswith("CC BY-NC 4.0")
+    # Every survey family with a published checkpoint, each pinned or said unpinned.
+    methods = {row["method"] for row in rows}
+    assert {"glcic", "partial-conv-unet", "deepfill-v2", "mi-gan", "context-encoder"} <= methods
+    for name in ("glcic-places", "partial-conv-places", "deepfill-v2-places"):
+        assert re.fullmatch(r"sha256:[0-9a-f]{8}", by_name[name]["digest"])
+        assert by_name[name]["url"].endswith(by_name[name]["digest"][7:] + ".pth")
+    assert by_name["mi-gan-places2-512-iopaint"]["digest"].startswith("md5:")
     assert main(["weights", "list"]) == 0
-    assert "big-lama" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "big-lama" in table
+    assert "pix2pix: no published pix2pix checkpoint is trained for inpainting" in table
 
 
 def test_weights_names_resolve_or_say_how_to_get_them(home: Path) -> None:

@@ -47,6 +47,7 @@ def add_parser(commands: Any) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     from inpaint_core.weights import catalogue
+    from inpaint_core.weights.published import UNPUBLISHED
 
     rows = [entry.to_dict() for entry in catalogue()]
     if args.json:
@@ -66,6 +67,8 @@ def _list(args: argparse.Namespace) -> int:
     widths = [max(len(row[col]) for row in [headers, *table]) for col in range(4)]
     for row in [headers, *table]:
         print("  ".join([*(row[col].ljust(widths[col]) for col in range(4)), row[4]]))
+    for method, why in UNPUBLISHED.items():
+        print(f"\n{method}: {why}.")
     print("\n`inpaint weights info NAME` or `list --json` for URLs, digests, data and scores.")
     return 0
 

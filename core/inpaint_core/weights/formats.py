@@ -35,6 +35,7 @@ __all__ = [
 
 #: Format name -> the module that defines its ``FORMAT`` (imported on first use: torch).
 _BUILTIN: dict[str, tuple[str, str]] = {
+    "context-encoder-pytorch": ("inpaint_core.weights.context_encoder_pytorch", "context-encoder"),
     "edge-connect": ("inpaint_core.weights.edge_connect", "edge-gan"),
     "lama": ("inpaint_core.weights.lama", "lama"),
     "lama-torchscript": ("inpaint_core.weights.lama_torchscript", "lama"),

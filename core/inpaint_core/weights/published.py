@@ -19,6 +19,7 @@ from inpaint_core.errors import ParameterError
 __all__ = [
     "CATALOGUE",
     "HOME_ENV",
+    "UNPUBLISHED",
     "CatalogueEntry",
     "catalogue",
     "downloads_folder",
@@ -41,7 +42,7 @@ _OPENMMLAB = "https://download.openmmlab.com/mmediting/inpainting/"
 _OPENMMLAB_PLACES = "Places365-Challenge (1.8 M scene photographs at 256 x 256)"
 _OPENMMLAB_REFERENCE = "OpenMMLab mmediting / mmagic (Apache-2.0), github.com/open-mmlab/mmagic"
 # Sizes in MB: float32 parameters of every network the file holds, counted on the reference.
-SIZE_GLCIC = 100.0
+SIZE_GLCIC = 205.0
 SIZE_PCONV = 213.0
 SIZE_DEEPFILL = 41.0
 SIZE_MIGAN = 30.0
@@ -173,6 +174,30 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         )
     ),
     CatalogueEntry(
+        name="context-encoder-paris",
+        method="context-encoder",
+        format="context-encoder-pytorch",
+        description="Pathak et al.'s centre-region Context Encoder (128 px window, 64 px "
+        "centre) as trained in PyTorch by its port; holes anywhere are filled through centred "
+        "windows",
+        training_data="Paris StreetView (Doersch et al. 2012; street facades, shared by the "
+        "authors on request for research)",
+        licence="MIT (the port's repository)",
+        url="https://drive.usercontent.google.com/download?id=0B6oeoQaX0xmzS0RXXzNYZkZ3ZUk"
+        "&export=download&confirm=t",
+        page="https://github.com/BoyuanJiang/context_encoder_pytorch#1-semantic-inpainting-demo",
+        digest=None,
+        size_mb=285.0,
+        archive=None,
+        member="netG_streetview.pth",
+        scores="the port reports none; the authors' Lua model of the same architecture, Paris "
+        "StreetView centre region (the paper's Table 1): mean L1 9.37 %, mean L2 1.96 %, "
+        "PSNR 18.58 dB",
+        reference="D. Pathak et al., Context Encoders: Feature Learning by Inpainting, CVPR "
+        "2016 (github.com/pathak22/context-encoder, Lua Torch .t7 models); PyTorch port "
+        "github.com/BoyuanJiang/context_encoder_pytorch",
+    ),
+    CatalogueEntry(
         name="glcic-places",
         method="glcic",
         format="mmagic-glcic",
@@ -247,6 +272,14 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         "traced by github.com/Sanster/IOPaint (iopaint/model/mi_gan.py pins the md5)",
     ),
 )
+
+#: Methods with no published inpainting checkpoint this project could load, and the evidence.
+UNPUBLISHED: dict[str, str] = {
+    "pix2pix": "no published pix2pix checkpoint is trained for inpainting: the authors' "
+    "(phillipi/pix2pix, junyanz/pytorch-CycleGAN-and-pix2pix) translate labels to facades, "
+    "cityscapes, maps, edges to shoes and handbags, day to night and the like; `pix2pix` runs "
+    "the weights trained here (docs/methods/pix2pix.md)",
+}
 
 
 def catalogue() -> tuple[CatalogueEntry, ...]:

@@ -24,6 +24,10 @@ Choices the paper leaves open, made here:
   correction is resized back and added to the full-resolution Telea fill, so the method equals
   ``telea`` exactly at any image size until trained. ``prior="none"`` (the paper's) fills the
   hole with white and ends in ``(tanh + 1) / 2``.
+
+``architecture="pathak"`` is instead the authors' released centre-region generator (no
+channel-wise FC), which loads the published checkpoint: see
+:mod:`inpaint_methods.context_encoder_pathak`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +55,11 @@ from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generat
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import hole_psnr, merge
 from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
+from inpaint_methods.context_encoder_pathak import (
+    PATHAK_SIZE,
+    PathakGenerator,
+    fill_centre_windows,
+)
 from inpaint_methods.learned_infos import CONTEXT_ENCODER_INFO
 
 #: The encoder stops at this spatial side (the channel-wise FC maps 4 x 4 = 16 positions).
@@ -61,6 +71,13 @@ LEAKY_SLOPE = 0.2
 ADAM_BETAS = (0.5, 0.999)
 #: Windows run through the generator together, this many at a time.
 WINDOW_BATCH = 8
+
+
+class Architecture(str, Enum):
+    """Which generator ``context-encoder`` builds."""
+
+    LITE = "lite"  # this project's: channel-wise FC bottleneck, any power-of-two size, priors
+    PATHAK = "pathak"  # the authors' released centre-region generator (published weights)
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,11 @@ class ContextEncoderConfig:
         gan_loss: the adversarial objective (``nsgan``: the paper's BCE).
         prior: what fills the hole before the generator (a :class:`Prior`).
         lr: Adam learning rate of both networks (2e-4); betas (0.5, 0.999).
+        architecture: an :class:`Architecture`. ``pathak`` takes ``base_channels`` as its
+            encoder width (``nef``), ``decoder_channels`` (``ngf``) and ``bottleneck_channels``
+            (``nBottleneck``), and needs ``input_size=128`` and ``prior="none"``; it is for
+            inference with published weights (it cannot be trained here).
+        decoder_channels: ``ngf`` of ``architecture="pathak"`` (unused by ``lite``).
     """
 
     input_size: int = 128
@@ -89,15 +111,30 @@ class ContextEncoderConfig:
     gan_loss: GanLoss = GanLoss.NON_SATURATING
     prior: Prior = Prior.NONE
     lr: float = 2e-4
+    architecture: Architecture = Architecture.LITE
+    decoder_channels: int = 64
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prior", parse_choice(Prior, self.prior, "prior"))
+        architecture = parse_choice(Architecture, self.architecture, "architecture")
+        object.__setattr__(self, "architecture", architecture)
         try:
             object.__setattr__(self, "gan_loss", GanLoss.parse(self.gan_loss))
         except InvalidInputError as e:
             raise ParameterError(str(e)) from None
-        require_ints(self, ("input_size", "base_channels", "bottleneck_channels",
-                            "discriminator_channels"))  # fmt: skip
+        require_ints(
+            self,
+            ("input_size", "base_channels", "bottleneck_channels", "discriminator_channels",
+             "decoder_channels"),
+        )
+        if architecture is Architecture.PATHAK and (
+            self.input_size != PATHAK_SIZE or self.prior is not Prior.NONE
+        ):
+            raise ParameterError(
+                f"architecture='pathak' takes input_size={PATHAK_SIZE} and prior='none' (the "
+                f"published generator's), not input_size={self.input_size}, "
+                f"prior={self.prior.value!r}"
+            )
         size = self.input_size
         if size < 4 * BOTTLENECK_SIDE or size & (size - 1):
             raise ParameterError(f"input_size={size} must be a power of two >= 16")
@@ -250,12 +287,19 @@ class ContextEncoderGenerator(nn.Module):
 
 
 class ContextEncoderNetworks(nn.Module):
-    """The inference networks: one child, ``generator``."""
+    """The inference networks: one child, ``generator`` (a :class:`ContextEncoderGenerator`,
+    or with ``architecture="pathak"`` a :class:`PathakGenerator`)."""
 
     def __init__(self, config: ContextEncoderConfig) -> None:
         super().__init__()
         self.config = config
-        self.generator = ContextEncoderGenerator(config)
+        self.generator: nn.Module
+        if config.architecture is Architecture.PATHAK:
+            self.generator = PathakGenerator(
+                config.base_channels, config.decoder_channels, config.bottleneck_channels
+            )
+        else:
+            self.generator = ContextEncoderGenerator(config)
 
     def complete(self, filled: Tensor, masks: Tensor) -> Tensor:
         """The completed image ``(B, 3, S, S)`` in [0, 1] from ``input_size`` inputs."""
@@ -494,6 +538,11 @@ class ContextEncoder(LearnedMethod):
     def build_training(
         cls, config: ContextEncoderConfig, *, vgg_weights: str | None = None
     ) -> ContextEncoderTraining:
+        if config.architecture is Architecture.PATHAK:
+            raise ParameterError(
+                "architecture='pathak' runs published weights and cannot be trained here; "
+                "train architecture='lite'"
+            )
         return ContextEncoderTraining(config)
 
     def predict(
@@ -501,6 +550,8 @@ class ContextEncoder(LearnedMethod):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Fill through resized windows (:func:`fill_windows`); see ``LearnedMethod.predict``."""
         assert isinstance(networks, ContextEncoderNetworks)
+        if isinstance(networks.generator, PathakGenerator):  # its own window rule
+            return fill_centre_windows(networks.generator, image, mask), {}
         return fill_windows(networks, image, mask, self.params["context_scale"]), {}
 
 
