@@ -133,7 +133,7 @@ def test_training_step_phases_metrics_and_gradients() -> None:
 def test_method_info() -> None:
     info = DeepFillV2.info
     assert info.name == "deepfill-v2" and info.family is Family.STACKGAN and info.learned
-    assert [p.name for p in info.parameters] == ["weights", "device", "precision"]
+    assert [p.name for p in info.parameters] == ["weights", "device", "precision", "backend"]
     assert info.pad_multiple == PAD_MULTIPLE and info.supports_gpu
     assert DeepFillV2.config_class is DeepFillV2Config
 
