@@ -205,7 +205,8 @@ def test_glcic_trains_and_its_weights_round_trip(tmp_path: Path) -> None:
 def test_method_info() -> None:
     info = Glcic.info
     assert info.name == "glcic" and info.family is Family.DCGAN and info.learned
-    assert [parameter.name for parameter in info.parameters] == ["weights", "device", "precision"]
+    names = [parameter.name for parameter in info.parameters]
+    assert names == ["weights", "device", "precision", "backend"]
     assert info.pad_multiple == 4 and info.supports_gpu and info.context_margin == CONTEXT_MARGIN
     assert Glcic.config_class is GlcicConfig
 
