@@ -22,12 +22,12 @@ import torch
 from PIL import Image
 
 from inpaint_core.api import inpaint
-from inpaint_core.checkpoint import load_checkpoint
+from inpaint_core.checkpoint import load_checkpoint, unflatten_state
 from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError, ParameterError
 from inpaint_core.weights.formats import get_format
 from inpaint_core.weights.mmagic_glcic import DISCRIMINATOR_KEYS, FORMAT
-from inpaint_methods.glcic import Architecture, GlcicConfig, GlcicNetworks
+from inpaint_methods.glcic import Architecture, GlcicConfig, GlcicNetworks, GlcicTraining
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "glcic_mmagic"
 RECORD = json.loads((FIXTURE / "fixture.json").read_text())
@@ -241,3 +241,22 @@ def test_mmagic_architecture_fixes_its_widths() -> None:
         GlcicConfig(architecture="openmmlab")  # type: ignore[arg-type]
     lite = GlcicNetworks(GlcicConfig(base_channels=4)).completion.state_dict()
     assert "layers.0.0.weight" in lite and "mean_pixel" in lite  # the lite network is unchanged
+
+
+def test_published_weights_can_be_fine_tuned(weights: Path) -> None:
+    """``GlcicTraining`` builds the ``mmagic`` generator: the imported state loads into it and
+    a training step reaches its first and last convs (no mean pixel to update)."""
+    tensors, info = load_checkpoint(weights, expected_method="glcic")
+    config = GlcicConfig(**{**info.config, "image_size": 32, "local_size": 16,
+                            "discriminator_channels": 4, "discriminator_features": 8})  # fmt: skip
+    model = GlcicTraining(config)
+    model.completion.load_state_dict(unflatten_state(tensors)["completion"])
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    masks = torch.zeros(2, 1, 32, 32)
+    masks[:, :, 8:20, 10:22] = 1.0
+    phases = list(model.training_step({"image": images, "mask": masks}))
+    assert [phase.optimizer for phase in phases] == ["discriminator", "generator"]
+    phases[1].loss.backward()
+    for name in ("encoder.enc1.conv.weight", "decoder.dec7.conv.weight"):
+        grad = model.completion.get_parameter(name).grad
+        assert grad is not None and grad.abs().sum() > 0, name
