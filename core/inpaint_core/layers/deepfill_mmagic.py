@@ -225,12 +225,28 @@ class MmagicContextualAttention(nn.Module):
     def _fuse(self, scores: Tensor, h: int, w: int) -> Tensor:
         """``scores`` ``(Q, K)`` (queries row-major) summed along both flattened diagonals."""
         size = h * w
-        kernel = self.fuse_kernel.to(scores.dtype)
-        scores = F.conv2d(scores.view(1, 1, size, size), kernel, padding=1)
+        scores = self._correlate(scores)
         # to column-major indices (x before y) for both queries and keys, and back
-        scores = scores.view(h, w, h, w).permute(1, 0, 3, 2).reshape(1, 1, size, size)
-        scores = F.conv2d(scores, kernel, padding=1)
+        scores = scores.view(h, w, h, w).permute(1, 0, 3, 2).reshape(size, size)
+        scores = self._correlate(scores)
         return scores.view(w, h, w, h).permute(1, 0, 3, 2).reshape(size, size)
+
+    def _correlate(self, scores: Tensor) -> Tensor:
+        """The reference's ``conv2d(scores, fuse_kernel, padding=1)`` on the ``(Q, K)`` map, as a
+        sum of shifted copies over the kernel's non-zero entries (three for the identity):
+        the same terms, without the 9-fold unfolded copy a convolution of a map this large
+        makes (600 MiB at 512 x 512 images)."""
+        kernel = self.fuse_kernel[0, 0].tolist()
+        rows, cols = scores.shape
+        padded = F.pad(scores, (1, 1, 1, 1))
+        out = torch.zeros_like(scores)
+        for a, row in enumerate(kernel):
+            for b, weight in enumerate(row):
+                if weight == 1.0:
+                    out += padded[a : a + rows, b : b + cols]
+                elif weight != 0.0:
+                    out += weight * padded[a : a + rows, b : b + cols]
+        return out
 
     def _attend(self, x: Tensor, mask: Tensor) -> Tensor:
         """One image: ``x`` ``(1, C, H, W)``, ``mask`` ``(1, 1, H, W)`` -> ``(C, H, W)``."""
@@ -252,8 +268,8 @@ class MmagicContextualAttention(nn.Module):
                 "known patch is left to copy (the reference's softmax would be NaN); give the "
                 "image more known surroundings"
             )
-        scores = scores.masked_fill(hole_keys[None, :], float("-inf"))
-        attention = torch.softmax(scores * self.softmax_scale, dim=1)
+        scores.masked_fill_(hole_keys[None, :], float("-inf"))
+        attention = torch.softmax(scores.mul_(self.softmax_scale), dim=1)
         raw = F.unfold(x, _RAW_KERNEL, stride=_RAW_STRIDE, padding=_RAW_PADDING)[0].T
         columns = (attention @ raw).T[None]  # (1, C*16, queries)
         size = (height, width)
