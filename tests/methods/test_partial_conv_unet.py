@@ -205,7 +205,8 @@ def test_partial_conv_unet_trains_and_its_weights_round_trip(tmp_path: Path) -> 
 def test_method_info() -> None:
     info = PartialConvUnet.info
     assert info.name == "partial-conv-unet" and info.family is Family.UNET and info.learned
-    assert [parameter.name for parameter in info.parameters] == ["weights", "device", "precision"]
+    names = [parameter.name for parameter in info.parameters]
+    assert names == ["weights", "device", "precision", "backend"]
     assert info.pad_multiple == 1 and info.supports_gpu
     assert PartialConvUnet.config_class is PartialConvUnetConfig
 
