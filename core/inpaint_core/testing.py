@@ -7,18 +7,21 @@ Use it in your plugin's own tests::
     def test_my_method_keeps_the_contract():
         check_method(MyMethod)            # or check_method("my-method"), or an instance
 
-It raises ``AssertionError`` naming the first broken rule.
+It raises ``AssertionError`` naming the first broken rule. Each case is checked twice: on the
+method's raw :meth:`~inpaint_core.method.InpaintMethod.run` output, as the method returns it
+(:func:`check_raw_output`), and through :func:`inpaint_core.inpaint`, which pastes back only the
+hole (so it alone would hide a method that returns garbage outside the hole).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
-from inpaint_core.api import get_method, inpaint
+from inpaint_core.api import RANGE_TOLERANCE, get_method, inpaint, prepare
 from inpaint_core.errors import InpaintError
-from inpaint_core.method import InpaintMethod
+from inpaint_core.method import InpaintMethod, MethodResult
 
 CONTRACT_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 CONTRACT_LAYOUTS = ((), (1,), (3,), (4,))  # trailing shape: (H, W), (H, W, 1), RGB, RGBA
@@ -59,7 +62,7 @@ def _layout(image: np.ndarray, trailing: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, : trailing[0]])
 
 
-def _fail(method: InpaintMethod, case: str, rule: str) -> None:
+def _fail(method: InpaintMethod, case: str, rule: str) -> NoReturn:
     raise AssertionError(f"method {method.info.name!r} breaks the contract ({case}): {rule}")
 
 
@@ -74,6 +77,80 @@ def _run(
         ) from error
 
 
+def _raw_run(
+    method: InpaintMethod, image: np.ndarray, mask: np.ndarray, seed: int, case: str
+) -> None:
+    """Give ``method.run`` exactly what :func:`~inpaint_core.inpaint` would give it for
+    ``image`` and ``mask``, and check what it returns (:func:`check_raw_output`)."""
+    try:
+        item = prepare(image, mask, method.info.name, type(method).native_dtypes)
+    except InpaintError as error:
+        raise AssertionError(
+            f"method {method.info.name!r} breaks the contract ({case}): {error}"
+        ) from error
+    if item.colour is None:
+        return
+    colour, hole = item.colour, item.hole.copy()
+    before = (colour.copy(), hole.copy())
+    raw = method.run(colour, hole, np.random.default_rng(seed))
+    check_raw_output(method, case, before, (colour, hole), raw)
+
+
+def check_raw_output(
+    method: InpaintMethod,
+    case: str,
+    given: tuple[np.ndarray, np.ndarray],
+    after: tuple[np.ndarray, np.ndarray],
+    raw: Any,
+) -> None:
+    """Check what ``method.run`` returned, before :func:`~inpaint_core.inpaint` pastes the hole
+    back and clips: the output contract of :meth:`~inpaint_core.method.InpaintMethod.run`.
+
+    Args:
+        method: the method that ran, named in the message.
+        case: the case, named in the message (e.g. ``"uint8 (48, 64, 3)"``).
+        given: copies, taken before the call, of the image ``(H, W, C)`` (float32 in [0, 1], or
+            one of the method's ``native_dtypes``) and the bool ``(H, W)`` hole it was given.
+        after: the same two arrays (the objects the method got) after the call.
+        raw: what ``run`` returned: an array or a :class:`~inpaint_core.method.MethodResult`.
+
+    Rules: an ndarray (alone or in a ``MethodResult``) of the given image's shape and dtype;
+    for floats, every value finite and in [0, 1] (up to :data:`~inpaint_core.api.
+    RANGE_TOLERANCE`), outside the hole too; the image and the hole it was given unchanged.
+
+    Raises:
+        AssertionError: naming the method, the case and the broken rule.
+    """
+    colour, hole = given
+    filled = raw.image if isinstance(raw, MethodResult) else raw
+    if not isinstance(filled, np.ndarray):
+        _fail(method, case, f"run() returned {type(filled).__name__}, not a NumPy array")
+    expected = "the {} of the image it was given"
+    if filled.shape != colour.shape:
+        shapes = f"shape {filled.shape}; expected {colour.shape}"
+        _fail(method, case, f"run() returned {shapes}, {expected.format('shape')}")
+    if filled.dtype != colour.dtype:
+        dtypes = f"dtype {filled.dtype}; expected {colour.dtype}"
+        _fail(method, case, f"run() returned {dtypes}, {expected.format('dtype')}")
+    outside = ~hole
+    if filled.dtype.kind == "f":
+        bad = ~np.isfinite(filled).all(axis=2)
+        if bad.any():
+            where = f"{int(bad.sum())} pixels ({int(bad[outside].sum())} outside the hole)"
+            _fail(method, case, f"run() returned NaN or infinite values at {where}")
+        low, high = float(filled.min()), float(filled.max())
+        if low < -RANGE_TOLERANCE or high > 1.0 + RANGE_TOLERANCE:
+            known = filled[outside]
+            where = f"[{low:g}, {high:g}] ([{known.min():g}, {known.max():g}] outside the hole)"
+            _fail(method, case, f"run() returned values in {where}; results must lie in [0, 1]")
+    changed = (after[0] != colour).any(axis=2)
+    if changed.any():
+        where = f"{int(changed.sum())} pixels, {int(changed[outside].sum())} outside the hole"
+        _fail(method, case, f"run() wrote into the image it was given ({where}); work on a copy")
+    if not np.array_equal(after[1], hole):
+        _fail(method, case, "run() changed the mask it was given; work on a copy")
+
+
 def check_method(
     method: str | type[InpaintMethod] | InpaintMethod,
     params: dict[str, Any] | None = None,
@@ -85,8 +162,12 @@ def check_method(
 
     Rules, for every dtype in uint8/uint16/float32/float64 and every layout in ``(H, W)``,
     ``(H, W, 1)``, ``(H, W, 3)``, ``(H, W, 4)``: shape and dtype kept; pixels outside the mask
-    and the alpha channel bit-identical; no NaN or infinity; floats in [0, 1]. Also: an empty
-    mask returns the input unchanged; the same seed gives the same output twice.
+    and the alpha channel bit-identical; no NaN or infinity; floats in [0, 1]. The same
+    cases on the raw output of the method's own ``run`` (:func:`check_raw_output`): an array
+    of the shape and dtype it was given, finite and in [0, 1] everywhere (outside the hole
+    too, which :func:`~inpaint_core.inpaint` discards), and the image and hole it was given
+    left unchanged. Also: an empty mask returns the input unchanged; the same seed gives the
+    same output twice.
 
     Args:
         method: a registered name, a method class (built with ``params``), or an instance.
@@ -119,6 +200,7 @@ def check_method(
                 np.isfinite(result).all() and result.min() >= 0.0 and result.max() <= 1.0
             ):
                 _fail(method, case, "returned values outside [0, 1] or non-finite")
+            _raw_run(method, image, mask, 1, case)
     image = _convert(base[:, :, :3], np.uint8)
     empty = _run(method, image, np.zeros_like(mask), 0, "empty mask")
     if not np.array_equal(empty, image) or empty is image:
