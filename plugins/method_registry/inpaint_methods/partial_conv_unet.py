@@ -229,10 +229,11 @@ class PartialConvUNet(nn.Module):
     first, and ``decoder[-1]`` is the output layer (``IMAGE_CHANNELS`` out, no norm nor
     activation).
 
-    ``forward(image, valid)``: ``image`` float ``(B, 3, H, W)`` in [0, 1] (hole values are never
-    read), ``valid`` ``(B, 1, H, W)`` with 1 = known; H and W multiples of ``2**depth``. Returns
-    the raw output ``(B, 3, H, W)`` (nominally [0, 1], unbounded) and the output layer's valid
-    mask ``(B, 1, H, W)`` (0 only where a hole was too large for the network to reach).
+    ``forward(image, valid)``: ``image`` float ``(B, 3, H, W)`` in [0, 1] (``mmagic``: BGR in
+    [-1, 1]; hole values are never read), ``valid`` ``(B, 1, H, W)`` with 1 = known; H and W
+    multiples of ``2**depth``. Returns the raw output ``(B, 3, H, W)`` (nominally the input's
+    range, unbounded) and the output layer's valid mask ``(B, 1, H, W)`` (0 only where a hole
+    was too large for the network to reach).
     """
 
     def __init__(self, config: PartialConvUnetConfig) -> None:
