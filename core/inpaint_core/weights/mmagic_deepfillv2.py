@@ -10,9 +10,10 @@ checked to be there (a file without them is not this layout).
 
 The generator's keys are mmagic's module names, which ``deepfill-v2`` with
 ``architecture="mmagic"`` (:mod:`inpaint_core.layers.deepfill_mmagic`) keeps, so no key is
-renamed (mmagic kept mmediting 0.x's names for these modules). The two widths are read from
-the tensors: ``channel_factor`` from stage 1's first conv (``int(32 * f)`` features, twice as
-many filters), ``refine_channel_factor`` from stage 2's decoder's first conv
+renamed: mmediting v0.5.0's modules (in open-mmlab/mmagic's history; the file dates from
+June 2020) have the same attribute names, config and arithmetic as mmagic's. The widths are
+read from the tensors: ``channel_factor`` from stage 1's first conv (``int(32 * f)`` features,
+twice as many filters), ``refine_channel_factor`` from stage 2's decoder's first conv
 (``int(128 * f)``); every other shape is then checked by :func:`match_state`.
 """
 
