@@ -153,7 +153,7 @@ def run_predict(
             view = _compiled.get(prepared)
             if view is None:
                 view = _compiled[prepared] = _with_children(
-                    prepared, lambda _, child: torch.compile(child)
+                    prepared, lambda _, child: torch.compile(child, dynamic=False)
                 )
         with contextlib.ExitStack() as stack:
             stack.enter_context(torch.no_grad())
@@ -190,7 +190,7 @@ def onnx_cache_dir() -> Path:
         return Path(given)
     from platformdirs import user_cache_dir
 
-    return Path(user_cache_dir("napari-inpaint")) / "onnx"
+    return Path(user_cache_dir("napari-inpaint", appauthor=False)) / "onnx"
 
 
 def _import_onnxruntime() -> Any:

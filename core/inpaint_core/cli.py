@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inpaint_core.errors import InpaintError, ParameterError
+from inpaint_core.learned_params import BACKEND_PARAMETER
 from inpaint_core.method import MethodInfo
 
 EXIT_USAGE = 2
@@ -99,7 +100,7 @@ def _command_run(args: argparse.Namespace) -> int:
 
     method_class = get_method(args.method)
     texts = _parse_param_texts(args.param)
-    for flag, key in (("--weights", "weights"), ("--device", "device")):
+    for flag, key in (("--weights", "weights"), ("--device", "device"), ("--backend", "backend")):
         value = getattr(args, key)
         if value is None:
             continue
@@ -195,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
         ".safetensors file (`inpaint weights import`, `inpaint train`)",
     )
     run.add_argument("--device", help="learned methods: auto, cpu, cuda, cuda:N or mps")
+    run.add_argument(
+        "--backend", choices=BACKEND_PARAMETER.choices,
+        help="learned methods: how the network runs (default: eager; see `inpaint methods NAME`)",
+    )  # fmt: skip
     run.set_defaults(handler=_command_run)
 
     evaluate = commands.add_parser(

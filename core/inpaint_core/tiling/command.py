@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from inpaint_core.errors import ParameterError
+from inpaint_core.learned_params import BACKEND_PARAMETER
 
 
 def add_parser(commands: Any, parse_texts: Any) -> None:
@@ -51,6 +52,10 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
     restore.add_argument(
         "--weights", help="learned methods: an installed catalogue name or a .safetensors file"
     )
+    restore.add_argument(
+        "--backend", choices=BACKEND_PARAMETER.choices,
+        help="learned methods: how the network runs (default: eager; see `inpaint methods NAME`)",
+    )  # fmt: skip
     restore.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     restore.add_argument(
         "--workers", type=int, default=1,
@@ -86,6 +91,12 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
         texts["weights"] = args.weights
     if "device" in names and "device" not in texts:
         texts["device"] = args.device
+    if args.backend is not None:
+        if "backend" not in names:
+            raise ParameterError(f"method {args.method!r} takes no --backend (it is not learned)")
+        if "backend" in texts:
+            raise ParameterError("--backend and --param backend=... are both given; give one")
+        texts["backend"] = args.backend
     params = method_class.info.parse_params(texts)
     bar = ProgressBar(f"restore {args.method}", "tile")
     try:
