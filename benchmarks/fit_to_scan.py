@@ -8,7 +8,7 @@
 "Fit to this scan" (the napari plugin's fit, issue 8): each image gets a known synthetic damage,
 one off-centre rectangular loss (about 6 % of the image) plus free-form strokes (about 10 %),
 both seeded, so the ground truth under it is known. Each learned method starts from its shipped
-weights and is fine-tuned with :func:`inpaint_core.training.trainer.train` on a
+weights and is fine-tuned with :func:`inpaint_core.training.fine_tune.fine_tune` on a
 :class:`~inpaint_core.training.datasets.ScanPatchDataset` of the same image, which draws patches
 only where the damage is absent. After each cumulative ``--minutes`` budget of training (0 = the
 shipped weights), the image's whole damage is filled with the fine-tuned weights and scored by
@@ -43,12 +43,12 @@ from checkpoint_curve import score
 from skimage import data
 from skimage.util import img_as_float32
 
-from inpaint_core import get_method
-from inpaint_core.learned import LearnedMethod, config_from_dict
+from inpaint_core.checkpoint import read_checkpoint_info
 from inpaint_core.masks import make_mask
 from inpaint_core.samples import colour_field, grain_tile, painting
 from inpaint_core.training.datasets import ScanPatchDataset
-from inpaint_core.training.trainer import TrainConfig, read_checkpoint_info, train
+from inpaint_core.training.fine_tune import current_weights, fine_tune
+from inpaint_core.training.trainer import TrainConfig, follow, read_run_info
 
 MURAL_SEED = 2026
 LOSS_RATIO = 0.06
@@ -132,16 +132,11 @@ def fit_curve(
     after each, the run's inference weights fill ``damage``. Returns ``(minutes, steps,
     training seconds, hole PSNR)`` per budget; budget 0 scores the shipped weights.
     """
-    method_class = get_method(method)
-    if not issubclass(method_class, LearnedMethod):
-        raise SystemExit(f"method {method!r} is not learned: there is nothing to fit")
-    start = method_class().weights_path()
-    shipped = read_checkpoint_info(start)
+    start = current_weights(method)
+    shipped = read_checkpoint_info(start, verify=False)
     recipe = shipped.extra.get("train_config", {})
     side = size or int(shipped.training_data.get("size", 128))
     batch = batch or int(recipe.get("batch_size", 8))
-    config = config_from_dict(method_class.config_class, shipped.config)
-    model = method_class.build_training(config)
     dataset = ScanPatchDataset(truth, damage, size=min(side, *truth.shape[:2]),
                                samples=100 * batch, seed=seed)  # fmt: skip
     settings = TrainConfig(steps=10**9, batch_size=batch, device=device,
@@ -156,13 +151,13 @@ def fit_curve(
     for minutes in budgets:
         if minutes > trained:
             deadline = time.monotonic() + 60.0 * (minutes - trained)
-            result = train(
-                model, dataset, folder, settings, training_data=description,
+            result = follow(fine_tune(
+                method, dataset, folder, settings, training_data=description,
                 init=start if steps == 0 else None, resume=folder if steps else None,
                 should_stop=lambda deadline=deadline: time.monotonic() >= deadline,
-            )  # fmt: skip
+            ))  # fmt: skip
             steps, weights, trained = result.step, result.weights, minutes
-            seconds = read_checkpoint_info(result.checkpoint).wall_seconds
+            seconds = read_run_info(result.checkpoint).wall_seconds
         got = hole_psnr(truth, damage, method, weights=str(weights), device="cpu")
         out.append((minutes, steps, seconds, got))
         print(f"  {method} {minutes:g} min: {steps} steps ({seconds:.0f} s), "

@@ -147,7 +147,7 @@ def autocast_dtype(
         ParameterError: an unknown precision, or bf16 / fp16 off CUDA (CPU autocast is not
             used: bf16 autocast hangs on some CPUs, and fp16 is slower than fp32 there).
     """
-    choices = PRECISION_PARAMETER.choices or ()
+    choices = PRECISION_PARAMETER.choices
     if precision not in choices:
         raise ParameterError(f"precision={precision!r} must be one of {', '.join(choices)}")
     on_cuda = torch.device(device).type == "cuda"

@@ -32,7 +32,7 @@ from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
 from inpaint_core.training.trainer import (
     TrainConfig,
     find_latest_checkpoint,
-    read_checkpoint_info,
+    read_run_info,
     train,
 )
 from inpaint_methods.edge_gan import SMOKE_TEST_OPTIONS, EdgeGanConfig, EdgeGanTraining
@@ -218,8 +218,8 @@ def test_find_latest_checkpoint_and_read_info(tmp_path: Path) -> None:
     assert find_latest_checkpoint(out) == newest
     older = out / "checkpoints" / "step-00000002.json"
     assert find_latest_checkpoint(older) == older.with_suffix(".safetensors")
-    assert read_checkpoint_info(out).step == 3
-    assert read_checkpoint_info(older).step == 2
+    assert read_run_info(out).step == 3
+    assert read_run_info(older).step == 2
 
 
 # --- resume ------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -
     assert [[row[key] for key in metrics] for row in read_log(split)] == [
         [row[key] for key in metrics] for row in read_log(straight)
     ]
-    assert read_checkpoint_info(split).wall_seconds >= read_checkpoint_info(
+    assert read_run_info(split).wall_seconds >= read_run_info(
         split / "checkpoints" / "step-00000002.safetensors").wall_seconds  # fmt: skip
 
 
@@ -343,7 +343,7 @@ def test_should_stop_saves_a_checkpoint_and_returns(tmp_path: Path) -> None:
                    progress=progress, should_stop=lambda: len(seen) >= 3)  # fmt: skip
     assert result.stopped and result.step == 3 and seen == [1, 2, 3]
     assert result.checkpoint == out / "checkpoints" / "step-00000003.safetensors"
-    assert read_checkpoint_info(out / "tiny-fill.safetensors").step == 3
+    assert read_run_info(out / "tiny-fill.safetensors").step == 3
     # And the stopped run can be resumed.
     assert train(tiny(), EpochImages(), out, settings(4), resume=out).step == 4
 
@@ -379,8 +379,8 @@ def test_nan_loss_raises_naming_the_loss_and_the_step(tmp_path: Path) -> None:
     with pytest.raises(FloatingPointError, match=r"loss gen became nan at step 3.*step-00000002"):
         train(tiny(nan_from=3), EpochImages(), out, settings(5, checkpoint_every=2))
     # Nothing past the last good step is saved: the run can resume from step 2.
-    assert read_checkpoint_info(out).step == 2
-    assert read_checkpoint_info(out / "tiny-fill.safetensors").step == 2
+    assert read_run_info(out).step == 2
+    assert read_run_info(out / "tiny-fill.safetensors").step == 2
 
 
 def test_ctrl_c_saves_a_checkpoint_and_re_raises(tmp_path: Path) -> None:
@@ -392,7 +392,7 @@ def test_ctrl_c_saves_a_checkpoint_and_re_raises(tmp_path: Path) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         train(tiny(), EpochImages(), out, settings(10, checkpoint_every=100), progress=progress)
-    assert read_checkpoint_info(out).step == 2
+    assert read_run_info(out).step == 2
     assert (out / "checkpoints" / "step-00000002.state.pt").is_file()
 
 

@@ -88,6 +88,3 @@ class TrainableModel(nn.Module, ABC):
     def training_metadata(self) -> dict[str, Any]:
         """Facts about how training ran (e.g. the texture loss used), for the sidecar."""
         return {}
-
-    def example_batch(self) -> None:  # pragma: no cover - documentation hook only
-        """Subclasses need not implement anything else."""

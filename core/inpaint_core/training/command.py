@@ -104,51 +104,24 @@ def summarise_sources(entries: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace, parse_texts: Any) -> int:
-    """Handle ``inpaint train``."""
-    from inpaint_core.api import get_method, list_methods
-    from inpaint_core.learned import LearnedMethod, config_from_dict, parse_options
+    """Handle ``inpaint train``: :func:`~inpaint_core.training.fine_tune.fine_tune` with a
+    progress bar, from scratch or from ``--init`` weights, or continuing ``--resume``."""
     from inpaint_core.progress import ProgressBar
-    from inpaint_core.training.trainer import TrainConfig, find_latest_checkpoint, train
+    from inpaint_core.training.fine_tune import fine_tune, learned_method  # torch: on training
+    from inpaint_core.training.trainer import CHECKPOINT_FOLDER, TrainConfig, follow
 
     if args.time_limit is not None and not (math.isfinite(args.time_limit) and args.time_limit > 0):
         raise ParameterError(f"--time-limit {args.time_limit} must be a number of minutes > 0")
-    method_class = get_method(args.method)
-    if not issubclass(method_class, LearnedMethod):
-        learned = ", ".join(i.name for i in list_methods() if i.learned) or "none"
-        raise ParameterError(f"method {args.method!r} is not learned; learned methods: {learned}")
+    learned_method(args.method)  # before reading any data
     options = parse_texts(args.option, "--option")
-    if args.resume:
-        from inpaint_core.training.trainer import read_checkpoint_info
-
-        if options:
-            raise ParameterError(
-                "--option cannot change a resumed run's settings; drop it, or start a new run "
-                "with --init CHECKPOINT to fine-tune with other settings"
-            )
-        info = read_checkpoint_info(args.resume)
-        config = config_from_dict(method_class.config_class, info.config)
-        out = Path(args.out) if args.out else find_latest_checkpoint(args.resume).parent.parent
-    else:
-        if not args.out:
-            raise ParameterError("--out DIR is required (unless --resume names the run)")
-        config = parse_options(method_class.config_class, options)
-        out = Path(args.out)
-    import torch
-
-    torch.manual_seed(args.seed)  # the initial weights are part of what --seed fixes
-    model = method_class.build_training(config, vgg_weights=args.vgg_weights)
+    if not args.out and not args.resume:
+        raise ParameterError("--out DIR is required (unless --resume names the run)")
     dataset, description = _dataset(args)
     settings = TrainConfig(
         steps=args.steps, batch_size=args.batch, device=args.device, precision=args.precision,
         grad_clip=args.grad_clip, checkpoint_every=args.checkpoint_every,
         log_every=args.log_every, num_workers=args.workers, seed=args.seed,
     )  # fmt: skip
-    bar = ProgressBar(f"train {args.method}", "step")
-
-    def progress(step: int, steps: int, losses: dict[str, float]) -> None:
-        shown = list(losses.items())[-_SHOWN_LOSSES:]
-        bar(step, steps, " ".join(f"{key}={value:.4g}" for key, value in shown))
-
     should_stop = None
     if args.time_limit is not None:
         deadline = time.monotonic() + 60.0 * args.time_limit
@@ -156,19 +129,27 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
         def should_stop() -> bool:
             return time.monotonic() >= deadline
 
-    from inpaint_core.training.trainer import CHECKPOINT_FOLDER  # torch: only when training
+    bar = ProgressBar(f"train {args.method}", "step")
 
-    made = [folder for folder in (out, out / CHECKPOINT_FOLDER) if not folder.exists()]
+    def progress(update: Any) -> None:
+        shown = list(update.losses.items())[-_SHOWN_LOSSES:]
+        bar(update.step, update.steps, " ".join(f"{key}={value:.4g}" for key, value in shown))
+
+    out = Path(args.out) if args.out else None
+    made = [] if out is None else [f for f in (out, out / CHECKPOINT_FOLDER) if not f.exists()]
+    run_steps = fine_tune(
+        args.method, dataset, out, settings, init=args.init, resume=args.resume,
+        options=options, vgg_weights=args.vgg_weights, training_data=description,
+        should_stop=should_stop,
+    )  # fmt: skip
     try:
-        result = train(
-            model, dataset, out, settings, training_data=description, resume=args.resume,
-            init=args.init, progress=progress, should_stop=should_stop,
-        )  # fmt: skip
+        result = follow(run_steps, progress)
     except BaseException:
         for folder in reversed(made):  # a failed run leaves no empty folders behind
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
         raise
+    out = result.checkpoint.parent.parent
     if result.stopped and result.step < args.steps:
         print(f"stopped at step {result.step} of {args.steps} (--time-limit); continue with "
               f"--resume {out}")  # fmt: skip

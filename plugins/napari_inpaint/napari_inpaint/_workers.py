@@ -10,7 +10,8 @@ half-applied.
   (:mod:`napari_inpaint._tiles`): determinate progress, a stop within one tile.
 - :func:`restore_tiled`: the tiled engine (:func:`inpaint_core.tiling.engine.iter_restore`)
   writing a multiscale zarr store, for big or lazy images.
-- :func:`fine_tune`: the trainer, fine-tuning a learned method on the intact part of the image.
+- :func:`fine_tune`: :func:`inpaint_core.training.fine_tune.fine_tune` on the intact part of
+  the image, one progress step per training step.
 - :func:`fetch_weights`: :func:`inpaint_core.weights.fetch`, downloading and installing
   published weights (progress in bytes; a stop keeps the ``.part`` file for a resume).
 """
@@ -221,44 +222,34 @@ def fine_tune(
 ) -> Generator[Progress, None, FitResult | None]:  # fmt: skip
     """Fine-tune learned ``method`` for ``steps`` on patches of ``image`` away from ``damage``
     (``(H, W)``, non-zero = damaged), starting from its current weights (``params["weights"]``
-    or the shipped ones). Returns the new weights, or None when stopped (they are not used).
+    or the shipped ones), with :func:`inpaint_core.training.fine_tune.fine_tune`. Yields
+    ``Progress(step, steps, "fit METHOD: step i/n")`` after every step; a stop ends it after
+    the running step. Returns the new weights, or None when stopped (they are not used).
     """
-    from inpaint_core.api import get_method
-    from inpaint_core.errors import ParameterError
-    from inpaint_core.learned import LearnedMethod, config_from_dict
+    from inpaint_core.training import fine_tune as fitting
     from inpaint_core.training.datasets import ScanPatchDataset
-    from inpaint_core.training.trainer import TrainConfig, read_checkpoint_info, train
+    from inpaint_core.training.trainer import TrainConfig
 
-    method_class = get_method(method)
-    if not issubclass(method_class, LearnedMethod):
-        raise ParameterError(f"method {method!r} is not learned: there is nothing to fit")
-    instance = method_class(**params)
-    start = instance.weights_path()
-    from inpaint_core.checkpoint import checkpoint_paths
-
-    if not checkpoint_paths(start)[0].is_file():
-        instance.load_networks("cpu")  # raises the method's own "no weights" message
-    config = config_from_dict(method_class.config_class, read_checkpoint_info(start).config)
+    start = fitting.current_weights(method, params)
     side = min(size, int(image.shape[0]), int(image.shape[1]))
     dataset = ScanPatchDataset(image, damage, size=side, samples=max(steps * batch, batch),
                                seed=seed)  # fmt: skip
-    model = method_class.build_training(config)
     folder = Path(out) if out else Path(tempfile.mkdtemp(prefix=f"napari-inpaint-fit-{method}-"))
     settings = TrainConfig(steps=steps, batch_size=batch, device=device, checkpoint_every=steps,
                            log_every=max(1, steps // 10), seed=seed)  # fmt: skip
-    events: queue.SimpleQueue[Progress] = queue.SimpleQueue()
-
-    def progress(step: int, total: int, losses: dict[str, float]) -> None:
-        events.put(Progress(step, total, f"fit {method}: step {step}/{total}"))
-
-    def call() -> Any:
-        return train(model, dataset, folder, settings, training_data={"kind": "napari image"},
-                     init=start, progress=progress, should_stop=stop.is_set)  # fmt: skip
-
-    result = yield from _relayed(
-        call, stop, f"fit {method}", events, Progress(0, steps, f"fit {method}")
+    yield Progress(0, steps, f"fit {method}")
+    data = {"kind": "napari image"}
+    run = fitting.fine_tune(
+        method, dataset, folder, settings, init=start, training_data=data, should_stop=stop.is_set
     )
-    if result is None or result.stopped:
+    while True:
+        try:
+            update = next(run)
+        except StopIteration as finished:
+            result = finished.value
+            break
+        yield Progress(update.step, update.steps, f"fit {method}: step {update.step}/{steps}")
+    if result.stopped:
         return None
     return FitResult(result.weights, result.step, result.losses)
 
