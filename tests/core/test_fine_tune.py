@@ -65,9 +65,14 @@ def test_fine_tunes_from_weights_with_their_config(tmp_path: Path) -> None:
     data = {"kind": "test"}
     stops = iter([False, True])
     run = fine_tune(
-        "edge-gan", patches(1), tmp_path / "b", settings(5), init=first.weights,
-        training_data=data, should_stop=lambda: next(stops),
-    )  # fmt: skip
+        "edge-gan",
+        patches(1),
+        tmp_path / "b",
+        settings(5),
+        init=first.weights,
+        training_data=data,
+        should_stop=lambda: next(stops),
+    )
     result = follow(run)
     assert result.stopped and result.step == 2  # polled after each step
     info = read_checkpoint_info(result.weights)

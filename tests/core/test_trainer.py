@@ -429,6 +429,22 @@ def test_mixed_precision_on_cpu_is_refused(tmp_path: Path, precision: str) -> No
         train(tiny(), EpochImages(), tmp_path, settings(1, precision=precision))
 
 
+def test_training_precision_is_inference_precision() -> None:
+    """One rule: the trainer asks learned.autocast_dtype, so ``auto`` on a CUDA device without
+    bf16 trains in fp16 (with the gradient scaler), as inference runs, not in bf16."""
+    from inpaint_core.learned import autocast_dtype
+    from inpaint_core.training.trainer import _autocast
+
+    cuda, cpu = torch.device("cuda:0"), torch.device("cpu")
+    for precision in ("auto", "fp32", "bf16", "fp16"):
+        config = settings(1, precision=precision)
+        assert _autocast(config, cuda) == autocast_dtype(precision, "cuda:0")
+    auto = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    assert _autocast(settings(1, precision="auto"), cuda) is auto
+    assert _autocast(settings(1, precision="auto"), cpu) is None
+    assert _autocast(settings(1, precision="fp32"), cuda) is None
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
