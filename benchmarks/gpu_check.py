@@ -33,14 +33,13 @@ some CPUs): there the bf16 entries are null with the reason.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import math
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,7 @@ import torch
 from inpaint_core import inpaint, list_methods
 from inpaint_core.masks import make_mask
 from inpaint_core.tiling import engine
+from inpaint_core.tiling.executor import SerialExecutor
 
 RESTORE_METHODS = ("lama", "edge-gan")
 #: Hole pixels take this colour in the synthetic scan (the plaster of ``make_scan.py``).
@@ -196,7 +196,7 @@ def make_scan(folder: Path, size: int, chunk: int, damage: float) -> tuple[Path,
 
 
 class BatchMeter:
-    """Wraps the engine's batch hook: batch sizes, seconds in batches (CUDA synchronised),
+    """Meters the engine's method calls: batch sizes, seconds in batches (CUDA synchronised),
     real out-of-memory errors, and a simulated one above ``simulate_above`` tiles."""
 
     def __init__(self, device: str, simulate_above: int | None = None) -> None:
@@ -207,33 +207,30 @@ class BatchMeter:
         self.real_ooms = 0
         self.simulated_ooms = 0
 
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        """Replace ``engine._run_batch`` by the meter while the block runs."""
-        real = engine._run_batch
+    def executor(self, batch: int) -> SerialExecutor:
+        """The engine's this-thread executor, starting at ``batch`` tiles, with every method
+        call (the OOM back-off's unit) going through the meter."""
+        meter = self
 
-        def metered(method: Any, tiles: Any, items: Any, seed: int) -> list[Any]:
-            self.sizes.append(len(tiles))
-            if self.simulate_above is not None and len(tiles) > self.simulate_above:
-                self.simulated_ooms += 1
-                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated by --dry-run)")
-            started = time.perf_counter()
-            try:
-                out = real(method, tiles, items, seed)
-                if self.device.startswith("cuda"):
-                    torch.cuda.synchronize(self.device)
-            except torch.cuda.OutOfMemoryError:
-                self.real_ooms += 1
-                raise
-            finally:
-                self.busy += time.perf_counter() - started
-            return out
+        class Metered(SerialExecutor):
+            def run_batch(self, method: Any, tiles: Any, items: Any, seed: int) -> list[Any]:
+                meter.sizes.append(len(tiles))
+                if meter.simulate_above is not None and len(tiles) > meter.simulate_above:
+                    meter.simulated_ooms += 1
+                    raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated by --dry-run)")
+                started = time.perf_counter()
+                try:
+                    out = super().run_batch(method, tiles, items, seed)
+                    if meter.device.startswith("cuda"):
+                        torch.cuda.synchronize(meter.device)
+                except torch.cuda.OutOfMemoryError:
+                    meter.real_ooms += 1
+                    raise
+                finally:
+                    meter.busy += time.perf_counter() - started
+                return out
 
-        engine._run_batch = metered
-        try:
-            yield
-        finally:
-            engine._run_batch = real
+        return Metered(batch)
 
 
 class UtilisationSampler:
@@ -331,10 +328,10 @@ def restore_run(
 
     done = total = 0
     try:
-        with meter.installed(), UtilisationSampler(device) as sampler:
+        with UtilisationSampler(device) as sampler:
             events = engine.iter_restore(
-                str(scan), str(mask), name, out, tile=tile, batch=batch, device=device,
-                params=params, should_stop=should_stop, intact="link",
+                str(scan), str(mask), name, out, tile=tile, device=device, params=params,
+                should_stop=should_stop, intact="link", executor=meter.executor(batch),
             )  # fmt: skip
             for event in events:
                 if first is None:

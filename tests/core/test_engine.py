@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
 import logging
 import os
+import pickle
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +31,19 @@ from inpaint_core.errors import (
     ParameterError,
 )
 from inpaint_core.io import chunks
+from inpaint_core.io.inputs import open_inputs
 from inpaint_core.io.pyramid import write_pyramid
 from inpaint_core.io.store import level_array
 from inpaint_core.method import InpaintMethod, MethodInfo
 from inpaint_core.tiling import Box, engine
 from inpaint_core.tiling.engine import RestoreEvent, iter_restore, iter_tile_inputs, restore_scan
 from inpaint_core.tiling.execution import usable_cores
+from inpaint_core.tiling.executor import SerialExecutor, ThreadExecutor, paste, run_batch
+from inpaint_core.tiling.options import RestoreOptions
 from inpaint_core.tiling.plan import Tile
+from inpaint_core.tiling.planner import RestorePlan, TileSchedule, plan_restore
+from inpaint_core.tiling.regions import find_hole_regions
+from inpaint_core.tiling.sink import OutputSink, output_session
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPE = (256, 320)
@@ -186,9 +195,7 @@ def test_progress_events_count_tiles_and_chunks(scene: dict[str, Any]) -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice: Linux")
-def test_chunks_are_written_below_the_methods_cpu_priority(
-    scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_chunks_are_written_below_the_methods_cpu_priority(scene: dict[str, Any]) -> None:
     def nice() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
@@ -199,24 +206,19 @@ def test_chunks_are_written_below_the_methods_cpu_priority(
             method_nice.add(nice())
             return super().run(image, mask, rng)
 
-    write = engine._write_chunk
+    class RecordingSink(OutputSink):
+        def write_chunk(self, key: tuple[int, int], pixels: np.ndarray) -> None:
+            writer_nice.add(nice())  # encodes, writes a restored chunk (blended just before)
+            super().write_chunk(key, pixels)
 
-    def recording_write(*args: Any) -> None:  # blends, encodes, writes a restored chunk
-        writer_nice.add(nice())
-        write(*args)
+        def copy_chunk(self, box: Box, key: tuple[int, int]) -> None:
+            copier_nice.add(nice())  # copies a hole-free chunk and marks it
+            super().copy_chunk(box, key)
 
-    monkeypatch.setattr(engine, "_write_chunk", recording_write)
-    copy = engine._copy_chunk
-
-    def recording_copy(*args: Any) -> None:  # copies a hole-free chunk and marks it
-        copier_nice.add(nice())
-        copy(*args)
-
-    monkeypatch.setattr(engine, "_copy_chunk", recording_copy)
     before = nice()
     assert before < 19  # room to lower it
     restore_scan(scene["scan"], scene["mask_path"], Recording(), scene["tmp"] / "out.zarr",
-                 tile=64)  # fmt: skip
+                 tile=64, sink=RecordingSink)  # fmt: skip
     assert method_nice == {before} and nice() == before  # the caller's thread is left alone
     lowered = {min(19, before + engine.IO_NICE)}
     assert writer_nice == copier_nice == lowered and engine.IO_NICE > 0
@@ -240,19 +242,16 @@ def test_the_method_does_not_run_ahead_of_the_chunk_writes(tmp_path: Path) -> No
     np.testing.assert_array_equal(restored(tmp_path / "out.zarr")[~mask], image[~mask])
 
 
-def test_tiles_are_read_two_steps_ahead_of_the_method(
-    scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_tiles_are_read_two_steps_ahead_of_the_method(scene: dict[str, Any]) -> None:
     """While the method computes a tile, the windows of the next two are being read: one read
     queued behind chunk writes on the I/O threads would often keep the method waiting."""
     reads: list[Tile] = []
-    prepare_window = engine._prepare_window
 
-    def recorded(source: Any, mask: Any, tile: Tile, name: str) -> Any:
-        reads.append(tile)
-        return prepare_window(source, mask, tile, name)
+    class RecordingReads(SerialExecutor):
+        def read(self, source: Any, mask: Any, tile: Tile, name: str) -> Any:
+            reads.append(tile)
+            return super().read(source, mask, tile, name)
 
-    monkeypatch.setattr(engine, "_prepare_window", recorded)
     total = len(list(iter_tile_inputs(scene["scan"], scene["mask_path"], LocalMean())))
     reads.clear()
     seen: list[int] = []
@@ -266,7 +265,8 @@ def test_tiles_are_read_two_steps_ahead_of_the_method(
             seen.append(len(reads))
             return super().run(image, mask, rng)
 
-    restore_scan(scene["scan"], scene["mask_path"], Watching(), scene["tmp"] / "out.zarr")
+    restore_scan(scene["scan"], scene["mask_path"], Watching(), scene["tmp"] / "out.zarr",
+                 executor=RecordingReads())  # fmt: skip
     assert total >= 4 and len(seen) == total
     assert all(count >= min(number + 3, total) for number, count in enumerate(seen)), seen
 
@@ -340,23 +340,21 @@ def test_hole_free_chunks_are_copied_while_the_tiles_are_restored(scene: dict[st
 
 
 def test_a_failed_background_copy_stops_the_run_and_resume_finishes_it(
-    scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    scene: dict[str, Any],
 ) -> None:
     args = (scene["scan"], scene["mask_path"], LocalMean())
-    real_copy = engine._copy_chunk
 
-    def disk_full(source: Any, level0: Any, progress: Any, link: bool, box: Any, key: Any) -> None:
-        if key == (0, 4):  # a hole-free chunk of the scene
-            raise OSError("No space left on device")
-        real_copy(source, level0, progress, link, box, key)
+    class DiskFull(OutputSink):
+        def copy_chunk(self, box: Box, key: tuple[int, int]) -> None:
+            if key == (0, 4):  # a hole-free chunk of the scene
+                raise OSError("No space left on device")
+            super().copy_chunk(box, key)
 
-    monkeypatch.setattr(engine, "_copy_chunk", disk_full)
     out = scene["tmp"] / "out.zarr"
     with pytest.raises(OSError, match="No space left"):
-        restore_scan(*args, out)
+        restore_scan(*args, out, sink=DiskFull)
     group = zarr.open_group(str(out), mode="r")
     assert not group.attrs["inpaint"]["complete"] and not group[".progress"][0, 4]
-    monkeypatch.setattr(engine, "_copy_chunk", real_copy)
     result = restore_scan(*args, out, resume=True)
     assert not result.stopped and result.chunks_copied >= 1
     np.testing.assert_array_equal(restored(out), inpaint(scene["image"], scene["mask"],
@@ -375,25 +373,21 @@ def test_closing_the_generator_early_leaves_a_resumable_store(scene: dict[str, A
     np.testing.assert_array_equal(restored(scene["tmp"] / "closed.zarr"), whole)
 
 
-def test_resume_after_a_crash_between_write_and_mark(
-    scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_resume_after_a_crash_between_write_and_mark(scene: dict[str, Any]) -> None:
     args = (scene["scan"], scene["mask_path"], LocalMean())
     restore_scan(*args, scene["tmp"] / "whole.zarr")
     marked: list[Any] = []
-    real_mark = engine._mark_done
 
-    def crash_on_third(progress: Any, key: tuple[int, int]) -> None:
-        if len(marked) == 2:
-            raise RuntimeError("killed")
-        marked.append(key)
-        real_mark(progress, key)
+    class CrashOnThird(OutputSink):
+        def mark(self, key: tuple[int, int]) -> None:
+            if len(marked) == 2:
+                raise RuntimeError("killed")
+            marked.append(key)
+            super().mark(key)
 
-    monkeypatch.setattr(engine, "_mark_done", crash_on_third)
     out = scene["tmp"] / "crashed.zarr"
     with pytest.raises(RuntimeError, match="killed"):
-        restore_scan(*args, out)
-    monkeypatch.setattr(engine, "_mark_done", real_mark)
+        restore_scan(*args, out, sink=CrashOnThird)
     progress = zarr.open_group(str(out), mode="r")[".progress"][...]
     assert 2 <= int(progress.sum()) < progress.size  # writes in flight finished and marked
     restore_scan(*args, out, resume=True)
@@ -407,25 +401,22 @@ def test_resume_refuses_other_settings(scene: dict[str, Any]) -> None:
         restore_scan(scene["scan"], scene["mask_path"], LocalMean(), out, tile=96, resume=True)
 
 
-def test_oom_halves_the_batch(
-    scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_oom_halves_the_batch(scene: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     args = (scene["scan"], scene["mask_path"], LocalMean())
     restore_scan(*args, scene["tmp"] / "one.zarr", batch=1)
-    real_run = engine._run_batch
     sizes: list[int] = []
 
-    def small_gpu(method: Any, tiles: Any, windows: Any, seed: int) -> Any:
-        sizes.append(len(tiles))
-        if len(tiles) > 2:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real_run(method, tiles, windows, seed)
+    class SmallGpu(SerialExecutor):
+        def run_batch(self, method: Any, tiles: Any, windows: Any, seed: int) -> Any:
+            sizes.append(len(tiles))
+            if len(tiles) > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            return super().run_batch(method, tiles, windows, seed)
 
-    monkeypatch.setattr(engine, "_run_batch", small_gpu)
     with caplog.at_level(logging.WARNING, logger="inpaint_core.tiling.engine"):
-        restore_scan(*args, scene["tmp"] / "eight.zarr", batch=8)
+        restore_scan(*args, scene["tmp"] / "eight.zarr", executor=SmallGpu(batch=8))
     assert sizes[0] == 8 and 4 in sizes and max(sizes[sizes.index(2) :]) == 2
     assert "retrying with batch 4" in caplog.text and "retrying with batch 2" in caplog.text
     np.testing.assert_array_equal(
@@ -513,11 +504,11 @@ def test_a_window_without_a_hole_in_a_batch_is_passed_through() -> None:
     holed[5:9, 10:14] = True
     tiles = [Tile(0, 20, 0, 30, Box(2, 18, 2, 28)), Tile(0, 20, 0, 30, Box(2, 18, 2, 28))]
     items = [prepare(pixels, hole, "local-mean"), prepare(pixels, holed, "local-mean")]
-    filled = engine._run_batch(LocalMean(), tiles, items, 0)
+    filled = run_batch(LocalMean(), tiles, items, 0)
     assert filled[0] is NO_HOLE and filled[1] is not NO_HOLE  # issue 23: None is no marker
     window = Box(0, 20, 0, 30)
     untouched, restored_tile = (
-        engine._paste("local-mean", tile, (item, window), result)
+        paste("local-mean", tile, (item, window), result)
         for tile, item, result in zip(tiles, items, filled, strict=True)
     )
     np.testing.assert_array_equal(untouched, pixels)
@@ -1008,3 +999,94 @@ def test_chunks_are_flushed_once_before_the_output_is_marked_complete(
     assert calls.count("sync") == 1
     assert calls.count("fsync") < 20  # the few metadata files, never one per chunk
     assert json.loads((out / "zarr.json").read_text())["attributes"]["inpaint"]["complete"]
+
+
+# The engine's parts, each alone: options, planner, executors, sink.
+
+
+def test_restore_options_are_checked_once_naming_the_bad_value() -> None:
+    for settings, named in [
+        ({"batch": 0}, r"batch=0 must be an int >= 1"),
+        ({"workers": True}, r"workers=True must be an int >= 1"),
+        ({"intact": "move"}, r"intact='move' must be one of copy, link"),
+        ({"zstd_level": 99}, r"zstd_level=99 must be an int from -131072 to 22"),
+        ({"pyramid_side": 0}, r"pyramid_side=0 must be an int >= 1"),
+        ({"tile": "big"}, r"tile='big' must be an int"),
+        ({"seed": 1.5}, r"seed=1.5 must be an int"),
+    ]:  # fmt: skip
+        with pytest.raises(ParameterError, match=named):
+            RestoreOptions(**settings)
+    options = RestoreOptions(tile=96, intact="link", params={"radius": 3})
+    assert options.link and not RestoreOptions().link
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.tile = 64  # type: ignore[misc]
+    assert RestoreOptions.of(None, {"tile": 96}) == RestoreOptions(tile=96)
+    assert RestoreOptions.of(options, {}) is options
+    with pytest.raises(ParameterError, match=r"unknown restore setting\(s\) \['tiel'\]; valid "
+                       r"ones: tile, overlap"):  # fmt: skip
+        RestoreOptions.of(None, {"tiel": 96})
+    with pytest.raises(ParameterError, match=r"not both"):
+        RestoreOptions.of(options, {"tile": 64})
+
+
+def test_the_schedule_computes_a_chunks_missing_tiles_and_frees_results_once_unused() -> None:
+    box = Box(0, 8, 0, 8)
+    tiles = [Tile(0, 8, 0, 8, box) for _ in range(4)]
+    boxes = {(0, 0): box, (0, 1): box, (1, 0): box, (1, 1): box}
+    users = {(0, 0): [0, 1], (0, 1): [1, 2], (1, 0): [3]}  # (1, 1) has no hole: copied
+    plan = RestorePlan(find_hole_regions(np.zeros((8, 8), bool)), tiles, None, None, boxes,
+                       users)  # fmt: skip
+    done = np.zeros((2, 2), bool)
+    assert plan.restored(done) == [(0, 0), (0, 1), (1, 0)] and plan.copied(done) == [(1, 1)]
+    schedule = TileSchedule(plan, plan.restored(done))
+    assert schedule.tiles_done == 0
+    assert schedule.wanted(0, {}, step=1) == [0, 1]  # the first chunk's tiles, whatever step
+    assert schedule.wanted(0, {0: "r", 1: "r"}, step=1) == []  # never ahead of the writes
+    assert schedule.wanted(1, {0: "r", 1: "r"}, step=2) == [2, 3]  # and the next chunk's
+    assert schedule.written((0, 0)) == [0]
+    assert schedule.written((0, 1)) == [1, 2]
+    done[0, 0] = done[0, 1] = True  # resumed: their tiles count as done
+    assert TileSchedule(plan, plan.restored(done)).tiles_done == 3
+
+
+def test_each_executor_gives_the_serial_results(scene: dict[str, Any]) -> None:
+    method = LocalMean()
+    opened = open_inputs(scene["scan"], scene["mask_path"])
+    plan = plan_restore(opened.scan, opened.mask, method.info, 64, 2, (CHUNK, CHUNK))
+    results = []
+    for executor in (SerialExecutor(batch=2), ThreadExecutor(batch=1, workers=2)):
+        with executor, ThreadPoolExecutor(2) as pool:
+            windows = [executor.read(plan.pixels, plan.damage, tile, "local-mean")
+                       for tile in plan.tiles]  # fmt: skip
+            futures = executor.compute(method, plan.tiles, windows, 0, pool)
+            results.append([future.result() for future in futures])
+            copied: list[tuple[int, int]] = []
+            executor.copy(copied.append, [(0, 0), (0, 1)])
+            assert sorted(copied) == [(0, 0), (0, 1)]
+    assert len(results[0]) == len(plan.tiles) > 4
+    for serial, threaded, tile in zip(*results, plan.tiles, strict=True):
+        assert serial.shape[:2] == tile.window.shape
+        np.testing.assert_array_equal(serial, threaded)
+
+
+def test_the_sink_writes_copies_and_marks_chunks_and_travels_without_its_pyramid(
+    scene: dict[str, Any],
+) -> None:
+    source = zarr.open_array(str(scene["scan"]), mode="r")
+    path = scene["tmp"] / "out.zarr"
+    with output_session(path, source, {"complete": False}, None, resume=False) as session:
+        sink = OutputSink(session.group, source, restored=session.restored)
+        assert sink.block == (CHUNK, CHUNK) and not sink.done(resuming=False).any()
+        pixels = np.full((CHUNK, CHUNK, 3), 7, np.uint8)
+        sink.write_chunk((1, 2), pixels)
+        assert session.restored.is_set()
+        sink.copy_chunk(Box(0, CHUNK, 0, CHUNK), (0, 0))
+        travelled = pickle.loads(pickle.dumps(sink))  # as a dask worker gets it
+        assert travelled.pyramid is None and not travelled.restored.is_set()
+        travelled.copy_chunk(Box(0, CHUNK, CHUNK, 2 * CHUNK), (0, 1))
+        np.testing.assert_array_equal(sink.done(resuming=True), np.isin(
+            np.arange(20).reshape(4, 5), [0, 1, 7]))  # fmt: skip
+    level0 = restored(path)
+    np.testing.assert_array_equal(level0[CHUNK : 2 * CHUNK, 2 * CHUNK : 3 * CHUNK], pixels)
+    np.testing.assert_array_equal(level0[:CHUNK, : 2 * CHUNK],
+                                  scene["image"][:CHUNK, : 2 * CHUNK])  # fmt: skip

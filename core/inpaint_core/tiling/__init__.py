@@ -1,16 +1,19 @@
-"""Mask-aware tiling of large scans: pure geometry, no I/O loop.
+"""Mask-aware tiling of large scans: the pure geometry, and the engine built on it.
+
+Geometry (pure, no I/O loop):
 
 - :mod:`~inpaint_core.tiling.regions`: connected hole regions of a mask, read chunk by chunk.
 - :mod:`~inpaint_core.tiling.plan`: the tiles (window + core) that cover every hole pixel with
   the method's context margin.
 - :mod:`~inpaint_core.tiling.blend`: smooth weights and the weighted stitching of results.
 
-The engine's loop: ``regions = find_hole_regions(mask)``; ``tiles = plan_tiles(shape,
-regions.boxes, info.preferred_tile, info.context_margin, info.pad_multiple, overlap=...,
-refine=partial(shrink_to_holes, mask))``; run the method on each ``scan[tile.slices]`` with
-``mask[tile.slices]``; per output chunk, :func:`accumulate` the results of the tiles
-:func:`tiles_by_block` lists and :func:`normalise` (or, the same bytes at the cost of the
-hole pixels only, :func:`blend_holes`, which the engine uses).
+The engine (:mod:`~inpaint_core.tiling.engine`, ``iter_restore`` and ``restore_scan``), from
+parts each usable alone: :mod:`~inpaint_core.tiling.options` (the frozen ``RestoreOptions``),
+:mod:`~inpaint_core.tiling.planner` (which tiles, in which order, with which context),
+:mod:`~inpaint_core.tiling.executor` (this thread, local threads or dask.distributed) and
+:mod:`~inpaint_core.tiling.sink` (chunks, progress marks, pyramid). Per output chunk, the
+results of the tiles :func:`tiles_by_block` lists are stitched by :func:`blend_holes` (the
+bytes :func:`accumulate` and :func:`normalise` give, at the cost of the hole pixels only).
 """
 
 from __future__ import annotations
