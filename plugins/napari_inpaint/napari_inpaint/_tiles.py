@@ -36,10 +36,7 @@ from inpaint_core.tiling import (
     tiles_by_block,
 )
 from inpaint_core.tiling.execution import default_overlap
-
-#: A window that is all hole is doubled around its centre at most this many times, as the
-#: tiled engine does (``engine.MAX_GROWTH``).
-MAX_GROWTH = 2
+from inpaint_core.tiling.planner import MAX_GROWTH  # all-hole windows grow as in the engine
 
 
 @dataclass(frozen=True)
