@@ -35,6 +35,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "inpaint_methods.partial_conv_unet",
     "inpaint_methods.deepfill_v2",
     "inpaint_methods.lama",
+    "inpaint_methods.mi_gan",
 )
 ENTRY_POINT_GROUP = "inpaint_core"
 DISABLE_VARIABLE = "INPAINT_DISABLE_PLUGINS"

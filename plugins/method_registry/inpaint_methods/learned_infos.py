@@ -24,6 +24,8 @@ LAMA_PREFERRED_TILE = 1024
 GLCIC_CONTEXT_MARGIN = 152
 #: DeepFill v2 needs sides that are multiples of this.
 DEEPFILL_V2_PAD_MULTIPLE = 8
+#: MI-GAN's known context around a hole: IOPaint's crop margin around each hole's box.
+MI_GAN_CONTEXT_MARGIN = 128
 
 #: :class:`inpaint_methods.edge_gan.EdgeGan`
 EDGE_GAN_INFO = MethodInfo(
@@ -170,6 +172,21 @@ LAMA_INFO = MethodInfo(
     supports_gpu=True,
 )
 
+#: :class:`inpaint_methods.mi_gan.MiGan`
+MI_GAN_INFO = MethodInfo(
+    name="mi-gan",
+    family=Family.CGAN,
+    summary="MI-GAN: small conditional GAN, crops around each hole at 256/512 (imported weights).",
+    reference="A. Sargsyan, S. Navasardyan, X. Xu, H. Shi, MI-GAN: A Simple Baseline for Image "
+    "Inpainting on Mobile Devices, ICCV 2023.",
+    learned=True,
+    parameters=LEARNED_PARAMETERS,
+    pad_multiple=1,  # predict crops and pads to the model side itself
+    preferred_tile=512,
+    context_margin=MI_GAN_CONTEXT_MARGIN,
+    supports_gpu=True,
+)
+
 #: Plugin module name -> (class name, info) of the method it registers.
 LEARNED_PLUGINS: dict[str, tuple[str, MethodInfo]] = {
     "inpaint_methods.edge_gan": ("EdgeGan", EDGE_GAN_INFO),
@@ -179,6 +196,7 @@ LEARNED_PLUGINS: dict[str, tuple[str, MethodInfo]] = {
     "inpaint_methods.partial_conv_unet": ("PartialConvUnet", PARTIAL_CONV_UNET_INFO),
     "inpaint_methods.deepfill_v2": ("DeepFillV2", DEEPFILL_V2_INFO),
     "inpaint_methods.lama": ("Lama", LAMA_INFO),
+    "inpaint_methods.mi_gan": ("MiGan", MI_GAN_INFO),
 }
 
 

@@ -1,0 +1,90 @@
+"""Format mi-gan-torchscript: IOPaint's migan_traced.pt, read without running its code.
+
+The fixture's ``migan_traced_tiny.pt`` is MI-GAN's inference generator (side 128, random
+weights) traced and saved by the reference exactly as MI-GAN's export script makes
+``migan_traced.pt`` (see tests/fixtures/mi_gan/make_fixture.py); ``expected/traced_*.png`` are
+IOPaint's MI-GAN results with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from inpaint_core.cli import main
+from inpaint_core.errors import InvalidWeightsError
+from inpaint_core.weights import get_format
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mi_gan"
+TRACED = FIXTURE / "migan_traced_tiny.pt"
+MAX_DIFFERENCE, MEAN_DIFFERENCE = 2, 0.6
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("mi-gan-ts") / "mi-gan-128.safetensors"
+    assert main(["weights", "import", "mi-gan-torchscript", str(TRACED), "--output", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("name", ["square", "scene"])  # run whole (128 x 128); cropped
+def test_cli_run_equals_the_reference(weights: Path, tmp_path: Path, name: str) -> None:
+    image_path = FIXTURE / "images" / f"{name}.png"
+    mask_path = FIXTURE / "images" / f"{name}_mask.png"
+    output = tmp_path / "out.png"
+    assert main(["run", str(image_path), str(mask_path), "-m", "mi-gan", "--weights",
+                 str(weights), "--device", "cpu", "-o", str(output)]) == 0  # fmt: skip
+    image, result = read_rgb(image_path), read_rgb(output)
+    hole = np.asarray(Image.open(mask_path).convert("L")) > 0
+    expected = read_rgb(FIXTURE / "expected" / f"traced_{name}.png")
+    assert np.array_equal(result[~hole], image[~hole]), "pixels outside the hole changed"
+    difference = np.abs(result.astype(int) - expected.astype(int))[hole]
+    assert difference.max() <= MAX_DIFFERENCE and difference.mean() <= MEAN_DIFFERENCE
+
+
+def test_the_archive_is_never_loaded_as_code(tmp_path: Path, monkeypatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the TorchScript archive must not be loaded as code")
+
+    monkeypatch.setattr(torch.jit, "load", refuse)
+    converted = get_format("mi-gan-torchscript").convert(TRACED)
+    assert converted.method == "mi-gan"
+    assert converted.config == {"resolution": 128, "ch_base": 1024, "ch_max": 24}
+    state = converted.networks["generator"]
+    assert state["synthesis.b128.conv2.noise_const"].shape == (128, 128)
+    assert state["encoder.b128.fromrgb.weight"].shape == (8, 4, 1, 1)
+
+
+def test_formats_refuse_each_others_files(tmp_path: Path) -> None:
+    with pytest.raises(
+        InvalidWeightsError,
+        match=r"is a TorchScript archive; for IOPaint's "
+        r"migan_traced\.pt use format 'mi-gan-torchscript'",
+    ):
+        get_format("mi-gan").convert(TRACED)  # fmt: skip
+    plain = tmp_path / "migan_512_places2.pt"
+    torch.save({"encoder.b512.fromrgb.weight": torch.zeros(1)}, plain)
+    with pytest.raises(
+        InvalidWeightsError,
+        match=r"not a TorchScript module archive; for "
+        r"MI-GAN's own state dict files",
+    ):
+        get_format("mi-gan-torchscript").convert(plain)  # fmt: skip
+
+
+def test_a_torchscript_file_of_another_network_names_what_is_missing(tmp_path: Path) -> None:
+    other = tmp_path / "other.pt"
+    torch.jit.save(torch.jit.trace(nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8)), other)
+    assert main(["weights", "import", "mi-gan-torchscript", str(other), "--output",
+                 str(tmp_path / "w.safetensors")]) == 2  # fmt: skip
+    with pytest.raises(InvalidWeightsError, match=r"holds no MI-GAN generator"):
+        get_format("mi-gan-torchscript").convert(other)
