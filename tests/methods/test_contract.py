@@ -13,18 +13,21 @@ from inpaint_core.testing import check_method, contract_image, contract_mask
 
 REGISTERED = [info.name for info in inpaint_core.list_methods()]
 LAMA_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "lama" / "ffc"
+MI_GAN_FIXTURE = LAMA_FIXTURE.parents[1] / "mi_gan" / "migan_traced_tiny.pt"
 
 
 def weights_for(name: str, folder: Path) -> dict[str, object]:
     """Parameters of methods that ship no weights: small weights converted from a fixture of
-    the published format (``lama``: tests/fixtures/lama, random weights in big-lama's layout)."""
-    if name != "lama":
+    the published format (``lama``: tests/fixtures/lama, random weights in big-lama's layout;
+    ``mi-gan``: tests/fixtures/mi_gan's traced 128 generator)."""
+    if name not in ("lama", "mi-gan"):
         return {}
     from inpaint_core.checkpoint import flatten_state, save_checkpoint
-    from inpaint_core.weights.lama import FORMAT
+    from inpaint_core.weights import get_format
 
-    converted = FORMAT.convert(LAMA_FIXTURE)
-    path = folder / "lama.safetensors"
+    source = LAMA_FIXTURE if name == "lama" else MI_GAN_FIXTURE
+    converted = get_format("lama" if name == "lama" else "mi-gan-torchscript").convert(source)
+    path = folder / f"{name}.safetensors"
     save_checkpoint(path, flatten_state(converted.networks), method=converted.method,
                     config=converted.config, step=0)  # fmt: skip
     return {"weights": path, "device": "cpu"}

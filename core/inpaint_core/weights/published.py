@@ -45,8 +45,12 @@ _OPENMMLAB_REFERENCE = "OpenMMLab mmediting / mmagic (Apache-2.0), github.com/op
 SIZE_GLCIC = 205.0
 SIZE_PCONV = 213.0
 SIZE_DEEPFILL = 41.0
-SIZE_MIGAN = 30.0
-MIGAN_SCORES = "the paper's Table 1 (Places2 512 x 512, FID and LPIPS)"
+SIZE_MIGAN = 29.5
+MIGAN_SCORES = (
+    "FID and LPIPS on Places2 at 512 x 512 (and at 256, and FFHQ at 256) with Co-Mod-GAN's "
+    "free-form masks: the paper's quantitative comparison table (ICCV 2023; the repository's "
+    "README reports no numbers); the survey protocol has no row for it"
+)
 
 
 @dataclass(frozen=True)
