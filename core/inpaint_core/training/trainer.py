@@ -483,12 +483,9 @@ def train(
     """Train ``model`` on ``dataset`` up to ``config.steps`` and write the run into ``out``:
     a :class:`Trainer` (see it for the arguments and errors) run to its end.
 
-    Args:
-        progress: called after every step with ``(step, steps, running_losses)``.
-        should_stop: polled after every step; True saves a checkpoint and returns.
-
-    Returns:
-        A :class:`TrainResult`. Ctrl-C also saves a checkpoint before re-raising.
+    ``progress`` is called after every step with ``(step, steps, running_losses)``;
+    ``should_stop`` is polled after every step: True saves a checkpoint and returns. Returns a
+    :class:`TrainResult`; Ctrl-C also saves a checkpoint before re-raising.
     """
     trainer = Trainer(
         model, dataset, out, config, training_data=training_data, resume=resume, init=init
