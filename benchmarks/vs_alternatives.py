@@ -7,6 +7,8 @@ Approaches, each in a fresh interpreter (imports count, as they do for a user):
 
 - ``tool``: ``inpaint restore SCAN --mask MASK -m METHOD -o OUT.zarr``;
 - ``tool-link``: the same with ``--intact link`` (intact chunks hard-linked, not copied);
+- ``tool-auto``, ``tool-link-auto``: ``tool`` and ``tool-link`` with ``--pyramid auto`` (these
+  plain zarr scans have no levels, so the output is level 0 alone, as the script's is);
 - ``script``: load the whole scan and mask with numpy, one ``cv2.inpaint`` call, write zarr;
 - ``dask``: ``dask.array.map_overlap`` of ``cv2.inpaint`` over the scan's chunks (depth 16,
   the telea method's context margin), written with ``to_zarr``.
@@ -34,6 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RADIUS = 5
 DEPTH = 16
 BASE = 4096
+#: The tool's approaches and the ``inpaint restore`` options each adds.
+TOOL_FLAGS = {
+    "tool": [],
+    "tool-link": ["--intact", "link"],  # intact chunks hard-linked, not copied
+    "tool-auto": ["--pyramid", "auto"],  # no pyramid for a scan without one
+    "tool-link-auto": ["--intact", "link", "--pyramid", "auto"],
+}
 
 
 def _scan(work: Path, size: int, damage: str) -> Path:
@@ -65,13 +74,11 @@ def _peak_rss_mb() -> float:
 
 def run_one(approach: str, scan: Path, out: Path, method: str) -> None:
     """Run one approach in this process (called in a child); print its peak RSS as JSON."""
-    if approach in ("tool", "tool-link"):
+    if approach in TOOL_FLAGS:
         from inpaint_core.cli import main
 
         argv = ["restore", str(scan / "scan.zarr"), "--mask", str(scan / "mask.zarr"),
-                "-m", method, "-o", str(out)]  # fmt: skip
-        if approach == "tool-link":  # intact chunks hard-linked, not copied
-            argv += ["--intact", "link"]
+                "-m", method, "-o", str(out), *TOOL_FLAGS[approach]]  # fmt: skip
         code = main(argv)
         if code:
             raise SystemExit(code)
@@ -105,7 +112,8 @@ def run_one(approach: str, scan: Path, out: Path, method: str) -> None:
         )  # fmt: skip
         restored.to_zarr(str(out))
     else:
-        raise ValueError(f"unknown approach {approach!r}; valid: tool, script, dask")
+        valid = ", ".join([*TOOL_FLAGS, "script", "dask"])
+        raise ValueError(f"unknown approach {approach!r}; valid: {valid}")
     print(json.dumps({"peak_rss_mb": _peak_rss_mb()}))
 
 
@@ -113,7 +121,7 @@ def _output_array(approach: str, out: Path) -> object:
     """The output array of ``approach`` (the tool: its level 0), indexable by (rows, cols)."""
     import zarr
 
-    if approach in ("tool", "tool-link"):
+    if approach in TOOL_FLAGS:
         from inpaint_core.io.store import level_array
 
         return level_array(zarr.open_group(str(out), mode="r"), "0")
@@ -157,7 +165,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="4096", help="comma-separated scan sides")
     parser.add_argument("--damage", default="1%,sparse", help="'1%%', 'sparse' or both")
-    parser.add_argument("--approaches", default="tool,script,dask", help="also: tool-link")
+    parser.add_argument("--approaches", default="tool,script,dask",
+                        help="also: tool-link, tool-auto, tool-link-auto")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--method", default="telea", choices=("telea", "navier-stokes"))
     parser.add_argument("--work", default=str(ROOT / "out" / "vs_alternatives"))

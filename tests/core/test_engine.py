@@ -1090,3 +1090,32 @@ def test_the_sink_writes_copies_and_marks_chunks_and_travels_without_its_pyramid
     np.testing.assert_array_equal(level0[CHUNK : 2 * CHUNK, 2 * CHUNK : 3 * CHUNK], pixels)
     np.testing.assert_array_equal(level0[:CHUNK, : 2 * CHUNK],
                                   scene["image"][:CHUNK, : 2 * CHUNK])  # fmt: skip
+
+
+def test_the_pyramid_option_builds_levels_always_never_or_as_the_scan_has_them(
+    scene: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = (scene["scan"], scene["mask_path"], LocalMean())
+    always = restore_scan(*args, tmp_path / "always.zarr", pyramid_side=100)
+    assert always.levels == 3
+    plain = tmp_path / "auto.zarr"  # a plain zarr scan has no levels: auto builds none
+    assert main(["restore", str(scene["scan"]), "--mask", str(scene["mask_path"]), "-m",
+                 "telea", "-o", str(plain), "--pyramid", "auto"]) == 0  # fmt: skip
+    plain_group = zarr.open_group(str(plain), mode="r")
+    assert sorted(plain_group.array_keys()) == [".progress", "0"]
+    assert len(plain_group.attrs["ome"]["multiscales"][0]["datasets"]) == 1
+    assert plain_group.attrs["inpaint"]["complete"]
+    never = restore_scan(*args, tmp_path / "never.zarr", pyramid="never")
+    assert never.levels == 1 and file_hashes(tmp_path / "never.zarr" / "0") == file_hashes(
+        tmp_path / "always.zarr" / "0")  # fmt: skip
+    scan, mask, _ = smooth_scene(tmp_path)  # an OME-Zarr with levels: auto builds them
+    assert restore_scan(scan, mask, LocalMean(), tmp_path / "ome.zarr", pyramid="auto",
+                        pyramid_side=100).levels == 3  # fmt: skip
+    stopped = tmp_path / "stopped.zarr"  # begun with a pyramid, finished without one
+    calls = itertools.count()
+    restore_scan(*args, stopped, pyramid_side=100, should_stop=lambda: next(calls) > 3)
+    assert "1" in zarr.open_group(str(stopped), mode="r").array_keys()
+    assert restore_scan(*args, stopped, resume=True, pyramid="never").levels == 1
+    assert sorted(zarr.open_group(str(stopped), mode="r").array_keys()) == [".progress", "0"]
+    with pytest.raises(ParameterError, match=r"pyramid='some' must be one of auto, always"):
+        restore_scan(*args, tmp_path / "bad.zarr", pyramid="some")

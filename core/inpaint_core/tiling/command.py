@@ -3,6 +3,7 @@
     inpaint restore SCAN --mask MASK --method NAME --output OUT.zarr [--tile N] [--overlap N]
         [--batch N] [--device D] [--scheduler ADDR] [--resume] [--param k=v ...]
         [--weights NAME|FILE] [--seed N] [--workers N] [--intact copy|link] [--zstd-level N]
+        [--pyramid auto|always|never]
 
 Stopped with Ctrl-C, the same command with ``--resume`` continues where it stopped.
 """
@@ -71,6 +72,11 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
         help="zstd level of the chunks this run writes (default: the scan's); 1 encodes about "
         "twice as fast as zstd's default, for restored chunks about 12%% larger",
     )  # fmt: skip
+    restore.add_argument(
+        "--pyramid", choices=("auto", "always", "never"), default="always",
+        help="the output's 2x levels: always (default), never, or auto: when the scan has "
+        "them (an OME-Zarr pyramid); without, the output is level 0 alone",
+    )  # fmt: skip
     restore.set_defaults(handler=lambda args: run(args, parse_texts))
 
 
@@ -105,6 +111,7 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
             overlap=args.overlap, batch=args.batch, device=args.device, params=params,
             resume=args.resume, progress=bar, scheduler=args.scheduler, seed=args.seed,
             intact=args.intact, workers=args.workers, zstd_level=args.zstd_level,
+            pyramid=args.pyramid,
         )  # fmt: skip
     except KeyboardInterrupt:
         if Path(args.output).exists():

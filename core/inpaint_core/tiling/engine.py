@@ -249,7 +249,8 @@ class _Run:
         """Restore the chunks left, copy the hole-free ones, finish the pyramid."""
         sink, options = self.sink, self.options
         yield self.event("restore")
-        if not self.session.provenance["complete"]:  # else a finished run: its pyramid is written
+        complete = self.session.provenance["complete"]  # resuming a finished run: nothing to do
+        if not complete and options.builds_pyramid(bool(source_levels)):
             sink.start_pyramid(options.pyramid_side, source_levels=source_levels,
                                changed=self.plan.changed(), final=self.final,
                                zstd_level=options.zstd_level)  # fmt: skip

@@ -19,6 +19,11 @@ from inpaint_core.io.chunks import INTACT_MODES
 from inpaint_core.io.layout import ZSTD_LEVELS
 from inpaint_core.io.pyramid import PYRAMID_SIDE
 
+#: When the output gets a pyramid (levels 1, 2, ...): ``always``; ``never``; ``auto``: when
+#: the scan has one (an OME-Zarr with levels), so a plain zarr or TIFF scan's output is
+#: level 0 alone, which a whole 32k pyramid would otherwise outweigh where little is restored.
+PYRAMID_MODES = ("auto", "always", "never")
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -45,6 +50,10 @@ class RestoreOptions:
             must reach the scan and the output (shared filesystem). None: this process, with
             local threads for the copies.
         pyramid_side: levels are added until the long side is at most this (int >= 1).
+        pyramid: whether the output gets a pyramid, one of :data:`PYRAMID_MODES`: ``always``
+            (default), ``never``, or ``auto``, when the scan has one. Without one the output
+            is level 0 alone (still a valid OME-Zarr, with one level). Not a resume setting:
+            the run that finishes the output decides.
         intact: how chunks without holes (and an OME-Zarr source's pyramid chunks over them)
             reach the output (:data:`INTACT_MODES`): ``copy`` their stored bytes (default), or
             ``link`` them, a hard link per chunk file, which costs no time or disk whatever the
@@ -74,6 +83,7 @@ class RestoreOptions:
     seed: int = 0
     scheduler: str | None = None
     pyramid_side: int = PYRAMID_SIDE
+    pyramid: str = "always"
     intact: str = "copy"
     workers: int = 1
     zstd_level: int | None = None
@@ -95,6 +105,10 @@ class RestoreOptions:
             raise ParameterError(f"seed={self.seed!r} must be an int")
         if not _is_int(self.pyramid_side) or self.pyramid_side < 1:
             raise ParameterError(f"pyramid_side={self.pyramid_side!r} must be an int >= 1")
+        if self.pyramid not in PYRAMID_MODES:
+            raise ParameterError(
+                f"pyramid={self.pyramid!r} must be one of {', '.join(PYRAMID_MODES)}"
+            )
         level = self.zstd_level
         if level is not None and (not _is_int(level) or level not in ZSTD_LEVELS):
             raise ParameterError(
@@ -107,6 +121,10 @@ class RestoreOptions:
     def link(self) -> bool:
         """Whether intact chunks are hard-linked (``intact="link"``), not copied."""
         return self.intact == "link"
+
+    def builds_pyramid(self, source_has_levels: bool) -> bool:
+        """Whether the output gets a pyramid, for a scan with (or without) its own levels."""
+        return self.pyramid == "always" or (self.pyramid == "auto" and source_has_levels)
 
     @classmethod
     def of(cls, options: RestoreOptions | None, settings: Mapping[str, Any]) -> RestoreOptions:

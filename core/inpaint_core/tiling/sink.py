@@ -119,12 +119,19 @@ class OutputSink:
         mark_done(self.progress, key)
 
     def finish(self, name: str, provenance: dict[str, Any]) -> int:
-        """Write the rest of the pyramid (its NGFF metadata naming the image ``name``), flush
-        every chunk and mark to disk, then record ``provenance`` as complete. Returns the
-        number of levels; a finished output resumed (no pyramid begun) keeps its own."""
-        if self.pyramid is None:
+        """Write the rest of the pyramid, if one was begun (its NGFF metadata naming the image
+        ``name``; else the output is level 0 alone), flush every chunk and mark to disk, then
+        record ``provenance`` as complete. Returns the number of levels; an output already
+        complete (a finished run resumed) keeps its own."""
+        if provenance.get("complete"):
             return len(self.group.attrs["ome"]["multiscales"][0]["datasets"])
-        levels = self.pyramid.finish(name)
+        if self.pyramid is None:
+            levels = 1
+            stale = [key for key in self.group.array_keys() if key.isdigit() and key != LEVEL0]
+            for key in stale:
+                del self.group[key]  # begun by an earlier run that built a pyramid
+        else:
+            levels = self.pyramid.finish(name)
         flush_to_disk()  # chunks and marks were written without fsync: on disk before "complete"
         self.group.attrs["inpaint"] = dict(provenance, complete=True)
         return levels
