@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -14,6 +16,7 @@ import tifffile
 import zarr
 from ome_zarr_models.v05 import Image as NgffImage
 
+import inpaint_core
 from inpaint_core.errors import ImageIOError, InvalidInputError, OutputExistsError
 from inpaint_core.io import write_image
 from inpaint_core.io.axes import NgffAxesView
@@ -729,3 +732,17 @@ def test_chunk_bytes_replace_what_was_there_and_a_missing_chunk_stays_missing(
     fresh = made("fresh.zarr")  # no chunk folder yet: made on the way
     copy_chunk_bytes(source, fresh, (0, 0), link=link)
     np.testing.assert_array_equal(fresh[:4, :4], 7)
+
+
+def test_io_imports_no_tiling_and_its_modules_stay_small() -> None:
+    """io/ is below tiling/: both import the pure geometry, never each other the other way."""
+    modules = ", ".join(f"inpaint_core.io.{name}" for name in (
+        "inputs", "axes", "layout", "store", "chunks", "marks", "pyramid", "cache", "guard"))
+    code = (f"import sys, {modules}; "
+            "print(sorted(m for m in sys.modules if m.startswith('inpaint_core.tiling')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    package = Path(inpaint_core.__file__).parent
+    for module in [*package.glob("io/*.py"), *package.glob("tiling/*.py"),
+                   package / "geometry.py"]:  # fmt: skip
+        assert len(module.read_text().splitlines()) <= 500, module
