@@ -104,6 +104,21 @@ def weights_for(name: str, folder: Path, dry: bool = False) -> dict[str, Any]:
         if not path.exists():
             random_lama_weights(folder, **(DRY_LAMA if dry else {}))
         return {"weights": str(path)}
+    if name == "mi-gan":  # no shipped weights either: random ones, the published 512 layout
+        from inpaint_core.checkpoint import flatten_state, save_checkpoint
+        from inpaint_core.learned import config_to_dict
+        from inpaint_methods.mi_gan import MiGanConfig, MiGanNetworks
+
+        path = folder / "mi-gan.safetensors"
+        if not path.exists():
+            torch.manual_seed(0)
+            config = MiGanConfig(**({"resolution": 128, "ch_base": 1024, "ch_max": 24}
+                                    if dry else {}))  # fmt: skip
+            states = {name: child.state_dict()
+                      for name, child in MiGanNetworks(config).named_children()}  # fmt: skip
+            save_checkpoint(path, flatten_state(states), method="mi-gan",
+                            config=config_to_dict(config), step=0)  # fmt: skip
+        return {"weights": str(path)}
     return {}
 
 
