@@ -197,7 +197,7 @@ def test_method_info() -> None:
     info = Pix2Pix.info
     assert (info.name, info.family, info.learned, info.supports_gpu) == (
         "pix2pix", Family.CGAN, True, True)  # fmt: skip
-    assert [p.name for p in info.parameters] == ["weights", "device", "precision"]
+    assert [p.name for p in info.parameters] == ["weights", "device", "precision", "backend"]
     assert Pix2Pix.config_class is Pix2PixConfig
     assert Pix2Pix.weights_folder is not None and Pix2Pix.weights_folder.name == "weights"
 
