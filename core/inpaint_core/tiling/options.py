@@ -78,7 +78,7 @@ class RestoreOptions:
     overlap: int | None = None
     batch: int = 1
     device: str = "auto"
-    params: Mapping[str, Any] | None = field(default=None, compare=False)
+    params: Mapping[str, Any] | None = field(default=None, hash=False)  # a dict: unhashable
     resume: bool = False
     seed: int = 0
     scheduler: str | None = None
