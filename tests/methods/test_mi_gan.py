@@ -229,3 +229,11 @@ def test_training_is_refused_and_the_info_says_why_cgan() -> None:
     assert method.info.supports_gpu and method.info.pad_multiple == 1
     with pytest.raises(ParameterError, match=r"method 'mi-gan' is inference-only"):
         method.build_training(MiGanConfig())
+
+
+def test_onnx_backend_is_refused_naming_why(weights: Path) -> None:
+    image = np.zeros((32, 32, 3), np.uint8)
+    hole = np.zeros((32, 32), bool)
+    hole[8:12, 8:12] = True
+    with pytest.raises(ParameterError, match=r"'mi-gan' cannot run with backend=onnx: its crops"):
+        inpaint_core.inpaint(image, hole, "mi-gan", weights=weights, backend="onnx")

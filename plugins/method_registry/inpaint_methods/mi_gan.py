@@ -60,6 +60,7 @@ from inpaint_core import hookimpl
 from inpaint_core.errors import ParameterError
 from inpaint_core.layers.mi_gan import MiGanConfig, MiGanGenerator
 from inpaint_core.learned import WEIGHTS_DIR_ENV, LearnedMethod, as_truncated, pad_bottom_right
+from inpaint_core.method import MethodResult
 from inpaint_methods.learned_infos import MI_GAN_CONTEXT_MARGIN, MI_GAN_INFO
 
 if TYPE_CHECKING:
@@ -214,6 +215,27 @@ class MiGan(LearnedMethod):
             "mi-gan-places2-512-iopaint`, or `inpaint weights import mi-gan FILE --output "
             "W.safetensors`)"
         )
+
+    def _refuse_onnx(self) -> None:
+        """``backend=onnx`` exports ``predict`` once per input shape; MI-GAN's crops depend on
+        the mask, so the exported graph would keep the first mask's crops for every later one."""
+        if self.params.get("backend") == "onnx":
+            raise ParameterError(
+                "method 'mi-gan' cannot run with backend=onnx: its crops around the holes depend "
+                "on the mask, which an exported graph cannot follow; use backend=eager or compile"
+            )
+
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> MethodResult:
+        """As :meth:`LearnedMethod.run`; ``backend=onnx`` is refused (:meth:`_refuse_onnx`)."""
+        self._refuse_onnx()
+        return super().run(image, mask, rng)
+
+    def run_batch(
+        self, images: list[np.ndarray], masks: list[np.ndarray], seed: int
+    ) -> list[np.ndarray | MethodResult]:
+        """As :meth:`LearnedMethod.run_batch`; ``backend=onnx`` is refused."""
+        self._refuse_onnx()
+        return super().run_batch(images, masks, seed)
 
     def predict(
         self, networks: nn.Module, image: Tensor, mask: Tensor
