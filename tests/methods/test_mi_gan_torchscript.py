@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import zarr
 from PIL import Image
 from torch import nn
 
 from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError
+from inpaint_core.io.store import level_array
 from inpaint_core.weights import get_format
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mi_gan"
@@ -88,3 +90,25 @@ def test_a_torchscript_file_of_another_network_names_what_is_missing(tmp_path: P
                  str(tmp_path / "w.safetensors")]) == 2  # fmt: skip
     with pytest.raises(InvalidWeightsError, match=r"holds no MI-GAN generator"):
         get_format("mi-gan-torchscript").convert(other)
+
+
+def test_restore_on_a_scan_keeps_known_bytes(weights: Path, tmp_path: Path) -> None:
+    """Tiled: each tile (with its context margin) is cropped around its holes as a whole image."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (200, 330, 3), dtype=np.uint8)
+    hole = np.zeros(image.shape[:2], bool)  # across tile and chunk lines, and on the borders
+    hole[10:20, 15:40] = hole[160:200, 250:330] = hole[120:124, 0:330] = True
+    for name, array, chunks in (("scan", image, (64, 64, 3)), ("mask", hole, (64, 64))):
+        store = zarr.create_array(
+            str(tmp_path / f"{name}.zarr"), shape=array.shape, chunks=chunks, dtype=array.dtype
+        )
+        store[...] = array
+    output = tmp_path / "out.zarr"
+    argv = ["restore", str(tmp_path / "scan.zarr"), "--mask", str(tmp_path / "mask.zarr"),
+            "-m", "mi-gan", "--weights", str(weights), "--device", "cpu", "--tile", "384",
+            "-o", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    restored = level_array(zarr.open_group(str(output), mode="r"), "0")[...]
+    assert restored.shape == image.shape and restored.dtype == np.uint8
+    assert np.array_equal(restored[~hole], image[~hole])
+    assert not np.array_equal(restored[hole], image[hole])
