@@ -13,6 +13,8 @@ import json
 import sys
 from typing import Any
 
+from inpaint_core.weights import formats
+
 __all__ = ["add_parser"]
 
 
@@ -32,7 +34,7 @@ def add_parser(commands: Any) -> None:
 
     convert = verbs.add_parser("import", help="convert a published checkpoint you already have")
     convert.add_argument(
-        "format", help="the checkpoint's format: edge-connect, lama or lama-torchscript"
+        "format", help=f"the checkpoint's format: {', '.join(formats.format_names())}"
     )
     convert.add_argument("path", help="the checkpoint file or folder, as published")
     convert.add_argument("--output", "-o", required=True, help="the FILE.safetensors to write")
