@@ -8,6 +8,8 @@ IOPaint's MI-GAN results with it.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,13 @@ from torch import nn
 from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError
 from inpaint_core.io.store import level_array
-from inpaint_core.weights import get_format
+from inpaint_core.weights import catalogue, get_entry, get_format, weights_info
+from inpaint_core.weights import published as catalogue_module
+
+from ..http_server import (
+    LoopbackServer,
+    loopback_server,  # noqa: F401  (the `server` fixture)
+)
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mi_gan"
 TRACED = FIXTURE / "migan_traced_tiny.pt"
@@ -112,3 +120,31 @@ def test_restore_on_a_scan_keeps_known_bytes(weights: Path, tmp_path: Path) -> N
     assert restored.shape == image.shape and restored.dtype == np.uint8
     assert np.array_equal(restored[~hole], image[~hole])
     assert not np.array_equal(restored[hole], image[hole])
+
+
+def test_catalogue_entry_fetches_converts_and_runs(
+    server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``inpaint weights fetch mi-gan-places2-512-iopaint`` with the fixture's traced file
+    served in place of IOPaint's (same layout, its own md5), then a run by catalogue name."""
+    monkeypatch.setenv("INPAINT_HOME", str(tmp_path / "home"))
+    payload = TRACED.read_bytes()
+    server.files["/migan_traced.pt"] = payload
+    name = "mi-gan-places2-512-iopaint"
+    entry = dataclasses.replace(
+        get_entry(name),
+        url=f"{server.url}/migan_traced.pt",
+        digest="md5:" + hashlib.md5(payload).hexdigest(),
+    )
+    others = tuple(e for e in catalogue() if e.name != name)
+    monkeypatch.setattr(catalogue_module, "CATALOGUE", (entry, *others))
+    assert main(["weights", "fetch", name]) == 0
+    info = weights_info(name)
+    assert info["method"] == "mi-gan" and info["licence"] == "MIT"
+    image_path = FIXTURE / "images" / "square.png"
+    output = tmp_path / "out.png"
+    argv = ["run", str(image_path), str(FIXTURE / "images" / "square_mask.png"), "-m", "mi-gan",
+            "--weights", name, "--device", "cpu", "-o", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    expected = read_rgb(FIXTURE / "expected" / "traced_square.png")
+    assert np.abs(read_rgb(output).astype(int) - expected.astype(int)).max() <= MAX_DIFFERENCE
