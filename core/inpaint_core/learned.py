@@ -16,11 +16,10 @@ A learned method subclasses :class:`LearnedMethod`. It names a frozen config dat
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import typing
 from abc import abstractmethod
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaint_core.checkpoint import checkpoint_paths, load_checkpoint, unflatten_state
+from inpaint_core.configs import config_from_dict, config_to_dict, parse_options
 from inpaint_core.devices import resolve_device
 from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
 from inpaint_core.learned_params import (
@@ -54,6 +54,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "pad_bottom_right",
+    "pad_to_multiple",
     "parse_options",
     "prepare_for_inference",
 ]
@@ -68,8 +69,9 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-#: The padding modes a learned method may choose (:attr:`LearnedMethod.pad_mode`).
-PAD_MODES = ("reflect", "symmetric")
+#: The padding modes of :func:`pad_bottom_right` (:attr:`LearnedMethod.pad_mode` takes the
+#: first two).
+PAD_MODES = ("reflect", "symmetric", "zeros")
 
 
 def _symmetric_index(size: int, total: int) -> Tensor:
@@ -89,7 +91,7 @@ def pad_bottom_right(tensor: Tensor, pad_h: int, pad_w: int, mode: str) -> Tenso
         pad_h, pad_w: rows and columns to add (>= 0).
         mode: ``reflect``: torch's reflection (the edge not repeated: ``a b c | b a``), or
             replication where a pad is as long as its side; ``symmetric``: numpy's
-            ``'symmetric'`` (the edge repeated: ``a b c | c b``), any pad length.
+            ``'symmetric'`` (the edge repeated: ``a b c | c b``), any pad length; ``zeros``.
 
     Returns:
         ``(B, C, H + pad_h, W + pad_w)``, same dtype and device.
@@ -102,12 +104,21 @@ def pad_bottom_right(tensor: Tensor, pad_h: int, pad_w: int, mode: str) -> Tenso
     if not pad_h and not pad_w:
         return tensor
     height, width = tensor.shape[-2:]
+    if mode == "zeros":
+        return F.pad(tensor, (0, pad_w, 0, pad_h), value=0.0)
     if mode == "symmetric":
         rows = _symmetric_index(height, height + pad_h).to(tensor.device)
         cols = _symmetric_index(width, width + pad_w).to(tensor.device)
         return tensor.index_select(-2, rows).index_select(-1, cols)
     torch_mode = "reflect" if pad_h < height and pad_w < width else "replicate"
     return F.pad(tensor, (0, pad_w, 0, pad_h), mode=torch_mode)
+
+
+def pad_to_multiple(tensor: Tensor, multiple: int, mode: str) -> Tensor:
+    """Pad ``tensor`` ``(B, C, H, W)`` at the bottom and right (:func:`pad_bottom_right` with
+    ``mode``) so that H and W are multiples of ``multiple``; crop ``[..., :H, :W]`` back."""
+    height, width = tensor.shape[-2:]
+    return pad_bottom_right(tensor, -height % multiple, -width % multiple, mode)
 
 
 #: Subtracted from a network's [0, 1] output by :func:`as_truncated`: just under half an 8-bit
@@ -165,75 +176,6 @@ def autocast_dtype(
     return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """A config dataclass as a JSON-ready dict (enums by value, tuples as lists)."""
-    out: dict[str, Any] = {}
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        out[field.name] = value.value if isinstance(value, Enum) else value
-        if isinstance(value, tuple):
-            out[field.name] = list(value)
-    return out
-
-
-def _field_types(config_class: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(config_class)
-    return {field.name: hints[field.name] for field in dataclasses.fields(config_class)}
-
-
-def config_from_dict(config_class: type, data: dict[str, Any]) -> Any:
-    """Rebuild a config dataclass from :func:`config_to_dict` output; unknown keys are errors."""
-    types = _field_types(config_class)
-    unknown = sorted(set(data) - set(types))
-    if unknown:
-        raise InvalidWeightsError(
-            f"config keys {unknown} are unknown to {config_class.__name__} (valid: "
-            f"{', '.join(types)}); the weights were made by another version or method"
-        )
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    return config_class(**values)
-
-
-def parse_options(config_class: type, texts: dict[str, str], base: Any = None) -> Any:
-    """Apply ``key=value`` strings (``inpaint train --option``) to a config dataclass.
-
-    Values are converted by the field's type: int, float, bool (true/false/1/0/yes/no), str or
-    an enum (by value). Unknown keys and bad values raise :class:`ParameterError` naming the
-    valid keys or the expected type.
-    """
-    types = _field_types(config_class)
-    values: dict[str, Any] = {}
-    for key, text in texts.items():
-        if key not in types:
-            raise ParameterError(
-                f"unknown option {key!r} for {config_class.__name__}; valid: {', '.join(types)}"
-            )
-        kind = types[key]
-        try:
-            if kind is bool:
-                lowered = text.strip().lower()
-                if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(text)
-                values[key] = lowered in ("true", "1", "yes")
-            elif (isinstance(kind, type) and issubclass(kind, Enum)) or kind in (int, float, str):
-                values[key] = kind(text)
-            else:
-                raise ParameterError(f"option {key!r} cannot be set from the command line")
-        except ParameterError:
-            raise
-        except ValueError:
-            if isinstance(kind, type) and issubclass(kind, Enum):
-                expected = "one of " + ", ".join(str(member.value) for member in kind)
-            else:
-                expected = getattr(kind, "__name__", str(kind))
-            raise ParameterError(
-                f"option {key}={text!r} is not valid; expected {expected}"
-            ) from None
-    if base is None:
-        return config_class(**values)
-    return dataclasses.replace(base, **values)
-
-
 def _channels_last(device: str) -> bool:
     """Whether inference on ``device`` runs channels-last (NHWC): on the CPU, where oneDNN's
     convolutions skip their NCHW reorders (``benchmarks/learned_flops.py``)."""
@@ -256,12 +198,35 @@ class LearnedMethod(InpaintMethod):
     """A method that runs trained networks; see the module docstring.
 
     Subclasses set ``info`` (with ``learned=True`` and :data:`LEARNED_PARAMETERS`: weights,
-    device and precision, among its parameters), ``config_class``, ``weights_folder``, and
-    implement :meth:`build_networks`, :meth:`build_training` and :meth:`predict`.
+    device and precision, among its parameters), ``config_class``, ``networks_class``, and
+    ``training_class`` (or None: inference only), ``weights_folder`` and the smoke test's
+    settings, and implement :meth:`predict`.
     """
 
     #: The frozen dataclass of architecture and training settings.
     config_class: ClassVar[type]
+    #: Builds the inference module from a config (:meth:`build_networks`).
+    networks_class: ClassVar[Callable[[Any], nn.Module]]
+    #: Builds the training module from a config (:meth:`build_training`); None: the method
+    #: only runs published weights and cannot be trained here.
+    training_class: ClassVar[Callable[[Any], TrainableModel] | None] = None
+    #: Values of the config's ``architecture`` that only run published weights (the
+    #: reference's test path, not trainable here).
+    inference_only_architectures: ClassVar[frozenset[str]] = frozenset()
+    #: For an inference-only method: how to get its published weights, a clause such as
+    #: "run `inpaint weights fetch NAME`, or ...", said when weights are missing or training
+    #: is asked for.
+    published_weights: ClassVar[str] = ""
+    #: The smallest config that still runs every network and loss, as keyword arguments of
+    #: ``config_class``: tests train it at 32 x 32 (or, inference only, run it untrained).
+    smoke_test_options: ClassVar[Mapping[str, object]] = {}
+    #: A training log column that must fall when the smoke config trains (a reconstruction
+    #: term, :func:`inpaint_core.testing_learned.check_learned_method`); None when the method
+    #: cannot be trained here.
+    smoke_test_loss: ClassVar[str | None] = None
+    #: Small configs of the architectures that only run published weights
+    #: (:attr:`inference_only_architectures`), which tests run untrained.
+    smoke_test_inference_options: ClassVar[tuple[Mapping[str, object], ...]] = ()
     #: The folder of shipped weights, holding ``NAME.safetensors`` and ``NAME.json``.
     weights_folder: ClassVar[Path | None] = None
     #: True when :meth:`predict` accepts batches ``(B, 3, H, W)`` with independent items, so
@@ -273,14 +238,39 @@ class LearnedMethod(InpaintMethod):
     pad_mode: ClassVar[str] = "reflect"
 
     @classmethod
-    @abstractmethod
     def build_networks(cls, config: Any) -> nn.Module:
-        """The inference module; its children are ``TrainableModel.inference_networks``."""
+        """The inference module (``networks_class(config)``); its children are
+        ``TrainableModel.inference_networks``."""
+        return cls.networks_class(config)
 
     @classmethod
-    @abstractmethod
     def build_training(cls, config: Any, *, vgg_weights: str | None = None) -> TrainableModel:
-        """The training module for ``config`` (``vgg_weights`` for perceptual losses)."""
+        """The training module for ``config``: ``training_class(config)`` (a method with a
+        perceptual loss overrides this to pass the VGG-19 ``vgg_weights``).
+
+        Raises:
+            ParameterError: the method, or the config's architecture, is inference only.
+        """
+        cls.check_trainable(config)
+        assert cls.training_class is not None  # check_trainable refuses None
+        return cls.training_class(config)
+
+    @classmethod
+    def check_trainable(cls, config: Any) -> None:
+        """Raise :class:`ParameterError` unless ``config`` can be trained here."""
+        name = cls.info.name
+        if cls.training_class is None:
+            raise ParameterError(
+                f"method {name!r} is inference-only: it cannot be trained with `inpaint "
+                f"train`; import the published weights instead ({cls.published_weights})"
+            )
+        architecture = getattr(config, "architecture", None)
+        value = architecture.value if isinstance(architecture, Enum) else architecture
+        if value in cls.inference_only_architectures:
+            raise ParameterError(
+                f"architecture={value!r} is inference only: it runs published weights and "
+                f"cannot be trained here; train architecture='lite'"
+            )
 
     @abstractmethod
     def predict(
@@ -312,6 +302,14 @@ class LearnedMethod(InpaintMethod):
     def _how_to_get_weights(cls, missing: Path | None) -> str:
         name = cls.info.name
         where = f"no weights file {missing}" if missing else "no weights folder is configured"
+        if cls.training_class is None:
+            how = cls.published_weights[:1].upper() + cls.published_weights[1:]
+            return (
+                f"method {name!r} has no weights ({where}) and cannot be trained here. "
+                f"{how} and pass --weights W.safetensors (Python: "
+                f"weights=...), or put {name}.safetensors and {name}.json into a folder named "
+                f"by {WEIGHTS_DIR_ENV}"
+            )
         return (
             f"method {name!r} has no trained weights ({where}). Train them with "
             f"`inpaint train {name} --data IMAGES --out runs/{name}` and pass "

@@ -7,7 +7,9 @@ Use it in a learned method's tests, with a config small enough to train in secon
     def test_my_method_trains_and_round_trips(tmp_path):
         check_learned_method(MyMethod, {"base_channels": 4}, tmp_path, loss_key="l1")
 
-It raises ``AssertionError`` naming the method and the broken rule.
+It raises ``AssertionError`` naming the method and the broken rule. A method that cannot be
+trained here (or an architecture that only runs published weights) gets the inference part,
+on untrained weights: :func:`check_untrained_method`.
 """
 
 from __future__ import annotations
@@ -24,11 +26,20 @@ from torch.utils.data import Dataset
 
 from inpaint_core.api import get_method
 from inpaint_core.checkpoint import flatten_state, load_checkpoint, save_checkpoint
+from inpaint_core.configs import config_to_dict
 from inpaint_core.learned import LearnedMethod
 from inpaint_core.testing import check_method, contract_image, contract_mask
 from inpaint_core.training.trainer import TrainConfig, TrainResult, train
 
-__all__ = ["FixedBatch", "box_masks", "check_batches", "check_learned_method", "train_tiny"]
+__all__ = [
+    "FixedBatch",
+    "box_masks",
+    "check_batches",
+    "check_learned_inference",
+    "check_learned_method",
+    "check_untrained_method",
+    "train_tiny",
+]
 
 
 def box_masks(size: int, top: int, bottom: int, left: int, right: int, batch: int = 1) -> Tensor:
@@ -85,8 +96,14 @@ def train_tiny(
     cls = _method_class(method)
     torch.manual_seed(seed)
     model = cls.build_training(cls.config_class(**options))
-    settings = TrainConfig(steps=steps, batch_size=batch_size, device="cpu", log_every=1,
-                           checkpoint_every=steps, seed=seed)  # fmt: skip
+    settings = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        device="cpu",
+        log_every=1,
+        checkpoint_every=steps,
+        seed=seed,
+    )
     return model, train(model, FixedBatch(size), out, settings)
 
 
@@ -114,8 +131,7 @@ def check_learned_method(
     below ``decrease`` times the first; the final full checkpoint restores networks equal to
     the trained ones; the fp16 inference weights load into networks equal to the trained ones
     rounded to fp16, and give outputs identical to an fp32 file of those rounded networks;
-    ``run_batch`` equals one ``run`` per image (:func:`check_batches`); the weights keep
-    :func:`~inpaint_core.testing.check_method`'s contract.
+    and :func:`check_learned_inference` on the weights.
 
     Args:
         method: a registered name or a :class:`~inpaint_core.learned.LearnedMethod` class.
@@ -159,19 +175,51 @@ def check_learned_method(
             if not torch.equal(value, expected[key]):
                 raise AssertionError(f"method {name!r}: weights {child}.{key} differ after load")
     rounded = folder / f"{name}-fp32.safetensors"
-    states = {child: _half_rounded(getattr(model, child).state_dict())
-              for child in model.inference_networks}  # fmt: skip
-    save_checkpoint(rounded, flatten_state(states), method=name,
-                    config=model.config_dict(), step=info.step)  # fmt: skip
+    states = {
+        child: _half_rounded(getattr(model, child).state_dict())
+        for child in model.inference_networks
+    }
+    save_checkpoint(
+        rounded, flatten_state(states), method=name, config=model.config_dict(), step=info.step
+    )
     image = contract_image(40, 56)[:, :, :3].astype(np.float32)
     mask = contract_mask(40, 56)
     first = cls(weights=str(result.weights), device="cpu").run(image, mask, _rng())
     second = cls(weights=str(rounded), device="cpu").run(image, mask, _rng())
     if not np.array_equal(first.image, second.image):
         raise AssertionError(f"method {name!r}: fp16 weights and their fp32 copy disagree")
-    check_batches(cls(weights=str(result.weights), device="cpu"))
-    check_method(cls, {"weights": str(result.weights), "device": "cpu"})
+    check_learned_inference(cls, result.weights)
     return result.weights
+
+
+def check_learned_inference(method: str | type[LearnedMethod], weights: Path) -> None:
+    """The weights file ``weights`` runs: ``run_batch`` equals one ``run`` per image
+    (:func:`check_batches`) and the method keeps :func:`~inpaint_core.testing.check_method`'s
+    contract."""
+    cls = _method_class(method)
+    check_batches(cls(weights=str(weights), device="cpu"))
+    check_method(cls, {"weights": str(weights), "device": "cpu"})
+
+
+def check_untrained_method(
+    method: str | type[LearnedMethod], options: dict[str, Any], folder: Path, seed: int = 0
+) -> Path:
+    """:func:`check_learned_inference` on untrained networks of the config ``options``.
+
+    For what cannot be trained here (an inference-only method, an architecture that only runs
+    published weights): the networks are built from ``torch.manual_seed(seed)`` and saved as
+    ``folder/NAME.safetensors`` (with their sidecar), which is returned.
+    """
+    cls = _method_class(method)
+    name = cls.info.name
+    config = cls.config_class(**options)
+    torch.manual_seed(seed)
+    networks = cls.build_networks(config)
+    states = {child: module.state_dict() for child, module in networks.named_children()}
+    path = folder / f"{name}.safetensors"
+    save_checkpoint(path, flatten_state(states), method=name, config=config_to_dict(config), step=0)
+    check_learned_inference(cls, path)
+    return path
 
 
 def check_batches(method: LearnedMethod, atol: float = 1e-5) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "load_vgg19_weights",
     "perceptual_loss",
     "style_loss",
+    "vgg_weights_hint",
 ]
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 _VGG19_CONFIG: tuple[int | str, ...] = (
     64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
     512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
-)  # fmt: skip
+)
 
 
 def _layout() -> tuple[dict[int, tuple[int, int]], dict[str, int]]:
@@ -77,11 +78,17 @@ _CONV_CHANNELS, VGG19_LAYER_INDICES = _layout()
 #: Indices of the convolutions in torchvision's ``vgg19().features`` (0, 2, 5, 7, 10, ...).
 VGG19_CONV_INDICES: tuple[int, ...] = tuple(_CONV_CHANNELS)
 
-_HOW_TO_PROVIDE = (
-    f"set {VGG19_WEIGHTS_ENV}=/path/to/vgg19.pth or pass --vgg-weights, for example the "
-    "torchvision vgg19 state dict 'vgg19-dcbb9e9d.pth' or a .safetensors copy of it; or train "
-    "without VGG using the documented fallback '--option texture_loss=discriminator-features'"
-)
+def vgg_weights_hint(fallback: str = "discriminator-features") -> str:
+    """How to provide VGG-19 weights, or train without them (``--option
+    texture_loss=FALLBACK``, the method's documented fallback), for error messages."""
+    return (
+        f"set {VGG19_WEIGHTS_ENV}=/path/to/vgg19.pth or pass --vgg-weights, for example the "
+        "torchvision vgg19 state dict 'vgg19-dcbb9e9d.pth' or a .safetensors copy of it; or "
+        f"train without VGG using the documented fallback '--option texture_loss={fallback}'"
+    )
+
+
+_HOW_TO_PROVIDE = vgg_weights_hint()
 
 
 def _expected_shapes(last_index: int) -> dict[str, tuple[int, ...]]:

@@ -11,6 +11,7 @@ two phases the trainer runs ``backward`` and the optimiser step, so a loss compu
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from torch import Tensor, nn
 
+from inpaint_core.configs import config_to_dict
 from inpaint_core.errors import ParameterError
 
 __all__ = ["OptimizerSpec", "Phase", "TrainableModel"]
@@ -66,16 +68,40 @@ class TrainableModel(nn.Module, ABC):
 
     Batches are dicts ``{"image": (B, 3, S, S) float in [0, 1], "mask": (B, 1, S, S)}`` with
     1 = hole (CONVENTIONS rule 9), already on the model's device.
+
+    A method's model usually sets ``self.config`` (its config dataclass) and calls
+    :meth:`adopt` on the inference module its method builds, then adds its discriminators.
     """
 
     #: The registered method name the weights belong to.
     method: ClassVar[str]
     #: Child modules needed at inference; only these are written to the shipped weights.
     inference_networks: ClassVar[tuple[str, ...]]
+    #: The method's inference module, set by :meth:`adopt`.
+    inference: nn.Module
 
-    @abstractmethod
     def config_dict(self) -> dict[str, Any]:
-        """The JSON-ready architecture config that rebuilds this model (stored in sidecars)."""
+        """The JSON-ready architecture config that rebuilds this model (stored in sidecars):
+        by default :func:`~inpaint_core.configs.config_to_dict` of ``self.config``."""
+        config = self.__dict__.get("config")
+        if config is None or not dataclasses.is_dataclass(config):
+            raise NotImplementedError(
+                f"{type(self).__name__} has no config dataclass in self.config; set it or "
+                "override config_dict()"
+            )
+        return config_to_dict(config)
+
+    def adopt(self, networks: nn.Module) -> None:
+        """Take the inference networks from ``networks``, the module the method's
+        ``build_networks`` makes, as children named by :attr:`inference_networks`.
+
+        ``networks`` itself stays reachable as :attr:`inference` (its helpers, such as
+        ``complete``, run the shared children) without being a child: each network is
+        trained, moved and checkpointed once.
+        """
+        for name in self.inference_networks:
+            setattr(self, name, getattr(networks, name))
+        self.__dict__["inference"] = networks
 
     @abstractmethod
     def optimizer_specs(self) -> dict[str, OptimizerSpec]:
@@ -84,6 +110,17 @@ class TrainableModel(nn.Module, ABC):
     @abstractmethod
     def training_step(self, batch: dict[str, Tensor]) -> Iterator[Phase]:
         """Yield the step's phases in order; see the module docstring."""
+
+    def gan_optimizer_specs(
+        self, lr: float, betas: tuple[float, float]
+    ) -> dict[str, OptimizerSpec]:
+        """The usual GAN pair for :meth:`optimizer_specs`, in update order: ``discriminator``
+        (the child of that name), then ``generator`` (the :attr:`inference_networks`), both
+        Adam with ``lr`` and ``betas``."""
+        return {
+            "discriminator": OptimizerSpec(("discriminator",), lr, betas),
+            "generator": OptimizerSpec(self.inference_networks, lr, betas),
+        }
 
     def training_metadata(self) -> dict[str, Any]:
         """Facts about how training ran (e.g. the texture loss used), for the sidecar."""
