@@ -17,10 +17,12 @@ import zarr
 from inpaint_core.cli import main
 from inpaint_core.io import read_image, write_image
 from inpaint_core.losses.perceptual import VGG19_WEIGHTS_ENV
-from inpaint_methods.edge_gan import SMOKE_TEST_OPTIONS
+from inpaint_methods.edge_gan import EdgeGan
 
 TINY_OPTIONS = [
-    text for key, value in SMOKE_TEST_OPTIONS.items() for text in ("--option", f"{key}={value}")
+    text
+    for key, value in EdgeGan.smoke_test_options.items()
+    for text in ("--option", f"{key}={value}")
 ]
 FAST = ["--size", "32", "--batch", "2", "--device", "cpu", "--checkpoint-every", "2"]
 

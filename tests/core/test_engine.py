@@ -874,9 +874,9 @@ def test_a_learned_method_restores_tile_batches_like_single_tiles(tmp_path: Path
     torch.set_num_threads(1)
     from inpaint_core.checkpoint import flatten_state, save_checkpoint
     from inpaint_core.learned import config_to_dict
-    from inpaint_methods.edge_gan import SMOKE_TEST_OPTIONS, EdgeGan, EdgeGanConfig
+    from inpaint_methods.edge_gan import EdgeGan, EdgeGanConfig
 
-    config = EdgeGanConfig(**SMOKE_TEST_OPTIONS)  # type: ignore[arg-type]
+    config = EdgeGanConfig(**EdgeGan.smoke_test_options)  # type: ignore[arg-type]
     torch.manual_seed(0)
     networks = EdgeGan.build_networks(config)
     weights = tmp_path / "edge-gan.safetensors"

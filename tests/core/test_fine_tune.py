@@ -14,9 +14,9 @@ from inpaint_core.errors import MissingWeightsError, ParameterError
 from inpaint_core.training.datasets import ScanPatchDataset
 from inpaint_core.training.fine_tune import current_weights, fine_tune
 from inpaint_core.training.trainer import TrainConfig, TrainProgress, follow
-from inpaint_methods.edge_gan import SMOKE_TEST_OPTIONS, EdgeGan
+from inpaint_methods.edge_gan import EdgeGan
 
-TINY = {key: str(value) for key, value in SMOKE_TEST_OPTIONS.items()}
+TINY = {key: str(value) for key, value in EdgeGan.smoke_test_options.items()}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -23,7 +23,6 @@ from inpaint_core.learned import (
 from inpaint_core.priors import Prior
 from inpaint_core.training.trainer import TrainConfig, train
 from inpaint_methods.edge_gan import (
-    SMOKE_TEST_OPTIONS,
     EdgeGan,
     EdgeGanConfig,
     EdgeGanTraining,
@@ -32,7 +31,7 @@ from inpaint_methods.edge_gan import (
     to_gray,
 )
 
-TINY = dict(SMOKE_TEST_OPTIONS)
+TINY = dict(EdgeGan.smoke_test_options)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

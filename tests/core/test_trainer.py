@@ -35,10 +35,10 @@ from inpaint_core.training.trainer import (
     read_run_info,
     train,
 )
-from inpaint_methods.edge_gan import SMOKE_TEST_OPTIONS, EdgeGanConfig, EdgeGanTraining
+from inpaint_methods.edge_gan import EdgeGan, EdgeGanConfig, EdgeGanTraining
 
 SIZE = 16
-TINY_EDGE_GAN = dict(SMOKE_TEST_OPTIONS)
+TINY_EDGE_GAN = dict(EdgeGan.smoke_test_options)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -18,7 +18,8 @@ Choices the paper leaves open, made here:
   real ones outside), against the real image: it judges the fill in its context.
 - The network works at one size. Training batches of another ``--size`` are resized to
   ``input_size`` (images by area or bilinear, masks so that a pixel touching a hole is a hole).
-  Inference **resizes a window around each hole**: see :func:`plan_windows`.
+  Inference **resizes a window around each hole**: see
+  :func:`~inpaint_methods.context_encoder_windows.plan_windows`.
 - ``prior="telea"``: the hole is pre-filled by Telea and the last transposed conv starts at
   zero and predicts a correction, so untrained weights equal ``telea``. At inference the
   correction is resized back and added to the full-resolution Telea fill, so the method equals
@@ -33,24 +34,23 @@ channel-wise FC), which loads the published checkpoint: see
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaint_core import hookimpl
-from inpaint_core.checks import parse_choice, require_ints, require_weights
-from inpaint_core.errors import InvalidInputError, ParameterError
-from inpaint_core.learned import (
-    LearnedMethod,
-    config_to_dict,
+from inpaint_core.checks import (
+    parse_fields,
+    require_fixed,
+    require_ints,
+    require_positive,
+    require_weights,
 )
+from inpaint_core.errors import InvalidInputError, ParameterError
+from inpaint_core.learned import LearnedMethod
 from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import hole_psnr, merge
@@ -60,7 +60,8 @@ from inpaint_methods.context_encoder_pathak import (
     PathakGenerator,
     fill_centre_windows,
 )
-from inpaint_methods.learned_infos import CONTEXT_ENCODER_INFO
+from inpaint_methods.context_encoder_windows import fill_windows, resize_image, resize_mask
+from inpaint_methods.learned_infos import CONTEXT_ENCODER_INFO, SHIPPED_WEIGHTS
 
 #: The encoder stops at this spatial side (the channel-wise FC maps 4 x 4 = 16 positions).
 BOTTLENECK_SIDE = 4
@@ -69,8 +70,6 @@ MAX_WIDTH_MULTIPLIER = 8
 LEAKY_SLOPE = 0.2
 #: Adam betas of DCGAN and the Context Encoder.
 ADAM_BETAS = (0.5, 0.999)
-#: Windows run through the generator together, this many at a time.
-WINDOW_BATCH = 8
 
 
 class Architecture(str, Enum):
@@ -115,47 +114,30 @@ class ContextEncoderConfig:
     decoder_channels: int = 64
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "prior", parse_choice(Prior, self.prior, "prior"))
-        architecture = parse_choice(Architecture, self.architecture, "architecture")
-        object.__setattr__(self, "architecture", architecture)
-        try:
-            object.__setattr__(self, "gan_loss", GanLoss.parse(self.gan_loss))
-        except InvalidInputError as e:
-            raise ParameterError(str(e)) from None
+        parse_fields(self, prior=Prior, architecture=Architecture, gan_loss=GanLoss.parse)
         require_ints(
             self,
-            ("input_size", "base_channels", "bottleneck_channels", "discriminator_channels",
-             "decoder_channels"),
+            (
+                "input_size",
+                "base_channels",
+                "bottleneck_channels",
+                "discriminator_channels",
+                "decoder_channels",
+            ),
         )
-        if architecture is Architecture.PATHAK and (
-            self.input_size != PATHAK_SIZE or self.prior is not Prior.NONE
-        ):
-            raise ParameterError(
-                f"architecture='pathak' takes input_size={PATHAK_SIZE} and prior='none' (the "
-                f"published generator's), not input_size={self.input_size}, "
-                f"prior={self.prior.value!r}"
-            )
+        if self.architecture is Architecture.PATHAK:
+            fixed = {"input_size": PATHAK_SIZE, "prior": Prior.NONE}
+            require_fixed(self, self.architecture, fixed, "the published generator")
         size = self.input_size
         if size < 4 * BOTTLENECK_SIDE or size & (size - 1):
             raise ParameterError(f"input_size={size} must be a power of two >= 16")
         require_weights(self, ("rec_weight", "adv_weight"))
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ParameterError(f"lr={self.lr!r} must be > 0")
+        require_positive(self, ("lr",))
 
     @property
     def levels(self) -> int:
         """Stride-2 convs from ``input_size`` down to the 4 x 4 bottleneck (5 at 128)."""
         return int(math.log2(self.input_size // BOTTLENECK_SIDE))
-
-
-#: The smallest settings that still run every network and loss (for tests and smoke runs):
-#: ``ContextEncoderConfig(**SMOKE_TEST_OPTIONS)`` trains at 32 x 32 in well under a second.
-SMOKE_TEST_OPTIONS: dict[str, object] = {
-    "input_size": 32,
-    "base_channels": 4,
-    "bottleneck_channels": 8,
-    "discriminator_channels": 4,
-}
 
 
 # --- blocks ---------------------------------------------------------------------------------
@@ -196,30 +178,6 @@ def _widths(base: int, last: int, levels: int) -> list[int]:
     return [min(base * 2**i, cap) for i in range(levels - 1)] + [last]
 
 
-def _resize(x: Tensor, height: int, width: int) -> Tensor:
-    """Resize ``(B, C, h, w)`` float: area when shrinking, bilinear when growing.
-
-    Both are convex combinations of input pixels, so values stay in the input's range.
-    """
-    if tuple(x.shape[-2:]) == (height, width):
-        return x
-    if height <= x.shape[-2] and width <= x.shape[-1]:
-        return F.interpolate(x, size=(height, width), mode="area")
-    return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
-
-
-def resize_mask(masks: Tensor, height: int, width: int) -> Tensor:
-    """Resize ``(B, 1, h, w)`` masks (1 = hole): an output pixel touching a hole is a hole.
-
-    Returns float ``(B, 1, height, width)`` of 0 and 1 (a max-pool when shrinking by an
-    integer factor, nearest-like when growing).
-    """
-    if tuple(masks.shape[-2:]) == (height, width):
-        return (masks > 0.5).to(masks.dtype)
-    pooled = F.adaptive_avg_pool2d((masks > 0.5).to(masks.dtype), (height, width))
-    return (pooled > 0).to(masks.dtype)
-
-
 # --- networks -------------------------------------------------------------------------------
 class ContextEncoderGenerator(nn.Module):
     """Encoder, channel-wise FC bottleneck, decoder (``b = base_channels``, ``k = levels``).
@@ -254,8 +212,11 @@ class ContextEncoderGenerator(nn.Module):
         )
         decoder: list[nn.Module] = []
         for width in reversed(widths[:-1]):
-            decoder += [nn.ConvTranspose2d(in_channels, width, 4, 2, 1, bias=False),
-                        nn.BatchNorm2d(width), nn.ReLU(inplace=True)]  # fmt: skip
+            decoder += [
+                nn.ConvTranspose2d(in_channels, width, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
             in_channels = width
         self.last = nn.ConvTranspose2d(in_channels, 3, 4, 2, 1)
         self.decoder = nn.Sequential(*decoder)
@@ -343,20 +304,11 @@ class ContextEncoderTraining(TrainableModel):
     def __init__(self, config: ContextEncoderConfig) -> None:
         super().__init__()
         self.config = config
-        networks = ContextEncoderNetworks(config)
-        self.generator = networks.generator
-        self._networks = [networks]  # a list: not a child module, not checkpointed twice
+        self.adopt(ContextEncoderNetworks(config))
         self.discriminator = DcganDiscriminator(config)
 
-    def config_dict(self) -> dict[str, Any]:
-        return config_to_dict(self.config)
-
     def optimizer_specs(self) -> dict[str, OptimizerSpec]:
-        lr = self.config.lr
-        return {
-            "discriminator": OptimizerSpec(("discriminator",), lr, ADAM_BETAS),
-            "generator": OptimizerSpec(("generator",), lr, ADAM_BETAS),
-        }
+        return self.gan_optimizer_specs(self.config.lr, ADAM_BETAS)
 
     def training_metadata(self) -> dict[str, Any]:
         return {"prior": self.config.prior.value}
@@ -369,10 +321,12 @@ class ContextEncoderTraining(TrainableModel):
         """
         c = self.config
         size = c.input_size
-        images = _resize(batch["image"], size, size)
+        images = resize_image(batch["image"], size, size)
         masks = resize_mask(batch["mask"], size, size)
         filled = prior_fill(images, masks, c.prior)
-        output = self._networks[0].complete(filled, masks)
+        networks = self.inference
+        assert isinstance(networks, ContextEncoderNetworks)
+        output = networks.complete(filled, masks)
         composite = merge(output, images, masks)
 
         d_loss, d_metrics = discriminator_loss(
@@ -384,178 +338,48 @@ class ContextEncoderTraining(TrainableModel):
         count = (masks.sum() * images.shape[1]).clamp_min(1.0)
         l2 = ((output - images) ** 2 * masks).sum() / count
         loss = c.rec_weight * l2 + c.adv_weight * adv
-        metrics = {"l2_hole": float(l2.detach()), "g_adv": float(adv.detach()),
-                   "g_loss": float(loss.detach()),
-                   "hole_psnr": float(hole_psnr(output, images, masks))}  # fmt: skip
+        metrics = {
+            "l2_hole": float(l2.detach()),
+            "g_adv": float(adv.detach()),
+            "g_loss": float(loss.detach()),
+            "hole_psnr": float(hole_psnr(output, images, masks)),
+        }
         yield Phase("generator", loss, metrics)
-
-
-# --- inference windows ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Window:
-    """A square window around one group of holes.
-
-    Attributes:
-        top, left, height, width: the part of the image inside the window.
-        side: the window's square side; the image part is padded (centred) to it.
-        labels: the connected components (of the label image) this window fills.
-    """
-
-    top: int
-    left: int
-    height: int
-    width: int
-    side: int
-    labels: tuple[int, ...]
-
-
-def plan_windows(
-    hole: np.ndarray, input_size: int, context_scale: float
-) -> tuple[np.ndarray, list[Window]]:
-    """Label the holes and place one square window around each group of them.
-
-    Holes are the 8-connected components of ``hole``. A window's side is
-    ``max(input_size, ceil(context_scale * bbox side))`` for its group's bounding box, capped
-    at the image's longer side; it is centred on the box and shifted to lie inside the image
-    (a side longer than the image's shorter side is padded later). A component small enough
-    for an ``input_size`` window (``context_scale * side <= input_size``) shares one with the
-    others whose box centre falls in the same grid cell of side
-    ``input_size / (2 * context_scale)`` (such a window is at most 1.5 ``input_size``); a
-    larger one gets its own. Windows come in the order of their first component (raster
-    order), so the plan is deterministic, and there are at most as many as occupied cells
-    plus large components.
-
-    Args:
-        hole: bool ``(H, W)``, True = hole.
-        input_size: the network's input side.
-        context_scale: window side over hole box side, >= 1.
-
-    Returns:
-        The int32 label image ``(H, W)`` (0 = known) and the windows.
-    """
-    from scipy import ndimage
-
-    labels, _ = ndimage.label(hole, structure=np.ones((3, 3), dtype=bool))
-    labels = labels.astype(np.int32, copy=False)
-    height, width = hole.shape
-    cell = max(1, int(input_size / (2.0 * context_scale)))
-    groups: dict[tuple[int, int, int], list[Any]] = {}
-    for index, box in enumerate(ndimage.find_objects(labels), start=1):
-        if box is None:
-            continue
-        r0, r1, c0, c1 = box[0].start, box[0].stop, box[1].start, box[1].stop
-        if context_scale * max(r1 - r0, c1 - c0) <= input_size:
-            key = (0, (r0 + r1) // 2 // cell, (c0 + c1) // 2 // cell)
-        else:
-            key = (1, index, 0)
-        group = groups.setdefault(key, [r0, r1, c0, c1, []])
-        group[0], group[1] = min(group[0], r0), max(group[1], r1)
-        group[2], group[3] = min(group[2], c0), max(group[3], c1)
-        group[4].append(index)
-    windows = []
-    for r0, r1, c0, c1, members in groups.values():
-        side = max(input_size, math.ceil(context_scale * max(r1 - r0, c1 - c0)))
-        side = min(side, max(height, width))
-        rows, cols = min(side, height), min(side, width)
-        top = min(max((r0 + r1 - rows) // 2, 0), height - rows)
-        left = min(max((c0 + c1 - cols) // 2, 0), width - cols)
-        windows.append(Window(top, left, rows, cols, side, tuple(members)))
-    return labels, windows
-
-
-def _pad_to_square(x: Tensor, side: int) -> Tensor:
-    """Pad ``(B, C, h, w)`` centred to ``side x side`` (reflect where it can, else replicate)."""
-    height, width = x.shape[-2:]
-    top, left = (side - height) // 2, (side - width) // 2
-    pads = (left, side - width - left, top, side - height - top)
-    if not any(pads):
-        return x
-    reflect = max(pads[:2]) < width and max(pads[2:]) < height
-    return F.pad(x, pads, mode="reflect" if reflect else "replicate")
-
-
-def fill_windows(
-    networks: ContextEncoderNetworks, image: Tensor, mask: Tensor, context_scale: float
-) -> Tensor:
-    """Fill every hole of one image through windows resized to the network's input size.
-
-    Each window (:func:`plan_windows`) of the prior-filled image and of the whole mask (every
-    hole in it is unknown) is padded to a square, resized to ``input_size``, completed, and
-    the raw output resized back; only the hole pixels of the window's own components are
-    pasted. With a prior, the resized correction is added to the full-resolution prior fill.
-
-    Args:
-        networks: the loaded networks, in eval mode.
-        image: float32 ``(1, 3, H, W)`` in [0, 1].
-        mask: float32 ``(1, 1, H, W)``, 1 = hole.
-        context_scale: window side over hole box side.
-
-    Returns:
-        float32 ``(1, 3, H, W)`` in [0, 1]: the image with every hole filled.
-    """
-    config = networks.config
-    size = config.input_size
-    filled = prior_fill(image, mask, config.prior)
-    hole = mask[0, 0].detach().cpu().numpy() > 0.5
-    labels, windows = plan_windows(hole, size, context_scale)
-    output = filled.clone()
-    for start in range(0, len(windows), WINDOW_BATCH):
-        chunk = windows[start : start + WINDOW_BATCH]
-        crops = [(filled[..., w.top : w.top + w.height, w.left : w.left + w.width],
-                  mask[..., w.top : w.top + w.height, w.left : w.left + w.width])
-                 for w in chunk]  # fmt: skip
-        inputs = torch.cat([_resize(_pad_to_square(crop, w.side), size, size)
-                            for (crop, _), w in zip(crops, chunk, strict=True)])  # fmt: skip
-        holes = torch.cat([resize_mask(_pad_to_square(m, w.side), size, size)
-                           for (_, m), w in zip(crops, chunk, strict=True)])  # fmt: skip
-        raw = networks.generator(inputs, holes)
-        for index, ((crop, _), w) in enumerate(zip(crops, chunk, strict=True)):
-            back = _resize(raw[index : index + 1], w.side, w.side)
-            top, left = (w.side - w.height) // 2, (w.side - w.width) // 2
-            back = back[..., top : top + w.height, left : left + w.width]
-            result = apply_prior(crop, back, config.prior).to(output.dtype)
-            own = np.isin(labels[w.top : w.top + w.height, w.left : w.left + w.width], w.labels)
-            region = torch.from_numpy(own).to(output.device)
-            target = output[..., w.top : w.top + w.height, w.left : w.left + w.width]
-            target.copy_(torch.where(region, result, target))
-    return output
 
 
 # --- the registered method ------------------------------------------------------------------
 class ContextEncoder(LearnedMethod):
     """Pathak et al.'s Context Encoder with a channel-wise FC bottleneck, trained weights."""
 
-    config_class = ContextEncoderConfig
-    weights_folder = Path(__file__).resolve().parent / "weights"
-
     info = CONTEXT_ENCODER_INFO
-
-    @classmethod
-    def build_networks(cls, config: ContextEncoderConfig) -> nn.Module:
-        return ContextEncoderNetworks(config)
-
-    @classmethod
-    def build_training(
-        cls, config: ContextEncoderConfig, *, vgg_weights: str | None = None
-    ) -> ContextEncoderTraining:
-        if config.architecture is Architecture.PATHAK:
-            raise ParameterError(
-                "architecture='pathak' runs published weights and cannot be trained here; "
-                "train architecture='lite'"
-            )
-        return ContextEncoderTraining(config)
+    config_class = ContextEncoderConfig
+    networks_class = ContextEncoderNetworks
+    training_class = ContextEncoderTraining
+    inference_only_architectures = frozenset({Architecture.PATHAK.value})
+    weights_folder = SHIPPED_WEIGHTS
+    #: 32 px, widths 4 / 8 / 4: well under a second a training step.
+    smoke_test_options: ClassVar[Mapping[str, object]] = {
+        "input_size": 32,
+        "base_channels": 4,
+        "bottleneck_channels": 8,
+        "discriminator_channels": 4,
+    }
+    smoke_test_loss = "l2_hole"
+    smoke_test_inference_options: ClassVar[tuple[Mapping[str, object], ...]] = (
+        {
+            "architecture": "pathak",
+            "base_channels": 4,
+            "decoder_channels": 4,
+            "bottleneck_channels": 8,
+        },
+    )
 
     def predict(
         self, networks: nn.Module, image: Tensor, mask: Tensor
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Fill through resized windows (:func:`fill_windows`); see ``LearnedMethod.predict``."""
+        """Fill through resized windows (:func:`~inpaint_methods.context_encoder_windows.
+        fill_windows`); see ``LearnedMethod.predict``."""
         assert isinstance(networks, ContextEncoderNetworks)
         if isinstance(networks.generator, PathakGenerator):  # its own window rule
             return fill_centre_windows(networks.generator, image, mask), {}
         return fill_windows(networks, image, mask, self.params["context_scale"]), {}
-
-
-@hookimpl
-def register_inpaint_methods(register: Callable[[type[LearnedMethod]], None]) -> None:
-    """Register ``context-encoder``."""
-    register(ContextEncoder)

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaint_methods.context_encoder_windows import WINDOW_BATCH, resize_image
+
 #: The side the published generator takes; it predicts the centre half of it.
 PATHAK_SIZE = 128
 #: Pixels of the centre square the hole leaves known on each side (``overlapPred``).
@@ -41,8 +43,6 @@ OVERLAP = 4
 #: The training hole's fill: Paris StreetView's mean colour, RGB in [0, 255].
 MEAN_COLOUR = (117.0, 104.0, 123.0)
 LEAKY_SLOPE = 0.2
-#: Windows run through the generator together, this many at a time.
-WINDOW_BATCH = 8
 
 
 class PathakGenerator(nn.Module):
@@ -126,12 +126,8 @@ def _crop(x: Tensor, top: int, left: int, side: int) -> Tensor:
 
 
 def _resize(x: Tensor, side: int) -> Tensor:
-    """Resize square ``(B, C, s, s)`` to ``side``: area when shrinking, bilinear when growing."""
-    if x.shape[-1] == side:
-        return x
-    if side < x.shape[-1]:
-        return F.interpolate(x, size=(side, side), mode="area")
-    return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
+    """Resize square ``(B, C, s, s)`` to ``side`` (:func:`resize_image`)."""
+    return resize_image(x, side, side)
 
 
 def fill_centre_windows(generator: PathakGenerator, image: Tensor, mask: Tensor) -> Tensor:

@@ -33,32 +33,39 @@ Two architectures (:class:`Architecture`, the config's ``architecture``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
-from typing import Any
+from functools import partial
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaint_core import hookimpl
-from inpaint_core.checks import parse_choice, require_fractions, require_ints, require_weights
+from inpaint_core.checks import (
+    parse_fields,
+    require_fixed,
+    require_fractions,
+    require_ints,
+    require_positive,
+    require_weights,
+)
 from inpaint_core.discriminators.sn_patch import SNPatchDiscriminator, SNPatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.attention import DEFAULT_MAX_ELEMENTS, ContextualAttention
 from inpaint_core.layers.deepfill_mmagic import MmagicDeepFillGenerator, check_factor
 from inpaint_core.layers.gated import Activation, GatedConv2d, GatedDeconv2d
-from inpaint_core.learned import (
-    LearnedMethod,
-    config_to_dict,
-)
+from inpaint_core.learned import LearnedMethod
 from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import hole_psnr, merge
 from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
-from inpaint_methods.learned_infos import DEEPFILL_V2_INFO, DEEPFILL_V2_PAD_MULTIPLE
+from inpaint_methods.learned_infos import (
+    DEEPFILL_V2_INFO,
+    DEEPFILL_V2_PAD_MULTIPLE,
+    SHIPPED_WEIGHTS,
+)
 
 #: Two stride-2 downsamplings times the attention's rate 2: inputs are padded to this.
 PAD_MULTIPLE = DEEPFILL_V2_PAD_MULTIPLE
@@ -115,27 +122,27 @@ class DeepFillV2Config:
     refine_channel_factor: float = 1.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "prior", parse_choice(Prior, self.prior, "prior"))
-        object.__setattr__(
-            self, "architecture", parse_choice(Architecture, self.architecture, "architecture")
+        parse_fields(
+            self,
+            prior=Prior,
+            architecture=Architecture,
+            channel_factor=partial(check_factor, "channel_factor"),
+            refine_channel_factor=partial(check_factor, "refine_channel_factor"),
         )
-        for name in ("channel_factor", "refine_channel_factor"):
-            try:
-                object.__setattr__(self, name, check_factor(name, getattr(self, name)))
-            except InvalidInputError as error:
-                raise ParameterError(str(error)) from None
-        require_ints(self, ("base_channels", "discriminator_channels", "attention_rate",
-                            "attention_chunk"))  # fmt: skip
+        require_ints(
+            self, ("base_channels", "discriminator_channels", "attention_rate", "attention_chunk")
+        )
         if self.base_channels % 4:
             raise ParameterError(f"base_channels={self.base_channels} must be a multiple of 4")
         if self.attention_rate not in (1, 2):
             raise ParameterError(f"attention_rate={self.attention_rate} must be 1 or 2")
         if not isinstance(self.attention_fuse, bool):
             raise ParameterError(f"attention_fuse={self.attention_fuse!r} must be true or false")
-        for name in ("attention_scale", "lr"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ParameterError(f"{name}={value!r} must be a finite number > 0")
+        if not (math.isfinite(self.attention_scale) and self.attention_scale > 0):
+            raise ParameterError(
+                f"attention_scale={self.attention_scale!r} must be a finite number > 0"
+            )
+        require_positive(self, ("lr",))
         require_fractions(self, ("beta1", "beta2"))
         require_weights(self, ("l1_coarse_weight", "l1_refine_weight", "adv_weight"))
         self._check_architecture()
@@ -150,23 +157,15 @@ class DeepFillV2Config:
                         "architecture='mmagic'; use base_channels for 'lite'"
                     )
             return
-        if self.prior is not Prior.NONE:
-            raise ParameterError(f"prior={self.prior.value!r} does not exist in "
-                                 "architecture='mmagic' (OpenMMLab's model sees the hole as 0); "
-                                 "use prior='none' or architecture='lite'")  # fmt: skip
-        for name, default in (("base_channels", 48), ("attention_rate", 2),
-                              ("attention_chunk", DEFAULT_MAX_ELEMENTS)):  # fmt: skip
-            if getattr(self, name) != default:
-                raise ParameterError(
-                    f"{name}={getattr(self, name)!r} does not exist in architecture='mmagic' "
-                    "(its widths are channel_factor and refine_channel_factor, its attention "
-                    "matches at 1/2 over the whole image); leave it at its default"
-                )
-
-
-#: The smallest settings that still run every layer and loss (tests, smoke runs): feature
-#: widths 2, 4, 8, trains at 32 x 32 in a fraction of a second a step.
-SMOKE_TEST_OPTIONS: dict[str, object] = {"base_channels": 8, "discriminator_channels": 4}
+        # Its widths are channel_factor and refine_channel_factor, its attention matches at
+        # 1/2 over the whole image, and it sees the hole as 0.
+        fixed = {
+            "prior": Prior.NONE,
+            "base_channels": 48,
+            "attention_rate": 2,
+            "attention_chunk": DEFAULT_MAX_ELEMENTS,
+        }
+        require_fixed(self, self.architecture, fixed, "OpenMMLab's DeepFill v2")
 
 
 # --- networks -------------------------------------------------------------------------------
@@ -188,8 +187,9 @@ def _encoder(in_channels: int, widths: tuple[int, ...], last: Activation) -> lis
     for index, width in enumerate(widths):
         kernel, stride = (5, 1) if index == 0 else (3, 2 if index in (1, 3) else 1)
         activation = last if index == len(widths) - 1 else Activation.ELU
-        layers.append(GatedConv2d(in_channels, width, kernel, stride=stride,
-                                  activation=activation))  # fmt: skip
+        layers.append(
+            GatedConv2d(in_channels, width, kernel, stride=stride, activation=activation)
+        )
         in_channels = width
     return layers
 
@@ -232,9 +232,11 @@ class RefineNetwork(nn.Module):
         attend = _encoder(5, (b // 2, b // 2, b, 2 * b, 2 * b, 2 * b), Activation.RELU)
         self.attend_encoder = nn.Sequential(*attend)
         self.attention = ContextualAttention(
-            config.attention_rate, config.attention_scale, config.attention_fuse,
+            config.attention_rate,
+            config.attention_scale,
+            config.attention_fuse,
             config.attention_chunk,
-        )  # fmt: skip
+        )
         self.attend_decoder = nn.Sequential(GatedConv2d(2 * b, 2 * b), GatedConv2d(2 * b, 2 * b))
         self.body = nn.Sequential(*_decoder(4 * b, b))
         self.to_rgb = nn.Conv2d(b // 4, 3, 3, padding=1)
@@ -300,9 +302,11 @@ class MmagicDeepFillNetworks(nn.Module):
         super().__init__()
         self.config = config
         self.generator = MmagicDeepFillGenerator(
-            config.channel_factor, config.refine_channel_factor, config.attention_scale,
+            config.channel_factor,
+            config.refine_channel_factor,
+            config.attention_scale,
             config.attention_fuse,
-        )  # fmt: skip
+        )
 
     def forward(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
         """Both stages as ``TwoStageInpaintor.forward_tensor`` runs them.
@@ -339,23 +343,13 @@ class DeepFillV2Training(TrainableModel):
     def __init__(self, config: DeepFillV2Config) -> None:
         super().__init__()
         self.config = config
-        generators = DeepFillV2Networks(config)
-        self.coarse, self.refine = generators.coarse, generators.refine
-        self._generators = [generators]  # a list: not a child module, not checkpointed twice
+        self.adopt(DeepFillV2Networks(config))
         self.discriminator = SNPatchDiscriminator(
             SNPatchDiscriminatorConfig(4, config.discriminator_channels)
         )
 
-    def config_dict(self) -> dict[str, Any]:
-        return config_to_dict(self.config)
-
     def optimizer_specs(self) -> dict[str, OptimizerSpec]:
-        c = self.config
-        betas = (c.beta1, c.beta2)
-        return {
-            "discriminator": OptimizerSpec(("discriminator",), c.lr, betas),
-            "generator": OptimizerSpec(("coarse", "refine"), c.lr, betas),
-        }
+        return self.gan_optimizer_specs(self.config.lr, (self.config.beta1, self.config.beta2))
 
     def training_metadata(self) -> dict[str, Any]:
         return {"prior": self.config.prior.value, "gan_loss": GanLoss.HINGE.value}
@@ -372,7 +366,7 @@ class DeepFillV2Training(TrainableModel):
         """
         c = self.config
         images, masks = batch["image"], (batch["mask"] > 0.5).to(batch["image"].dtype)
-        coarse, refined, _ = self._generators[0](images, masks)
+        coarse, refined, _ = self.inference(images, masks)
         composite = merge(refined, images, masks)
 
         d_loss, d_metrics = discriminator_loss(
@@ -384,8 +378,12 @@ class DeepFillV2Training(TrainableModel):
         l1_coarse = 2 * (coarse - images).abs().mean()
         l1_refine = 2 * (refined - images).abs().mean()
         loss = c.l1_coarse_weight * l1_coarse + c.l1_refine_weight * l1_refine + c.adv_weight * adv
-        terms = {"l1_coarse": l1_coarse, "l1_refine": l1_refine, "adv": adv,
-                 "hole_psnr": hole_psnr(refined, images, masks)}  # fmt: skip
+        terms = {
+            "l1_coarse": l1_coarse,
+            "l1_refine": l1_refine,
+            "adv": adv,
+            "hole_psnr": hole_psnr(refined, images, masks),
+        }
         yield Phase("generator", loss, {k: float(v.detach()) for k, v in terms.items()})
 
 
@@ -393,28 +391,26 @@ class DeepFillV2Training(TrainableModel):
 class DeepFillV2(LearnedMethod):
     """DeepFill v2: gated convolutions, contextual attention, SN-PatchGAN (trained weights)."""
 
-    config_class = DeepFillV2Config
-    weights_folder = Path(__file__).resolve().parent / "weights"
-    batch_predict = True
-
     info = DEEPFILL_V2_INFO
+    config_class = DeepFillV2Config
+    networks_class = DeepFillV2Networks
+    training_class = DeepFillV2Training  # no perceptual loss: ``vgg_weights`` is unused
+    inference_only_architectures = frozenset({Architecture.MMAGIC.value})
+    weights_folder = SHIPPED_WEIGHTS
+    batch_predict = True
+    #: Feature widths 2, 4, 8: a fraction of a second a training step at 32 x 32.
+    smoke_test_options: ClassVar[Mapping[str, object]] = {
+        "base_channels": 8,
+        "discriminator_channels": 4,
+    }
+    smoke_test_loss = "l1_refine"
 
     @classmethod
     def build_networks(cls, config: DeepFillV2Config) -> nn.Module:
+        """:class:`DeepFillV2Networks`, or :class:`MmagicDeepFillNetworks` for ``mmagic``."""
         if config.architecture is Architecture.MMAGIC:
             return MmagicDeepFillNetworks(config)
         return DeepFillV2Networks(config)
-
-    @classmethod
-    def build_training(
-        cls, config: DeepFillV2Config, *, vgg_weights: str | None = None
-    ) -> DeepFillV2Training:
-        if config.architecture is not Architecture.LITE:
-            raise ParameterError(
-                f"architecture={config.architecture.value!r} is inference only (OpenMMLab's "
-                "published weights); train architecture='lite'"
-            )
-        return DeepFillV2Training(config)  # no perceptual loss: vgg_weights is unused
 
     def predict(
         self, networks: nn.Module, image: Tensor, mask: Tensor
@@ -425,9 +421,3 @@ class DeepFillV2(LearnedMethod):
         assert isinstance(networks, DeepFillV2Networks)
         _, refined, _ = networks(image, mask)
         return refined, {}
-
-
-@hookimpl
-def register_inpaint_methods(register: Callable[[type[LearnedMethod]], None]) -> None:
-    """Register ``deepfill-v2``."""
-    register(DeepFillV2)

@@ -39,26 +39,26 @@ Two architectures (:class:`Architecture`, the config's ``architecture``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inpaint_core import hookimpl
-from inpaint_core.checks import parse_choice, require_ints, require_weights
-from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
-from inpaint_core.errors import InvalidInputError, ParameterError
-from inpaint_core.layers.blocks import EncoderDecoder, EncoderDecoderConfig, Output
-from inpaint_core.learned import (
-    LearnedMethod,
-    as_truncated,
-    config_to_dict,
+from inpaint_core.checks import (
+    parse_fields,
+    require_fixed,
+    require_ints,
+    require_positive,
+    require_weights,
 )
+from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
+from inpaint_core.errors import ParameterError
+from inpaint_core.layers.blocks import EncoderDecoder, EncoderDecoderConfig, Output
+from inpaint_core.learned import LearnedMethod, as_truncated
 from inpaint_core.losses.adversarial import (
     GanLoss,
     discriminator_loss,
@@ -66,10 +66,11 @@ from inpaint_core.losses.adversarial import (
     generator_loss,
 )
 from inpaint_core.losses.perceptual import PerceptualStyleLoss, perceptual_loss, style_loss
+from inpaint_core.losses.texture import TextureLoss, checked_texture, texture_loss_module
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import crop_batch, hole_crops, hole_psnr, merge
 from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
-from inpaint_methods.learned_infos import EDGE_GAN_INFO
+from inpaint_methods.learned_infos import EDGE_GAN_INFO, SHIPPED_WEIGHTS
 
 #: Luma weights of ``skimage.color.rgb2gray`` (ITU-R BT.709).
 _LUMA = (0.2125, 0.7154, 0.0721)
@@ -87,11 +88,9 @@ class Architecture(str, Enum):
     EDGECONNECT = "edgeconnect"  # EdgeConnect's published generators and test path
 
 
-class TextureLoss(str, Enum):
-    """What constrains texture in G2's loss."""
-
-    VGG = "vgg"  # perceptual + style on VGG-19 relu1_1..relu3_1 (the paper)
-    DISCRIMINATOR_FEATURES = "discriminator-features"  # documented fallback without VGG
+#: G2's texture terms: on VGG-19 relu1_1..relu3_1 (the paper), or the documented fallback
+#: without VGG weights, on D2's features.
+TEXTURE_LOSSES = (TextureLoss.VGG, TextureLoss.DISCRIMINATOR_FEATURES)
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ class EdgeGanConfig:
         residual_blocks: residual blocks of G1 and G2 (8).
         discriminator_channels: width of D1, D2 and D3 (64).
         prior: what fills the hole before G1/G2 (a :class:`~inpaint_core.priors.Prior`).
-        texture_loss: a :class:`TextureLoss`.
+        texture_loss: one of :data:`TEXTURE_LOSSES`.
         canny_sigma: Gaussian sigma of the Canny detector (2, as EdgeConnect).
         local_size: side of D3's crop centred on the hole (128).
         gan_loss: adversarial objective of all three discriminators (hinge).
@@ -134,42 +133,36 @@ class EdgeGanConfig:
     architecture: Architecture = Architecture.LITE
 
     def __post_init__(self) -> None:
-        for name, kind in (
-            ("prior", Prior),
-            ("texture_loss", TextureLoss),
-            ("architecture", Architecture),
-        ):
-            object.__setattr__(self, name, parse_choice(kind, getattr(self, name), name))
-        try:
-            object.__setattr__(self, "gan_loss", GanLoss.parse(self.gan_loss))
-        except InvalidInputError as e:
-            raise ParameterError(str(e)) from None
-        require_ints(self, ("base_channels", "residual_blocks", "discriminator_channels",
-                            "local_size"))  # fmt: skip
-        if self.architecture is Architecture.EDGECONNECT and self.prior is not Prior.NONE:
-            raise ParameterError(
-                f"prior={self.prior.value!r} does not exist in architecture='edgeconnect' "
-                "(EdgeConnect sets the hole to white); use prior='none' or architecture='lite'"
+        parse_fields(
+            self,
+            prior=Prior,
+            texture_loss=TEXTURE_LOSSES,
+            architecture=Architecture,
+            gan_loss=GanLoss.parse,
+        )
+        require_ints(
+            self, ("base_channels", "residual_blocks", "discriminator_channels", "local_size")
+        )
+        if self.architecture is Architecture.EDGECONNECT:
+            require_fixed(
+                self, self.architecture, {"prior": Prior.NONE}, "EdgeConnect (hole set to white)"
             )
         if self.local_size < 32:
             raise ParameterError(f"local_size={self.local_size} must be >= 32 for D3's 5 convs")
-        for name in ("canny_sigma", "lr"):
-            if not getattr(self, name) > 0:
-                raise ParameterError(f"{name}={getattr(self, name)!r} must be > 0")
-        require_weights(self, ("adv1_weight", "fm_weight", "adv_weight", "global_weight",
-                               "local_weight", "perceptual_weight", "style_weight",
-                               "l1_weight"))  # fmt: skip
-
-
-#: The smallest settings that still run every network and loss (for tests and smoke runs):
-#: ``EdgeGanConfig(**SMOKE_TEST_OPTIONS)`` trains at 32 x 32 and up in well under a second a step.
-SMOKE_TEST_OPTIONS: dict[str, object] = {
-    "base_channels": 4,
-    "residual_blocks": 1,
-    "discriminator_channels": 4,
-    "local_size": 32,
-    "texture_loss": "discriminator-features",
-}
+        require_positive(self, ("canny_sigma", "lr"))
+        require_weights(
+            self,
+            (
+                "adv1_weight",
+                "fm_weight",
+                "adv_weight",
+                "global_weight",
+                "local_weight",
+                "perceptual_weight",
+                "style_weight",
+                "l1_weight",
+            ),
+        )
 
 
 # --- image helpers ------------------------------------------------------------------------
@@ -313,20 +306,12 @@ class EdgeGanTraining(TrainableModel):
     def __init__(self, config: EdgeGanConfig, texture: PerceptualStyleLoss | None = None) -> None:
         super().__init__()
         self.config = config
-        generators = EdgeGanNetworks(config)
-        self.edge_generator = generators.edge_generator
-        self.image_generator = generators.image_generator
-        self._generators = [generators]  # a list: not a child module, not checkpointed twice
+        self.adopt(EdgeGanNetworks(config))
         width = config.discriminator_channels
         self.edge_discriminator = PatchDiscriminator(PatchDiscriminatorConfig(2, width))
         self.global_discriminator = PatchDiscriminator(PatchDiscriminatorConfig(4, width))
         self.local_discriminator = PatchDiscriminator(PatchDiscriminatorConfig(4, width))
-        if config.texture_loss is TextureLoss.VGG and texture is None:
-            raise ParameterError("texture_loss='vgg' needs a PerceptualStyleLoss (VGG-19 weights)")
-        self.texture = texture if config.texture_loss is TextureLoss.VGG else None
-
-    def config_dict(self) -> dict[str, Any]:
-        return config_to_dict(self.config)
+        self.texture = checked_texture(config.texture_loss, texture)
 
     def optimizer_specs(self) -> dict[str, OptimizerSpec]:
         lr = self.config.lr
@@ -349,7 +334,8 @@ class EdgeGanTraining(TrainableModel):
         """
         c = self.config
         images, masks = batch["image"], batch["mask"]
-        networks = self._generators[0]
+        networks = self.inference
+        assert isinstance(networks, EdgeGanNetworks)
         gray = to_gray(images)
         edges_true = canny_edges(gray, c.canny_sigma)
         filled, known_edges = networks.prepare(images, masks, c.canny_sigma)
@@ -408,8 +394,14 @@ class EdgeGanTraining(TrainableModel):
             + c.l1_weight * l1
         )
         psnr = hole_psnr(output, images, masks)
-        terms = {"g2_adv2": adv2, "g2_adv3": adv3, "g2_perceptual": perceptual,
-                 "g2_style": style, "g2_l1": l1, "hole_psnr": psnr}  # fmt: skip
+        terms = {
+            "g2_adv2": adv2,
+            "g2_adv3": adv3,
+            "g2_perceptual": perceptual,
+            "g2_style": style,
+            "g2_l1": l1,
+            "hole_psnr": psnr,
+        }
         yield Phase("image_generator", g2, {k: float(v.detach()) for k, v in terms.items()})
 
     def _texture(
@@ -439,23 +431,29 @@ class EdgeGanTraining(TrainableModel):
 class EdgeGan(LearnedMethod):
     """Edge-guided, dual-discriminator GAN (SPEC's flagship), with trained weights."""
 
-    config_class = EdgeGanConfig
-    weights_folder = Path(__file__).resolve().parent / "weights"
-    batch_predict = True
-
     info = EDGE_GAN_INFO
-
-    @classmethod
-    def build_networks(cls, config: EdgeGanConfig) -> nn.Module:
-        return EdgeGanNetworks(config)
+    config_class = EdgeGanConfig
+    networks_class = EdgeGanNetworks
+    training_class = EdgeGanTraining
+    weights_folder = SHIPPED_WEIGHTS
+    batch_predict = True
+    smoke_test_options: ClassVar[Mapping[str, object]] = {
+        "base_channels": 4,
+        "residual_blocks": 1,
+        "discriminator_channels": 4,
+        "local_size": 32,
+        "texture_loss": "discriminator-features",
+    }
+    smoke_test_loss = "g2_l1"
 
     @classmethod
     def build_training(
         cls, config: EdgeGanConfig, *, vgg_weights: str | None = None
     ) -> EdgeGanTraining:
-        texture = None
-        if config.texture_loss is TextureLoss.VGG:
-            texture = PerceptualStyleLoss(weights_path=vgg_weights)
+        """The training module; ``texture_loss='vgg'`` loads VGG-19 from ``vgg_weights``."""
+        cls.check_trainable(config)
+        fallback = TextureLoss.DISCRIMINATOR_FEATURES
+        texture = texture_loss_module(config.texture_loss, vgg_weights, fallback)
         return EdgeGanTraining(config, texture)
 
     def predict(
@@ -475,9 +473,3 @@ class EdgeGan(LearnedMethod):
             edges = composite_edges(known_edges, predicted, mask)
             output = networks.complete(filled, edges, mask)
         return output, ({"edges": edges} if self.params["show_edges"] else {})
-
-
-@hookimpl
-def register_inpaint_methods(register: Callable[[type[LearnedMethod]], None]) -> None:
-    """Register ``edge-gan``."""
-    register(EdgeGan)

@@ -56,18 +56,21 @@ Two architectures (:class:`Architecture`, the config's ``architecture``):
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from inpaint_core import hookimpl
-from inpaint_core.checks import parse_choice, require_ints, require_weights
+from inpaint_core.checks import (
+    parse_fields,
+    require_fixed,
+    require_ints,
+    require_positive,
+    require_weights,
+)
 from inpaint_core.discriminators.global_local import (
     MIN_SIDE,
     GlobalLocalDiscriminator,
@@ -76,15 +79,12 @@ from inpaint_core.discriminators.global_local import (
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.glcic_mmagic import DILATIONS as MMAGIC_DILATIONS
 from inpaint_core.layers.glcic_mmagic import MmagicGlcicGenerator
-from inpaint_core.learned import (
-    LearnedMethod,
-    config_to_dict,
-)
+from inpaint_core.learned import LearnedMethod
 from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import crop_batch, hole_crops, hole_psnr, merge
 from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
-from inpaint_methods.learned_infos import GLCIC_CONTEXT_MARGIN, GLCIC_INFO
+from inpaint_methods.learned_infos import GLCIC_CONTEXT_MARGIN, GLCIC_INFO, SHIPPED_WEIGHTS
 
 #: Receptive field of the completion network with the paper's dilations, in pixels, measured
 #: by back-propagating from one output pixel (the paper quotes 307 x 307).
@@ -145,14 +145,7 @@ class GlcicConfig:
     architecture: Architecture = Architecture.LITE
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "prior", parse_choice(Prior, self.prior, "prior"))
-        object.__setattr__(
-            self, "architecture", parse_choice(Architecture, self.architecture, "architecture")
-        )
-        try:
-            object.__setattr__(self, "gan_loss", GanLoss.parse(self.gan_loss))
-        except InvalidInputError as e:
-            raise ParameterError(str(e)) from None
+        parse_fields(self, prior=Prior, architecture=Architecture, gan_loss=GanLoss.parse)
         require_ints(self, ("base_channels", "discriminator_channels", "discriminator_features"))
         require_ints(self, ("image_size",), minimum=MIN_SIDE)
         require_ints(self, ("local_size",), minimum=0)
@@ -171,40 +164,20 @@ class GlcicConfig:
             raise ParameterError(f"dilations={self.dilations!r} must be integers >= 1")
         object.__setattr__(self, "dilations", dilations)
         require_weights(self, ("adv_weight",))
-        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
-            raise ParameterError(f"lr={self.lr!r} must be > 0")
+        require_positive(self, ("lr",))
         if self.architecture is Architecture.MMAGIC:
-            self._check_mmagic()
-
-    def _check_mmagic(self) -> None:
-        """Refuse settings OpenMMLab's generator does not have (its widths are fixed)."""
-        fixed = {"base_channels": (self.base_channels, MMAGIC_BASE_CHANNELS),
-                 "dilations": (self.dilations, MMAGIC_DILATIONS),
-                 "prior": (self.prior, Prior.NONE)}  # fmt: skip
-        for name, (value, needed) in fixed.items():
-            if value != needed:
-                shown = needed.value if isinstance(needed, Enum) else needed
-                got = value.value if isinstance(value, Enum) else value
-                raise ParameterError(
-                    f"{name}={got!r} does not exist in architecture='mmagic' (OpenMMLab's "
-                    f"generator has {name}={shown!r}); use architecture='lite' to change it"
-                )
+            fixed = {
+                "base_channels": MMAGIC_BASE_CHANNELS,
+                "dilations": MMAGIC_DILATIONS,
+                "prior": Prior.NONE,
+            }
+            require_fixed(self, self.architecture, fixed, "OpenMMLab's generator")
 
     @property
     def local_side(self) -> int:
         """The local patch side: ``local_size``, or ``image_size // 2`` when it is 0."""
         return self.local_size or max(self.image_size // 2, MIN_SIDE)
 
-
-#: The smallest settings that still run every layer and loss (for tests and smoke runs):
-#: ``GlcicConfig(**SMOKE_TEST_OPTIONS)`` trains at 32 x 32 in a fraction of a second a step.
-SMOKE_TEST_OPTIONS: dict[str, object] = {
-    "base_channels": 4,
-    "image_size": 32,
-    "local_size": 16,
-    "discriminator_channels": 4,
-    "discriminator_features": 8,
-}
 
 #: The lite CPU recipe of docs/methods/glcic.md (``--size 128``).
 LITE_OPTIONS: dict[str, object] = {
@@ -216,8 +189,9 @@ LITE_OPTIONS: dict[str, object] = {
 
 
 # --- networks -------------------------------------------------------------------------------
-def _conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1, dilation: int = 1
-          ) -> nn.Sequential:  # fmt: skip
+def _conv(
+    in_channels: int, out_channels: int, kernel: int, stride: int = 1, dilation: int = 1
+) -> nn.Sequential:
     """Conv (no bias: BatchNorm follows) + BatchNorm + ReLU, size kept or divided by stride."""
     padding = dilation * (kernel - 1) // 2
     return nn.Sequential(
@@ -249,11 +223,23 @@ class CompletionNetwork(nn.Module):
         self.config = config
         b = config.base_channels
         wide = 4 * b
-        blocks = [_conv(4, b, 5), _conv(b, 2 * b, 3, 2), _conv(2 * b, 2 * b, 3),
-                  _conv(2 * b, wide, 3, 2), _conv(wide, wide, 3), _conv(wide, wide, 3)]  # fmt: skip
+        blocks = [
+            _conv(4, b, 5),
+            _conv(b, 2 * b, 3, 2),
+            _conv(2 * b, 2 * b, 3),
+            _conv(2 * b, wide, 3, 2),
+            _conv(wide, wide, 3),
+            _conv(wide, wide, 3),
+        ]
         blocks += [_conv(wide, wide, 3, dilation=d) for d in config.dilations]
-        blocks += [_conv(wide, wide, 3), _conv(wide, wide, 3), _up(wide, 2 * b),
-                   _conv(2 * b, 2 * b, 3), _up(2 * b, b), _conv(b, max(b // 2, 1), 3)]  # fmt: skip
+        blocks += [
+            _conv(wide, wide, 3),
+            _conv(wide, wide, 3),
+            _up(wide, 2 * b),
+            _conv(2 * b, 2 * b, 3),
+            _up(2 * b, b),
+            _conv(b, max(b // 2, 1), 3),
+        ]
         self.layers = nn.Sequential(*blocks)
         self.output = nn.Conv2d(max(b // 2, 1), 3, 3, padding=1)
         if config.prior is not Prior.NONE:  # start as the prior exactly: a zero correction
@@ -302,8 +288,11 @@ class CompletionNetwork(nn.Module):
                 H and W multiples of 4.
         """
         height, width = images.shape[-2:]
-        if (images.ndim != 4 or images.shape[1] != 3
-                or tuple(masks.shape) != (images.shape[0], 1, height, width)):  # fmt: skip
+        if (
+            images.ndim != 4
+            or images.shape[1] != 3
+            or tuple(masks.shape) != (images.shape[0], 1, height, width)
+        ):
             raise InvalidInputError(
                 f"images {tuple(images.shape)} and masks {tuple(masks.shape)} are not "
                 "(B, 3, H, W) and (B, 1, H, W)"
@@ -344,7 +333,7 @@ class GlcicTraining(TrainableModel):
     def __init__(self, config: GlcicConfig) -> None:
         super().__init__()
         self.config = config
-        self.completion = build_completion(config)
+        self.adopt(GlcicNetworks(config))
         self.discriminator = GlobalLocalDiscriminator(
             GlobalLocalDiscriminatorConfig(
                 global_size=config.image_size,
@@ -354,15 +343,8 @@ class GlcicTraining(TrainableModel):
             )
         )
 
-    def config_dict(self) -> dict[str, Any]:
-        return config_to_dict(self.config)
-
     def optimizer_specs(self) -> dict[str, OptimizerSpec]:
-        lr = self.config.lr
-        return {
-            "discriminator": OptimizerSpec(("discriminator",), lr, ADAM_BETAS),
-            "generator": OptimizerSpec(("completion",), lr, ADAM_BETAS),
-        }
+        return self.gan_optimizer_specs(self.config.lr, ADAM_BETAS)
 
     def training_metadata(self) -> dict[str, Any]:
         return {"prior": self.config.prior.value, "schedule": "joint from step 0"}
@@ -406,8 +388,11 @@ class GlcicTraining(TrainableModel):
         hole_values = (masks.sum() * images.shape[1]).clamp_min(1.0)
         mse = ((output - images) ** 2 * masks).sum() / hole_values
         loss = mse + c.adv_weight * adv
-        metrics = {"mse_hole": float(mse.detach()), "adv": float(adv.detach()),
-                   "hole_psnr": float(hole_psnr(output, images, masks))}  # fmt: skip
+        metrics = {
+            "mse_hole": float(mse.detach()),
+            "adv": float(adv.detach()),
+            "hole_psnr": float(hole_psnr(output, images, masks)),
+        }
         yield Phase("generator", loss, metrics)
 
 
@@ -415,20 +400,21 @@ class GlcicTraining(TrainableModel):
 class Glcic(LearnedMethod):
     """Globally and Locally Consistent Image Completion, with trained weights."""
 
-    config_class = GlcicConfig
-    weights_folder = Path(__file__).resolve().parent / "weights"
-    batch_predict = True
-
     info = GLCIC_INFO
-
-    @classmethod
-    def build_networks(cls, config: GlcicConfig) -> nn.Module:
-        return GlcicNetworks(config)
-
-    @classmethod
-    def build_training(cls, config: GlcicConfig, *, vgg_weights: str | None = None
-                       ) -> GlcicTraining:  # fmt: skip
-        return GlcicTraining(config)
+    config_class = GlcicConfig
+    networks_class = GlcicNetworks
+    training_class = GlcicTraining
+    weights_folder = SHIPPED_WEIGHTS
+    batch_predict = True
+    #: 32 px training images, 4-channel widths: a fraction of a second a step.
+    smoke_test_options: ClassVar[Mapping[str, object]] = {
+        "base_channels": 4,
+        "image_size": 32,
+        "local_size": 16,
+        "discriminator_channels": 4,
+        "discriminator_features": 8,
+    }
+    smoke_test_loss = "mse_hole"
 
     def predict(
         self, networks: nn.Module, image: Tensor, mask: Tensor
@@ -436,9 +422,3 @@ class Glcic(LearnedMethod):
         """The completion network on a padded batch; see :meth:`LearnedMethod.predict`."""
         assert isinstance(networks, GlcicNetworks)
         return networks.completion(image, mask), {}
-
-
-@hookimpl
-def register_inpaint_methods(register: Callable[[type[LearnedMethod]], None]) -> None:
-    """Register ``glcic``."""
-    register(Glcic)

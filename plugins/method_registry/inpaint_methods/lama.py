@@ -8,9 +8,10 @@ Suvorov, Logacheva, Mashikhin, Remizova, Ashukha, Silvestrov, Kong, Goka, Park, 
   stride-2 downsamplings, 18 FFC residual blocks with 75 % global channels, sigmoid output),
   configured by :class:`~inpaint_core.layers.ffc.LamaConfig`. Fully convolutional; the Fourier
   units give every residual block an image-wide receptive field.
-- **Weights**: none are shipped and the method cannot be trained here (``build_training``
-  raises). Import the published big-lama checkpoint with ``inpaint weights fetch big-lama``, or
-  ``inpaint weights import lama big-lama --output W.safetensors`` and ``--weights W``.
+- **Weights**: none are shipped and the method cannot be trained here (no
+  ``training_class``: ``build_training`` raises). Import the published big-lama checkpoint
+  with ``inpaint weights fetch big-lama``, or ``inpaint weights import lama big-lama --output
+  W.safetensors`` and ``--weights W``.
 - **Test path**, as the reference's ``bin/predict.py``: image and mask padded at the bottom
   and right to a multiple of 8 with numpy's ``'symmetric'`` mode (the edge pixel repeated;
   :attr:`Lama.pad_mode`), the mask binarised (``> 0``), the input ``cat(image * (1 - mask),
@@ -27,19 +28,20 @@ which equals the reference on the square maps it supports.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from inpaint_core import hookimpl
-from inpaint_core.errors import ParameterError
 from inpaint_core.layers.ffc import FfcResNetGenerator, LamaConfig
-from inpaint_core.learned import WEIGHTS_DIR_ENV, LearnedMethod, as_truncated
-from inpaint_core.trainable.model import TrainableModel
-from inpaint_methods.learned_infos import LAMA_CONTEXT_MARGIN, LAMA_INFO, LAMA_PREFERRED_TILE
+from inpaint_core.learned import LearnedMethod, as_truncated
+from inpaint_methods.learned_infos import (
+    LAMA_CONTEXT_MARGIN,
+    LAMA_INFO,
+    LAMA_PREFERRED_TILE,
+    SHIPPED_WEIGHTS,
+)
 
 __all__ = ["CONTEXT_MARGIN", "Lama", "LamaConfig", "LamaNetworks"]
 
@@ -63,38 +65,25 @@ class LamaNetworks(nn.Module):
 class Lama(LearnedMethod):
     """LaMa's FFC ResNet generator with imported published weights (inference only)."""
 
+    info = LAMA_INFO
     config_class = LamaConfig
-    weights_folder = Path(__file__).resolve().parent / "weights"
+    networks_class = LamaNetworks
+    # No training_class: LaMa's training needs a segmentation ResNet perceptual loss,
+    # Places365-Challenge and weeks of GPU time.
+    published_weights = (
+        "run `inpaint weights fetch big-lama`, or download big-lama.zip "
+        "(https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip), unzip it and "
+        "run `inpaint weights import lama big-lama --output W.safetensors`"
+    )
+    weights_folder = SHIPPED_WEIGHTS
     batch_predict = True
     pad_mode = "symmetric"
-
-    info = LAMA_INFO
-
-    @classmethod
-    def _how_to_get_weights(cls, missing: Path | None) -> str:
-        where = f"no weights file {missing}" if missing else "no weights folder is configured"
-        return (
-            f"method 'lama' has no weights ({where}) and cannot be trained here. Run "
-            "`inpaint weights fetch big-lama`, or download big-lama.zip "
-            "(https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip), unzip it, "
-            "run `inpaint weights import lama big-lama --output W.safetensors` and pass "
-            f"--weights W.safetensors (Python: weights=...), or put lama.safetensors and "
-            f"lama.json into a folder named by {WEIGHTS_DIR_ENV}"
-        )
-
-    @classmethod
-    def build_networks(cls, config: LamaConfig) -> nn.Module:
-        return LamaNetworks(config)
-
-    @classmethod
-    def build_training(cls, config: Any, *, vgg_weights: str | None = None) -> TrainableModel:
-        """Always raises: LaMa is inference-only here (its training needs a segmentation
-        ResNet perceptual loss, Places365-Challenge and weeks of GPU time)."""
-        raise ParameterError(
-            "method 'lama' is inference-only: it cannot be trained with `inpaint train`; "
-            "import the published weights instead (`inpaint weights fetch big-lama`, or "
-            "`inpaint weights import lama big-lama --output W.safetensors`)"
-        )
+    #: Width 8, two FFC blocks: run untrained by the inference checks.
+    smoke_test_options: ClassVar[Mapping[str, object]] = {
+        "ngf": 8,
+        "n_blocks": 2,
+        "max_features": 64,
+    }
 
     def predict(
         self, networks: nn.Module, image: Tensor, mask: Tensor
@@ -115,9 +104,3 @@ class Lama(LearnedMethod):
         predicted = networks.generator(torch.cat([image * (1 - hole), hole], dim=1))
         predicted = as_truncated(predicted.float().clamp(0, 1))
         return hole * predicted + (1 - hole) * image, {}
-
-
-@hookimpl
-def register_inpaint_methods(register: Callable[[type[LearnedMethod]], None]) -> None:
-    """Register ``lama``."""
-    register(Lama)

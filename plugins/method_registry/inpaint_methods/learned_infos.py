@@ -11,11 +11,15 @@ the info object defined here (``info = LAMA_INFO``), so the two cannot drift.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from inpaint_core import Family, InpaintMethod, MethodInfo, Parameter, ParamType, hookimpl
 from inpaint_core.lazy import lazy_method
 from inpaint_core.learned_params import LEARNED_PARAMETERS
 
+#: The folder of the built-in learned methods' shipped weights (``NAME.safetensors`` and
+#: ``NAME.json``; :attr:`inpaint_core.learned.LearnedMethod.weights_folder`).
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 #: LaMa's receptive field is global; 128 px of context keep tiled results close to whole ones.
 LAMA_CONTEXT_MARGIN = 128
 #: LaMa's preferred tile side in pixels.

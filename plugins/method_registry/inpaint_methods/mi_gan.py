@@ -45,10 +45,9 @@ and blends outside the mask too; neither keeps the known pixels, which this proj
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -56,15 +55,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaint_core import hookimpl
 from inpaint_core.errors import ParameterError
 from inpaint_core.layers.mi_gan import MiGanConfig, MiGanGenerator
-from inpaint_core.learned import WEIGHTS_DIR_ENV, LearnedMethod, as_truncated, pad_bottom_right
+from inpaint_core.learned import LearnedMethod, as_truncated, pad_bottom_right
 from inpaint_core.method import MethodResult
-from inpaint_methods.learned_infos import MI_GAN_CONTEXT_MARGIN, MI_GAN_INFO
-
-if TYPE_CHECKING:
-    from inpaint_core.trainable.model import TrainableModel
+from inpaint_methods.learned_infos import MI_GAN_CONTEXT_MARGIN, MI_GAN_INFO, SHIPPED_WEIGHTS
 
 __all__ = ["CROP_MARGIN", "Crop", "MiGan", "MiGanConfig", "MiGanNetworks", "plan_crops"]
 
@@ -119,13 +114,18 @@ def plan_crops(hole: np.ndarray, side: int, margin: int = CROP_MARGIN) -> list[C
     height, width = hole.shape
     if height == side and width == side:
         return [Crop(0, height, 0, width)]
-    contours, _ = cv2.findContours(hole.astype(np.uint8) * 255, cv2.RETR_EXTERNAL,
-                                   cv2.CHAIN_APPROX_SIMPLE)  # fmt: skip
+    contours, _ = cv2.findContours(
+        hole.astype(np.uint8) * 255, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+    )
     crops = []
     for contour in contours:
         x, y, w, h = cv2.boundingRect(contour)
-        box = (min(max(x, 0), width), min(max(y, 0), height),
-               min(max(x + w, 0), width), min(max(y + h, 0), height))  # fmt: skip
+        box = (
+            min(max(x, 0), width),
+            min(max(y, 0), height),
+            min(max(x + w, 0), width),
+            min(max(y + h, 0), height),
+        )
         crops.append(_grown(box, height, width, margin))
     return crops
 
@@ -182,39 +182,21 @@ def _fill_crop(generator: MiGanGenerator, image: Tensor, hole: Tensor) -> Tensor
 class MiGan(LearnedMethod):
     """MI-GAN's inference generator with imported published weights (inference only)."""
 
-    config_class = MiGanConfig
-    weights_folder = Path(__file__).resolve().parent / "weights"
-
     info = MI_GAN_INFO
-
-    @classmethod
-    def _how_to_get_weights(cls, missing: Path | None) -> str:
-        where = f"no weights file {missing}" if missing else "no weights folder is configured"
-        return (
-            f"method 'mi-gan' has no weights ({where}) and cannot be trained here. Run "
-            "`inpaint weights fetch mi-gan-places2-512-iopaint` (IOPaint's migan_traced.pt), "
-            "or download MI-GAN's migan_512_places2.pt (or migan_256_places2.pt, "
-            "migan_256_ffhq.pt) from the Google Drive folder linked in "
-            "github.com/Picsart-AI-Research/MI-GAN's README, run `inpaint weights import mi-gan "
-            "migan_512_places2.pt --output W.safetensors` and pass --weights W.safetensors "
-            f"(Python: weights=...), or put mi-gan.safetensors and mi-gan.json into a folder "
-            f"named by {WEIGHTS_DIR_ENV}"
-        )
-
-    @classmethod
-    def build_networks(cls, config: MiGanConfig) -> nn.Module:
-        return MiGanNetworks(config)
-
-    @classmethod
-    def build_training(cls, config: Any, *, vgg_weights: str | None = None) -> TrainableModel:
-        """Always raises: MI-GAN is inference-only here (its training distils Co-Mod-GAN on
-        Places2 for 25 M images on eight GPUs)."""
-        raise ParameterError(
-            "method 'mi-gan' is inference-only: it cannot be trained with `inpaint train`; "
-            "import the published weights instead (`inpaint weights fetch "
-            "mi-gan-places2-512-iopaint`, or `inpaint weights import mi-gan FILE --output "
-            "W.safetensors`)"
-        )
+    config_class = MiGanConfig
+    networks_class = MiGanNetworks
+    # No training_class: MI-GAN's training distils Co-Mod-GAN on Places2 for 25 M images on
+    # eight GPUs.
+    published_weights = (
+        "run `inpaint weights fetch mi-gan-places2-512-iopaint` (IOPaint's migan_traced.pt), "
+        "or download MI-GAN's migan_512_places2.pt (or migan_256_places2.pt, "
+        "migan_256_ffhq.pt) from the Google Drive folder linked in "
+        "github.com/Picsart-AI-Research/MI-GAN's README and run `inpaint weights import mi-gan "
+        "migan_512_places2.pt --output W.safetensors`"
+    )
+    weights_folder = SHIPPED_WEIGHTS
+    #: The smallest model side, 16 channels: run untrained by the inference checks.
+    smoke_test_options: ClassVar[Mapping[str, object]] = {"resolution": 128, "ch_max": 16}
 
     def _refuse_onnx(self) -> None:
         """``backend=onnx`` exports ``predict`` once per input shape; MI-GAN's crops depend on
@@ -261,9 +243,3 @@ class MiGan(LearnedMethod):
             filled = _fill_crop(networks.generator, part, part_hole).to(image.dtype)
             output[..., rows, cols] = torch.where(part_hole > 0, filled, part)
         return output, {}
-
-
-@hookimpl
-def register_inpaint_methods(register: Callable[[type[LearnedMethod]], None]) -> None:
-    """Register ``mi-gan``."""
-    register(MiGan)

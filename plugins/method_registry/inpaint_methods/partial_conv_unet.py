@@ -32,7 +32,8 @@ Choices the paper leaves open, made here:
 - Zero padding counts as missing (NVIDIA's reference implementation), so border windows are
   renormalised like holes.
 - Inputs are padded inside :meth:`PartialConvUnet.predict` to a multiple of ``2**depth`` (the
-  loaded config's), so ``MethodInfo.pad_multiple`` is 1.
+  loaded config's; :func:`~inpaint_core.learned.pad_to_multiple`), so
+  ``MethodInfo.pad_multiple`` is 1.
 
 Two architectures (:class:`Architecture`, the config's ``architecture``):
 
@@ -49,36 +50,32 @@ Two architectures (:class:`Architecture`, the config's ``architecture``):
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaint_core import hookimpl
-from inpaint_core.checks import parse_choice, require_ints, require_weights
-from inpaint_core.errors import InvalidInputError, MissingWeightsError, ParameterError
+from inpaint_core.checks import (
+    parse_fields,
+    require_fixed,
+    require_ints,
+    require_positive,
+    require_weights,
+)
+from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.partial import PartialConv2d
-from inpaint_core.learned import (
-    LearnedMethod,
-    config_to_dict,
-)
+from inpaint_core.learned import LearnedMethod, pad_to_multiple
 from inpaint_core.losses.adversarial import masked_l1
-from inpaint_core.losses.perceptual import (
-    VGG19_WEIGHTS_ENV,
-    PerceptualStyleLoss,
-    perceptual_loss,
-    style_loss,
-)
+from inpaint_core.losses.perceptual import PerceptualStyleLoss, perceptual_loss, style_loss
+from inpaint_core.losses.texture import TextureLoss, checked_texture, texture_loss_module
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import hole_psnr, merge
 from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
-from inpaint_methods.learned_infos import PARTIAL_CONV_UNET_INFO
+from inpaint_methods.learned_infos import PARTIAL_CONV_UNET_INFO, SHIPPED_WEIGHTS
 
 #: The deepest U-Net allowed: the paper's 8 levels at 512 x 512.
 MAX_DEPTH = 8
@@ -108,11 +105,9 @@ MMAGIC_BASE_CHANNELS = 64
 MMAGIC_MIN_DEPTH = 4
 
 
-class TextureLoss(str, Enum):
-    """What constrains texture beyond the pixel losses."""
-
-    VGG = "vgg"  # perceptual + style on VGG-19 pool1..pool3 (the paper, with VGG-16)
-    NONE = "none"  # no perceptual or style term: the fallback without VGG weights
+#: Texture terms: perceptual + style on VGG-19 pool1..pool3 (the paper, with VGG-16), or none
+#: (the fallback without VGG weights).
+TEXTURE_LOSSES = (TextureLoss.VGG, TextureLoss.NONE)
 
 
 @dataclass(frozen=True)
@@ -126,7 +121,7 @@ class PartialConvUnetConfig:
             bottleneck at 256 px); inputs are padded to a multiple of ``2**depth``.
         prior: what fills the hole before the network (a :class:`~inpaint_core.priors.Prior`);
             with ``telea`` the output is a zero-initialised correction of the Telea fill.
-        texture_loss: a :class:`TextureLoss`; ``vgg`` needs VGG-19 weights.
+        texture_loss: one of :data:`TEXTURE_LOSSES`; ``vgg`` needs VGG-19 weights.
         lr: Adam learning rate (2e-4); betas (0.9, 0.999).
         valid_weight, hole_weight: weights of the L1 terms on known and hole pixels (1, 6).
         perceptual_weight, style_weight: weights of the VGG terms (0.05, 120).
@@ -148,53 +143,33 @@ class PartialConvUnetConfig:
     architecture: Architecture = Architecture.LITE
 
     def __post_init__(self) -> None:
-        choices = (("prior", Prior), ("texture_loss", TextureLoss), ("architecture", Architecture))
-        for name, kind in choices:
-            object.__setattr__(self, name, parse_choice(kind, getattr(self, name), name))
+        parse_fields(self, prior=Prior, texture_loss=TEXTURE_LOSSES, architecture=Architecture)
         require_ints(self, ("base_channels",))
         require_ints(self, ("depth",), minimum=2)
         if self.depth > MAX_DEPTH:
             raise ParameterError(f"depth={self.depth} must be <= {MAX_DEPTH}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ParameterError(f"lr={self.lr!r} must be > 0")
-        require_weights(self, ("valid_weight", "hole_weight", "perceptual_weight",
-                               "style_weight", "tv_weight"))  # fmt: skip
+        require_positive(self, ("lr",))
+        require_weights(
+            self, ("valid_weight", "hole_weight", "perceptual_weight", "style_weight", "tv_weight")
+        )
         if self.architecture is Architecture.MMAGIC:
             self._check_mmagic()
 
     def _check_mmagic(self) -> None:
-        """``architecture='mmagic'`` exists only as OpenMMLab builds it."""
-        if self.base_channels != MMAGIC_BASE_CHANNELS:
-            raise ParameterError(
-                f"base_channels={self.base_channels} does not exist in architecture='mmagic' "
-                f"(OpenMMLab's widths are fixed at {MMAGIC_BASE_CHANNELS} ... 512); use "
-                f"base_channels={MMAGIC_BASE_CHANNELS} or architecture='lite'"
-            )
+        """``architecture='mmagic'`` exists only as OpenMMLab builds it: widths 64 ... 512,
+        4 to 8 levels, the known pixels only."""
+        fixed = {"base_channels": MMAGIC_BASE_CHANNELS, "prior": Prior.NONE}
+        require_fixed(self, self.architecture, fixed, "OpenMMLab's PConvEncoderDecoder")
         if self.depth < MMAGIC_MIN_DEPTH:
             raise ParameterError(
                 f"depth={self.depth} does not exist in architecture='mmagic' (its num_layers "
                 f"is {MMAGIC_MIN_DEPTH} to {MAX_DEPTH}); use architecture='lite'"
-            )
-        if self.prior is not Prior.NONE:
-            raise ParameterError(
-                f"prior={self.prior.value!r} does not exist in architecture='mmagic' "
-                "(OpenMMLab's network sees the known pixels only); use prior='none' or "
-                "architecture='lite'"
             )
 
     @property
     def multiple(self) -> int:
         """Height and width the network needs a multiple of: ``2**depth``."""
         return 2**self.depth
-
-
-#: The smallest settings that still run every layer and loss (for tests and smoke runs):
-#: 32 x 32 training crops go down to 4 x 4, 4-channel widths, no VGG.
-SMOKE_TEST_OPTIONS: dict[str, object] = {
-    "base_channels": 4,
-    "depth": 3,
-    "texture_loss": "none",
-}
 
 
 # --- blocks and network -----------------------------------------------------------------------
@@ -246,17 +221,18 @@ class PartialConvUNet(nn.Module):
         for level, width in enumerate(widths):
             kernel = ENCODER_KERNELS[level] if level < len(ENCODER_KERNELS) else DECODER_KERNEL
             source = IMAGE_CHANNELS if level == 0 else widths[level - 1]
-            conv = PartialConv2d(source, width, kernel, stride=2, padding=kernel // 2,
-                                 bias=lite or level == 0)  # fmt: skip
+            bias = lite or level == 0
+            conv = PartialConv2d(source, width, kernel, stride=2, padding=kernel // 2, bias=bias)
             encoder.append(PartialBlock(conv, norm=level > 0, activation=nn.ReLU()))
         decoder: list[nn.Module] = []
         for level in reversed(range(1, config.depth)):
             source, target = widths[level] + widths[level - 1], widths[level - 1]
-            conv = PartialConv2d(source, target, DECODER_KERNEL, padding=DECODER_KERNEL // 2,
-                                 bias=lite)  # fmt: skip
+            padding = DECODER_KERNEL // 2
+            conv = PartialConv2d(source, target, DECODER_KERNEL, padding=padding, bias=lite)
             decoder.append(PartialBlock(conv, norm=True, activation=nn.LeakyReLU(LEAKY_SLOPE)))
-        output = PartialConv2d(widths[0] + IMAGE_CHANNELS, IMAGE_CHANNELS, DECODER_KERNEL,
-                               padding=DECODER_KERNEL // 2)  # fmt: skip
+        output = PartialConv2d(
+            widths[0] + IMAGE_CHANNELS, IMAGE_CHANNELS, DECODER_KERNEL, padding=DECODER_KERNEL // 2
+        )
         decoder.append(PartialBlock(output, norm=False, activation=None))
         self.encoder = nn.ModuleList(encoder)
         self.decoder = nn.ModuleList(decoder)
@@ -351,23 +327,6 @@ def total_variation_loss(composite: Tensor, masks: Tensor) -> tuple[Tensor, dict
     return loss, {"tv": float(loss.detach())}
 
 
-def _vgg_weights_path(given: str | None) -> str:
-    """The VGG-19 weights file for ``texture_loss='vgg'``, or an error saying how to proceed."""
-    path = given or os.environ.get(VGG19_WEIGHTS_ENV) or None
-    how = (
-        f"pass --vgg-weights or set {VGG19_WEIGHTS_ENV}=/path/to/vgg19.pth (torchvision's "
-        "'vgg19-dcbb9e9d.pth' or a .safetensors copy), or train without VGG using the "
-        "documented fallback '--option texture_loss=none' (drops the perceptual and style terms)"
-    )
-    if path is None:
-        raise MissingWeightsError(f"partial-conv-unet: no VGG-19 weights given: {how}")
-    if not Path(path).expanduser().is_file():
-        raise MissingWeightsError(
-            f"partial-conv-unet: VGG-19 weights file {path!r} not found: {how}"
-        )
-    return path
-
-
 class PartialConvUnetTraining(TrainableModel):
     """The generator and the paper's losses, for :func:`inpaint_core.training.train`."""
 
@@ -379,15 +338,8 @@ class PartialConvUnetTraining(TrainableModel):
     ) -> None:
         super().__init__()
         self.config = config
-        networks = PartialConvUnetNetworks(config)
-        self.generator = networks.generator
-        self._networks = [networks]  # a list: not a child module, not checkpointed twice
-        if config.texture_loss is TextureLoss.VGG and texture is None:
-            raise ParameterError("texture_loss='vgg' needs a PerceptualStyleLoss (VGG-19 weights)")
-        self.texture = texture if config.texture_loss is TextureLoss.VGG else None
-
-    def config_dict(self) -> dict[str, Any]:
-        return config_to_dict(self.config)
+        self.adopt(PartialConvUnetNetworks(config))
+        self.texture = checked_texture(config.texture_loss, texture)
 
     def optimizer_specs(self) -> dict[str, OptimizerSpec]:
         return {"generator": OptimizerSpec(("generator",), self.config.lr, ADAM_BETAS)}
@@ -404,13 +356,18 @@ class PartialConvUnetTraining(TrainableModel):
         """
         c = self.config
         images, masks = batch["image"], batch["mask"]
-        output = self._networks[0].complete(images, masks)
+        networks = self.inference
+        assert isinstance(networks, PartialConvUnetNetworks)
+        output = networks.complete(images, masks)
         composite = merge(output, images, masks)
         loss, l1_metrics = masked_l1(output, images, masks, c.hole_weight, c.valid_weight)
         tv, _ = total_variation_loss(composite, masks)
         loss = loss + c.tv_weight * tv
-        metrics = {"l1_valid": l1_metrics["l1_valid"], "l1_hole": l1_metrics["l1_hole"],
-                   "tv": float(tv.detach())}  # fmt: skip
+        metrics = {
+            "l1_valid": l1_metrics["l1_valid"],
+            "l1_hole": l1_metrics["l1_hole"],
+            "tv": float(tv.detach()),
+        }
         if self.texture is not None:
             perceptual, style = self._texture(images, output, composite)
             loss = loss + c.perceptual_weight * perceptual + c.style_weight * style
@@ -434,15 +391,19 @@ class PartialConvUnetTraining(TrainableModel):
 class PartialConvUnet(LearnedMethod):
     """The Partial Convolution U-Net (Liu et al. 2018), with trained weights."""
 
-    config_class = PartialConvUnetConfig
-    weights_folder = Path(__file__).resolve().parent / "weights"
-    batch_predict = True
-
     info = PARTIAL_CONV_UNET_INFO
-
-    @classmethod
-    def build_networks(cls, config: PartialConvUnetConfig) -> nn.Module:
-        return PartialConvUnetNetworks(config)
+    config_class = PartialConvUnetConfig
+    networks_class = PartialConvUnetNetworks
+    training_class = PartialConvUnetTraining
+    weights_folder = SHIPPED_WEIGHTS
+    batch_predict = True
+    #: 32 x 32 training crops go down to 4 x 4, 4-channel widths, no VGG.
+    smoke_test_options: ClassVar[Mapping[str, object]] = {
+        "base_channels": 4,
+        "depth": 3,
+        "texture_loss": "none",
+    }
+    smoke_test_loss = "l1_hole"
 
     @classmethod
     def build_training(
@@ -454,10 +415,10 @@ class PartialConvUnet(LearnedMethod):
             MissingWeightsError: ``texture_loss='vgg'`` without a weights file (the message
                 names ``--option texture_loss=none``, the fallback).
         """
-        texture = None
-        if config.texture_loss is TextureLoss.VGG:
-            path = _vgg_weights_path(vgg_weights)
-            texture = PerceptualStyleLoss(weights_path=path, layers=VGG_LAYERS)
+        cls.check_trainable(config)
+        texture = texture_loss_module(
+            config.texture_loss, vgg_weights, TextureLoss.NONE, layers=VGG_LAYERS
+        )
         return PartialConvUnetTraining(config, texture)
 
     def predict(
@@ -479,22 +440,12 @@ class PartialConvUnet(LearnedMethod):
         assert isinstance(networks, PartialConvUnetNetworks)
         height, width = image.shape[-2:]
         multiple = networks.config.multiple
-        pad_h, pad_w = -height % multiple, -width % multiple
         valid = None
-        if (pad_h or pad_w) and networks.config.architecture is Architecture.MMAGIC:
-            known = 1.0 - (mask > 0.5).to(image.dtype)
-            valid = F.pad(known, (0, pad_w, 0, pad_h), value=0.0)
-            image = F.pad(image, (0, pad_w, 0, pad_h), value=0.0)
-            mask = F.pad(mask, (0, pad_w, 0, pad_h), value=0.0)
-        elif pad_h or pad_w:
-            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-            image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
-            mask = F.pad(mask, (0, pad_w, 0, pad_h), mode=mode)
+        mode = self.pad_mode
+        if networks.config.architecture is Architecture.MMAGIC:  # padded pixels are missing
+            mode = "zeros"
+            valid = pad_to_multiple(1.0 - (mask > 0.5).to(image.dtype), multiple, mode)
+        image = pad_to_multiple(image, multiple, mode)
+        mask = pad_to_multiple(mask, multiple, mode)
         output = networks.complete(image, mask, valid).clamp(0.0, 1.0)
         return output[:, :, :height, :width], {}
-
-
-@hookimpl
-def register_inpaint_methods(register: Callable[[type[LearnedMethod]], None]) -> None:
-    """Register ``partial-conv-unet``."""
-    register(PartialConvUnet)

@@ -33,34 +33,35 @@ Choices the paper leaves open for inpainting, made here:
 - ``prior="telea"``: the hole is pre-filled by Telea and the last transposed conv starts at zero
   and predicts a correction, so untrained weights equal ``telea``.
 - Inputs are padded inside :meth:`Pix2Pix.predict` to a multiple of ``2**depth`` (the loaded
-  config's), so ``MethodInfo.pad_multiple`` is 1.
+  config's; :func:`~inpaint_core.learned.pad_to_multiple`), so ``MethodInfo.pad_multiple`` is
+  1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaint_core import hookimpl
-from inpaint_core.checks import parse_choice, require_fractions, require_ints, require_weights
+from inpaint_core.checks import (
+    parse_fields,
+    require_fractions,
+    require_ints,
+    require_positive,
+    require_weights,
+)
 from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.layers.blocks import Norm
-from inpaint_core.learned import (
-    LearnedMethod,
-    config_to_dict,
-)
+from inpaint_core.learned import LearnedMethod, pad_to_multiple
 from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import hole_psnr
 from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
-from inpaint_methods.learned_infos import PIX2PIX_INFO
+from inpaint_methods.learned_infos import PIX2PIX_INFO, SHIPPED_WEIGHTS
 
 #: The deepest U-Net allowed: the paper's 8 levels (256 x 256 -> 1 x 1); inputs pad to 2**depth.
 MAX_DEPTH = 8
@@ -109,11 +110,7 @@ class Pix2PixConfig:
     prior: Prior = Prior.NONE
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "prior", parse_choice(Prior, self.prior, "prior"))
-        try:
-            object.__setattr__(self, "gan_loss", GanLoss.parse(self.gan_loss))
-        except InvalidInputError as e:
-            raise ParameterError(str(e)) from None
+        parse_fields(self, prior=Prior, gan_loss=GanLoss.parse)
         require_ints(self, ("base_channels", "discriminator_channels"))
         require_ints(self, ("depth",), minimum=2)
         require_ints(self, ("discriminator_layers",), minimum=3)
@@ -121,8 +118,7 @@ class Pix2PixConfig:
         if self.depth > MAX_DEPTH:
             raise ParameterError(f"depth={self.depth} must be <= {MAX_DEPTH}")
         require_fractions(self, ("dropout",))
-        if not self.lr > 0:
-            raise ParameterError(f"lr={self.lr!r} must be > 0")
+        require_positive(self, ("lr",))
         require_fractions(self, ("beta1", "beta2"))
         require_weights(self, ("gan_weight", "l1_weight"))
 
@@ -130,15 +126,6 @@ class Pix2PixConfig:
     def multiple(self) -> int:
         """Height and width the generator needs a multiple of: ``2**depth``."""
         return 2**self.depth
-
-
-#: The smallest settings that still run every layer and loss (for tests and smoke runs):
-#: a 1 x 1 bottleneck at 32 x 32, 4-channel widths.
-SMOKE_TEST_OPTIONS: dict[str, object] = {
-    "base_channels": 4,
-    "depth": 5,
-    "discriminator_channels": 4,
-}
 
 
 # --- networks -------------------------------------------------------------------------------
@@ -155,8 +142,13 @@ class UNetGenerator(nn.Module):
     in [0, 1], or the raw last layer (any range) when ``residual``.
     """
 
-    def __init__(self, config: Pix2PixConfig, in_channels: int = GENERATOR_CHANNELS,
-                 out_channels: int = 3, residual: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: Pix2PixConfig,
+        in_channels: int = GENERATOR_CHANNELS,
+        out_channels: int = 3,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
         self.depth, self.residual = config.depth, residual
         cap = MAX_WIDTH_MULTIPLIER * config.base_channels
@@ -179,8 +171,11 @@ class UNetGenerator(nn.Module):
                 up.append(nn.Sequential(nn.ReLU(), conv))
                 continue
             target = widths[level - 1]
-            layers = [nn.ReLU(), nn.ConvTranspose2d(source, target, KERNEL_SIZE, 2, 1, bias=False),
-                      nn.BatchNorm2d(target)]  # fmt: skip
+            layers = [
+                nn.ReLU(),
+                nn.ConvTranspose2d(source, target, KERNEL_SIZE, 2, 1, bias=False),
+                nn.BatchNorm2d(target),
+            ]
             if config.depth - level <= config.dropout_levels and config.dropout > 0:
                 layers.append(nn.Dropout(config.dropout))
             up.append(nn.Sequential(*layers))
@@ -246,27 +241,25 @@ class Pix2PixTraining(TrainableModel):
     def __init__(self, config: Pix2PixConfig) -> None:
         super().__init__()
         self.config = config
-        networks = Pix2PixNetworks(config)
-        self.generator = networks.generator
-        self._networks = [networks]  # a list: not a child module, not checkpointed twice
-        self.discriminator = PatchDiscriminator(PatchDiscriminatorConfig(
-            DISCRIMINATOR_CHANNELS, config.discriminator_channels, config.discriminator_layers,
-            use_spectral_norm=False, norm=Norm.BATCH))  # fmt: skip
-
-    def config_dict(self) -> dict[str, Any]:
-        return config_to_dict(self.config)
+        self.adopt(Pix2PixNetworks(config))
+        discriminator = PatchDiscriminatorConfig(
+            DISCRIMINATOR_CHANNELS,
+            config.discriminator_channels,
+            config.discriminator_layers,
+            use_spectral_norm=False,
+            norm=Norm.BATCH,
+        )
+        self.discriminator = PatchDiscriminator(discriminator)
 
     def optimizer_specs(self) -> dict[str, OptimizerSpec]:
-        c = self.config
-        betas = (c.beta1, c.beta2)
-        return {
-            "discriminator": OptimizerSpec(("discriminator",), c.lr, betas),
-            "generator": OptimizerSpec(("generator",), c.lr, betas),
-        }
+        return self.gan_optimizer_specs(self.config.lr, (self.config.beta1, self.config.beta2))
 
     def training_metadata(self) -> dict[str, Any]:
-        return {"prior": self.config.prior.value, "gan_loss": self.config.gan_loss.value,
-                "discriminator_fake": "generator output"}  # fmt: skip
+        return {
+            "prior": self.config.prior.value,
+            "gan_loss": self.config.gan_loss.value,
+            "discriminator_fake": "generator output",
+        }
 
     def judge(self, condition: Tensor, candidate: Tensor) -> Tensor:
         """PatchGAN logits ``(B, 1, h, w)`` for ``candidate`` ``(B, 3, H, W)`` in [0, 1]."""
@@ -280,7 +273,8 @@ class Pix2PixTraining(TrainableModel):
         """
         c = self.config
         images, masks = batch["image"], batch["mask"]
-        networks = self._networks[0]
+        networks = self.inference
+        assert isinstance(networks, Pix2PixNetworks)
         filled, condition = networks.condition(images, masks)
         output = networks.complete(filled, condition)
 
@@ -293,8 +287,11 @@ class Pix2PixTraining(TrainableModel):
         adversarial, _ = generator_loss(c.gan_loss, self.judge(condition, output))
         l1 = (output - images).abs().mean()
         g_loss = c.gan_weight * adversarial + c.l1_weight * l1
-        metrics = {"g_adv": float(adversarial.detach()), "l1": float(l1.detach()),
-                   "hole_psnr": float(hole_psnr(output, images, masks))}  # fmt: skip
+        metrics = {
+            "g_adv": float(adversarial.detach()),
+            "l1": float(l1.detach()),
+            "hole_psnr": float(hole_psnr(output, images, masks)),
+        }
         yield Phase("generator", g_loss, metrics)
 
 
@@ -302,22 +299,19 @@ class Pix2PixTraining(TrainableModel):
 class Pix2Pix(LearnedMethod):
     """pix2pix (U-Net generator + conditional PatchGAN), with trained weights."""
 
-    config_class = Pix2PixConfig
-    weights_folder = Path(__file__).resolve().parent / "weights"
-    batch_predict = True
-
     info = PIX2PIX_INFO
-
-    @classmethod
-    def build_networks(cls, config: Pix2PixConfig) -> nn.Module:
-        return Pix2PixNetworks(config)
-
-    @classmethod
-    def build_training(
-        cls, config: Pix2PixConfig, *, vgg_weights: str | None = None
-    ) -> Pix2PixTraining:
-        """The training module (``vgg_weights`` is unused: pix2pix has no perceptual loss)."""
-        return Pix2PixTraining(config)
+    config_class = Pix2PixConfig
+    networks_class = Pix2PixNetworks
+    training_class = Pix2PixTraining  # no perceptual loss: ``vgg_weights`` is unused
+    weights_folder = SHIPPED_WEIGHTS
+    batch_predict = True
+    #: A 1 x 1 bottleneck at 32 x 32, 4-channel widths.
+    smoke_test_options: ClassVar[Mapping[str, object]] = {
+        "base_channels": 4,
+        "depth": 5,
+        "discriminator_channels": 4,
+    }
+    smoke_test_loss = "l1"
 
     def predict(
         self, networks: nn.Module, image: Tensor, mask: Tensor
@@ -335,17 +329,8 @@ class Pix2Pix(LearnedMethod):
         assert isinstance(networks, Pix2PixNetworks)
         height, width = image.shape[-2:]
         multiple = networks.config.multiple
-        pad_h, pad_w = -height % multiple, -width % multiple
-        if pad_h or pad_w:
-            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-            image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
-            mask = F.pad(mask, (0, pad_w, 0, pad_h), mode=mode)
+        image = pad_to_multiple(image, multiple, self.pad_mode)
+        mask = pad_to_multiple(mask, multiple, self.pad_mode)
         filled, condition = networks.condition(image, mask)
         output = networks.complete(filled, condition)
         return output[:, :, :height, :width], {}
-
-
-@hookimpl
-def register_inpaint_methods(register: Callable[[type[LearnedMethod]], None]) -> None:
-    """Register ``pix2pix``."""
-    register(Pix2Pix)
