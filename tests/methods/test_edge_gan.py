@@ -23,9 +23,8 @@ from inpaint_methods.edge_gan import (
     EdgeGanNetworks,
     EdgeGanTraining,
     TextureLoss,
-    canny_edges,
-    to_gray,
 )
+from inpaint_methods.edge_maps import canny_edges, to_gray
 
 TINY = dict(EdgeGan.smoke_test_options)
 
@@ -305,7 +304,7 @@ def test_architectures_build_the_reference_channel_counts() -> None:
 
 
 def test_reference_gray_is_skimages_float64_rgb2gray() -> None:
-    from inpaint_methods.edge_gan import reference_gray
+    from inpaint_methods.edge_maps import reference_gray
 
     rng = np.random.default_rng(3)
     levels = rng.integers(0, 256, (2, 9, 13, 3), dtype=np.uint8)
