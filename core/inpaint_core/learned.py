@@ -1,8 +1,9 @@
 """The base class of learned methods: weights, devices, padding, and the link to training.
 
 A learned method subclasses :class:`LearnedMethod`. It names a frozen config dataclass
-(architecture and training settings), builds its inference networks and its
-:class:`~inpaint_core.trainable.model.TrainableModel` from that config, and implements
+(architecture and training settings), the classes that build its inference networks and its
+:class:`~inpaint_core.trainable.model.TrainableModel` from that config (none for training
+when it only runs published weights), its smoke-test config, and implements
 :meth:`LearnedMethod.predict` on tensors. This class does the rest of :meth:`run`:
 
 - **weights**: the ``weights`` parameter (a checkpoint from ``inpaint train``), else
