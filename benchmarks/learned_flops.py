@@ -19,9 +19,10 @@ channels-last where :func:`~inpaint_core.learned.prepare_for_inference` puts it)
 onnx and onnxruntime, else the backend is reported missing and skipped). Outputs are compared
 with ``nchw``'s in grey levels.
 
-``--lama-ref CHECKOUT --lama-ref-python PYTHON`` (and ``--edgeconnect-ref`` /
-``--edgeconnect-ref-python``) also time the reference implementation's generator, eager fp32,
-in its own environment (``benchmarks/reference_speed.py``), right after our runs of the case.
+``--lama-ref CHECKOUT`` and ``--edgeconnect-ref CHECKOUT`` also time the reference
+implementation's generator (advimman/lama's, knazeri/edge-connect's G1 + G2; random weights,
+eager fp32 under ``no_grad``), imported from the checkout by ``benchmarks/reference_speed.py``,
+interleaved with the backends as one more row, ``reference``.
 
 Cases: ``lama`` on 512² with big-lama's architecture (``LamaConfig()``, random weights),
 ``edgeconnect``: ``edge-gan`` with ``architecture="edgeconnect"`` (G1 + G2, width 64, random
@@ -34,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -51,9 +50,15 @@ from inpaint_core.backends import Backend, run_predict
 from inpaint_core.learned import prepare_for_inference
 from inpaint_core.masks import make_mask
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_speed import edgeconnect as reference_edgeconnect
+from reference_speed import lama as reference_lama
+
 MATMUL_SIDE = 2048
 #: The reference implementations on this machine (issue 26): GFLOP per tile, seconds.
 REFERENCE = {"lama": (440.0, 2.92), "edgeconnect": (194.0, 1.27)}
+#: Builders of the reference implementations' networks from their checkouts.
+REFERENCE_BUILDERS = {"lama": reference_lama, "edgeconnect": reference_edgeconnect}
 
 
 def matmul_peak(repeats: int = 10) -> float:
@@ -113,9 +118,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default="nchw,eager,compile,onnx")
     parser.add_argument("--cases", default="lama,edgeconnect,lite")
-    for name in ("lama", "edgeconnect"):
-        parser.add_argument(f"--{name}-ref", type=Path, help=f"{name} reference checkout")
-        parser.add_argument(f"--{name}-ref-python", help="python of the reference's venv")
+    parser.add_argument("--lama-ref", type=Path, help="advimman/lama checkout")
+    parser.add_argument("--edgeconnect-ref", type=Path, help="knazeri/edge-connect checkout")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     backends = args.backends.split(",")
@@ -125,12 +129,10 @@ def main() -> None:
     peak = matmul_peak()
     rows: list[tuple[Any, ...]] = []
     for label, name, side, changes in cases(args.cases.split(",")):
-        rows.extend(run_case(label, name, side, changes, backends, args.repeats))
         family = "lama" if name == "lama" else "edgeconnect" if changes else None
         checkout = getattr(args, f"{family}_ref", None) if family else None
-        if checkout is not None:
-            python = getattr(args, f"{family}_ref_python") or sys.executable
-            rows.append(reference_row(family, python, checkout, rows[-1], args))
+        reference = REFERENCE_BUILDERS[family](checkout) if checkout else None
+        rows.extend(run_case(label, name, side, changes, backends, args.repeats, reference))
     peak = max(peak, matmul_peak())
     print(f"fp32 matmul {MATMUL_SIDE}³, {args.threads} threads: {peak:.1f} GFLOP/s (best of 20)")
     header = f"{'method':<28} {'tile':>5} {'GFLOP':>7} {'s (min)':>8} {'GFLOP/s':>8} "
@@ -144,32 +146,13 @@ def main() -> None:
         )
 
 
-def reference_row(
-    family: str, python: str, checkout: Path, ours: tuple[Any, ...], args: argparse.Namespace
-) -> tuple[Any, ...]:
-    """Time the reference generator in its own environment; a row like ``run_case``'s, with
-    our FLOP count (the same architecture)."""
-    script = Path(__file__).resolve().parent / "reference_speed.py"
-    command = [python, str(script), family, str(checkout), "--threads", str(args.threads),
-               "--repeats", str(args.repeats)]  # fmt: skip
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"reference {family} failed:\n{done.stderr[-2000:]}")
-    seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
-    best = min(seconds)
-    gflop, label, side = ours[0], ours[2], ours[3]
-    ref = REFERENCE[family]
-    versus = f"{ref[1] * gflop / ref[0] / best:.2f}x"
-    warm = time.perf_counter() - started - sum(seconds)
-    return (gflop, best, label, side, versus, "reference", "-", warm)
-
-
 def run_case(
     label: str, name: str, side: int, changes: dict[str, Any] | None, backends: list[str],
-    repeats: int,
+    repeats: int, reference: tuple[torch.nn.Module, tuple[torch.Tensor, ...]] | None = None,
 ) -> list[tuple[Any, ...]]:  # fmt: skip
-    """Time one case on every backend, interleaved; rows for the table."""
+    """Time one case on every backend, interleaved, and ``reference`` (the reference
+    implementation's network and inputs of the same architecture and size, if given); rows
+    for the table."""
     method, built = build(name, changes)
     plain = copy.deepcopy(built).to(memory_format=torch.contiguous_format)
     fast = prepare_for_inference(copy.deepcopy(built), "cpu")
@@ -186,7 +169,10 @@ def run_case(
         else:
             instance = type(method)(**dict(method.params, backend=backend))
             calls[backend] = lambda m=instance: run_predict(m, fast, image, hole, "cpu")[0]
-    diffs: dict[str, int] = {}
+    if reference is not None:
+        network, inputs = reference
+        calls["reference"] = lambda: _reference_forward(network, inputs, expected)
+    diffs: dict[str, int | str] = {}
     warm: dict[str, float] = {}
     for backend, call in list(calls.items()):  # warm-up (compilation, export included)
         started = time.perf_counter()
@@ -198,7 +184,8 @@ def run_case(
             continue
         warm[backend] = time.perf_counter() - started
         levels = (out.clamp(0, 1) * 255).round() - (expected.clamp(0, 1) * 255).round()
-        diffs[backend] = int(levels.abs().max())
+        # the reference's random weights are not ours: its outputs are not compared
+        diffs[backend] = "-" if backend == "reference" else int(levels.abs().max())
     times: dict[str, list[float]] = {backend: [] for backend in calls}
     for _ in range(repeats):  # interleaved
         for backend, call in calls.items():
@@ -209,10 +196,24 @@ def run_case(
     rows: list[tuple[Any, ...]] = []
     for backend in calls:
         best = min(times[backend])
-        # the reference's seconds scaled to our FLOP count, over ours: > 1 = we are faster
-        versus = f"{ref[1] * gflop / ref[0] / best:.2f}x" if ref else "-"
+        # the reference's seconds over ours (> 1 = we are faster): measured in this run when
+        # given, else the issue's figures scaled to our FLOP count
+        if "reference" in times:
+            versus = f"{min(times['reference']) / best:.2f}x"
+        else:
+            versus = f"{ref[1] * gflop / ref[0] / best:.2f}x" if ref else "-"
         rows.append((gflop, best, label, side, versus, backend, diffs[backend], warm[backend]))
     return rows
+
+
+def _reference_forward(
+    network: torch.nn.Module, inputs: tuple[torch.Tensor, ...], expected: torch.Tensor
+) -> torch.Tensor:
+    """The reference's forward, eager fp32 under ``no_grad`` as its test scripts; returns
+    ``expected`` (its random weights are not ours: no difference is measured)."""
+    with torch.no_grad():
+        network(*inputs)
+    return expected
 
 
 def _nchw(method: Any, networks: torch.nn.Module, image: torch.Tensor,
