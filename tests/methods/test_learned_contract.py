@@ -72,3 +72,20 @@ def test_learned_method_keeps_the_learned_contract(
         )
     else:
         check_untrained_method(method, dict(options), tmp_path)
+
+
+def test_a_shared_enum_keeps_each_methods_own_members() -> None:
+    from inpaint_core.errors import ParameterError
+    from inpaint_core.losses.texture import TextureLoss
+    from inpaint_methods.edge_gan import EdgeGanConfig
+    from inpaint_methods.partial_conv_unet import PartialConvUnetConfig
+
+    assert EdgeGanConfig(texture_loss="vgg").texture_loss is TextureLoss.VGG  # type: ignore[arg-type]
+    with pytest.raises(
+        ParameterError, match=r"unknown texture_loss 'none'; valid: vgg, discriminator-features$"
+    ):
+        EdgeGanConfig(texture_loss=TextureLoss.NONE)
+    with pytest.raises(
+        ParameterError, match=r"unknown texture_loss 'discriminator-features'; valid: vgg, none$"
+    ):
+        PartialConvUnetConfig(texture_loss="discriminator-features")  # type: ignore[arg-type]
