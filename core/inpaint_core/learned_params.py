@@ -30,8 +30,8 @@ BACKEND_PARAMETER = Parameter(
     "eager",
     "How the network is executed: eager (PyTorch), compile (torch.compile; the first tile "
     "of each size compiles) or onnx (ONNX Runtime, CPU, fp32; needs "
-    "`pip install 'napari-inpaint[onnx]'`). Default: the fastest on the CPU measured in "
-    "benchmarks/RESULTS.md.",
+    "`pip install 'napari-inpaint[onnx]'`). Default eager: no backend was faster on every "
+    "method in benchmarks/RESULTS.md.",
     choices=("eager", "compile", "onnx"),
 )
 #: The parameters every learned method takes first: its weights, device, precision, backend.
