@@ -31,16 +31,44 @@ DEEPFILL_V2_PAD_MULTIPLE = 8
 #: MI-GAN's known context around a hole: IOPaint's crop margin around each hole's box.
 MI_GAN_CONTEXT_MARGIN = 128
 
+
+
+def learned_info(
+    name: str,
+    family: Family,
+    summary: str,
+    reference: str,
+    *,
+    pad_multiple: int,
+    context_margin: int,
+    parameters: tuple[Parameter, ...] = (),
+    preferred_tile: int = 512,
+) -> MethodInfo:
+    """The :class:`MethodInfo` of a built-in learned method: ``learned``, GPU-capable, 512 px
+    tiles unless ``preferred_tile`` says otherwise, and :data:`LEARNED_PARAMETERS` (weights,
+    device, precision, backend) before the method's own ``parameters``."""
+    return MethodInfo(
+        name=name,
+        family=family,
+        summary=summary,
+        reference=reference,
+        learned=True,
+        parameters=(*LEARNED_PARAMETERS, *parameters),
+        pad_multiple=pad_multiple,
+        preferred_tile=preferred_tile,
+        context_margin=context_margin,
+        supports_gpu=True,
+    )
+
+
 #: :class:`inpaint_methods.edge_gan.EdgeGan`
-EDGE_GAN_INFO = MethodInfo(
+EDGE_GAN_INFO = learned_info(
     name="edge-gan",
     family=Family.DCGAN,
     summary="Edge-guided two-stage GAN with global and local discriminators (murals).",
     reference="Cultural-relic image restoration with an edge-guided dual-discriminator GAN "
     "(seed 003), building on K. Nazeri et al., EdgeConnect, ICCVW 2019.",
-    learned=True,
     parameters=(
-        *LEARNED_PARAMETERS,
         Parameter(
             "canny_sigma",
             ParamType.FLOAT,
@@ -65,53 +93,41 @@ EDGE_GAN_INFO = MethodInfo(
         ),
     ),
     pad_multiple=4,
-    preferred_tile=512,
     context_margin=64,
-    supports_gpu=True,
 )
 
 
 #: :class:`inpaint_methods.pix2pix.Pix2Pix`
-PIX2PIX_INFO = MethodInfo(
+PIX2PIX_INFO = learned_info(
     name="pix2pix",
     family=Family.CGAN,
     summary="U-Net generator with a conditional 70x70 PatchGAN, L1 + cGAN loss.",
     reference="P. Isola, J.-Y. Zhu, T. Zhou, A. A. Efros, Image-to-Image Translation with "
     "Conditional Adversarial Networks, CVPR 2017.",
-    learned=True,
-    parameters=LEARNED_PARAMETERS,
     pad_multiple=1,  # predict pads to the loaded config's 2**depth itself
-    preferred_tile=512,
     context_margin=64,
-    supports_gpu=True,
 )
 
 
 #: :class:`inpaint_methods.glcic.Glcic`
-GLCIC_INFO = MethodInfo(
+GLCIC_INFO = learned_info(
     name="glcic",
     family=Family.DCGAN,
     summary="Dilated-conv completion network trained with global and local discriminators.",
     reference="S. Iizuka, E. Simo-Serra, H. Ishikawa, Globally and Locally Consistent "
     "Image Completion, SIGGRAPH 2017.",
-    learned=True,
-    parameters=LEARNED_PARAMETERS,
     pad_multiple=4,
-    preferred_tile=512,
     context_margin=GLCIC_CONTEXT_MARGIN,
-    supports_gpu=True,
 )
 
 
 #: :class:`inpaint_methods.context_encoder.ContextEncoder`
-CONTEXT_ENCODER_INFO = MethodInfo(
+CONTEXT_ENCODER_INFO = learned_info(
     name="context-encoder",
     family=Family.CONTEXT_ENCODER,
     summary="Encoder, channel-wise FC, decoder (L2 + GAN); resizes a window around each hole.",
     reference="D. Pathak et al., Context Encoders: Feature Learning by Inpainting, CVPR 2016.",
-    learned=True,
     parameters=(
-        *LEARNED_PARAMETERS,
         Parameter(
             "context_scale",
             ParamType.FLOAT,
@@ -123,72 +139,55 @@ CONTEXT_ENCODER_INFO = MethodInfo(
         ),
     ),
     pad_multiple=1,
-    preferred_tile=512,
     context_margin=64,
-    supports_gpu=True,
 )
 
 
 #: :class:`inpaint_methods.partial_conv_unet.PartialConvUnet`
-PARTIAL_CONV_UNET_INFO = MethodInfo(
+PARTIAL_CONV_UNET_INFO = learned_info(
     name="partial-conv-unet",
     family=Family.UNET,
     summary="U-Net of partial convolutions that see only known pixels (irregular holes).",
     reference="G. Liu, F. A. Reda, K. J. Shih, T.-C. Wang, A. Tao, B. Catanzaro, Image "
     "Inpainting for Irregular Holes Using Partial Convolutions, ECCV 2018.",
-    learned=True,
-    parameters=LEARNED_PARAMETERS,
     pad_multiple=1,  # predict pads to the loaded config's 2**depth itself
-    preferred_tile=512,
     context_margin=64,
-    supports_gpu=True,
 )
 
 
 #: :class:`inpaint_methods.deepfill_v2.DeepFillV2`
-DEEPFILL_V2_INFO = MethodInfo(
+DEEPFILL_V2_INFO = learned_info(
     name="deepfill-v2",
     family=Family.STACKGAN,
     summary="Coarse-to-fine gated convolutions with contextual attention (DeepFill v2).",
     reference="J. Yu et al., Free-Form Image Inpainting with Gated Convolution, ICCV 2019; "
     "J. Yu et al., Generative Image Inpainting with Contextual Attention, CVPR 2018.",
-    learned=True,
-    parameters=LEARNED_PARAMETERS,
     pad_multiple=DEEPFILL_V2_PAD_MULTIPLE,
-    preferred_tile=512,
     context_margin=128,
-    supports_gpu=True,
 )
 
 
 #: :class:`inpaint_methods.lama.Lama`
-LAMA_INFO = MethodInfo(
+LAMA_INFO = learned_info(
     name="lama",
     family=Family.FOURIER,
     summary="LaMa: Fast Fourier Convolution ResNet for large masks (imported weights).",
     reference="R. Suvorov et al., Resolution-robust Large Mask Inpainting with Fourier "
     "Convolutions, WACV 2022.",
-    learned=True,
-    parameters=LEARNED_PARAMETERS,
     pad_multiple=8,
     preferred_tile=LAMA_PREFERRED_TILE,
     context_margin=LAMA_CONTEXT_MARGIN,
-    supports_gpu=True,
 )
 
 #: :class:`inpaint_methods.mi_gan.MiGan`
-MI_GAN_INFO = MethodInfo(
+MI_GAN_INFO = learned_info(
     name="mi-gan",
     family=Family.CGAN,
     summary="MI-GAN: small conditional GAN, crops around each hole at 256/512 (imported weights).",
     reference="A. Sargsyan, S. Navasardyan, X. Xu, H. Shi, MI-GAN: A Simple Baseline for Image "
     "Inpainting on Mobile Devices, ICCV 2023.",
-    learned=True,
-    parameters=LEARNED_PARAMETERS,
     pad_multiple=1,  # predict crops and pads to the model side itself
-    preferred_tile=512,
     context_margin=MI_GAN_CONTEXT_MARGIN,
-    supports_gpu=True,
 )
 
 #: Plugin module name -> (class name, info) of the method it registers.
