@@ -70,15 +70,7 @@ MARKER = re.compile(r"<!--\s*docs-test:\s*(.*?)\s*-->\s*$")
 SHELL_OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<", "2>", "2>&1"}
 #: Pages whose owners are still editing them, whose commands fail today, and why. Strict: the
 #: test fails as soon as a page passes, so its entry is removed then.
-KNOWN_FAILING: dict[str, str] = {
-    "docs/weights.md": "by-hand blocks name files a user downloads (damaged.png, "
-    "big-lama.zip, checkpoints/places2): mark them parse-only",
-    "docs/methods/context-encoder.md": "imports netG_streetview.pth (a by-hand download); "
-    "trains on sample_data/corpus without building it first; its long block is unmarked",
-    "docs/methods/mi-gan.md": "runs scan.png, face.png and migan_256_ffhq.pt, files a user "
-    "provides: mark those blocks parse-only",
-    "docs/methods/pix2pix.md": "its long training block is unmarked",
-}
+KNOWN_FAILING: dict[str, str] = {}
 
 
 def hook_names() -> list[str]:
@@ -233,11 +225,16 @@ def _survey_at(size: int) -> Callable[[list[str]], list[str]]:
 
 
 def _train_crop(size: int) -> Callable[[list[str]], list[str]]:
-    """``inpaint train`` on ``size`` px crops, unless the network's input size is fixed."""
+    """``inpaint train`` on ``size`` px crops, unless the network's input size is fixed (an
+    ``image_size`` option) or its depth asks for more (pix2pix's ``depth=D`` needs multiples of
+    ``2**D``)."""
 
     def rule(words: list[str]) -> list[str]:
         if any(word.startswith("image_size=") for word in words):
             return words
+        depths = [int(word.split("=", 1)[1]) for word in words if word.startswith("depth=")]
+        if depths and 2 ** max(depths) > size:
+            return _option_rule("--size", lambda _: str(2 ** max(depths)))(words)
         return _option_rule("--size", lambda _: str(size))(words)
 
     return rule

@@ -105,4 +105,4 @@ def test_import_refuses_to_overwrite_and_names_mismatching_keys(
     assert main(["weights", "import", "lama", str(LAMA), "--output", str(wrong)]) == 2
     assert "must end in .safetensors" in capsys.readouterr().err
     assert main(["weights", "import", "nope", str(LAMA), "--output", str(output)]) == 2
-    assert "valid: edge-connect, lama" in capsys.readouterr().err
+    assert "valid: context-encoder-pytorch, edge-connect, lama" in capsys.readouterr().err
