@@ -29,7 +29,7 @@ def measure(size: int, channels: int, hole: float, max_elements: int, fuse: bool
     """Run one attention call in this process; return its figures."""
     import torch
 
-    from inpaint_core.layers.attention import ContextualAttention
+    from inpaint_core.nn.layers.attention import ContextualAttention
 
     torch.manual_seed(0)
     side = size // 4

@@ -70,8 +70,8 @@ def random_lama_weights(folder: Path, **changes: Any) -> Path:
     The BatchNorm running statistics are randomised too, so that folding or fusing them is
     exercised as with trained weights."""
     from inpaint_core.checkpoint import flatten_state, save_checkpoint
-    from inpaint_core.layers.ffc import LamaConfig
     from inpaint_core.learned import config_to_dict
+    from inpaint_core.nn.layers.ffc import LamaConfig
     from inpaint_methods.lama import LamaNetworks
 
     torch.manual_seed(0)

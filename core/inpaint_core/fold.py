@@ -11,8 +11,8 @@ Folded (only where the data flow is known from the structure, never guessed):
 - in any ``nn.Sequential``, a plain ``nn.Conv2d`` or ``nn.ConvTranspose2d`` directly followed
   by a ``BatchNorm2d`` (GLCIC, Context Encoder, pix2pix, LaMa's ``SpectralTransform.conv1``
   and its upsampling);
-- LaMa's :class:`~inpaint_core.layers.ffc.FourierUnit` (``conv_layer`` then ``bn``);
-- LaMa's :class:`~inpaint_core.layers.ffc.FfcBnAct`: ``bn_l`` follows ``convl2l + convg2l``,
+- LaMa's :class:`~inpaint_core.nn.layers.ffc.FourierUnit` (``conv_layer`` then ``bn``);
+- LaMa's :class:`~inpaint_core.nn.layers.ffc.FfcBnAct`: ``bn_l`` follows ``convl2l + convg2l``,
   ``bn_g`` follows ``convl2g + convg2g`` whose last operation is the linear ``conv2``.
 
 Not folded: ``InstanceNorm2d`` (EdgeConnect): it normalises with each image's own statistics,
@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from inpaint_core.layers.ffc import FfcBnAct, FourierUnit
+from inpaint_core.nn.layers.ffc import FfcBnAct, FourierUnit
 
 __all__ = ["fold_batch_norms"]
 

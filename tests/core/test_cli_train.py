@@ -16,7 +16,7 @@ import zarr
 
 from inpaint_core.cli import main
 from inpaint_core.io import read_image, write_image
-from inpaint_core.losses.perceptual import VGG19_WEIGHTS_ENV
+from inpaint_core.nn.losses.perceptual import VGG19_WEIGHTS_ENV
 from inpaint_methods.edge_gan import EdgeGan
 
 TINY_OPTIONS = [

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from inpaint_core.discriminators import PatchDiscriminator, PatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError
-from inpaint_core.layers.blocks import Norm
+from inpaint_core.nn.discriminators import PatchDiscriminator, PatchDiscriminatorConfig
+from inpaint_core.nn.layers.blocks import Norm
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

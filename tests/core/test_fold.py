@@ -11,8 +11,8 @@ from torch import nn  # noqa: E402
 
 from inpaint_core import get_method  # noqa: E402
 from inpaint_core.fold import fold_batch_norms  # noqa: E402
-from inpaint_core.layers.ffc import FfcResNetGenerator, LamaConfig  # noqa: E402
-from inpaint_core.layers.partial import PartialConv2d  # noqa: E402
+from inpaint_core.nn.layers.ffc import FfcResNetGenerator, LamaConfig  # noqa: E402
+from inpaint_core.nn.layers.partial import PartialConv2d  # noqa: E402
 
 
 def randomise_norms(module: nn.Module, seed: int = 0) -> nn.Module:

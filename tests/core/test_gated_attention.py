@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils import parametrize
 
-from inpaint_core.discriminators import SNPatchDiscriminator, SNPatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
-from inpaint_core.layers import Activation, ContextualAttention, GatedConv2d, GatedDeconv2d
+from inpaint_core.nn.discriminators import SNPatchDiscriminator, SNPatchDiscriminatorConfig
+from inpaint_core.nn.layers import Activation, ContextualAttention, GatedConv2d, GatedDeconv2d
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

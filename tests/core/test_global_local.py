@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from inpaint_core.discriminators import GlobalLocalDiscriminator, GlobalLocalDiscriminatorConfig
-from inpaint_core.discriminators.global_local import branch_sides
 from inpaint_core.errors import InvalidInputError
+from inpaint_core.nn.discriminators import GlobalLocalDiscriminator, GlobalLocalDiscriminatorConfig
+from inpaint_core.nn.discriminators.global_local import branch_sides
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,4 +1,4 @@
-"""Tests of the shared blocks (inpaint_core.layers) and the patch discriminator."""
+"""Tests of the shared blocks (inpaint_core.nn.layers) and the patch discriminator."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from inpaint_core.discriminators import PatchDiscriminator, PatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError
-from inpaint_core.layers import (
+from inpaint_core.nn.discriminators import PatchDiscriminator, PatchDiscriminatorConfig
+from inpaint_core.nn.layers import (
     EncoderDecoder,
     EncoderDecoderConfig,
     Norm,
@@ -267,7 +267,7 @@ def test_seeded_construction_is_deterministic() -> None:
 
 def test_residual_block_stores_each_weight_once() -> None:
     """Each conv is a child of ``block`` only: no weight appears twice in a state dict."""
-    from inpaint_core.layers.blocks import ResidualBlock
+    from inpaint_core.nn.layers.blocks import ResidualBlock
 
     block = ResidualBlock(8, dilation=2, use_spectral_norm=True)
     state = block.state_dict()

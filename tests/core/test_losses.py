@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from inpaint_core.errors import InpaintError, InvalidInputError, ParameterError
-from inpaint_core.losses import (
+from inpaint_core.nn.losses import (
     VGG19_CONV_INDICES,
     VGG19_LAYER_INDICES,
     VGG19_WEIGHTS_ENV,

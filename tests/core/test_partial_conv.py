@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaint_core.errors import InvalidInputError
-from inpaint_core.layers import PartialConv2d
+from inpaint_core.nn.layers import PartialConv2d
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -22,7 +22,7 @@ from PIL import Image
 import inpaint_core
 from inpaint_core.cli import main
 from inpaint_core.errors import InvalidInputError, ParameterError
-from inpaint_core.layers.deepfill_mmagic import MmagicContextualAttention
+from inpaint_core.nn.layers.deepfill_mmagic import MmagicContextualAttention
 from inpaint_core.weights.formats import get_format
 from inpaint_core.weights.pickles import load_pickled
 from inpaint_methods.deepfill_v2 import (

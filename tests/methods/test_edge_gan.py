@@ -14,7 +14,7 @@ from inpaint_core.api import get_method
 from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InpaintError, InvalidInputError, MissingWeightsError, ParameterError
 from inpaint_core.learned import config_to_dict
-from inpaint_core.losses.perceptual import VGG19_WEIGHTS_ENV
+from inpaint_core.nn.losses.perceptual import VGG19_WEIGHTS_ENV
 from inpaint_core.priors import Prior, prior_fill
 from inpaint_core.testing import check_method
 from inpaint_methods.edge_gan import (

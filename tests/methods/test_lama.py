@@ -23,8 +23,8 @@ import inpaint_core
 from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
 from inpaint_core.io.store import level_array
-from inpaint_core.layers.ffc import FfcResNetGenerator, FourierUnit, LamaConfig
 from inpaint_core.learned import config_to_dict, pad_bottom_right
+from inpaint_core.nn.layers.ffc import FfcResNetGenerator, FourierUnit, LamaConfig
 from inpaint_core.weights.lama import FORMAT, lama_config, resolve_interpolations
 from inpaint_core.weights.pickles import load_pickled
 

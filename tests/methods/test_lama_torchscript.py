@@ -13,7 +13,7 @@ from torch import nn
 from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError
 from inpaint_core.io import read_image
-from inpaint_core.layers.ffc import FfcResNetGenerator, LamaConfig
+from inpaint_core.nn.layers.ffc import FfcResNetGenerator, LamaConfig
 from inpaint_core.weights import get_format, import_weights
 
 ROOT = Path(__file__).resolve().parents[2]

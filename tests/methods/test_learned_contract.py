@@ -76,7 +76,7 @@ def test_learned_method_keeps_the_learned_contract(
 
 def test_a_shared_enum_keeps_each_methods_own_members() -> None:
     from inpaint_core.errors import ParameterError
-    from inpaint_core.losses.texture import TextureLoss
+    from inpaint_core.nn.losses.texture import TextureLoss
     from inpaint_methods.edge_gan import EdgeGanConfig
     from inpaint_methods.partial_conv_unet import PartialConvUnetConfig
 

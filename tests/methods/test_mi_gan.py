@@ -22,7 +22,7 @@ from PIL import Image
 import inpaint_core
 from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
-from inpaint_core.layers.mi_gan import MiGanConfig, MiGanGenerator
+from inpaint_core.nn.layers.mi_gan import MiGanConfig, MiGanGenerator
 from inpaint_core.testing import check_method
 from inpaint_core.weights.mi_gan import FORMAT
 from inpaint_core.weights.pickles import load_pickled

@@ -12,10 +12,10 @@ import torch
 from inpaint_core.api import inpaint
 from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InvalidInputError, MissingWeightsError, ParameterError
-from inpaint_core.layers import PartialConv2d, count_parameters
 from inpaint_core.learned import config_to_dict, parse_options
-from inpaint_core.losses.perceptual import VGG19_WEIGHTS_ENV
 from inpaint_core.method import Family
+from inpaint_core.nn.layers import PartialConv2d, count_parameters
+from inpaint_core.nn.losses.perceptual import VGG19_WEIGHTS_ENV
 from inpaint_core.priors import Prior, prior_fill
 from inpaint_core.testing import check_method, contract_image, contract_mask
 from inpaint_methods.classical import Telea

@@ -15,7 +15,7 @@ from inpaint_core.api import inpaint
 from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.learned import config_to_dict
-from inpaint_core.losses.adversarial import GanLoss
+from inpaint_core.nn.losses.adversarial import GanLoss
 from inpaint_core.priors import Prior, prior_fill
 from inpaint_core.testing import check_method, contract_image, contract_mask
 from inpaint_methods.pix2pix import (

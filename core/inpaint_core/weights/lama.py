@@ -123,7 +123,7 @@ def _refuse(where: str, option: str, value: Any, why: str) -> InvalidWeightsErro
 
 
 def lama_config(config: Mapping[str, Any], where: str = CONFIG_NAME) -> Any:
-    """The :class:`~inpaint_core.layers.ffc.LamaConfig` of a parsed LaMa ``config.yaml``.
+    """The :class:`~inpaint_core.nn.layers.ffc.LamaConfig` of a parsed LaMa ``config.yaml``.
 
     Args:
         config: the YAML as loaded by ``yaml.safe_load`` (interpolations unresolved).
@@ -134,7 +134,7 @@ def lama_config(config: Mapping[str, Any], where: str = CONFIG_NAME) -> Any:
             trainer that does not concatenate the mask or adds noise, an option the method does
             not build (named), or values the architecture refuses.
     """
-    from inpaint_core.layers.ffc import LamaConfig
+    from inpaint_core.nn.layers.ffc import LamaConfig
 
     if not isinstance(config, Mapping) or not isinstance(config.get("generator"), Mapping):
         raise InvalidWeightsError(f"{where} has no 'generator' section; is it LaMa's config?")
@@ -213,7 +213,7 @@ def convert(path: Path) -> ConvertedWeights:
         InvalidWeightsError: an unreadable file, a refused option, or generator tensors that do
             not fit (the first missing / unexpected / mis-shaped keys are named).
     """
-    from inpaint_core.layers.ffc import FfcResNetGenerator
+    from inpaint_core.nn.layers.ffc import FfcResNetGenerator
     from inpaint_core.weights.pickles import load_pickled
 
     folder = Path(path)

@@ -80,7 +80,7 @@ def _generator_state(tensors: dict[str, Any], where: str) -> dict[str, Any]:
 
 def infer_config(state: dict[str, Any], where: str) -> Any:
     """A ``LamaConfig`` read off a generator state dict's names and shapes (module docstring)."""
-    from inpaint_core.layers.ffc import LamaConfig
+    from inpaint_core.nn.layers.ffc import LamaConfig
 
     layers: dict[int, set[str]] = {}
     for key in state:
@@ -133,7 +133,7 @@ def convert(path: Path) -> ConvertedWeights:
         InvalidWeightsError: not a TorchScript archive of a LaMa generator, or tensors that do
             not fit the inferred architecture (the first mismatching keys are named).
     """
-    from inpaint_core.layers.ffc import FfcResNetGenerator
+    from inpaint_core.nn.layers.ffc import FfcResNetGenerator
     from inpaint_core.weights.pickles import Placeholder, load_pickled
 
     path = Path(path)

@@ -34,7 +34,7 @@ _ENCODER_BLOCK = re.compile(r"^encoder\.b(\d+)\.conv1\.conv1\.weight$")
 
 
 def infer_config(state: Mapping[str, Any], where: str) -> Any:
-    """The :class:`~inpaint_core.layers.mi_gan.MiGanConfig` of a generator state dict.
+    """The :class:`~inpaint_core.nn.layers.mi_gan.MiGanConfig` of a generator state dict.
 
     The model side ``R`` is the largest ``encoder.bR`` block; ``ch_max`` the widest block;
     ``ch_base`` is ``ch(R) * R`` (the published rule gives ``32768 = 64 * 512``).
@@ -46,7 +46,7 @@ def infer_config(state: Mapping[str, Any], where: str) -> Any:
     Raises:
         InvalidWeightsError: no MI-GAN encoder blocks, or a side MI-GAN does not define.
     """
-    from inpaint_core.layers.mi_gan import MiGanConfig
+    from inpaint_core.nn.layers.mi_gan import MiGanConfig
 
     widths = {int(m.group(1)): int(state[key].shape[0])
               for key in state if (m := _ENCODER_BLOCK.match(str(key)))}  # fmt: skip
@@ -70,7 +70,7 @@ def converted(state: Mapping[str, Tensor], path: Path, format_name: str) -> Conv
     Raises:
         InvalidWeightsError: see :func:`infer_config`, or tensors that do not fit (named).
     """
-    from inpaint_core.layers.mi_gan import MiGanGenerator
+    from inpaint_core.nn.layers.mi_gan import MiGanGenerator
 
     config = infer_config(state, str(path))
     inferred = f"resolution={config.resolution}, ch_base={config.ch_base}, ch_max={config.ch_max}"

@@ -9,7 +9,7 @@ so no code from the file runs. The discriminator is not needed to inpaint: its k
 checked to be there (a file without them is not this layout).
 
 The generator's keys are mmagic's module names, which ``deepfill-v2`` with
-``architecture="mmagic"`` (:mod:`inpaint_core.layers.deepfill_mmagic`) keeps, so no key is
+``architecture="mmagic"`` (:mod:`inpaint_core.nn.layers.deepfill_mmagic`) keeps, so no key is
 renamed: mmediting v0.5.0's modules (in open-mmlab/mmagic's history; the file dates from
 June 2020) have the same attribute names, config and arithmetic as mmagic's. The widths are
 read from the tensors: ``channel_factor`` from stage 1's first conv (``int(32 * f)`` features,

@@ -9,7 +9,7 @@ global-local discriminators (``disc.global_disc.*``, ``disc.local_disc.*``, ``di
 no code from the file runs.
 
 The generator's keys are mmagic's module names (mmagic kept mmediting 0.x's), which ``glcic``
-with ``architecture="mmagic"`` (:mod:`inpaint_core.layers.glcic_mmagic`) keeps, so no key is
+with ``architecture="mmagic"`` (:mod:`inpaint_core.nn.layers.glcic_mmagic`) keeps, so no key is
 renamed; the widths are fixed in the reference, and :func:`match_state` checks every shape.
 The discriminators are not needed to inpaint: their key names are checked (every
 ``GLDiscs`` key, whatever its widths) so that another OpenMMLab model's file is refused, and

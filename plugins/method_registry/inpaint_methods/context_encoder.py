@@ -51,7 +51,7 @@ from inpaint_core.checks import (
 )
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.learned import LearnedMethod
-from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
+from inpaint_core.nn.losses.adversarial import GanLoss, discriminator_loss, generator_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import hole_psnr, merge
 from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel

@@ -20,7 +20,7 @@ Two architectures (:class:`Architecture`, the config's ``architecture``):
 
 - ``lite`` (the default, and what a sidecar without the field means): the above.
 - ``mmagic``: OpenMMLab's published DeepFill v2 (mmediting / mmagic ``TwoStageInpaintor`` with
-  ``DeepFillEncoderDecoder``; :mod:`inpaint_core.layers.deepfill_mmagic`), so its Places
+  ``DeepFillEncoderDecoder``; :mod:`inpaint_core.nn.layers.deepfill_mmagic`), so its Places
   checkpoint (format ``mmagic-deepfillv2``, :mod:`inpaint_core.weights.mmagic_deepfillv2`)
   reproduces the reference. Its test path: the image in BGR order, ``(v - 127.5) / 127.5``,
   the hole set to 0 (mmagic's ``GetMaskedImage`` fills 127.5), input ``cat(masked, ones,
@@ -51,13 +51,13 @@ from inpaint_core.checks import (
     require_positive,
     require_weights,
 )
-from inpaint_core.discriminators.sn_patch import SNPatchDiscriminator, SNPatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
-from inpaint_core.layers.attention import DEFAULT_MAX_ELEMENTS, ContextualAttention
-from inpaint_core.layers.deepfill_mmagic import MmagicDeepFillGenerator, check_factor
-from inpaint_core.layers.gated import Activation, GatedConv2d, GatedDeconv2d
 from inpaint_core.learned import LearnedMethod
-from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
+from inpaint_core.nn.discriminators.sn_patch import SNPatchDiscriminator, SNPatchDiscriminatorConfig
+from inpaint_core.nn.layers.attention import DEFAULT_MAX_ELEMENTS, ContextualAttention
+from inpaint_core.nn.layers.deepfill_mmagic import MmagicDeepFillGenerator, check_factor
+from inpaint_core.nn.layers.gated import Activation, GatedConv2d, GatedDeconv2d
+from inpaint_core.nn.losses.adversarial import GanLoss, discriminator_loss, generator_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import hole_psnr, merge
 from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel

@@ -6,7 +6,7 @@ grayscale image (hinge loss, weight 1, plus feature matching, weight 10). Stage 
 generator G2 sees the damaged image, the composite edges (known edges outside the hole,
 predicted inside) and the mask; D2 judges the whole image with its edges (global), D3 a
 128 x 128 crop centred on the hole (local). ``L_G2 = 0.1 (0.8 L_adv2 + 0.2 L_adv3) + 0.1 L_perc
-+ 250 L_style + 1 L_1``. G1 and G2 are :class:`~inpaint_core.layers.blocks.EncoderDecoder`
++ 250 L_style + 1 L_1``. G1 and G2 are :class:`~inpaint_core.nn.layers.blocks.EncoderDecoder`
 (2 downsamplings, 8 dilated residual blocks, 2 transposed-conv upsamplings); Adam, lr 1e-4.
 
 Choices the SPEC leaves open, made here:
@@ -54,18 +54,18 @@ from inpaint_core.checks import (
     require_positive,
     require_weights,
 )
-from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
 from inpaint_core.errors import ParameterError
-from inpaint_core.layers.blocks import EncoderDecoder, EncoderDecoderConfig, Output
 from inpaint_core.learned import LearnedMethod, as_truncated
-from inpaint_core.losses.adversarial import (
+from inpaint_core.nn.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
+from inpaint_core.nn.layers.blocks import EncoderDecoder, EncoderDecoderConfig, Output
+from inpaint_core.nn.losses.adversarial import (
     GanLoss,
     discriminator_loss,
     feature_matching_loss,
     generator_loss,
 )
-from inpaint_core.losses.perceptual import PerceptualStyleLoss, perceptual_loss, style_loss
-from inpaint_core.losses.texture import TextureLoss, checked_texture, texture_loss_module
+from inpaint_core.nn.losses.perceptual import PerceptualStyleLoss, perceptual_loss, style_loss
+from inpaint_core.nn.losses.texture import TextureLoss, checked_texture, texture_loss_module
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import crop_batch, hole_crops, hole_psnr, merge
 from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
@@ -165,7 +165,7 @@ class EdgeGanConfig:
 class EdgeGanNetworks(nn.Module):
     """G1 (``edge_generator``) and G2 (``image_generator``): the inference networks.
 
-    Both are :class:`~inpaint_core.layers.blocks.EncoderDecoder`, whose layer indices are
+    Both are :class:`~inpaint_core.nn.layers.blocks.EncoderDecoder`, whose layer indices are
     EdgeConnect's ``EdgeGenerator`` / ``InpaintGenerator`` ones. G1 has spectral norm (torch's
     parametrisation; the residual blocks' convs without bias, as EdgeConnect), G2 none. G1 maps
     3 channels to 1 (sigmoid); G2 maps 5 (``lite``: RGB, edges, mask) or 4 (``edgeconnect``:

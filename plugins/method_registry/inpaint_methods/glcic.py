@@ -11,7 +11,7 @@ Iizuka, Simo-Serra, Ishikawa, "Globally and Locally Consistent Image Completion"
   to 3 channels with a sigmoid. BatchNorm + ReLU after every layer but the output. Input: the
   image with its hole filled, and the mask (4 channels). Fully convolutional: any size that is
   a multiple of 4 works; the receptive field is :data:`RECEPTIVE_FIELD` pixels.
-- **Context discriminator**: :class:`~inpaint_core.discriminators.global_local.
+- **Context discriminator**: :class:`~inpaint_core.nn.discriminators.global_local.
   GlobalLocalDiscriminator`, global branch on the composite image (``image_size``), local
   branch on the ``local_size`` patch centred on the hole, one logit.
 - **Losses**: ``L_C = MSE_hole + adv_weight * L_adv`` with the paper's ``alpha = 0.0004`` and
@@ -43,7 +43,7 @@ Two architectures (:class:`Architecture`, the config's ``architecture``):
 
 - ``lite`` (the default, and what a sidecar without the field means): the network above, with
   the prior fill, sigmoid output and ``base_channels`` / ``dilations`` as configured.
-- ``mmagic``: OpenMMLab's exact generator (:class:`~inpaint_core.layers.glcic_mmagic.
+- ``mmagic``: OpenMMLab's exact generator (:class:`~inpaint_core.nn.layers.glcic_mmagic.
   MmagicGlcicGenerator`), which runs the published Places365 weights (``inpaint weights import
   mmagic-glcic FILE`` or ``inpaint weights fetch glcic-places``): the same layer list at the
   paper's width (64) with OpenMMLab's parameter names, BGR input in [-1, 1] with the hole at
@@ -71,16 +71,16 @@ from inpaint_core.checks import (
     require_positive,
     require_weights,
 )
-from inpaint_core.discriminators.global_local import (
+from inpaint_core.errors import InvalidInputError, ParameterError
+from inpaint_core.learned import LearnedMethod
+from inpaint_core.nn.discriminators.global_local import (
     MIN_SIDE,
     GlobalLocalDiscriminator,
     GlobalLocalDiscriminatorConfig,
 )
-from inpaint_core.errors import InvalidInputError, ParameterError
-from inpaint_core.layers.glcic_mmagic import DILATIONS as MMAGIC_DILATIONS
-from inpaint_core.layers.glcic_mmagic import MmagicGlcicGenerator
-from inpaint_core.learned import LearnedMethod
-from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
+from inpaint_core.nn.layers.glcic_mmagic import DILATIONS as MMAGIC_DILATIONS
+from inpaint_core.nn.layers.glcic_mmagic import MmagicGlcicGenerator
+from inpaint_core.nn.losses.adversarial import GanLoss, discriminator_loss, generator_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import crop_batch, hole_crops, hole_psnr, merge
 from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
@@ -123,7 +123,7 @@ class GlcicConfig:
         discriminator_channels: width of the discriminator branches' first conv (64 paper).
         discriminator_features: length of each branch's fully connected output (1024 paper).
         adv_weight: weight ``alpha`` of the adversarial term (0.0004 paper).
-        gan_loss: a :class:`~inpaint_core.losses.adversarial.GanLoss` (``nsgan``: the paper's
+        gan_loss: a :class:`~inpaint_core.nn.losses.adversarial.GanLoss` (``nsgan``: the paper's
             BCE).
         prior: what fills the hole before the network (``none``: the training set's mean
             pixel, the paper's; ``telea``: Telea's fill plus a learned correction).
@@ -308,7 +308,7 @@ class CompletionNetwork(nn.Module):
 
 def build_completion(config: GlcicConfig) -> nn.Module:
     """The completion network of ``config.architecture``: a :class:`CompletionNetwork` or
-    OpenMMLab's :class:`~inpaint_core.layers.glcic_mmagic.MmagicGlcicGenerator`. Both map
+    OpenMMLab's :class:`~inpaint_core.nn.layers.glcic_mmagic.MmagicGlcicGenerator`. Both map
     ``(images, masks)`` (RGB in [0, 1], 1 = hole) to a ``(B, 3, H, W)`` image in [0, 1]."""
     if config.architecture is Architecture.MMAGIC:
         return MmagicGlcicGenerator()

@@ -4,9 +4,9 @@ Suvorov, Logacheva, Mashikhin, Remizova, Ashukha, Silvestrov, Kong, Goka, Park, 
 "Resolution-robust Large Mask Inpainting with Fourier Convolutions", WACV 2022
 (github.com/advimman/lama, Apache-2.0).
 
-- **Generator**: :class:`~inpaint_core.layers.ffc.FfcResNetGenerator` (big-lama: ngf 64, three
+- **Generator**: :class:`~inpaint_core.nn.layers.ffc.FfcResNetGenerator` (big-lama: ngf 64, three
   stride-2 downsamplings, 18 FFC residual blocks with 75 % global channels, sigmoid output),
-  configured by :class:`~inpaint_core.layers.ffc.LamaConfig`. Fully convolutional; the Fourier
+  configured by :class:`~inpaint_core.nn.layers.ffc.LamaConfig`. Fully convolutional; the Fourier
   units give every residual block an image-wide receptive field.
 - **Weights**: none are shipped and the method cannot be trained here (no
   ``training_class``: ``build_training`` raises). Import the published big-lama checkpoint
@@ -34,8 +34,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from inpaint_core.layers.ffc import FfcResNetGenerator, LamaConfig
 from inpaint_core.learned import LearnedMethod, as_truncated
+from inpaint_core.nn.layers.ffc import FfcResNetGenerator, LamaConfig
 from inpaint_methods.learned_infos import (
     LAMA_CONTEXT_MARGIN,
     LAMA_INFO,

@@ -8,9 +8,9 @@ on Mobile Devices", ICCV 2023 (github.com/Picsart-AI-Research/MI-GAN, MIT).
   and its StyleGAN2 discriminator judges the image together with the mask (``ic_n: 4``), the
   conditional adversarial set-up of the survey's CGAN family; it is trained with that loss,
   a perceptual loss and distillation from Co-Mod-GAN.
-- **Generator**: :class:`~inpaint_core.layers.mi_gan.MiGanGenerator` (the authors' inference
+- **Generator**: :class:`~inpaint_core.nn.layers.mi_gan.MiGanGenerator` (the authors' inference
   network: depthwise-separable convs, re-parameterised kernels folded, fixed noise maps),
-  configured by :class:`~inpaint_core.layers.mi_gan.MiGanConfig` (model side 256 or 512).
+  configured by :class:`~inpaint_core.nn.layers.mi_gan.MiGanConfig` (model side 256 or 512).
 - **Weights**: none are shipped and the method cannot be trained here. ``inpaint weights fetch
   mi-gan-places2-512-iopaint`` installs IOPaint's ``migan_traced.pt``; ``inpaint weights import
   mi-gan migan_256_places2.pt --output W.safetensors`` converts the authors' own files.
@@ -56,9 +56,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaint_core.errors import ParameterError
-from inpaint_core.layers.mi_gan import MiGanConfig, MiGanGenerator
 from inpaint_core.learned import LearnedMethod, as_truncated, pad_bottom_right
 from inpaint_core.method import MethodResult
+from inpaint_core.nn.layers.mi_gan import MiGanConfig, MiGanGenerator
 from inpaint_methods.learned_infos import MI_GAN_CONTEXT_MARGIN, MI_GAN_INFO, SHIPPED_WEIGHTS
 
 __all__ = ["CROP_MARGIN", "Crop", "MiGan", "MiGanConfig", "MiGanNetworks", "plan_crops"]

@@ -4,7 +4,7 @@ G. Liu, F. A. Reda, K. J. Shih, T.-C. Wang, A. Tao, B. Catanzaro, "Image Inpaint
 Irregular Holes Using Partial Convolutions", ECCV 2018.
 
 - **Network** (:class:`PartialConvUNet`): every conv is a
-  :class:`~inpaint_core.layers.partial.PartialConv2d` that sees only valid pixels, renormalises
+  :class:`~inpaint_core.nn.layers.partial.PartialConv2d` that sees only valid pixels, renormalises
   by the valid count and passes an updated mask on. Encoder: ``depth`` stride-2 partial convs,
   kernels 7, 5, 5, 3, 3, ..., widths ``b, 2b, 4b, 8b, 8b, ...`` (capped at ``8 b``), BatchNorm
   on all but the first, ReLU. Decoder: nearest-neighbour upsampling of features *and* mask,
@@ -67,11 +67,11 @@ from inpaint_core.checks import (
     require_weights,
 )
 from inpaint_core.errors import InvalidInputError, ParameterError
-from inpaint_core.layers.partial import PartialConv2d
 from inpaint_core.learned import LearnedMethod, pad_to_multiple
-from inpaint_core.losses.adversarial import masked_l1
-from inpaint_core.losses.perceptual import PerceptualStyleLoss, perceptual_loss, style_loss
-from inpaint_core.losses.texture import TextureLoss, checked_texture, texture_loss_module
+from inpaint_core.nn.layers.partial import PartialConv2d
+from inpaint_core.nn.losses.adversarial import masked_l1
+from inpaint_core.nn.losses.perceptual import PerceptualStyleLoss, perceptual_loss, style_loss
+from inpaint_core.nn.losses.texture import TextureLoss, checked_texture, texture_loss_module
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import hole_psnr, merge
 from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel

@@ -10,7 +10,7 @@ prior) with the mask, the target is the intact image.
   ``dropout_levels`` (3) below the bottleneck, skip concatenation with the encoder feature of
   the same scale. Widths ``b, 2b, 4b, 8b, 8b, ...`` (capped at ``8 b``); the paper's
   ``depth=8`` reaches 1 x 1 at 256 x 256. Output: ``(tanh + 1) / 2`` in [0, 1].
-- **Discriminator**: the 70 x 70 PatchGAN (:class:`~inpaint_core.discriminators.patch.
+- **Discriminator**: the 70 x 70 PatchGAN (:class:`~inpaint_core.nn.discriminators.patch.
   PatchDiscriminator`, ``norm=batch``, no spectral norm), conditional: it sees
   ``(condition image, mask, candidate)``, 7 channels.
 - **Losses**: ``L_G = gan_weight * L_cGAN + l1_weight * L1`` with ``l1_weight = 100`` and the
@@ -53,11 +53,11 @@ from inpaint_core.checks import (
     require_positive,
     require_weights,
 )
-from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
 from inpaint_core.errors import InvalidInputError, ParameterError
-from inpaint_core.layers.blocks import Norm
 from inpaint_core.learned import LearnedMethod, pad_to_multiple
-from inpaint_core.losses.adversarial import GanLoss, discriminator_loss, generator_loss
+from inpaint_core.nn.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
+from inpaint_core.nn.layers.blocks import Norm
+from inpaint_core.nn.losses.adversarial import GanLoss, discriminator_loss, generator_loss
 from inpaint_core.priors import Prior, apply_prior, prior_fill, start_at_prior
 from inpaint_core.trainable.holes import hole_psnr
 from inpaint_core.trainable.model import OptimizerSpec, Phase, TrainableModel
@@ -88,7 +88,7 @@ class Pix2PixConfig:
         dropout_levels: transposed convs from the bottleneck that get dropout (3).
         discriminator_channels: width of the PatchGAN's first conv (64).
         discriminator_layers: convs of the PatchGAN (5: C64-C128-C256-C512-1, 70 x 70 patches).
-        gan_loss: a :class:`~inpaint_core.losses.adversarial.GanLoss`; ``nsgan`` is the
+        gan_loss: a :class:`~inpaint_core.nn.losses.adversarial.GanLoss`; ``nsgan`` is the
             paper's vanilla BCE, ``lsgan`` the reference code's alternative.
         gan_weight, l1_weight: ``L_G = gan_weight * L_cGAN + l1_weight * L1`` (1 and 100).
         lr, beta1, beta2: Adam of both networks (2e-4, 0.5, 0.999).

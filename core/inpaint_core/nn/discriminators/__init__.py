@@ -2,17 +2,17 @@
 
 Example::
 
-    from inpaint_core.discriminators import PatchDiscriminator, PatchDiscriminatorConfig
+    from inpaint_core.nn.discriminators import PatchDiscriminator, PatchDiscriminatorConfig
     d_global = PatchDiscriminator(PatchDiscriminatorConfig(in_channels=4))
     logits, features = d_global(images_with_edges)
 """
 
-from inpaint_core.discriminators.global_local import (
+from inpaint_core.nn.discriminators.global_local import (
     GlobalLocalDiscriminator,
     GlobalLocalDiscriminatorConfig,
 )
-from inpaint_core.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
-from inpaint_core.discriminators.sn_patch import SNPatchDiscriminator, SNPatchDiscriminatorConfig
+from inpaint_core.nn.discriminators.patch import PatchDiscriminator, PatchDiscriminatorConfig
+from inpaint_core.nn.discriminators.sn_patch import SNPatchDiscriminator, SNPatchDiscriminatorConfig
 
 __all__ = [
     "GlobalLocalDiscriminator",

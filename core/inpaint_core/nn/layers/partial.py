@@ -17,7 +17,7 @@ so border windows are renormalised too (as NVIDIA's reference implementation doe
 
 Example::
 
-    from inpaint_core.layers import PartialConv2d
+    from inpaint_core.nn.layers import PartialConv2d
     conv = PartialConv2d(3, 16, kernel_size=7, stride=2, padding=3)
     features, valid = conv(image, 1.0 - hole)   # (B, 16, H/2, W/2), (B, 1, H/2, W/2)
 """

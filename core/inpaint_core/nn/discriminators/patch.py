@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from inpaint_core.errors import InvalidInputError
-from inpaint_core.layers.blocks import Norm, make_norm, spectral_norm
+from inpaint_core.nn.layers.blocks import Norm, make_norm, spectral_norm
 
 #: Channels stop doubling at this multiple of ``base_channels``.
 MAX_WIDTH_MULTIPLIER = 8
@@ -44,7 +44,7 @@ class PatchDiscriminatorConfig:
         use_spectral_norm: spectral normalisation on every conv (true in EdgeConnect).
         use_sigmoid: apply a sigmoid to the output; leave false for the hinge loss and other
             losses that take logits.
-        norm: a :class:`~inpaint_core.layers.blocks.Norm` (or its name) after every conv but
+        norm: a :class:`~inpaint_core.nn.layers.blocks.Norm` (or its name) after every conv but
             the first and the last. ``none`` (the default, EdgeConnect's) adds no layer, so
             existing state dicts keep their keys; ``batch`` with ``use_spectral_norm=False`` is
             pix2pix's PatchGAN. A conv followed by a norm has no bias (the norm's shift

@@ -2,12 +2,12 @@
 
 Example::
 
-    from inpaint_core.layers import EncoderDecoder, EncoderDecoderConfig
+    from inpaint_core.nn.layers import EncoderDecoder, EncoderDecoderConfig
     generator = EncoderDecoder(EncoderDecoderConfig(in_channels=4, out_channels=3))
 """
 
-from inpaint_core.layers.attention import ContextualAttention
-from inpaint_core.layers.blocks import (
+from inpaint_core.nn.layers.attention import ContextualAttention
+from inpaint_core.nn.layers.blocks import (
     SIZE_MULTIPLE,
     EncoderDecoder,
     EncoderDecoderConfig,
@@ -18,8 +18,8 @@ from inpaint_core.layers.blocks import (
     make_norm,
     spectral_norm,
 )
-from inpaint_core.layers.gated import Activation, GatedConv2d, GatedDeconv2d
-from inpaint_core.layers.partial import PartialConv2d
+from inpaint_core.nn.layers.gated import Activation, GatedConv2d, GatedDeconv2d
+from inpaint_core.nn.layers.partial import PartialConv2d
 
 __all__ = [
     "SIZE_MULTIPLE",

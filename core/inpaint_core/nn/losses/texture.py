@@ -15,7 +15,7 @@ from enum import Enum
 from pathlib import Path
 
 from inpaint_core.errors import MissingWeightsError, ParameterError
-from inpaint_core.losses.perceptual import (
+from inpaint_core.nn.losses.perceptual import (
     DEFAULT_LAYERS,
     VGG19_WEIGHTS_ENV,
     PerceptualStyleLoss,

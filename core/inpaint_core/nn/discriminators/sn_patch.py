@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from inpaint_core.checks import require_ints
 from inpaint_core.errors import InvalidInputError
-from inpaint_core.layers.blocks import spectral_norm
+from inpaint_core.nn.layers.blocks import spectral_norm
 
 __all__ = ["SNPatchDiscriminator", "SNPatchDiscriminatorConfig"]
 

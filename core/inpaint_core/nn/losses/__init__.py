@@ -1,17 +1,17 @@
 """Losses shared by the learned inpainting methods; each returns ``(loss, metrics)``.
 
-from inpaint_core.losses import GanLoss, discriminator_loss, generator_loss
+from inpaint_core.nn.losses import GanLoss, discriminator_loss, generator_loss
 d_loss, d_metrics = discriminator_loss(GanLoss.HINGE, real_logits, fake_logits.detach())
 """
 
-from inpaint_core.losses.adversarial import (
+from inpaint_core.nn.losses.adversarial import (
     GanLoss,
     discriminator_loss,
     feature_matching_loss,
     generator_loss,
     masked_l1,
 )
-from inpaint_core.losses.perceptual import (
+from inpaint_core.nn.losses.perceptual import (
     DEFAULT_LAYERS,
     VGG19_CONV_INDICES,
     VGG19_LAYER_INDICES,

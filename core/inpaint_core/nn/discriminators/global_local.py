@@ -7,7 +7,7 @@ whose widths double from ``base_channels`` up to ``8 * base_channels``, stopping
 The **global** branch judges the whole image (256 x 256 in the paper: 6 convs), the **local**
 branch a patch centred on the hole (128 x 128: 5 convs). The two vectors are concatenated and a
 last fully connected layer maps them to one logit; no sigmoid (the losses in
-:mod:`inpaint_core.losses.adversarial` take logits).
+:mod:`inpaint_core.nn.losses.adversarial` take logits).
 
 The fully connected layers fix the input sizes: ``global_size`` and ``local_size`` in the
 config; any other size raises :class:`~inpaint_core.errors.InvalidInputError` naming both shapes.
@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from inpaint_core.errors import InvalidInputError
-from inpaint_core.layers.blocks import Norm, make_norm
+from inpaint_core.nn.layers.blocks import Norm, make_norm
 
 __all__ = ["GlobalLocalDiscriminator", "GlobalLocalDiscriminatorConfig", "branch_sides"]
 
@@ -46,7 +46,7 @@ class GlobalLocalDiscriminatorConfig:
         in_channels: channels of both inputs (3 for RGB).
         base_channels: width of each branch's first conv (64 paper).
         features: length of each branch's output vector (1024 paper).
-        norm: a :class:`~inpaint_core.layers.blocks.Norm` after every conv (``batch`` paper).
+        norm: a :class:`~inpaint_core.nn.layers.blocks.Norm` after every conv (``batch`` paper).
     """
 
     global_size: int = 256
