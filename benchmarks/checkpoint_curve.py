@@ -71,13 +71,13 @@ def main() -> None:
     if prior == "blend":  # what the untrained network gives: the rows below add training's part
         own = score(items, "telea-pushpull")
         print(f"{'prior (telea-pushpull)':<28} {own[0]:7.2f} {own[1]:7.2f} "
-              f"{own[0] - base[0]:+9.2f} {own[1] - base[1]:+7.2f}")  # fmt: skip
+              f"{own[0] - base[0]:+9.2f} {own[1] - base[1]:+7.2f}")
     for path in [*weights, *([final] if final.exists() else [])]:
         step = json.loads(path.with_suffix(".json").read_text())["step"]
         got = score(items, args.method, weights=str(path), device="cpu")
         label = f"{path.name} (step {step})"
         print(f"{label:<28} {got[0]:7.2f} {got[1]:7.2f} {got[0] - base[0]:+9.2f} "
-              f"{got[1] - base[1]:+7.2f}")  # fmt: skip
+              f"{got[1] - base[1]:+7.2f}")
 
 
 if __name__ == "__main__":

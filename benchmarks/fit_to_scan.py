@@ -54,7 +54,7 @@ MURAL_SEED = 2026
 LOSS_RATIO = 0.06
 STROKES_RATIO = 0.10
 HEADER = ("| image | method | minutes | steps | hole PSNR | telea hole PSNR | "
-          "gain over shipped (dB) | gain over telea (dB) |")  # fmt: skip
+          "gain over shipped (dB) | gain over telea (dB) |")
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Row:
         """The row of the markdown table."""
         return (f"| {self.image} | {self.method} | {self.minutes:g} | {self.steps} | "
                 f"{self.psnr:.2f} | {self.telea:.2f} | {self.psnr - self.shipped:+.2f} | "
-                f"{self.psnr - self.telea:+.2f} |")  # fmt: skip
+                f"{self.psnr - self.telea:+.2f} |")
 
 
 def load_image(name: str, mural_size: int) -> np.ndarray:
@@ -110,7 +110,7 @@ def known_damage(shape: tuple[int, int], seed: int) -> np.ndarray:
     for side, extent, pick in ((height, rect_h, rows), (width, rect_w, cols)):
         margin = side // 20
         low, high = (margin, side // 2 - extent) if rng.integers(2) == 0 else (
-            side // 2, side - margin - extent)  # fmt: skip
+            side // 2, side - margin - extent)
         pick.append(int(rng.integers(low, max(low, high) + 1)))
     damage = make_mask("free_form", shape, STROKES_RATIO, seed)
     damage[rows[0] : rows[0] + rect_h, cols[0] : cols[0] + rect_w] = True
@@ -125,7 +125,7 @@ def hole_psnr(truth: np.ndarray, hole: np.ndarray, method: str, **params: object
 def fit_curve(
     method: str, truth: np.ndarray, damage: np.ndarray, budgets: list[float], folder: Path,
     *, size: int | None, batch: int | None, device: str, seed: int,
-) -> list[tuple[float, int, float, float]]:  # fmt: skip
+) -> list[tuple[float, int, float, float]]:
     """Fine-tune ``method`` from its shipped weights on ``truth`` away from ``damage``.
 
     Training runs in segments up to each cumulative budget in ``budgets`` (minutes, ascending);
@@ -138,13 +138,13 @@ def fit_curve(
     side = size or int(shipped.training_data.get("size", 128))
     batch = batch or int(recipe.get("batch_size", 8))
     dataset = ScanPatchDataset(truth, damage, size=min(side, *truth.shape[:2]),
-                               samples=100 * batch, seed=seed)  # fmt: skip
+                               samples=100 * batch, seed=seed)
     settings = TrainConfig(steps=10**9, batch_size=batch, device=device,
                            checkpoint_every=10**9, log_every=25,
-                           keep_checkpoints=len(budgets) + 1, seed=seed)  # fmt: skip
+                           keep_checkpoints=len(budgets) + 1, seed=seed)
     description = {"kind": "fit to this scan (benchmarks/fit_to_scan.py)", "size": side,
                    "free_patches": len(dataset.free_cells),
-                   "damaged_fraction": dataset.damaged_fraction}  # fmt: skip
+                   "damaged_fraction": dataset.damaged_fraction}
     out: list[tuple[float, int, float, float]] = []
     steps, seconds, trained = 0, 0.0, 0.0
     weights = start
@@ -155,20 +155,20 @@ def fit_curve(
                 method, dataset, folder, settings, training_data=description,
                 init=start if steps == 0 else None, resume=folder if steps else None,
                 should_stop=lambda deadline=deadline: time.monotonic() >= deadline,
-            ))  # fmt: skip
+            ))
             steps, weights, trained = result.step, result.weights, minutes
             seconds = read_run_info(result.checkpoint).wall_seconds
         got = hole_psnr(truth, damage, method, weights=str(weights), device="cpu")
         out.append((minutes, steps, seconds, got))
         print(f"  {method} {minutes:g} min: {steps} steps ({seconds:.0f} s), "
-              f"hole PSNR {got:.2f}", flush=True)  # fmt: skip
+              f"hole PSNR {got:.2f}", flush=True)
     return out
 
 
 def report(rows: list[Row], command: str, elapsed: float, notes: list[str]) -> str:
     """The markdown report: command, machine, the table and the notes."""
     machine = (f"{platform.machine()} CPU, {os.cpu_count()} cores, "
-               f"torch {torch.__version__} with {torch.get_num_threads()} thread(s)")  # fmt: skip
+               f"torch {torch.__version__} with {torch.get_num_threads()} thread(s)")
     lines = [
         "# Fit to this scan: hole PSNR against minutes of fine-tuning",
         "",
@@ -201,7 +201,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--keep", type=Path, help="keep the training runs in this folder")
     parser.add_argument("--report", type=Path,
-                        default=Path(__file__).with_name("fit_to_scan.md"))  # fmt: skip
+                        default=Path(__file__).with_name("fit_to_scan.md"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     budgets = sorted({float(value) for value in args.minutes.split(",")})
@@ -216,16 +216,16 @@ def main() -> None:
             label = f"{name} {truth.shape[0]}x{truth.shape[1]}"
             telea = hole_psnr(truth, damage, "telea")
             notes.append(f"- {label}: {100 * damage.mean():.1f} % damaged; "
-                         f"telea hole PSNR {telea:.2f} dB.")  # fmt: skip
+                         f"telea hole PSNR {telea:.2f} dB.")
             print(f"{label}: {100 * damage.mean():.1f} % damaged, telea {telea:.2f} dB",
-                  flush=True)  # fmt: skip
+                  flush=True)
             for method in args.methods.split(","):
                 curve = fit_curve(method, truth, damage, budgets, root / f"{name}-{method}",
                                   size=args.size, batch=args.batch, device=args.device,
-                                  seed=args.seed)  # fmt: skip
+                                  seed=args.seed)
                 shipped = curve[0][3] if budgets[0] == 0 else math.nan
                 rows.extend(Row(label, method, minutes, steps, seconds, got, telea, shipped)
-                            for minutes, steps, seconds, got in curve)  # fmt: skip
+                            for minutes, steps, seconds, got in curve)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -113,11 +113,11 @@ def weights_for(name: str, folder: Path, dry: bool = False) -> dict[str, Any]:
         if not path.exists():
             torch.manual_seed(0)
             config = MiGanConfig(**({"resolution": 128, "ch_base": 1024, "ch_max": 24}
-                                    if dry else {}))  # fmt: skip
+                                    if dry else {}))
             states = {name: child.state_dict()
-                      for name, child in MiGanNetworks(config).named_children()}  # fmt: skip
+                      for name, child in MiGanNetworks(config).named_children()}
             save_checkpoint(path, flatten_state(states), method="mi-gan",
-                            config=config_to_dict(config), step=0)  # fmt: skip
+                            config=config_to_dict(config), step=0)
         return {"weights": str(path)}
     return {}
 
@@ -190,9 +190,9 @@ def make_scan(folder: Path, size: int, chunk: int, damage: float) -> tuple[Path,
     paintings = [np.roll(photo, int(shift), axis=1) for shift in rng.integers(0, chunk, 4)]
     holes = [make_mask("free_form", (chunk, chunk), damage, seed=i) for i in range(4)]
     scan = zarr.create_array(store=str(folder / "scan.zarr"), shape=(size, size, 3),
-                             chunks=(chunk, chunk, 3), dtype="uint8")  # fmt: skip
+                             chunks=(chunk, chunk, 3), dtype="uint8")
     mask = zarr.create_array(store=str(folder / "mask.zarr"), shape=(size, size),
-                             chunks=(chunk, chunk), dtype="bool")  # fmt: skip
+                             chunks=(chunk, chunk), dtype="bool")
     blocks = size // chunk
     damaged = 0
     for row in range(blocks):
@@ -324,7 +324,7 @@ def restore_run(
     seconds: float, folder: Path, tile: int | None, dry: bool,
     simulate_above: int | None = None,
     until: Callable[[BatchMeter], bool] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """One metered ``iter_restore`` run, stopped after ``seconds`` (or when ``until``)."""
     params = {"precision": precision, **weights_for(name, folder, dry)}
     meter = BatchMeter(device, simulate_above)
@@ -347,7 +347,7 @@ def restore_run(
             events = engine.iter_restore(
                 str(scan), str(mask), name, out, tile=tile, device=device, params=params,
                 should_stop=should_stop, intact="link", executor=meter.executor(batch),
-            )  # fmt: skip
+            )
             for event in events:
                 if first is None:
                     first = time.perf_counter()
@@ -366,7 +366,7 @@ def restore_run(
         "nvml_utilisation": sampler.mean(), "peak_gpu_mb": peak_mb(device),
         "real_ooms": meter.real_ooms, "simulated_ooms": meter.simulated_ooms,
         "backoff_messages": [r.getMessage() for r in records if "out of memory" in r.getMessage()],
-    }  # fmt: skip
+    }
 
 
 def sized_batch(per_tile_mb: float | None, device: str, share: float, cap: int) -> int:
@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "schema": SCHEMA, "dry_run": dry, "device": device, "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
         "precision_restore": precision, "methods": names,
-    }  # fmt: skip
+    }
 
     def save() -> None:
         args.out.write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             entry = restore_run(name, scan, mask, folder / f"{name}.zarr", device=device,
                                 precision=precision, batch=batch, folder=folder,
                                 tile=tiles.get(name), dry=dry,
-                                seconds=2.0 if dry else args.restore_seconds)  # fmt: skip
+                                seconds=2.0 if dry else args.restore_seconds)
             entry["tile_peak_gpu_mb"] = per_tile
             report["restore"][name] = entry
             save()
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             simulate_above=2 if dry else None,
             until=lambda meter: len(meter.sizes) >= 3 and meter.sizes[-1] < oversized
             and meter.sizes[-1] == meter.sizes[-2],
-        )  # fmt: skip
+        )
         entry["tile_peak_gpu_mb"] = per_tile
         halved = [size for size in entry["batch_sizes_seen"] if size < oversized]
         entry.update(
@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             backoff_worked=bool(halved) and entry["tiles_done"] > 0
             and bool(entry["real_ooms"] or entry["simulated_ooms"]),
             settled_batch=min(halved) if halved else None,
-        )  # fmt: skip
+        )
         report["oom"] = entry
         peaks = [entry["peak_gpu_mb"], entry["tile_peak_gpu_mb"]]
         peaks += [r["peak_gpu_mb"] for r in report["restore"].values()]

@@ -149,7 +149,7 @@ def main() -> None:
 def run_case(
     label: str, name: str, side: int, changes: dict[str, Any] | None, backends: list[str],
     repeats: int, reference: tuple[torch.nn.Module, tuple[torch.Tensor, ...]] | None = None,
-) -> list[tuple[Any, ...]]:  # fmt: skip
+) -> list[tuple[Any, ...]]:
     """Time one case on every backend, interleaved, and ``reference`` (the reference
     implementation's network and inputs of the same architecture and size, if given); rows
     for the table."""
@@ -217,7 +217,7 @@ def _reference_forward(
 
 
 def _nchw(method: Any, networks: torch.nn.Module, image: torch.Tensor,
-          hole: torch.Tensor) -> torch.Tensor:  # fmt: skip
+          hole: torch.Tensor) -> torch.Tensor:
     with torch.inference_mode():
         return method.predict(networks, image, hole)[0]
 

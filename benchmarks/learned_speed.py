@@ -47,7 +47,7 @@ def main() -> None:
     if args.methods == "all":
         names = [info.name for info in list_methods() if info.learned]
     print(f"{'method':<16} {'size':>6} {'seconds':>9} {'RAM MB':>8} {'GPU MB':>8} "
-          f"{'params M':>9} {'train s/1k':>11}  trained on")  # fmt: skip
+          f"{'params M':>9} {'train s/1k':>11}  trained on")
     for name in names:
         params = {"device": device}
         if args.weights:
@@ -72,7 +72,7 @@ def main() -> None:
                 ram.append(meter.peak_ram_mb)
                 gpu.append(meter.peak_gpu_mb)
             print(f"{name:<16} {size:>6} {statistics.median(times):9.3f} {max(ram):8.0f} "
-                  f"{max(gpu):8.0f} {count:9.2f} {per_1k:11.0f}  {trained}")  # fmt: skip
+                  f"{max(gpu):8.0f} {count:9.2f} {per_1k:11.0f}  {trained}")
 
 
 if __name__ == "__main__":

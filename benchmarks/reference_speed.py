@@ -43,7 +43,7 @@ def lama(checkout: Path) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
         4, 3, ngf=64, n_downsampling=3, n_blocks=18, add_out_act="sigmoid",
         init_conv_kwargs=local, downsample_conv_kwargs=local,
         resnet_conv_kwargs={"ratio_gin": 0.75, "ratio_gout": 0.75, "enable_lfu": False},
-    )  # fmt: skip
+    )
     return generator.eval(), (torch.rand(1, 4, 512, 512),)
 
 

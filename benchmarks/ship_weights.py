@@ -59,7 +59,7 @@ def export(args: argparse.Namespace) -> tuple[Path, CheckpointInfo]:
     if args.recalibrate_bn:
         data = info.training_data
         dataset = FolderDataset(data["folder"], size=data["size"], seed=1,
-                                scale_range=tuple(data["scale_range"]))  # fmt: skip
+                                scale_range=tuple(data["scale_range"]))
         batch = info.extra.get("train_config", {}).get("batch_size", 8)
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True)
         batches = itertools.islice(itertools.cycle(loader), args.recalibrate_bn)
@@ -71,7 +71,7 @@ def export(args: argparse.Namespace) -> tuple[Path, CheckpointInfo]:
         target, flatten_state(states), method=args.method, config=info.config, step=info.step,
         training_data=info.training_data, losses=info.losses, hardware=info.hardware,
         wall_seconds=info.wall_seconds, extra=info.extra, overwrite=True, half=True,
-    )  # fmt: skip
+    )
     return target, written
 
 
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--checkpoint", type=Path, help="a full step-N checkpoint of the run")
     parser.add_argument("--recalibrate-bn", type=int, default=0, metavar="BATCHES",
-                        help="re-estimate BatchNorm statistics over this many batches")  # fmt: skip
+                        help="re-estimate BatchNorm statistics over this many batches")
     parser.add_argument("--dry-run", action="store_true", help="score only; ship nothing")
     args = parser.parse_args()
     weights, info = export(args)
@@ -116,7 +116,7 @@ def main() -> None:
     extra = {**info.extra, "recipe": recipe, "heldout": heldout}
     if args.recalibrate_bn:
         extra["batch_norm"] = {"recalibrated_batches": args.recalibrate_bn,
-                               "data": "the run's training data, seed 1"}  # fmt: skip
+                               "data": "the run's training data, seed 1"}
     shipped = dataclasses.replace(info, training_data=data, extra=extra)
     SHIPPED.mkdir(parents=True, exist_ok=True)
     target_weights, target_sidecar = checkpoint_paths(SHIPPED / weights.name)

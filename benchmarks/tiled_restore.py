@@ -76,9 +76,9 @@ def main() -> None:
     kind = "bare zarr" if args.plain else "OME-Zarr pyramid"
     level = "the scan's" if args.zstd_level is None else args.zstd_level
     print(f"method {args.method}, device {args.device}, damaged area {args.hole_mpx} Mpx, {kind}, "
-          f"intact: {args.intact}, {args.workers} worker(s), zstd level {level}")  # fmt: skip
+          f"intact: {args.intact}, {args.workers} worker(s), zstd level {level}")
     header = ("size", "tiles", "seconds", "tiles/s", "hole Mpx/s", "peak RSS MB", "overhead",
-              "median")  # fmt: skip
+              "median")
     print("{:>7} {:>6} {:>8} {:>8} {:>11} {:>12} {:>9} {:>9}".format(*header))
     for size in (int(value) for value in args.sizes.split(",")):
         extent = "" if args.damage_extent is None else f"-extent{args.damage_extent}"
@@ -92,7 +92,7 @@ def main() -> None:
                  str(scan_dir), "--overwrite", *([] if args.plain else ["--pyramid"]),
                  *([] if not extent else ["--damage-extent", str(args.damage_extent)])],
                 check=True, stdout=subprocess.DEVNULL,
-            )  # fmt: skip
+            )
         params = {"device": args.device} if args.method != "telea" else {}
         method = get_method(args.method)(**params)
         runs, pures = [], []
@@ -106,11 +106,11 @@ def main() -> None:
         typical = statistics.median(r["seconds"] for r in runs) / statistics.median(pures)
         print(f"{size:>7} {result.tiles:>6} {seconds:>8.1f} {result.tiles / seconds:>8.2f} "
               f"{hole_mpx / seconds:>11.3f} {peak:>12.0f} {seconds / max(pure, 1e-9):>9.2f} "
-              f"{typical:>9.2f}")  # fmt: skip
+              f"{typical:>9.2f}")
         phases = best["phases"]
         spent = ", ".join(f"{name} {value:.2f}" for name, value in phases.items() if value > 0.005)
         print(f"{'':>7} seconds by phase: {spent}; the method alone {pure:.2f}, inside the "
-              f"method during the run {best['inside']:.2f}")  # fmt: skip
+              f"method during the run {best['inside']:.2f}")
 
 
 def restore_once(args: argparse.Namespace, scan_dir: Path, method: Any) -> dict[str, Any]:
@@ -134,7 +134,7 @@ def restore_once(args: argparse.Namespace, scan_dir: Path, method: Any) -> dict[
     try:
         events = iter_restore(scan_dir / "scan.zarr", scan_dir / "mask.zarr", method, output,
                               intact=args.intact, workers=args.workers,
-                              zstd_level=args.zstd_level)  # fmt: skip
+                              zstd_level=args.zstd_level)
         phases, current, mark = {}, "open+plan", started
         while True:  # the time between two events goes to the phase the first one began
             try:

@@ -49,12 +49,12 @@ def main() -> None:
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     scan = zarr.create_array(str(args.work / "scan.zarr"), shape=truth.shape,
-                             chunks=(512, 512, 3), dtype="uint8")  # fmt: skip
+                             chunks=(512, 512, 3), dtype="uint8")
     scan[...] = truth
     whole = inpaint(truth, hole, args.method)
     reference = hole_psnr(whole, truth, hole)
     print(f"{args.method}, {args.size} px, {100 * hole.mean():.2f} % hole; whole image: "
-          f"{reference:.2f} dB in the holes")  # fmt: skip
+          f"{reference:.2f} dB in the holes")
     print(f"{'tile':>6} {'tiles':>6} {'tiled dB':>9} {'diff dB':>8} {'max |px| diff':>14}")
     for side in (int(value) for value in args.tiles.split(",")):
         output = args.work / f"tiled-{side}.zarr"
@@ -63,7 +63,7 @@ def main() -> None:
         score = hole_psnr(tiled, truth, hole)
         largest = np.abs(tiled[hole].astype(int) - whole[hole].astype(int)).max()
         print(f"{side:>6} {result.tiles:>6} {score:>9.2f} {score - reference:>+8.2f} "
-              f"{largest:>14}")  # fmt: skip
+              f"{largest:>14}")
 
 
 if __name__ == "__main__":

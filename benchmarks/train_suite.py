@@ -109,7 +109,7 @@ def main() -> None:
             "--scale-range", "0.1", "0.6", "--device", args.device, "--checkpoint-every", "250",
             "--log-every", "25", "--workers", str(args.workers), "--time-limit",
             str(args.minutes),
-        ]  # fmt: skip
+        ]
         command += ["--resume", str(run)] if before else ["--out", str(run)]
         command += [] if before else options(method, args.variant, args.prior)
         print(" ".join(command[2:]), flush=True)
@@ -121,11 +121,11 @@ def main() -> None:
             "method": method, "run": str(run), "step": after, "minutes": round(minutes, 2),
             "steps_per_second": round((after - before) / max(minutes * 60, 1e-9), 3),
             "weights": str(run / f"{method}.safetensors"),
-        })  # fmt: skip
+        })
     print(f"\n{'method':<20} {'step':>7} {'minutes':>8} {'steps/s':>8}  weights")
     for row in rows:
         print(f"{row['method']:<20} {row['step']:>7} {row['minutes']:>8.1f} "
-              f"{row['steps_per_second']:>8.3f}  {row['weights']}")  # fmt: skip
+              f"{row['steps_per_second']:>8.3f}  {row['weights']}")
     args.runs.mkdir(parents=True, exist_ok=True)
     summary = args.runs / "suite.json"  # one row per run: earlier calls' other runs are kept
     kept = json.loads(summary.read_text()) if summary.is_file() else []

@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=FOLDER)
     args = parser.parse_args()
     print("| method | prior | params | steps | batch | size | hardware | minutes "
-          "| centre 25 % (telea) | free-form 40 % (telea) |")  # fmt: skip
+          "| centre 25 % (telea) | free-form 40 % (telea) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
     for sidecar in sorted(args.folder.glob("*.json")):
         info = CheckpointInfo.from_json(sidecar.read_text())
@@ -50,12 +50,12 @@ def main() -> None:
         spent = training_budget(info)
         count = parameters(sidecar.with_suffix(".safetensors")) / 1e6
         centre = (f"{held['hole_psnr_centre_25']:.2f} ({held['telea_hole_psnr_centre_25']:.2f})"
-                  if held else "n/a")  # fmt: skip
+                  if held else "n/a")
         free = (f"{held['hole_psnr_free_form_40']:.2f} ({held['telea_hole_psnr_free_form_40']:.2f})"
-                if held else "n/a")  # fmt: skip
+                if held else "n/a")
         budget = " | ".join(str(spent[name]) for name in ("steps", "batch", "size", "hardware"))
         print(f"| `{info.method}` | {spent['prior']} | {count:.2f} M | {budget} "
-              f"| {spent['minutes']:.0f} | {centre} | {free} |")  # fmt: skip
+              f"| {spent['minutes']:.0f} | {centre} | {free} |")
 
 
 if __name__ == "__main__":

@@ -79,15 +79,15 @@ def main() -> None:
     if args.pyramid:  # OME-Zarr: NGFF orders the channel axis first
         group = zarr.open_group(str(args.out / "scan.zarr"), mode="w-", zarr_format=3)
         group.create_array("0", shape=(3, *shape), chunks=(3, args.chunk, args.chunk),
-                           dtype="uint8", dimension_names=("c", "y", "x"))  # fmt: skip
+                           dtype="uint8", dimension_names=("c", "y", "x"))
         write_multiscales(group, 1, "mural", ("c", "y", "x"))
         write_rendering(group, channel_rendering(3, np.uint8))  # red, green, blue
         scan = level_array(group, "0")  # written (rows, cols, 3), stored (3, rows, cols)
     else:
         scan = zarr.create_array(store=str(args.out / "scan.zarr"), shape=(*shape, 3),
-                                 chunks=(args.chunk, args.chunk, 3), dtype="uint8")  # fmt: skip
+                                 chunks=(args.chunk, args.chunk, 3), dtype="uint8")
     mask = zarr.create_array(store=str(args.out / "mask.zarr"), shape=shape,
-                             chunks=(args.chunk, args.chunk), dtype="bool")  # fmt: skip
+                             chunks=(args.chunk, args.chunk), dtype="bool")
     damaged = 0
     for row in range(0, args.size, args.chunk):
         for col in range(0, args.size, args.chunk):
@@ -106,7 +106,7 @@ def main() -> None:
         write_pyramid(group, "mural")
     print(f"wrote {args.out}/scan.zarr and mask.zarr ({args.size}x{args.size}, "
           f"{100 * damaged / args.size**2:.2f}% damaged, {len(cracks)} cracks, "
-          f"{len(losses)} losses)")  # fmt: skip
+          f"{len(losses)} losses)")
 
 
 if __name__ == "__main__":

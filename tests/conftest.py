@@ -36,7 +36,7 @@ def example_plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--target", str(target), str(EXAMPLE_PLUGIN),
         ],
         check=True,
-    )  # fmt: skip
+    )
     return target
 
 

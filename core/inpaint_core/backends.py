@@ -261,7 +261,7 @@ def _export(network: nn.Module, inputs: tuple[Tensor, ...], path: Path) -> None:
     try:
         with torch.no_grad(), _quiet_export():
             torch.onnx.export(network.eval(), tuple(inputs), str(partial), dynamo=True,
-                              input_names=names, external_data=False)  # fmt: skip
+                              input_names=names, external_data=False)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

@@ -129,7 +129,7 @@ def _command_run(args: argparse.Namespace) -> int:
     holes = int((mask != 0).sum())
     if holes == 0:
         print(f"nothing to restore: the mask {args.mask} has no hole; wrote {args.output} "
-              "unchanged")  # fmt: skip
+              "unchanged")
         return 0
     print(
         f"wrote {args.output} ({args.method}, {holes} hole pixels = "
@@ -147,7 +147,7 @@ def _command_evaluate(args: argparse.Namespace) -> int:
         args.data, methods, args.masks, size=args.size, out=args.out, device=args.device,
         seed=args.seed, sheet_images=args.sheet_images, progress=ProgressBar("evaluate", "case"),
         weights=_parse_param_texts(args.weights, "--weights"),
-    )  # fmt: skip
+    )
     written = write_reports(
         evaluation, args.out, report=args.report, title=args.title, command=args.command_line
     )
@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--backend", choices=BACKEND_PARAMETER.choices,
         help="learned methods: how the network runs (default: eager; see `inpaint methods NAME`)",
-    )  # fmt: skip
+    )
     run.set_defaults(handler=_command_run)
 
     evaluate = commands.add_parser(
@@ -267,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # a full disk, a read-only filesystem, a vanished folder
         where = f" {error.filename!r}" if error.filename else ""
         print(f"inpaint: error: cannot write or read{where}: {error.strerror or error}",
-              file=sys.stderr)  # fmt: skip
+              file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("inpaint: interrupted", file=sys.stderr)

@@ -32,7 +32,7 @@ def resolve_device(name: str) -> str:
     if text == "mps":
         if not mps:
             raise InvalidInputError("device 'mps' requested but this torch build or machine has "
-                                    "no MPS support; use --device cpu")  # fmt: skip
+                                    "no MPS support; use --device cpu")
         return text
     if not cuda:
         raise InvalidInputError(

@@ -75,7 +75,7 @@ def _scale_conv(conv: _Conv, scale: Tensor, shift: Tensor | None) -> None:
         # weight (in, out / groups, kh, kw): output channel g * out/groups + j is [group g, :, j]
         groups, per_group = conv.groups, weight.shape[1]
         factors = scale.view(groups, 1, per_group).expand(groups, weight.shape[0] // groups,
-                                                          per_group)  # fmt: skip
+                                                          per_group)
         weight.mul_(factors.reshape(weight.shape[0], per_group, 1, 1))
     else:
         weight.mul_(scale.view(-1, 1, 1, 1))
@@ -94,7 +94,7 @@ def _fold_into(convs: list[_Conv], norm: nn.BatchNorm2d) -> None:
     scale, shift = _affine(norm)
     for index, conv in enumerate(convs):
         _scale_conv(conv, scale.to(conv.weight.device), shift.to(conv.weight.device)
-                    if index == 0 else None)  # fmt: skip
+                    if index == 0 else None)
 
 
 def _fold_sequential(sequence: nn.Sequential) -> int:
@@ -122,7 +122,7 @@ def _fold_ffc_bn_act(block: FfcBnAct) -> int:
     spectral_out = ffc.convg2g.conv2 if ffc.convg2g is not None else None
     folded = 0
     for norm_name, parts in (("bn_l", (ffc.convl2l, ffc.convg2l)),
-                             ("bn_g", (ffc.convl2g, spectral_out))):  # fmt: skip
+                             ("bn_g", (ffc.convl2g, spectral_out))):
         norm = getattr(block, norm_name)
         convs = [conv for conv in parts if conv is not None]
         if convs and _foldable_norm(norm) and all(_foldable_conv(conv) for conv in convs):

@@ -83,7 +83,7 @@ def block_box(array: Any, block: tuple[int, int]) -> Box:
     sides = (int(array.chunks[0]), int(array.chunks[1]))
     row0, col0 = block[0] * sides[0], block[1] * sides[1]
     return Box(row0, min(row0 + sides[0], int(array.shape[0])), col0,
-               min(col0 + sides[1], int(array.shape[1])))  # fmt: skip
+               min(col0 + sides[1], int(array.shape[1])))
 
 
 def chunk_blocks(array: Any, within: Box | None = None) -> list[tuple[tuple[int, int], Box]]:
@@ -91,7 +91,7 @@ def chunk_blocks(array: Any, within: Box | None = None) -> list[tuple[tuple[int,
     each one's block ``(row, col)`` and pixels (clipped at the array's edges)."""
     sides = (int(array.chunks[0]), int(array.chunks[1]))
     return [((box.row0 // sides[0], box.col0 // sides[1]), box)
-            for box in chunk_boxes(tuple(array.shape[:2]), sides, within=within)]  # fmt: skip
+            for box in chunk_boxes(tuple(array.shape[:2]), sides, within=within)]
 
 
 def half(box: Box) -> Box:
@@ -103,13 +103,13 @@ def doubled(box: Box, shape: tuple[int, ...]) -> Box:
     """The pixels of the level below that a 2x area average makes ``box`` from (the inverse
     of :func:`half`), clipped to that level's ``shape``."""
     return Box(2 * box.row0, min(2 * box.row1, int(shape[0])), 2 * box.col0,
-               min(2 * box.col1, int(shape[1])))  # fmt: skip
+               min(2 * box.col1, int(shape[1])))
 
 
 def dirty_blocks(
     boxes: Sequence[tuple[int, int, int, int]] | None, level: int, sides: tuple[int, ...],
     shape: tuple[int, ...],
-) -> set[tuple[int, int]] | None:  # fmt: skip
+) -> set[tuple[int, int]] | None:
     """Chunks of pyramid ``level`` (chunk ``sides``, level ``shape``) that cover any level-0
     box ``(row0, col0, row1, col1)``; None (all) when ``boxes`` is None."""
     if boxes is None:

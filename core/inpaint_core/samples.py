@@ -52,7 +52,7 @@ def colour_field(size: int, rng: np.random.Generator) -> np.ndarray:
     palette = np.array(
         [[0.55, 0.23, 0.15], [0.20, 0.35, 0.45], [0.72, 0.58, 0.30], [0.25, 0.40, 0.28],
          [0.80, 0.72, 0.58], [0.35, 0.18, 0.12], [0.60, 0.45, 0.40]], dtype=np.float32,
-    )  # fmt: skip
+    )
     labels = ndimage.zoom(rng.integers(0, len(palette), (cells // 4 + 2,) * 2), 4, order=0)
     field = palette[labels[:cells, :cells]]
     field = ndimage.gaussian_filter(field, sigma=(1.0, 1.0, 0))
@@ -69,7 +69,7 @@ def painting(field: np.ndarray, grain: np.ndarray, rows: slice, cols: slice) -> 
     base = (
         field[y0][:, x0] * (1 - wy) * (1 - wx) + field[y0 + 1][:, x0] * wy * (1 - wx)
         + field[y0][:, x0 + 1] * (1 - wy) * wx + field[y0 + 1][:, x0 + 1] * wy * wx
-    )  # fmt: skip
+    )
     texture = grain[np.ix_(y.astype(int) % GRAIN_TILE, x.astype(int) % GRAIN_TILE)]
     shade = 1.0 + 0.18 * texture[:, :, None]
     return np.clip(base * shade * 255, 0, 255).astype(np.uint8)
@@ -98,7 +98,7 @@ def damage_shapes(size: int, fraction: float, rng: np.random.Generator) -> tuple
         angles = np.linspace(0, 2 * math.pi, 24, endpoint=False)
         radii = radius * np.exp(rng.normal(0, 0.25, angles.size))
         outline = np.stack([centre[0] + radii * np.sin(angles),
-                            centre[1] + radii * np.cos(angles)], axis=1)  # fmt: skip
+                            centre[1] + radii * np.cos(angles)], axis=1)
         losses.append(np.rint(outline).astype(np.int32))
         covered += math.pi * radius**2
     return cracks, losses
@@ -116,7 +116,7 @@ def damage_window(cracks: list, losses: list, rows: slice, cols: slice) -> np.nd
         local = points - offset
         if (local.max(axis=0) < -margin).any() or (local.min(axis=0) > [height + margin,
                                                                       width + margin]).any():
-            continue  # fmt: skip
+            continue
         xy = np.rint(local[:, ::-1]).astype(np.int32)
         cv2.polylines(canvas, [xy], False, 1, thickness=int(thickness))
     for outline in losses:

@@ -143,13 +143,13 @@ def test_nan_image_is_refused_with_its_position() -> None:
     mask = np.zeros((6, 8), bool)
     mask[0, 0] = True
     with pytest.raises(InvalidInputError, match=r"2 NaN or infinite values \(first at row 2, "
-                       r"column 5\)"):  # fmt: skip
+                       r"column 5\)"):
         inpaint(image, mask, "telea")
 
 
 def test_mask_shape_mismatch_is_refused(rgb_image) -> None:
     with pytest.raises(InvalidInputError, match=r"mask shape \(40, 55\) does not match image "
-                       r"\(40, 56\)"):  # fmt: skip
+                       r"\(40, 56\)"):
         inpaint(rgb_image, np.ones((40, 55), bool), "telea")
 
 
@@ -177,7 +177,7 @@ def test_bad_parameters_are_refused(rgb_image, hole_mask) -> None:
     with pytest.raises(ParameterError, match=r"radius=0 is out of range \[1, 100\]"):
         inpaint(rgb_image, hole_mask, "telea", radius=0)
     with pytest.raises(InvalidInputError, match=r"parameters \['radius'\] were given with a "
-                       "method instance"):  # fmt: skip
+                       "method instance"):
         inpaint(rgb_image, hole_mask, RecordsInput(), radius=3)
 
 

@@ -105,7 +105,7 @@ def test_onnx_without_the_extra_says_how_to_install(tmp_path: Path) -> None:
     sample = Path(__file__).resolve().parents[2] / "sample_data"
     code = main(["run", str(sample / "astronaut_damaged.png"),
                  str(sample / "astronaut_mask.png"), "-m", "edge-gan", "--backend", "onnx",
-                 "-o", str(tmp_path / "out.png")])  # fmt: skip
+                 "-o", str(tmp_path / "out.png")])
     assert code == 2 and not (tmp_path / "out.png").exists()
 
 
@@ -123,9 +123,9 @@ def test_flags_reach_the_parameter_and_classical_methods_refuse_them(tmp_path: P
     sample = Path(__file__).resolve().parents[2] / "sample_data"
     inputs = [str(sample / "astronaut_damaged.png"), str(sample / "astronaut_mask.png")]
     assert main(["run", *inputs, "-m", "telea", "--backend", "eager",
-                 "-o", str(tmp_path / "a.png")]) == 2  # fmt: skip
+                 "-o", str(tmp_path / "a.png")]) == 2
     assert main(["run", *inputs, "-m", "edge-gan", "--backend", "eager", "--param",
-                 "backend=onnx", "-o", str(tmp_path / "b.png")]) == 2  # fmt: skip
+                 "backend=onnx", "-o", str(tmp_path / "b.png")]) == 2
     with pytest.raises(SystemExit):  # argparse: not a choice
         main(["run", *inputs, "-m", "edge-gan", "--backend", "tvm", "-o", str(tmp_path / "c.png")])
     assert not list(tmp_path.iterdir())
@@ -147,7 +147,7 @@ def test_onnx_equals_eager_and_reuses_its_export(
     # edge-gan's two generators and lama's one, each at the one padded size 64 x 64
     assert [path.name.rsplit("-", 1)[0] for path in exported] == [
         "edge-gan-edge_generator", "edge-gan-image_generator", "lama-generator"
-    ]  # fmt: skip
+    ]
     stamps = [path.stat().st_mtime_ns for path in exported]
     from inpaint_core import backends
 
@@ -155,4 +155,4 @@ def test_onnx_equals_eager_and_reuses_its_export(
     image, hole = photo(64, 6)
     inpaint_core.inpaint(image, hole, "lama", device="cpu", backend="onnx", weights=lama_weights)
     assert [path.stat().st_mtime_ns for path in sorted((tmp_path / "cache").glob("*.onnx"))] \
-        == stamps  # fmt: skip
+        == stamps

@@ -43,7 +43,7 @@ def batches(count: int) -> list[dict[str, Tensor]]:
         {"image": torch.rand(2, 3, 8, 8, generator=generator) * (index + 1),
          "mask": torch.zeros(2, 1, 8, 8)}
         for index in range(count)
-    ]  # fmt: skip
+    ]
 
 
 def test_running_statistics_become_the_exact_average() -> None:

@@ -155,7 +155,7 @@ def test_sidecar_fields_present_and_correct(tmp_path: Path) -> None:
     assert set(data) == {
         "method", "config", "step", "created", "software_version", "training_data", "losses",
         "hardware", "wall_seconds", "sha256", "dtype", "extra",
-    }  # fmt: skip
+    }
     assert data["method"] == "glcic"
     assert data["config"] == CONFIG
     assert data["step"] == 1200

@@ -62,7 +62,7 @@ def test_run_writes_the_restored_image(capsys, files, rgb_image, hole_mask) -> N
     code, out, err = run_cli(
         capsys, "run", files["image"], files["mask"], "--method", "telea",
         "--param", "radius=3", "--output", files["out"],
-    )  # fmt: skip
+    )
     assert (code, err) == (0, "")
     assert "120 hole pixels" in out
     restored = read_image(files["out"])
@@ -120,7 +120,7 @@ def test_errors_exit_2_with_a_message(capsys, files, change, message) -> None:
     code, out, err = run_cli(
         capsys, "run", paths["image"], paths["mask"], "--method", change.get("method", "telea"),
         "--param", change.get("param", "radius=3"), "--output", paths["output"],
-    )  # fmt: skip
+    )
     assert code == 2
     assert err.startswith("inpaint: error: ") and message in err
     assert "Traceback" not in err and out == ""
@@ -140,14 +140,14 @@ def test_errors_exit_2_with_a_message(capsys, files, change, message) -> None:
         (np.zeros((20, 30, 2), np.uint8), np.ones((20, 30), np.uint8),
          "image has 2 channels"),
     ],
-)  # fmt: skip
+)
 def test_bad_arrays_in_files_exit_2(capsys, tmp_path, image, mask, message) -> None:
     import tifffile
 
     tifffile.imwrite(tmp_path / "image.tif", image, photometric="minisblack")
     tifffile.imwrite(tmp_path / "mask.tif", mask)
     code, _, err = run_cli(capsys, "run", tmp_path / "image.tif", tmp_path / "mask.tif",
-                           "-o", tmp_path / "out.tif")  # fmt: skip
+                           "-o", tmp_path / "out.tif")
     assert code == 2 and message in err, err
     assert not (tmp_path / "out.tif").exists()
 
@@ -160,7 +160,7 @@ def test_console_script_runs_exemplar_on_the_sample(samples, tmp_path) -> None:
         [script, "run", samples / "astronaut_damaged.png", samples / "astronaut_mask.png",
          "--method", "exemplar", "--output", output],
         capture_output=True, text=True,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     damaged = read_image(samples / "astronaut_damaged.png")
     mask = read_mask(samples / "astronaut_mask.png") != 0
@@ -177,7 +177,7 @@ def test_console_script_error_has_no_traceback(tmp_path) -> None:
     result = subprocess.run(
         [script, "run", tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "c.png"],
         capture_output=True, text=True,
-    )  # fmt: skip
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("inpaint: error: cannot read")
     assert "Traceback" not in result.stderr
@@ -188,12 +188,12 @@ def test_evaluate_writes_csv_report_plot_and_sheet(capsys, tmp_path, samples) ->
     code, stdout, err = run_cli(
         capsys, "evaluate", "--data", samples / "eval", "--methods", "telea", "--size", "48",
         "--out", out, "--sheet-images", "1",
-    )  # fmt: skip
+    )
     assert code == 0, err
     assert "24 results (0 failed)" in stdout
     assert {path.name for path in out.iterdir()} == {
         "results.csv", "run.json", "report.md", "psnr_vs_ratio.png", "contact_sheet.png",
-    }  # fmt: skip
+    }
     report = (out / "report.md").read_text()
     assert "| telea |" in report and "centre 25%" in report and "free-form 40%" in report
     assert f"inpaint evaluate --data {samples / 'eval'}" in report
@@ -202,7 +202,7 @@ def test_evaluate_writes_csv_report_plot_and_sheet(capsys, tmp_path, samples) ->
     # a rerun resumes: nothing is added to the CSV
     lines = (out / "results.csv").read_text().count("\n")
     assert run_cli(capsys, "evaluate", "--data", samples / "eval", "--methods", "telea",
-                   "--size", "48", "--out", out)[0] == 0  # fmt: skip
+                   "--size", "48", "--out", out)[0] == 0
     assert (out / "results.csv").read_text().count("\n") == lines
 
 
@@ -217,5 +217,5 @@ def test_evaluate_writes_csv_report_plot_and_sheet(capsys, tmp_path, samples) ->
 )
 def test_evaluate_errors_exit_2(capsys, tmp_path, samples, extra, message) -> None:
     code, _, err = run_cli(capsys, "evaluate", "--data", samples / "eval", "--out",
-                           tmp_path / "eval", *extra)  # fmt: skip
+                           tmp_path / "eval", *extra)
     assert code == 2 and message in err and "Traceback" not in err

@@ -59,7 +59,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     data = make_images(root / "images")
     out = root / "run"
     code, stdout, stderr = cli("train", "edge-gan", "--data", data, "--steps", 4, *FAST,
-                               "--out", out, *TINY_OPTIONS)  # fmt: skip
+                               "--out", out, *TINY_OPTIONS)
     assert code == 0, stderr
     return data, out, stdout
 
@@ -68,7 +68,7 @@ def test_train_writes_a_run(trained: tuple[Path, Path, str]) -> None:
     data, out, stdout = trained
     names = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert names == [f"step-{s:08d}{x}" for s in (2, 4) for x in (".json", ".safetensors",
-                                                                   ".state.pt")]  # fmt: skip
+                                                                   ".state.pt")]
     info = sidecar(out / "edge-gan.json")
     assert info["method"] == "edge-gan" and info["step"] == 4 and info["dtype"] == "float16"
     assert info["config"]["base_channels"] == 4 and info["config"]["local_size"] == 32
@@ -85,13 +85,13 @@ def test_resume_continues_the_run(trained: tuple[Path, Path, str], tmp_path: Pat
     data, out, _ = trained
     copy = shutil.copytree(out, tmp_path / "run")
     code, stdout, stderr = cli("train", "edge-gan", "--data", data, "--steps", 6, *FAST,
-                               "--resume", copy)  # fmt: skip
+                               "--resume", copy)
     assert code == 0, stderr
     assert sidecar(copy / "edge-gan.json")["step"] == 6  # --out defaults to the resumed run
     assert sidecar(copy / "checkpoints" / "step-00000006.json")["step"] == 6
     assert "step 6: checkpoint" in stdout
     code, _, stderr = cli("train", "edge-gan", "--data", data, "--steps", 6, *FAST,
-                          "--resume", copy)  # fmt: skip
+                          "--resume", copy)
     assert code == 2 and "at step 6 already; ask for --steps > 6" in stderr
 
 
@@ -99,17 +99,17 @@ def test_train_on_a_zarr_scan_with_a_damage_mask(tmp_path: Path) -> None:
     rows, cols = np.mgrid[0:96, 0:96]
     pixels = np.stack([rows * 2, cols * 2, (rows + cols) % 256], axis=2).astype(np.uint8)
     scan = zarr.create_array(store=str(tmp_path / "scan.zarr"), shape=(96, 96, 3),
-                             chunks=(48, 48, 3), dtype="uint8")  # fmt: skip
+                             chunks=(48, 48, 3), dtype="uint8")
     scan[:] = pixels
     damage = zarr.create_array(store=str(tmp_path / "damage.zarr"), shape=(96, 96),
-                               chunks=(48, 48), dtype="uint8")  # fmt: skip
+                               chunks=(48, 48), dtype="uint8")
     damaged = np.zeros((96, 96), dtype=np.uint8)
     damaged[:24, :48] = 1
     damage[:] = damaged
     out = tmp_path / "run"
     code, _, stderr = cli("train", "edge-gan", "--data", tmp_path / "scan.zarr", "--scan-mask",
                           tmp_path / "damage.zarr", "--samples", 8, "--steps", 2, *FAST,
-                          "--out", out, *TINY_OPTIONS)  # fmt: skip
+                          "--out", out, *TINY_OPTIONS)
     assert code == 0, stderr
     info = sidecar(out / "edge-gan.json")
     assert info["step"] == 2
@@ -134,7 +134,7 @@ def test_train_on_a_zarr_scan_with_a_damage_mask(tmp_path: Path) -> None:
 def test_train_option_errors(tmp_path: Path, extra: list[str], message: str) -> None:
     data = make_images(tmp_path / "images", count=2)
     code, _, stderr = cli("train", "edge-gan", "--data", data, "--steps", 1, *FAST,
-                          "--out", tmp_path / "run", *TINY_OPTIONS, *extra)  # fmt: skip
+                          "--out", tmp_path / "run", *TINY_OPTIONS, *extra)
     assert code == 2 and stderr.startswith("inpaint: error: ") and message in stderr
     assert not (tmp_path / "run" / "edge-gan.safetensors").exists()
 
@@ -150,7 +150,7 @@ def test_train_refuses_bad_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     code, _, stderr = cli(*base, "--resume", tmp_path / "run", "--option", "base_channels=8")
     assert code == 2 and "--option cannot change a resumed run's settings" in stderr
     code, _, stderr = cli("train", "edge-gan", "--data", tmp_path / "missing", "--steps", 1,
-                          "--out", tmp_path / "run", *TINY_OPTIONS)  # fmt: skip
+                          "--out", tmp_path / "run", *TINY_OPTIONS)
     assert code == 2 and f"--data '{tmp_path / 'missing'}' does not exist" in stderr
     code, _, stderr = cli(*base, "--resume", tmp_path / "nothing")
     assert code == 2 and "nothing" in stderr
@@ -166,7 +166,7 @@ def test_train_refuses_bad_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_train_refuses_to_overwrite_a_run(trained: tuple[Path, Path, str]) -> None:
     data, out, _ = trained
     code, _, stderr = cli("train", "edge-gan", "--data", data, "--steps", 8, *FAST,
-                          "--out", out, *TINY_OPTIONS)  # fmt: skip
+                          "--out", out, *TINY_OPTIONS)
     assert code == 2 and f"pass --resume {out} to continue it" in stderr
 
 
@@ -182,12 +182,12 @@ def damaged(tmp_path: Path, rgb_image: np.ndarray, hole_mask: np.ndarray) -> dic
 def test_run_with_trained_weights_writes_the_edges(
     trained: tuple[Path, Path, str], damaged: dict[str, Path], tmp_path: Path,
     rgb_image: np.ndarray, hole_mask: np.ndarray,
-) -> None:  # fmt: skip
+) -> None:
     weights = trained[1] / "edge-gan.safetensors"
     output = tmp_path / "X.png"
     code, stdout, stderr = cli("run", damaged["image"], damaged["mask"], "--method", "edge-gan",
                                "--weights", weights, "--device", "cpu", "--output", output,
-                               "--param", "show_edges=true")  # fmt: skip
+                               "--param", "show_edges=true")
     assert code == 0, stderr
     restored = read_image(output)
     assert restored.shape == rgb_image.shape and restored.dtype == np.uint8
@@ -199,7 +199,7 @@ def test_run_with_trained_weights_writes_the_edges(
     # Without show_edges no extra file is written.
     code, _, stderr = cli("run", damaged["image"], damaged["mask"], "--method", "edge-gan",
                           "--weights", weights, "--device", "cpu", "--output",
-                          tmp_path / "Y.png")  # fmt: skip
+                          tmp_path / "Y.png")
     assert code == 0, stderr
     assert not (tmp_path / "Y.edges.png").exists()
     assert np.array_equal(read_image(tmp_path / "Y.png"), restored)
@@ -212,7 +212,7 @@ def test_run_refuses_weights_for_other_methods(damaged: dict[str, Path], tmp_pat
     code, _, stderr = cli(*args, "--method", "telea", "--device", "cpu")
     assert code == 2 and "method 'telea' takes no --device" in stderr
     code, _, stderr = cli(*args, "--method", "edge-gan", "--weights", tmp_path / "a.safetensors",
-                          "--param", "weights=b.safetensors")  # fmt: skip
+                          "--param", "weights=b.safetensors")
     assert code == 2 and "--weights and --param weights=... are both given" in stderr
     missing = tmp_path / "none.safetensors"
     code, _, stderr = cli(*args, "--method", "edge-gan", "--weights", missing, "--device", "cpu")
@@ -229,7 +229,7 @@ def test_same_seed_gives_the_same_weights(tmp_path: Path) -> None:
         torch.manual_seed(global_seed)
         out = tmp_path / f"run{global_seed}"
         code, _, stderr = cli("train", "edge-gan", "--data", data, "--steps", 1, *FAST,
-                              "--seed", 3, "--out", out, *TINY_OPTIONS)  # fmt: skip
+                              "--seed", 3, "--out", out, *TINY_OPTIONS)
         assert code == 0, stderr
         weights.append(load_checkpoint(out / "edge-gan.safetensors")[0])
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
@@ -239,13 +239,13 @@ def test_time_limit_stops_early_with_a_checkpoint(tmp_path: Path) -> None:
     data = make_images(tmp_path / "images", count=2)
     out = tmp_path / "run"
     code, stdout, stderr = cli("train", "edge-gan", "--data", data, "--steps", 50, *FAST,
-                               "--out", out, *TINY_OPTIONS, "--time-limit", "1e-6")  # fmt: skip
+                               "--out", out, *TINY_OPTIONS, "--time-limit", "1e-6")
     assert code == 0, stderr
     assert sidecar(out / "edge-gan.json")["step"] == 1  # polled after each step: one step ran
     assert f"stopped at step 1 of 50 (--time-limit); continue with --resume {out}" in stdout
     bad = tmp_path / "bad"
     code, _, stderr = cli("train", "edge-gan", "--data", data, "--steps", 2, *FAST,
-                          "--out", bad, *TINY_OPTIONS, "--time-limit", "0")  # fmt: skip
+                          "--out", bad, *TINY_OPTIONS, "--time-limit", "0")
     assert code == 2 and "--time-limit 0.0 must be a number of minutes > 0" in stderr
 
 
@@ -255,7 +255,7 @@ def test_a_failed_train_leaves_no_empty_folders(tmp_path: Path) -> None:
     out = tmp_path / "run"
     fast = [arg if arg != "cpu" else "cuda:7" for arg in FAST]
     code, _, stderr = cli("train", "edge-gan", "--data", data, "--steps", 1, *fast,
-                          "--out", out, *TINY_OPTIONS)  # fmt: skip
+                          "--out", out, *TINY_OPTIONS)
     assert code == 2, stderr
     assert "cuda" in stderr
     assert not out.exists()

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def pix2pix_config(in_channels: int = 7, base_channels: int = 4) -> PatchDiscriminatorConfig:
     return PatchDiscriminatorConfig(in_channels, base_channels, use_spectral_norm=False,
-                                    norm="batch")  # type: ignore[arg-type]  # fmt: skip
+                                    norm="batch")  # type: ignore[arg-type]
 
 
 def norm_layers(disc: PatchDiscriminator) -> list[list[nn.Module]]:
@@ -32,7 +32,7 @@ def test_norm_defaults_to_none_and_keeps_the_edgeconnect_state_dict() -> None:
     assert all(layers == [] for layers in norm_layers(disc))
     # The keys the shipped edge-gan weights hold: one conv (spectral norm, no bias) per stage.
     expected = {f"stages.{i}.0.parametrizations.weight.{name}" for i in range(5)
-                for name in ("original", "0._u", "0._v")}  # fmt: skip
+                for name in ("original", "0._u", "0._v")}
     assert set(disc.state_dict()) == expected
 
 

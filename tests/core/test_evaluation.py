@@ -52,13 +52,13 @@ def test_survey_protocol_cases() -> None:
     assert labels == [
         "centre-10", "centre-15", "centre-20", "centre-25",
         "free_form-10", "free_form-20", "free_form-30", "free_form-40",
-    ]  # fmt: skip
+    ]
 
 
 def test_every_image_mask_method_gets_a_row(image_folder) -> None:
     calls = []
     evaluation = evaluate(image_folder, ["telea", "biharmonic"], size=32,
-                          progress=lambda done, total: calls.append((done, total)))  # fmt: skip
+                          progress=lambda done, total: calls.append((done, total)))
     rows = evaluation.rows
     assert len(rows) == 2 * 8 * 2 and calls[-1] == (32, 32)
     assert {row.image for row in rows} == {"a.png", "sub/b.tif"}
@@ -71,7 +71,7 @@ def test_every_image_mask_method_gets_a_row(image_folder) -> None:
     # the contact sheet keeps the last mask column of the first images, with every method
     assert [example.image for example in evaluation.examples] == [
         "a.png free_form-40", "sub/b.tif free_form-40",
-    ]  # fmt: skip
+    ]
     example = evaluation.examples[0]
     assert example.truth.shape == (32, 32, 3) and example.mask.dtype == bool
     assert set(example.results) == {"telea", "biharmonic"}
@@ -104,13 +104,13 @@ def test_resume_keeps_done_rows_and_refuses_other_options(image_folder, tmp_path
     first[header.split(",").index("psnr")] = "99.5"
     csv_path.write_text("\n".join([header, ",".join(first), *text[2:]]) + "\n")
     rows = evaluate(image_folder, ["telea", "navier-stokes"], size=32, out=out,
-                    sheet_images=0).rows  # fmt: skip
+                    sheet_images=0).rows
     assert 99.5 in [row.psnr for row in rows]
     stored = read_rows(csv_path)
     assert len(stored) == 32  # 16 kept + 16 new, none twice
     assert len({row.key for row in stored}) == 32
     with pytest.raises(InvalidInputError, match=r"holds results made with .*'size': 32.*"
-                       r"'size': 48"):  # fmt: skip
+                       r"'size': 48"):
         evaluate(image_folder, ["telea"], size=48, out=out)
 
 
@@ -167,7 +167,7 @@ def test_report_names_the_weights_and_budget_of_each_learned_method(
 
     evaluation = evaluate(image_folder, ["glcic", "telea"], size=32, sheet_images=0)
     sidecar = json.loads((ROOT / "plugins/method_registry/inpaint_methods/weights/glcic.json")
-                         .read_text())  # fmt: skip
+                         .read_text())
     budget = evaluation.weights["glcic"]
     assert set(evaluation.weights) == {"glcic"}  # classical methods have no weights
     assert budget["steps"] == sidecar["step"] and budget["sha256"] == sidecar["sha256"][:12]
@@ -198,7 +198,7 @@ def test_user_masks_single_file_and_paired_folder(image_folder, tmp_path) -> Non
         evaluate(image_folder, ["telea"], folder, size=32)
     write_image(folder / "a.png", one)
     with pytest.raises(InvalidInputError, match=r"no mask in .* named like 1 image\(s\), e\.g\. "
-                       r"'sub/b\.tif'"):  # fmt: skip
+                       r"'sub/b\.tif'"):
         evaluate(image_folder, ["telea"], folder, size=32)
     write_image(folder / "b.tif", one[::-1])
     rows = evaluate(image_folder, ["telea"], folder, size=32).rows

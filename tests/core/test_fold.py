@@ -67,7 +67,7 @@ def test_transposed_and_plain_convolutions_in_a_sequential(groups: int) -> None:
         nn.Conv2d(4, 6, 3, padding=1, groups=groups), nn.BatchNorm2d(6), nn.ReLU(),
         nn.ConvTranspose2d(6, 4, 3, 2, padding=1, output_padding=1, groups=groups, bias=False),
         nn.BatchNorm2d(4),
-    ))  # fmt: skip
+    ))
     folded = copy.deepcopy(network)
     assert fold_batch_norms(folded) == 2
     assert isinstance(folded[1], nn.Identity) and isinstance(folded[4], nn.Identity)
@@ -80,7 +80,7 @@ def test_spectral_norm_and_partial_convolutions_are_left_alone() -> None:
     spectral = nn.utils.parametrizations.spectral_norm(nn.Conv2d(3, 4, 3))
     network = randomise_norms(nn.Sequential(
         spectral, nn.BatchNorm2d(4), PartialConv2d(4, 4, 3), nn.BatchNorm2d(4),
-    ))  # fmt: skip
+    ))
     assert fold_batch_norms(network) == 0
     assert batch_norms(network) == 2
 

@@ -33,9 +33,9 @@ def test_a_closed_gate_zeros_the_output() -> None:
     ("kernel", "stride", "dilation", "size", "expected"),
     [(5, 1, 1, 16, 16), (3, 2, 1, 16, 8), (3, 2, 1, 15, 8), (3, 1, 4, 12, 12),
      (3, 1, 16, 8, 8), (5, 2, 2, 9, 5)],
-)  # fmt: skip
+)
 def test_gated_conv_shapes(kernel: int, stride: int, dilation: int, size: int, expected: int
-                           ) -> None:  # fmt: skip
+                           ) -> None:
     layer = GatedConv2d(5, 6, kernel, stride=stride, dilation=dilation)
     assert layer.conv.out_channels == 12 and layer.conv.dilation == (dilation, dilation)
     out = layer(torch.rand(1, 5, size, size + 2))
@@ -61,7 +61,7 @@ def test_gated_activations_and_deconv() -> None:
 
 # --- contextual attention: a plain reference -------------------------------------------------
 def reference_attention(f: torch.Tensor, mask: torch.Tensor, rate: int, scale: float,
-                        fuse: bool) -> torch.Tensor:  # fmt: skip
+                        fuse: bool) -> torch.Tensor:
     """The whole (HW)^2 score volume at once, written as directly as possible (one image)."""
     height, width = f.shape[2:]
     h, w = height // rate, width // rate
@@ -79,19 +79,19 @@ def reference_attention(f: torch.Tensor, mask: torch.Tensor, rate: int, scale: f
         for dy in (-1, 0, 1):
             for dx in (-1, 0, 1):
                 fused += grid[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w,
-                              1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]  # fmt: skip
+                              1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
         scores = fused.view(h * w, h * w)
     scores = scores.masked_fill(~valid[None], float("-inf"))
     attention = torch.softmax(scores * scale, dim=1)
     raw = F.unfold(f, kernel, stride=rate, padding=pad)[0].T
     rebuilt = F.fold((attention @ raw).T[None], (height, width), kernel, stride=rate, padding=pad)
     overlap = F.fold(torch.ones(1, kernel * kernel, h * w), (height, width), kernel,
-                     stride=rate, padding=pad)  # fmt: skip
+                     stride=rate, padding=pad)
     return torch.where(hole > 0.5, rebuilt / overlap, f)
 
 
 def hole_mask(height: int, width: int, top: int, bottom: int, left: int, right: int
-              ) -> torch.Tensor:  # fmt: skip
+              ) -> torch.Tensor:
     mask = torch.zeros(1, 1, height, width)
     mask[..., top:bottom, left:right] = 1.0
     return mask
@@ -121,7 +121,7 @@ def test_attention_copies_the_one_matching_known_patch(rate: int) -> None:
     f[..., outer[0], outer[1]] = f[..., source[0], source[1]]  # the ring around the hole too
     hole = slice(top, top + side), slice(left, left + side)
     expected = f[..., hole[0].start - shift : hole[0].stop - shift,
-                 hole[1].start - shift : hole[1].stop - shift].clone()  # fmt: skip
+                 hole[1].start - shift : hole[1].stop - shift].clone()
     f[..., hole[0], hole[1]] *= 0.5  # same direction, so cosine similarity 1 with the source
     mask = hole_mask(size, size, top, top + side, left, left + side)
     for fuse in (False, True):

@@ -41,7 +41,7 @@ def test_strided_conv_count_follows_the_sizes(
     config = GlobalLocalDiscriminatorConfig(global_side, local_side, base_channels=2, features=4)
     d = GlobalLocalDiscriminator(config)
     for branch, count, side in (("global", global_convs, global_side),
-                                ("local", local_convs, local_side)):  # fmt: skip
+                                ("local", local_convs, local_side)):
         convs = d.strided_convs(branch)
         assert len(convs) == count == len(branch_sides(side))
         assert all(conv.stride == (2, 2) and conv.kernel_size == (5, 5) for conv in convs)
@@ -49,7 +49,7 @@ def test_strided_conv_count_follows_the_sizes(
     # The paper's widths: 64, 128, 256, 512, 512, 512 (capped at 8 x base).
     assert GlobalLocalDiscriminatorConfig(base_channels=64).widths(256) == [
         64, 128, 256, 512, 512, 512
-    ]  # fmt: skip
+    ]
 
 
 def test_branches_have_batchnorm_relu_and_a_fully_connected_layer() -> None:
@@ -72,7 +72,7 @@ def test_branches_have_batchnorm_relu_and_a_fully_connected_layer() -> None:
         ((3, 32, 32), (2, 3, 16, 16), r"images shape \(3, 32, 32\)"),
         ((2, 3, 32, 32), (1, 3, 16, 16), r"2 images but 1 patches"),
     ],
-)  # fmt: skip
+)
 def test_wrong_sizes_name_expected_and_received_shapes(
     images: tuple[int, ...], patches: tuple[int, ...], message: str
 ) -> None:

@@ -18,7 +18,7 @@ def test_dry_run_writes_every_figure(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--dry-run", "--out", str(out)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["dry_run"] is True and report["device"] == "cpu"

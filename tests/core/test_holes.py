@@ -16,7 +16,7 @@ def test_hole_crops_centre_clamp_and_empty() -> None:
         block_mask(64, 10, 20, 30, 40),  # centre (14, 34): top clamps to 0
         block_mask(64, 60, 63, 60, 63),  # near the corner: clamps to 64 - 32
         torch.zeros(1, 1, 64, 64),  # empty: the centre crop
-    ])  # fmt: skip
+    ])
     assert hole_crops(masks, 32) == [(18, 8, 32), (0, 18, 32), (32, 32, 32), (16, 16, 32)]
 
 

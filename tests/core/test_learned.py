@@ -43,7 +43,7 @@ def no_weights_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def save_tiny(folder: Path, name: str = "edge-gan", method: str = "edge-gan", **overrides: object
-              ) -> Path:  # fmt: skip
+              ) -> Path:
     """Untrained tiny edge-gan inference weights, as ``inpaint train`` would ship them."""
     folder.mkdir(parents=True, exist_ok=True)
     config = EdgeGanConfig(**{**TINY, **overrides})  # type: ignore[arg-type]
@@ -52,7 +52,7 @@ def save_tiny(folder: Path, name: str = "edge-gan", method: str = "edge-gan", **
     networks = {name: getattr(training, name).state_dict() for name in training.inference_networks}
     path = folder / f"{name}.safetensors"
     save_checkpoint(path, flatten_state(networks), method=method, config=config_to_dict(config),
-                    step=0, half=True)  # fmt: skip
+                    step=0, half=True)
     return path
 
 
@@ -90,7 +90,7 @@ def test_parse_options_applies_to_a_base_config() -> None:
 
 def test_parse_options_unknown_key_lists_the_valid_ones() -> None:
     with pytest.raises(ParameterError, match=r"unknown option 'depth' for Settings; valid: "
-                       r"width, rate, flip, label, prior, sizes"):  # fmt: skip
+                       r"width, rate, flip, label, prior, sizes"):
         parse_options(Settings, {"depth": "3"})
 
 
@@ -105,7 +105,7 @@ def test_parse_options_unknown_key_lists_the_valid_ones() -> None:
 )
 def test_parse_options_bad_value_names_it_and_the_type(key: str, text: str, expected: str) -> None:
     with pytest.raises(ParameterError, match=rf"option {key}='{text}' is not valid; "
-                       rf"expected {expected}$"):  # fmt: skip
+                       rf"expected {expected}$"):
         parse_options(Settings, {key: text})
 
 
@@ -118,7 +118,7 @@ def test_parse_options_runs_the_config_validation() -> None:
     with pytest.raises(ParameterError, match=r"local_size=16 must be >= 32"):
         parse_options(EdgeGanConfig, {"local_size": "16"})
     config = parse_options(EdgeGanConfig, {"texture_loss": "discriminator-features",
-                                           "gan_loss": "hinge", "prior": "telea"})  # fmt: skip
+                                           "gan_loss": "hinge", "prior": "telea"})
     assert config.texture_loss is TextureLoss.DISCRIMINATOR_FEATURES
     assert config.prior is Prior.TELEA
 
@@ -162,7 +162,7 @@ def test_missing_weights_say_how_to_train_them(
     monkeypatch.delenv(WEIGHTS_DIR_ENV)
     monkeypatch.setattr(EdgeGan, "weights_folder", None)
     with pytest.raises(MissingWeightsError, match=r"no weights folder is configured.*inpaint "
-                       rf"train edge-gan.*{WEIGHTS_DIR_ENV}"):  # fmt: skip
+                       rf"train edge-gan.*{WEIGHTS_DIR_ENV}"):
         inpaint(rgb_image, hole_mask, "edge-gan", device="cpu")
 
 
@@ -184,7 +184,7 @@ def test_given_weights_that_do_not_exist(
 ) -> None:
     missing = tmp_path / "nowhere" / "mine.safetensors"
     with pytest.raises(MissingWeightsError, match=rf"weights file {missing} given for method "
-                       r"'edge-gan' does not exist"):  # fmt: skip
+                       r"'edge-gan' does not exist"):
         inpaint(rgb_image, hole_mask, "edge-gan", device="cpu", weights=missing)
 
 
@@ -198,9 +198,9 @@ def test_weights_of_another_method_or_layout_are_refused(
     training = EdgeGanTraining(EdgeGanConfig(**TINY))  # type: ignore[arg-type]
     half = tmp_path / "half.safetensors"
     save_checkpoint(half, flatten_state({"edge_generator": training.edge_generator.state_dict()}),
-                    method="edge-gan", config=training.config_dict(), step=0)  # fmt: skip
+                    method="edge-gan", config=training.config_dict(), step=0)
     with pytest.raises(InvalidWeightsError, match=r"lack network 'image_generator' "
-                       r"\(found: edge_generator\)"):  # fmt: skip
+                       r"\(found: edge_generator\)"):
         inpaint(rgb_image, hole_mask, "edge-gan", device="cpu", weights=half)
     wider = tmp_path / "wider.safetensors"
     config = {**training.config_dict(), "base_channels": 8}  # the sidecar lies about the width
@@ -212,7 +212,7 @@ def test_weights_of_another_method_or_layout_are_refused(
 
 # --- running ------------------------------------------------------------------------------------
 def test_trained_checkpoint_runs(tmp_path: Path, rgb_image: np.ndarray, hole_mask: np.ndarray
-                                 ) -> None:  # fmt: skip
+                                 ) -> None:
     class Crops(Dataset):
         def __len__(self) -> int:
             return 2
@@ -226,7 +226,7 @@ def test_trained_checkpoint_runs(tmp_path: Path, rgb_image: np.ndarray, hole_mas
     torch.manual_seed(0)
     model = EdgeGanTraining(EdgeGanConfig(**TINY))  # type: ignore[arg-type]
     result = train(model, Crops(), tmp_path / "run",
-                   TrainConfig(steps=2, batch_size=2, device="cpu"))  # fmt: skip
+                   TrainConfig(steps=2, batch_size=2, device="cpu"))
     restored = inpaint(rgb_image, hole_mask, "edge-gan", weights=result.weights, device="cpu")
     assert restored.dtype == np.uint8 and restored.shape == rgb_image.shape
     assert np.array_equal(restored[~hole_mask], rgb_image[~hole_mask])
@@ -273,7 +273,7 @@ def test_show_edges_returns_the_edge_map(
     rgb_image = rgb_image.copy()
     rgb_image[:, 10:16] //= 3  # a dark bar: sharp edges outside the hole
     restored, extras = inpaint(rgb_image, hole_mask, "edge-gan", weights=weights, device="cpu",
-                               show_edges=True, return_extras=True)  # fmt: skip
+                               show_edges=True, return_extras=True)
     assert set(extras) == {"edges"}
     edges = extras["edges"]
     assert edges.dtype == np.float32 and edges.shape == hole_mask.shape
@@ -285,10 +285,10 @@ def test_show_edges_returns_the_edge_map(
     assert expected[~hole_mask].sum() >= 20
     assert np.array_equal(edges[~hole_mask], expected[~hole_mask])
     plain, none = inpaint(rgb_image, hole_mask, "edge-gan", weights=weights, device="cpu",
-                          return_extras=True)  # fmt: skip
+                          return_extras=True)
     assert none == {} and np.array_equal(plain, restored)
     _, binary = inpaint(rgb_image, hole_mask, "edge-gan", weights=weights, device="cpu",
-                        show_edges=True, edge_threshold=0.5, return_extras=True)  # fmt: skip
+                        show_edges=True, edge_threshold=0.5, return_extras=True)
     assert set(np.unique(binary["edges"])) <= {0.0, 1.0}
 
 
@@ -308,7 +308,7 @@ def test_untrained_telea_prior_model_equals_telea(
             np.testing.assert_allclose(learned[hole_mask], classical[hole_mask], atol=1e-3)
     # And with the "none" prior the same untrained model does not give Telea's fill.
     none = inpaint(rgb_image, hole_mask, "edge-gan", weights=save_tiny(tmp_path / "none"),
-                   device="cpu")  # fmt: skip
+                   device="cpu")
     assert np.abs(none.astype(int) - inpaint(rgb_image, hole_mask, "telea")).max() > 10
 
 
@@ -321,7 +321,7 @@ def test_untrained_telea_prior_model_equals_telea(
         ("bf16", "cuda:1", True, torch.bfloat16), ("fp16", "cuda:0", True, torch.float16),
         ("auto", "mps", None, None),
     ],
-)  # fmt: skip
+)
 def test_autocast_dtype_per_precision_and_device(precision, device, bf16, expected) -> None:
     from inpaint_core.learned import autocast_dtype
 

@@ -227,7 +227,7 @@ def test_vgg19_layout_matches_torchvision_indices():
     assert len(deep.features) == 36
     assert [m.out_channels for m in deep.features if isinstance(m, torch.nn.Conv2d)] == [
         64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512,
-    ]  # fmt: skip
+    ]
     with pytest.raises(ParameterError, match="relu1_1"):
         Vgg19Features(layers=("relu9_9",))
 

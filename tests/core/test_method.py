@@ -27,7 +27,7 @@ def test_defaults_fill_missing_parameters() -> None:
     values = INFO.validate_params({"radius": 7})
     assert values == {
         "radius": 7, "strength": 0.5, "mode": "fast", "flag": True, "weights": None,
-    }  # fmt: skip
+    }
     assert INFO.family is Family.CGAN
 
 
@@ -107,4 +107,4 @@ def test_to_dict_is_json_ready() -> None:
     assert described["parameters"][0] == {
         "name": "radius", "type": "int", "default": 5, "help": "radius",
         "minimum": 1, "maximum": 100, "choices": [],
-    }  # fmt: skip
+    }

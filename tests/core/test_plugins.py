@@ -14,10 +14,10 @@ from inpaint_core.errors import PluginError, UnknownMethodError
 
 BUILT_INS = {"telea", "navier-stokes", "biharmonic", "push-pull", "telea-pushpull", "exemplar",
              "edge-gan", "context-encoder",
-             "partial-conv-unet", "pix2pix", "glcic", "deepfill-v2", "lama"}  # fmt: skip
+             "partial-conv-unet", "pix2pix", "glcic", "deepfill-v2", "lama"}
 LEARNED = {"edge-gan": "edge_gan", "context-encoder": "context_encoder", "pix2pix": "pix2pix",
            "partial-conv-unet": "partial_conv_unet", "glcic": "glcic",
-           "deepfill-v2": "deepfill_v2", "lama": "lama"}  # fmt: skip
+           "deepfill-v2": "deepfill_v2", "lama": "lama"}
 
 DUPLICATE_TELEA = """
     from inpaint_core import hookimpl
@@ -157,7 +157,7 @@ def test_cli_lists_and_runs_the_installed_plugin(example_plugin, samples, tmp_pa
     listing = subprocess.run(
         [sys.executable, "-m", "inpaint_core.cli", "methods"],
         capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    )
     assert "ring-mean" in listing.stdout and "other" in listing.stdout
     from inpaint_core.io import read_image, read_mask
 
@@ -170,7 +170,7 @@ def test_cli_lists_and_runs_the_installed_plugin(example_plugin, samples, tmp_pa
             "--method", "ring-mean", "--param", "ring=2", "--output", str(output),
         ],
         capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    )
     damaged = read_image(samples / "astronaut_damaged.png")
     restored = read_image(output)
     mask = read_mask(samples / "astronaut_mask.png") != 0

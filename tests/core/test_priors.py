@@ -75,9 +75,9 @@ def test_an_untrained_method_with_the_blend_prior_equals_the_blend() -> None:
     glcic = GlcicNetworks(GlcicConfig(
         base_channels=4, image_size=32, discriminator_channels=4, discriminator_features=8,
         prior="blend",  # type: ignore[arg-type]
-    ))  # fmt: skip
+    ))
     assert torch.equal(glcic.completion(images, masks), expected)
     unet = PartialConvUnetNetworks(PartialConvUnetConfig(
         base_channels=4, depth=3, prior="blend", texture_loss="none",  # type: ignore[arg-type]
-    ))  # fmt: skip
+    ))
     assert torch.equal(unet.complete(images, masks), expected)

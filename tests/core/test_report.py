@@ -44,7 +44,7 @@ def _row(method, mask, image, psnr=NAN, *, l1=NAN, seconds=1.0, ram=100.0, gpu=N
         status="failed" if failed else "ok", psnr=psnr, ssim=NAN if failed else psnr / 40,
         psnr_hole=psnr - 10, ssim_hole=NAN if failed else psnr / 50, l1=l1,
         l1_hole=l1 * 2, seconds=seconds, peak_ram_mb=ram, peak_gpu_mb=gpu, error=error,
-    )  # fmt: skip
+    )
 
 
 # Deliberately out of protocol order. alpha fails every free-form image (a "failed" cell) and
@@ -92,7 +92,7 @@ def test_columns_sort_ratios_numerically_then_other_kinds_then_custom_by_name() 
     kinds = [("free_form-40", "free_form", 0.4), ("custom-b.png", "custom", NAN),
              ("cracks-10", "cracks", 0.1), ("free_form-5", "free_form", 0.05),
              ("a.png", "custom", NAN), ("rectangles-10", "rectangles", 0.1),
-             ("centre-100", "centre", 1.0), ("centre-20", "centre", 0.2)]  # fmt: skip
+             ("centre-100", "centre", 1.0), ("centre-20", "centre", 0.2)]
     rows = [EvalRow("x.png", label, kind, ratio, 0.1, "m", "ok") for label, kind, ratio in kinds]
     expected = ["centre-20", "centre-100", "free_form-5", "free_form-40", "rectangles-10"]
     assert mask_columns(rows) == [*expected, "cracks-10", "a.png", "custom-b.png"]

@@ -153,7 +153,7 @@ def test_run_writes_log_rows_every_log_every_steps(tmp_path: Path) -> None:
     assert result.step == 5 and not result.stopped
     rows = read_log(tmp_path / "every2")
     assert list(rows[0]) == ["step", "epoch", "wall_seconds", "steps_per_second",
-                             "critic", "gen", "l1"]  # fmt: skip
+                             "critic", "gen", "l1"]
     assert [int(row["step"]) for row in rows] == [2, 4, 5]  # the last step is always logged
     assert [int(row["epoch"]) for row in rows] == [1, 3, 4]  # one batch per epoch
     every = {int(row["step"]): float(row["l1"]) for row in read_log(tmp_path / "every1")}
@@ -167,11 +167,11 @@ def test_checkpoints_and_fp16_inference_weights(tmp_path: Path) -> None:
     out = tmp_path / "run"
     data = {"kind": "test", "items": 2}
     result = train(tiny(), EpochImages(), out, settings(4, checkpoint_every=2),
-                   training_data=data)  # fmt: skip
+                   training_data=data)
     assert steps_on_disk(out) == [
         f"step-{step:08d}{suffix}" for step in (2, 4)
         for suffix in (".json", ".safetensors", ".state.pt")
-    ]  # fmt: skip
+    ]
     assert result.checkpoint == out / "checkpoints" / "step-00000004.safetensors"
     assert result.weights == out / "tiny-fill.safetensors"
     assert set(result.losses) == {"critic", "gen", "l1"}
@@ -202,7 +202,7 @@ def test_keep_checkpoints_prunes_the_oldest(tmp_path: Path) -> None:
     assert steps_on_disk(out) == [
         f"step-{step:08d}{suffix}" for step in (5, 6)
         for suffix in (".json", ".safetensors", ".state.pt")
-    ]  # fmt: skip
+    ]
 
 
 def test_find_latest_checkpoint_and_read_info(tmp_path: Path) -> None:
@@ -236,14 +236,14 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -
     straight_last = straight / "checkpoints" / "step-00000006.safetensors"
     assert_same_tensors(tensors_of(resumed.checkpoint), tensors_of(straight_last))
     assert_same_tensors(tensors_of(split / "tiny-fill.safetensors"),
-                        tensors_of(straight / "tiny-fill.safetensors"))  # fmt: skip
+                        tensors_of(straight / "tiny-fill.safetensors"))
     # Both halves of the log together are the uninterrupted log.
     metrics = ("epoch", "critic", "gen", "l1")
     assert [[row[key] for key in metrics] for row in read_log(split)] == [
         [row[key] for key in metrics] for row in read_log(straight)
     ]
     assert read_run_info(split).wall_seconds >= read_run_info(
-        split / "checkpoints" / "step-00000002.safetensors").wall_seconds  # fmt: skip
+        split / "checkpoints" / "step-00000002.safetensors").wall_seconds
 
 
 def test_resume_restores_the_optimiser_state(tmp_path: Path) -> None:
@@ -275,7 +275,7 @@ def test_resume_from_an_older_checkpoint_truncates_the_log(tmp_path: Path) -> No
     before = read_log(out)
     assert [int(row["step"]) for row in before] == [1, 2, 3, 4, 5]
     train(tiny(), EpochImages(), out, settings(3),
-          resume=out / "checkpoints" / "step-00000002.safetensors")  # fmt: skip
+          resume=out / "checkpoints" / "step-00000002.safetensors")
     after = read_log(out)
     assert [int(row["step"]) for row in after] == [1, 2, 3]  # rows 3-5 dropped, 3 rewritten
     assert after[:2] == before[:2]
@@ -340,7 +340,7 @@ def test_should_stop_saves_a_checkpoint_and_returns(tmp_path: Path) -> None:
         assert steps == 10 and set(losses) == {"critic", "gen", "l1"}
 
     result = train(tiny(), EpochImages(), out, settings(10, checkpoint_every=100),
-                   progress=progress, should_stop=lambda: len(seen) >= 3)  # fmt: skip
+                   progress=progress, should_stop=lambda: len(seen) >= 3)
     assert result.stopped and result.step == 3 and seen == [1, 2, 3]
     assert result.checkpoint == out / "checkpoints" / "step-00000003.safetensors"
     assert read_run_info(out / "tiny-fill.safetensors").step == 3
@@ -425,7 +425,7 @@ def test_train_config_rejects_bad_values(kwargs: dict[str, object], message: str
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_on_cpu_is_refused(tmp_path: Path, precision: str) -> None:
     with pytest.raises(ParameterError, match=rf"precision '{precision}' needs a CUDA device, "
-                       r"not cpu.*--precision fp32"):  # fmt: skip
+                       r"not cpu.*--precision fp32"):
         train(tiny(), EpochImages(), tmp_path, settings(1, precision=precision))
 
 
@@ -465,12 +465,12 @@ def test_edge_gan_training_run_writes_inference_weights(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = train(model, EpochImages(size=32), out, settings(2, checkpoint_every=1))
     assert steps_on_disk(out)[-3:] == [f"step-00000002{s}" for s in
-                                       (".json", ".safetensors", ".state.pt")]  # fmt: skip
+                                       (".json", ".safetensors", ".state.pt")]
     full, _ = load_checkpoint(result.checkpoint)
     assert {key.split(".")[0] for key in full} == {
         "edge_generator", "image_generator", "edge_discriminator", "global_discriminator",
         "local_discriminator",
-    }  # fmt: skip
+    }
     raw = safetensors.torch.load_file(str(result.weights))
     assert {key.split(".")[0] for key in raw} == {"edge_generator", "image_generator"}
     assert {tensor.dtype for tensor in raw.values() if tensor.is_floating_point()} == {
@@ -483,7 +483,7 @@ def test_edge_gan_training_run_writes_inference_weights(tmp_path: Path) -> None:
     assert sidecar["extra"]["prior"] == "none"
     header = list(read_log(out)[0])
     for key in ("d1_loss", "g1_adv", "g1_fm", "d2_loss", "d3_loss", "g2_adv2", "g2_adv3",
-                "g2_perceptual", "g2_style", "g2_l1", "hole_psnr"):  # fmt: skip
+                "g2_perceptual", "g2_style", "g2_l1", "hole_psnr"):
         assert key in header
     assert all(math.isfinite(value) for value in result.losses.values())
 
@@ -493,7 +493,7 @@ def test_edge_gan_l1_goes_down_on_a_fixed_batch(tmp_path: Path) -> None:
     config = EdgeGanConfig(**TINY_EDGE_GAN, lr=1e-3)  # type: ignore[arg-type]
     out = tmp_path / "run"
     train(EdgeGanTraining(config), EpochImages(size=32, fixed=True), out,
-          settings(12, checkpoint_every=100))  # fmt: skip
+          settings(12, checkpoint_every=100))
     rows = read_log(out)
     assert all(math.isfinite(float(value)) for row in rows for value in row.values())
     l1 = [float(row["g2_l1"]) for row in rows]

@@ -34,7 +34,7 @@ def test_download_reports_progress_and_checks_the_digest(tmp_path: Path, server:
     seen: list[tuple[int, int]] = []
     digest = "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
     target = download(f"{server.url}/w.bin", tmp_path / "w.bin", digest,
-                      progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+                      progress=lambda done, total: seen.append((done, total)))
     assert target.read_bytes() == PAYLOAD
     assert seen[-1] == (len(PAYLOAD), len(PAYLOAD))
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
@@ -67,7 +67,7 @@ def test_a_cancelled_download_resumes_in_the_next_call(tmp_path: Path, server: _
     with pytest.raises(DownloadCancelledError, match="resumes"):
         download(f"{server.url}/w.bin", target, None,
                  cancelled=lambda: (tmp_path / "w.bin.part").exists()
-                 and (tmp_path / "w.bin.part").stat().st_size > 200_000)  # fmt: skip
+                 and (tmp_path / "w.bin.part").stat().st_size > 200_000)
     kept = (tmp_path / "w.bin.part").stat().st_size
     assert 200_000 < kept < len(PAYLOAD)
     download(f"{server.url}/w.bin", target, None)
@@ -142,7 +142,7 @@ def test_cli_fetch_offline_gives_the_url_and_the_import_command(
 def test_cli_fetch_digest_mismatch_exits_2_and_removes_the_file(
     home: Path, server: _Server, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     server.files["/big-lama.zip"] = PAYLOAD
     _entry_at(monkeypatch, f"{server.url}/big-lama.zip", "md5:" + "1" * 32)
     assert main(["weights", "fetch", "big-lama"]) == 2
@@ -206,7 +206,7 @@ def test_cli_run_with_a_pth_file_answers_with_the_import_command(
     checkpoint = tmp_path / "EdgeModel_gen.pth"
     checkpoint.write_bytes(b"not read")
     code = main(["run", str(image), str(mask), "-m", "edge-gan", "--weights", str(checkpoint),
-                 "-o", str(tmp_path / "o.png")])  # fmt: skip
+                 "-o", str(tmp_path / "o.png")])
     assert code == 2
     err = capsys.readouterr().err
     assert "inpaint weights import edge-connect" in err

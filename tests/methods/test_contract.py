@@ -29,7 +29,7 @@ def weights_for(name: str, folder: Path) -> dict[str, object]:
     converted = get_format("lama" if name == "lama" else "mi-gan-torchscript").convert(source)
     path = folder / f"{name}.safetensors"
     save_checkpoint(path, flatten_state(converted.networks), method=converted.method,
-                    config=converted.config, step=0)  # fmt: skip
+                    config=converted.config, step=0)
     return {"weights": path, "device": "cpu"}
 
 
@@ -67,7 +67,7 @@ def test_check_method_catches_a_non_deterministic_method() -> None:
 
 def test_check_method_catches_nan_output() -> None:
     with pytest.raises(AssertionError, match=r"'explodes' breaks the contract \(uint8 \(48, 64\)\)"
-                       ": method 'explodes' returned NaN"):  # fmt: skip
+                       ": method 'explodes' returned NaN"):
         check_method(Explodes)
 
 

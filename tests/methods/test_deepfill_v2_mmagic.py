@@ -60,7 +60,7 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def differences(result: np.ndarray, expected: np.ndarray, image: np.ndarray,
-                hole: np.ndarray) -> tuple[int, float]:  # fmt: skip
+                hole: np.ndarray) -> tuple[int, float]:
     assert result.shape == expected.shape == image.shape and result.dtype == np.uint8
     assert np.array_equal(result[~hole], image[~hole]), "pixels outside the hole changed"
     difference = np.abs(result.astype(int) - expected.astype(int))[hole]
@@ -72,7 +72,7 @@ def test_cli_run_equals_the_reference(weights: Path, tmp_path: Path, case: str) 
     image_path, mask_path = FIXTURE / f"{case}.png", FIXTURE / f"{case}_mask.png"
     output = tmp_path / "out.png"
     assert cli("run", image_path, mask_path, "--method", "deepfill-v2", "--weights", weights,
-               "--device", "cpu", "--output", output) == 0  # fmt: skip
+               "--device", "cpu", "--output", output) == 0
     image, hole = read_rgb(image_path), read_hole(mask_path)
     expected = read_rgb(FIXTURE / f"{case}_expected.png")
     worst, mean = differences(read_rgb(output), expected, image, hole)
@@ -84,7 +84,7 @@ def test_cli_run_equals_the_reference(weights: Path, tmp_path: Path, case: str) 
 def test_the_fusion_matters_at_the_bound(weights: Path) -> None:
     """Without attention propagation the result leaves the bound: the test sees the attention."""
     config = DeepFillV2Config(architecture="mmagic", channel_factor=0.25,
-                              refine_channel_factor=0.375, attention_fuse=False)  # fmt: skip
+                              refine_channel_factor=0.375, attention_fuse=False)
     networks = MmagicDeepFillNetworks(config)
     from inpaint_core.checkpoint import load_checkpoint, unflatten_state
 
@@ -124,7 +124,7 @@ def test_published_widths_are_the_default() -> None:
     assert tuple(state["stage2.decoder.dec1.conv.conv.weight"].shape) == (256, 192, 3, 3)
     assert tuple(state["stage2.decoder.dec7.conv.conv.weight"].shape) == (6, 16, 3, 3)
     assert torch.equal(state["stage2.contextual_attention_neck.contextual_attention.fuse_kernel"],
-                       torch.eye(3).view(1, 1, 3, 3))  # fmt: skip
+                       torch.eye(3).view(1, 1, 3, 3))
 
 
 def rewrite(tmp_path: Path, edit, meta: object = None) -> Path:
@@ -153,9 +153,9 @@ def rewrite(tmp_path: Path, edit, meta: object = None) -> Path:
         (lambda s: [s.pop(k) for k in list(s) if k.startswith("generator.")],
          "has no 'generator.' tensors; its state_dict holds disc."),
     ],
-)  # fmt: skip
+)
 def test_key_mismatches_exit_2_naming_the_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                               edit, message: str) -> None:  # fmt: skip
+                                               edit, message: str) -> None:
     path = rewrite(tmp_path, edit)
     code = cli(
         "weights", "import", "mmagic-deepfillv2", path, "--output", tmp_path / "w.safetensors"
@@ -200,9 +200,9 @@ def test_a_pickled_command_is_never_run_and_the_file_converts(tmp_path: Path) ->
         ({"architecture": "mmagic", "refine_channel_factor": 0.01},
          r"refine_channel_factor=0.01 must be >= 1/16"),
     ],
-)  # fmt: skip
+)
 def test_config_refuses_what_the_architecture_lacks(kwargs: dict[str, object],
-                                                    message: str) -> None:  # fmt: skip
+                                                    message: str) -> None:
     with pytest.raises(ParameterError, match=message):
         DeepFillV2Config(**kwargs)  # type: ignore[arg-type]
 

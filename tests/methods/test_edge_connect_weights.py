@@ -38,7 +38,7 @@ MAX_DIFFERING = 0.05
 
 def _maker() -> ModuleType:
     spec = importlib.util.spec_from_file_location("edge_connect_fixture",
-                                                  FIXTURE / "make_fixture.py")  # fmt: skip
+                                                  FIXTURE / "make_fixture.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -70,7 +70,7 @@ def weights(published: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The published folder imported as this project's checkpoint, by the CLI."""
     output = tmp_path_factory.mktemp("imported") / "edgeconnect.safetensors"
     assert main(["weights", "import", "edge-connect", str(published), "--output",
-                 str(output)]) == 0  # fmt: skip
+                 str(output)]) == 0
     return output
 
 
@@ -105,7 +105,7 @@ def test_imported_weights_reproduce_the_reference(weights: Path, tmp_path: Path)
     """``inpaint run`` with the imported weights writes EdgeConnect's test() output."""
     output = tmp_path / "out.png"
     code = main(["run", str(FIXTURE / "input.png"), str(FIXTURE / "mask.png"), "-m", "edge-gan",
-                 "--weights", str(weights), "--device", "cpu", "-o", str(output)])  # fmt: skip
+                 "--weights", str(weights), "--device", "cpu", "-o", str(output)])
     assert code == 0
     ours = np.array(Image.open(output)).astype(np.int64)
     reference = np.array(Image.open(FIXTURE / "reference_output.png")).astype(np.int64)
@@ -132,7 +132,7 @@ def test_the_sidecar_records_the_import(weights: Path) -> None:
     published = info.extra["published"]
     assert published["format"] == "edge-connect"
     assert published["iterations"] == {"edge_generator": RECORD["iteration"],
-                                       "image_generator": RECORD["iteration"]}  # fmt: skip
+                                       "image_generator": RECORD["iteration"]}
     assert published["files"] == ["EdgeModel_gen.pth", "InpaintingModel_gen.pth"]
 
 
@@ -155,7 +155,7 @@ def test_the_format_is_registered() -> None:
 
 
 def test_legacy_and_zip_files_load_alike(published: Path, states: States, weights: Path,
-                                         tmp_path: Path) -> None:  # fmt: skip
+                                         tmp_path: Path) -> None:
     """The published 2019 files are legacy torch pickles; new torch saves zip archives."""
     for name in MAKER.FILES:
         with open(published / name, "rb") as handle:
@@ -202,12 +202,12 @@ def _write_generator(folder: Path, name: str, generator: dict[str, torch.Tensor]
 def test_missing_folder_and_files_are_named(published: Path, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     with pytest.raises(InvalidWeightsError, match=r"nowhere is not a folder; the format "
-                       r"expects a folder holding EdgeModel_gen\.pth and Inpainting"):  # fmt: skip
+                       r"expects a folder holding EdgeModel_gen\.pth and Inpainting"):
         FORMAT.convert(missing)
     folder = _copy_folder(published, tmp_path / "partial")
     (folder / "InpaintingModel_gen.pth").unlink()
     with pytest.raises(InvalidWeightsError, match=r"InpaintingModel_gen\.pth does not exist; "
-                       r"the format expects a folder holding"):  # fmt: skip
+                       r"the format expects a folder holding"):
         FORMAT.convert(folder)
 
 
@@ -215,9 +215,9 @@ def test_a_file_without_generator_is_refused(published: Path, tmp_path: Path) ->
     folder = _copy_folder(published, tmp_path / "dis")
     (folder / "EdgeModel_gen.pth").unlink()
     torch.save({"discriminator": {"conv1.0.weight_orig": torch.zeros(1)}},
-               folder / "EdgeModel_gen.pth")  # fmt: skip
+               folder / "EdgeModel_gen.pth")
     with pytest.raises(InvalidWeightsError, match=r"EdgeModel_gen\.pth holds no 'generator' "
-                       r"state dict \(found: \['discriminator'\]\)"):  # fmt: skip
+                       r"state dict \(found: \['discriminator'\]\)"):
         FORMAT.convert(folder)
 
 
@@ -244,8 +244,8 @@ def test_edgeconnect_architecture_needs_prior_none() -> None:
 
     assert EdgeGanConfig().architecture is Architecture.LITE
     with pytest.raises(ParameterError, match=r"prior='telea' does not exist in "
-                       r"architecture='edgeconnect'"):  # fmt: skip
+                       r"architecture='edgeconnect'"):
         EdgeGanConfig(architecture="edgeconnect", prior="telea")  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match=r"unknown architecture 'edge'; valid: lite, "
-                       r"edgeconnect"):  # fmt: skip
+                       r"edgeconnect"):
         EdgeGanConfig(architecture="edge")  # type: ignore[arg-type]

@@ -39,7 +39,7 @@ MAX_DIFFERING = 0.02
 
 def _maker() -> ModuleType:
     spec = importlib.util.spec_from_file_location("glcic_mmagic_fixture",
-                                                  FIXTURE / "make_fixture.py")  # fmt: skip
+                                                  FIXTURE / "make_fixture.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -58,7 +58,7 @@ def state() -> OrderedDict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def published(state: OrderedDict[str, torch.Tensor], tmp_path_factory: pytest.TempPathFactory
-              ) -> Path:  # fmt: skip
+              ) -> Path:
     """The checkpoint as OpenMMLab publishes it: ``{'meta', 'state_dict'}``, torch.save."""
     folder = tmp_path_factory.mktemp("openmmlab")
     return MAKER.write_checkpoint(folder / "gl_256x256_8x12_places_20200619-52a040a8.pth", state)
@@ -69,7 +69,7 @@ def weights(published: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The published file imported as this project's checkpoint, by the CLI."""
     output = tmp_path_factory.mktemp("imported") / "glcic-places.safetensors"
     assert main(["weights", "import", "mmagic-glcic", str(published), "--output",
-                 str(output)]) == 0  # fmt: skip
+                 str(output)]) == 0
     return output
 
 
@@ -97,12 +97,12 @@ def test_generated_weights_are_the_fixtures(state: OrderedDict[str, torch.Tensor
 # --- equality with the reference ---------------------------------------------------------------
 @pytest.mark.parametrize("name", ["256", "132x200"])
 def test_imported_weights_reproduce_the_reference(weights: Path, tmp_path: Path, name: str
-                                                  ) -> None:  # fmt: skip
+                                                  ) -> None:
     """``inpaint run`` with the imported weights writes mmagic's inferencer output."""
     output = tmp_path / "out.png"
     code = main(["run", str(FIXTURE / f"image_{name}.png"), str(FIXTURE / f"mask_{name}.png"),
                  "-m", "glcic", "--weights", str(weights), "--device", "cpu",
-                 "-o", str(output)])  # fmt: skip
+                 "-o", str(output)])
     assert code == 0
     ours = np.array(Image.open(output)).astype(np.int64)
     image, hole, expected = _case(name)
@@ -127,7 +127,7 @@ def test_channel_order_matters(weights: Path) -> None:
     the channel order, not only the layers)."""
     image, hole, expected = _case("132x200")
     swapped = inpaint(np.ascontiguousarray(image[..., ::-1]), hole, "glcic",
-                      weights=str(weights), device="cpu")[..., ::-1]  # fmt: skip
+                      weights=str(weights), device="cpu")[..., ::-1]
     assert np.abs(swapped.astype(np.int64) - expected)[hole].mean() > 5
 
 
@@ -159,7 +159,7 @@ def test_the_format_is_registered() -> None:
 
 
 def test_a_pickled_command_is_never_run(state: OrderedDict[str, torch.Tensor],
-                                        tmp_path: Path) -> None:  # fmt: skip
+                                        tmp_path: Path) -> None:
     """A checkpoint of this layout whose ``meta`` would run a command when loaded freely
     converts without running it."""
     marker = tmp_path / "ran"
@@ -195,7 +195,7 @@ def test_mismatching_keys_exit_2_naming_them(
     bad["generator.encoder.enc1.conv.weight"] = torch.zeros(64, 3, 5, 5)
     path = _save(tmp_path / "bad.pth", bad)
     code = main(["weights", "import", "mmagic-glcic", str(path), "--output",
-                 str(tmp_path / "w.safetensors")])  # fmt: skip
+                 str(tmp_path / "w.safetensors")])
     assert code == 2
     message = capsys.readouterr().err
     assert f"mmagic-glcic generator ({path}) does not fit" in message
@@ -208,19 +208,19 @@ def test_mismatching_keys_exit_2_naming_them(
 
 
 def test_another_models_file_is_refused(state: OrderedDict[str, torch.Tensor],
-                                        tmp_path: Path) -> None:  # fmt: skip
+                                        tmp_path: Path) -> None:
     """No discriminator, another discriminator, stray keys: each is refused by name."""
     generator = {k: v for k, v in state.items() if k.startswith("generator.")}
     with pytest.raises(InvalidWeightsError, match=r"missing keys: disc\.fc\.bias, disc\.fc\."
-                       r"weight, disc\.global_disc\.conv1\.bn\.bias"):  # fmt: skip
+                       r"weight, disc\.global_disc\.conv1\.bn\.bias"):
         FORMAT.convert(_save(tmp_path / "no-disc.pth", generator))
     patch_gan = {**generator, "disc.model.0.weight": torch.zeros(1)}
     with pytest.raises(InvalidWeightsError, match=r"is not Global&Local's GLDiscs: missing keys"
-                       r": .*; unexpected keys: disc\.model\.0\.weight"):  # fmt: skip
+                       r": .*; unexpected keys: disc\.model\.0\.weight"):
         FORMAT.convert(_save(tmp_path / "patch.pth", patch_gan))
     stray = {**state, "ema.generator.encoder.enc1.conv.weight": torch.zeros(1)}
     with pytest.raises(InvalidWeightsError, match=r"keys outside 'generator\.' and 'disc\.': "
-                       r"ema\.generator\.encoder\.enc1\.conv\.weight"):  # fmt: skip
+                       r"ema\.generator\.encoder\.enc1\.conv\.weight"):
         FORMAT.convert(_save(tmp_path / "stray.pth", stray))
     discriminator = {k: v for k, v in state.items() if k.startswith("disc.")}
     with pytest.raises(InvalidWeightsError, match=r"has no 'generator\.' tensors"):
@@ -234,7 +234,7 @@ def test_mmagic_architecture_fixes_its_widths() -> None:
     assert GlcicConfig(architecture="mmagic").architecture is Architecture.MMAGIC  # type: ignore[arg-type]
     for option, text in (({"base_channels": 32}, r"base_channels=32 does not exist"),
                          ({"dilations": (1, 2)}, r"dilations=\(1, 2\) does not exist"),
-                         ({"prior": "telea"}, r"prior='telea' does not exist")):  # fmt: skip
+                         ({"prior": "telea"}, r"prior='telea' does not exist")):
         with pytest.raises(ParameterError, match=text + r" in architecture='mmagic'"):
             GlcicConfig(architecture="mmagic", **option)  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match=r"architecture.*'openmmlab'.*lite, mmagic"):
@@ -248,7 +248,7 @@ def test_published_weights_can_be_fine_tuned(weights: Path) -> None:
     a training step reaches its first and last convs (no mean pixel to update)."""
     tensors, info = load_checkpoint(weights, expected_method="glcic")
     config = GlcicConfig(**{**info.config, "image_size": 32, "local_size": 16,
-                            "discriminator_channels": 4, "discriminator_features": 8})  # fmt: skip
+                            "discriminator_channels": 4, "discriminator_features": 8})
     model = GlcicTraining(config)
     model.completion.load_state_dict(unflatten_state(tensors)["completion"])
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))

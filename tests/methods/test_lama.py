@@ -57,7 +57,7 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def compare(result: np.ndarray, expected: np.ndarray, image: np.ndarray, hole: np.ndarray
-            ) -> tuple[int, float]:  # fmt: skip
+            ) -> tuple[int, float]:
     assert result.shape == expected.shape == image.shape and result.dtype == np.uint8
     assert np.array_equal(result[~hole], image[~hole]), "pixels outside the hole changed"
     difference = np.abs(result.astype(int) - expected.astype(int))[hole]
@@ -68,11 +68,11 @@ def test_cli_run_equals_the_reference(weights: dict[str, Path], tmp_path: Path) 
     image_path, mask_path = FIXTURE / "images" / "scene.png", FIXTURE / "images" / "scene_mask.png"
     output = tmp_path / "out.png"
     assert cli("run", image_path, mask_path, "-m", "lama", "--weights", weights["ffc"],
-               "--device", "cpu", "-o", output) == 0  # fmt: skip
+               "--device", "cpu", "-o", output) == 0
     image, hole = read_rgb(image_path), read_mask(mask_path)
     assert image.shape == (75, 101, 3)  # not a multiple of 8
     worst, mean = compare(read_rgb(output), read_rgb(FIXTURE / "expected" / "ffc_scene.png"),
-                          image, hole)  # fmt: skip
+                          image, hole)
     assert worst <= MAX_DIFFERENCE and mean <= MEAN_DIFFERENCE, (worst, mean)
 
 
@@ -131,7 +131,7 @@ def test_a_plain_dict_checkpoint_converts(tmp_path: Path) -> None:
         (lambda s: [s.pop(k) for k in list(s) if k.startswith("generator.")],
          r"no 'generator\.\*' tensors \(first keys: discriminator\."),
     ],
-)  # fmt: skip
+)
 def test_key_mismatches_are_named(tmp_path: Path, edit, message: str) -> None:
     with pytest.raises(InvalidWeightsError, match=message):
         FORMAT.convert(write_checkpoint(tmp_path, edit))
@@ -140,7 +140,7 @@ def test_key_mismatches_are_named(tmp_path: Path, edit, message: str) -> None:
 def test_missing_files_say_what_the_format_expects(tmp_path: Path) -> None:
     with pytest.raises(MissingWeightsError, match=r"config\.yaml does not exist; format 'lama' "
                        r"expects the big-lama folder holding config\.yaml and models/best\.ckpt"):
-        FORMAT.convert(tmp_path)  # fmt: skip
+        FORMAT.convert(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ def test_missing_files_say_what_the_format_expects(tmp_path: Path) -> None:
         ("training_model", "concat_mask", False, "training_model.concat_mask"),
         ("training_model", "add_noise_kwargs", {"kind": "x"}, "training_model.add_noise_kwargs"),
     ],
-)  # fmt: skip
+)
 def test_unbuilt_options_are_refused_by_name(section: str, key: str, value, named: str) -> None:
     config = yaml.safe_load((FIXTURE / "ffc" / "config.yaml").read_text())
     target = config["generator"][section] if section.endswith("kwargs") else config[section]
@@ -174,7 +174,7 @@ def test_bad_architecture_values_are_refused() -> None:
         lama_config(config)
     with pytest.raises(ParameterError, match=r"layer down0 takes 2 global channels \(ratio_gin"
                        r"=0.5\) but receives 0; set its ratio_gin to the previous"):
-        LamaConfig(ngf=4, n_blocks=1, downsample_ratio_gin=0.5)  # fmt: skip
+        LamaConfig(ngf=4, n_blocks=1, downsample_ratio_gin=0.5)
     with pytest.raises(ParameterError, match=r"layer block0.conv2 takes 24 global channels"):
         LamaConfig(ngf=4, n_blocks=1, resnet_ratio_gout=0.5)
     with pytest.raises(ParameterError, match=r"enables the LFU with 12 global"):
@@ -210,9 +210,9 @@ def test_lama_pads_symmetrically_and_the_others_keep_reflection() -> None:
             assert method.pad_mode == "reflect", info.name
     grid = torch.rand(1, 3, 6, 7)
     assert torch.equal(pad_bottom_right(grid, 2, 3, "reflect"),
-                       F.pad(grid, (0, 3, 0, 2), mode="reflect"))  # fmt: skip
+                       F.pad(grid, (0, 3, 0, 2), mode="reflect"))
     assert torch.equal(pad_bottom_right(grid, 6, 1, "reflect"),
-                       F.pad(grid, (0, 1, 0, 6), mode="replicate"))  # fmt: skip
+                       F.pad(grid, (0, 1, 0, 6), mode="replicate"))
     with pytest.raises(ParameterError, match=r"pad mode 'wrap' is not one of reflect, symmetric"):
         pad_bottom_right(grid, 1, 1, "wrap")
 
@@ -261,12 +261,12 @@ def test_restore_on_a_scan_keeps_known_bytes(weights: dict[str, Path], tmp_path:
     hole[10:20, 15:40] = hole[160:200, 250:330] = hole[120:124, 0:330] = True
     for name, array, chunks in (("scan", image, (64, 64, 3)), ("mask", hole, (64, 64))):
         store = zarr.create_array(str(tmp_path / f"{name}.zarr"), shape=array.shape,
-                                  chunks=chunks, dtype=array.dtype)  # fmt: skip
+                                  chunks=chunks, dtype=array.dtype)
         store[...] = array
     output = tmp_path / "out.zarr"
     assert cli("restore", tmp_path / "scan.zarr", "--mask", tmp_path / "mask.zarr", "-m", "lama",
                "--weights", weights["ffc"], "--device", "cpu", "--tile", 384,
-               "-o", output) == 0  # fmt: skip
+               "-o", output) == 0
     restored = level_array(zarr.open_group(str(output), mode="r"), "0")[...]
     assert restored.shape == image.shape and restored.dtype == np.uint8
     assert np.array_equal(restored[~hole], image[~hole])
@@ -300,7 +300,7 @@ def test_no_weights_names_the_fetch_and_import_commands(monkeypatch, tmp_path: P
     hole[4:8, 4:8] = True
     with pytest.raises(MissingWeightsError, match=r"inpaint weights fetch big-lama.*inpaint "
                        r"weights import lama big-lama --output W\.safetensors"):
-        inpaint_core.inpaint(image, hole, "lama")  # fmt: skip
+        inpaint_core.inpaint(image, hole, "lama")
 
 
 def test_training_is_refused() -> None:

@@ -47,7 +47,7 @@ def cli(*argv: object) -> int:
 
 
 def compare(result: np.ndarray, expected: np.ndarray, image: np.ndarray, hole: np.ndarray
-            ) -> tuple[int, float]:  # fmt: skip
+            ) -> tuple[int, float]:
     assert result.shape == expected.shape == image.shape and result.dtype == np.uint8
     assert np.array_equal(result[~hole], image[~hole]), "pixels outside the hole changed"
     difference = np.abs(result.astype(int) - expected.astype(int))[hole]
@@ -68,10 +68,10 @@ def test_cli_run_equals_the_reference(weights: Path, tmp_path: Path, name: str) 
     mask_path = FIXTURE / "images" / f"{name}_mask.png"
     output = tmp_path / "out.png"
     assert cli("run", image_path, mask_path, "-m", "mi-gan", "--weights", weights,
-               "--device", "cpu", "-o", output) == 0  # fmt: skip
+               "--device", "cpu", "-o", output) == 0
     image, hole = read_rgb(image_path), read_hole(mask_path)
     worst, mean = compare(read_rgb(output), read_rgb(FIXTURE / "expected" / f"state_{name}.png"),
-                          image, hole)  # fmt: skip
+                          image, hole)
     assert worst <= MAX_DIFFERENCE and mean <= MEAN_DIFFERENCE, (worst, mean)
 
 
@@ -80,7 +80,7 @@ def test_import_infers_the_config_from_the_tensors(weights: Path) -> None:
     assert sidecar["method"] == "mi-gan"
     assert MiGanConfig(**sidecar["config"]) == MiGanConfig(resolution=256, ch_base=2048, ch_max=24)
     assert FORMAT.convert(STATE).source == {"format": "mi-gan", "files": [STATE.name],
-                                            "config": "inferred"}  # fmt: skip
+                                            "config": "inferred"}
 
 
 def test_published_layout_and_size() -> None:
@@ -99,7 +99,7 @@ def test_published_layout_and_size() -> None:
         "synthesis.b512.conv1.noise_strength",
         "synthesis.b512.upsample.filter.weight",
     ):
-        assert key in state, key  # fmt: skip
+        assert key in state, key
     assert state["encoder.b512.fromrgb.weight"].shape == (64, 4, 1, 1)
     assert state["synthesis.b512.conv2.noise_const"].shape == (512, 512)
     size = sum(t.numel() for t in state.values()) * 4 / 1e6
@@ -128,7 +128,7 @@ def write_state(tmp_path: Path, edit) -> Path:
          r"holds no MI-GAN generator: no 'encoder\.bN\.conv1\.conv1\.weight' tensors "
          r"\(first keys: synthesis\."),
     ],
-)  # fmt: skip
+)
 def test_key_mismatches_exit_2_naming_the_keys(tmp_path: Path, capsys, edit, message: str) -> None:
     path = write_state(tmp_path, edit)
     assert cli("weights", "import", "mi-gan", path, "--output", tmp_path / "w.safetensors") == 2
@@ -166,7 +166,7 @@ def test_missing_file_says_what_the_format_expects(tmp_path: Path) -> None:
         match=r"does not exist; format 'mi-gan' expects "
         r"MI-GAN's generator file migan_256_places2\.pt",
     ):
-        FORMAT.convert(tmp_path / "absent.pt")  # fmt: skip
+        FORMAT.convert(tmp_path / "absent.pt")
 
 
 def test_config_is_checked() -> None:
@@ -182,7 +182,7 @@ def test_config_is_checked() -> None:
         match=r"input shape \(1, 4, 64, 64\) is not \(B, 4, 128, "
         r"128\): the network runs at its model side only",
     ):
-        generator(torch.zeros(1, 4, 64, 64))  # fmt: skip
+        generator(torch.zeros(1, 4, 64, 64))
 
 
 def test_crop_plan_follows_iopaint() -> None:
@@ -220,7 +220,7 @@ def test_no_weights_names_the_fetch_and_import_commands(monkeypatch, tmp_path: P
         match=r"inpaint weights fetch mi-gan-places2-512-"
         r"iopaint.*inpaint weights import mi-gan migan_512_places2\.pt",
     ):
-        inpaint_core.inpaint(image, hole, "mi-gan")  # fmt: skip
+        inpaint_core.inpaint(image, hole, "mi-gan")
 
 
 def test_training_is_refused_and_the_info_says_why_cgan() -> None:

@@ -52,7 +52,7 @@ def test_cli_run_equals_the_reference(weights: Path, tmp_path: Path, name: str) 
     mask_path = FIXTURE / "images" / f"{name}_mask.png"
     output = tmp_path / "out.png"
     assert main(["run", str(image_path), str(mask_path), "-m", "mi-gan", "--weights",
-                 str(weights), "--device", "cpu", "-o", str(output)]) == 0  # fmt: skip
+                 str(weights), "--device", "cpu", "-o", str(output)]) == 0
     image, result = read_rgb(image_path), read_rgb(output)
     hole = np.asarray(Image.open(mask_path).convert("L")) > 0
     expected = read_rgb(FIXTURE / "expected" / f"traced_{name}.png")
@@ -80,7 +80,7 @@ def test_formats_refuse_each_others_files(tmp_path: Path) -> None:
         match=r"is a TorchScript archive; for IOPaint's "
         r"migan_traced\.pt use format 'mi-gan-torchscript'",
     ):
-        get_format("mi-gan").convert(TRACED)  # fmt: skip
+        get_format("mi-gan").convert(TRACED)
     plain = tmp_path / "migan_512_places2.pt"
     torch.save({"encoder.b512.fromrgb.weight": torch.zeros(1)}, plain)
     with pytest.raises(
@@ -88,14 +88,14 @@ def test_formats_refuse_each_others_files(tmp_path: Path) -> None:
         match=r"not a TorchScript module archive; for "
         r"MI-GAN's own state dict files",
     ):
-        get_format("mi-gan-torchscript").convert(plain)  # fmt: skip
+        get_format("mi-gan-torchscript").convert(plain)
 
 
 def test_a_torchscript_file_of_another_network_names_what_is_missing(tmp_path: Path) -> None:
     other = tmp_path / "other.pt"
     torch.jit.save(torch.jit.trace(nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8)), other)
     assert main(["weights", "import", "mi-gan-torchscript", str(other), "--output",
-                 str(tmp_path / "w.safetensors")]) == 2  # fmt: skip
+                 str(tmp_path / "w.safetensors")]) == 2
     with pytest.raises(InvalidWeightsError, match=r"holds no MI-GAN generator"):
         get_format("mi-gan-torchscript").convert(other)
 
@@ -114,7 +114,7 @@ def test_restore_on_a_scan_keeps_known_bytes(weights: Path, tmp_path: Path) -> N
     output = tmp_path / "out.zarr"
     argv = ["restore", str(tmp_path / "scan.zarr"), "--mask", str(tmp_path / "mask.zarr"),
             "-m", "mi-gan", "--weights", str(weights), "--device", "cpu", "--tile", "384",
-            "-o", str(output)]  # fmt: skip
+            "-o", str(output)]
     assert main(argv) == 0
     restored = level_array(zarr.open_group(str(output), mode="r"), "0")[...]
     assert restored.shape == image.shape and restored.dtype == np.uint8
@@ -144,7 +144,7 @@ def test_catalogue_entry_fetches_converts_and_runs(
     image_path = FIXTURE / "images" / "square.png"
     output = tmp_path / "out.png"
     argv = ["run", str(image_path), str(FIXTURE / "images" / "square_mask.png"), "-m", "mi-gan",
-            "--weights", name, "--device", "cpu", "-o", str(output)]  # fmt: skip
+            "--weights", name, "--device", "cpu", "-o", str(output)]
     assert main(argv) == 0
     expected = read_rgb(FIXTURE / "expected" / "traced_square.png")
     assert np.abs(read_rgb(output).astype(int) - expected.astype(int)).max() <= MAX_DIFFERENCE

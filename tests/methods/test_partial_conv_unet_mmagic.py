@@ -48,7 +48,7 @@ State = OrderedDict[str, torch.Tensor]
 
 def _maker() -> ModuleType:
     spec = importlib.util.spec_from_file_location("pconv_mmagic_fixture",
-                                                  FIXTURE / "make_fixture.py")  # fmt: skip
+                                                  FIXTURE / "make_fixture.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -76,7 +76,7 @@ def weights(published: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The published file imported as this project's checkpoint, by the CLI."""
     output = tmp_path_factory.mktemp("imported") / "pconv.safetensors"
     assert main(["weights", "import", "mmagic-pconv", str(published), "--output",
-                 str(output)]) == 0  # fmt: skip
+                 str(output)]) == 0
     return output
 
 
@@ -119,7 +119,7 @@ def test_cli_run_equals_the_reference(weights: Path, tmp_path: Path, name: str) 
     output = tmp_path / "out.png"
     code = main(["run", str(FIXTURE / f"input_{name}.png"), str(FIXTURE / f"mask_{name}.png"),
                  "--method", "partial-conv-unet", "--weights", str(weights), "--device", "cpu",
-                 "--output", str(output)])  # fmt: skip
+                 "--output", str(output)])
     assert code == 0
     ours = np.array(Image.open(output)).astype(np.int64)
     reference = np.array(Image.open(FIXTURE / f"reference_{name}.png")).astype(np.int64)
@@ -196,7 +196,7 @@ def test_a_mismatch_exits_2_naming_the_keys(
 
     path = _write(tmp_path, small_state, edit)
     code = main(["weights", "import", "mmagic-pconv", str(path), "--output",
-                 str(tmp_path / "w.safetensors")])  # fmt: skip
+                 str(tmp_path / "w.safetensors")])
     message = capsys.readouterr().err
     assert code == 2
     assert "missing keys: decoder.1.norm.running_var" in message
@@ -219,9 +219,9 @@ def test_a_mismatch_exits_2_naming_the_keys(
         (lambda s: [s.pop(k) for k in list(s) if k.startswith("generator.")],
          r"has no 'generator\.' tensors; its state_dict holds loss_percep\."),
     ],
-)  # fmt: skip
+)
 def test_what_is_not_the_reference_is_refused(small_state: State, tmp_path: Path, edit,
-                                              message: str) -> None:  # fmt: skip
+                                              message: str) -> None:
     with pytest.raises(InvalidWeightsError, match=message):
         FORMAT.convert(_write(tmp_path, small_state, edit))
 
@@ -250,7 +250,7 @@ def test_a_payload_in_the_checkpoint_never_runs(small_state: State, tmp_path: Pa
     tensors, info = load_checkpoint(output, expected_method="partial-conv-unet")
     assert info.config["depth"] == 4
     assert torch.equal(tensors["generator.encoder.0.conv.weight"],
-                       small_state["generator.encoder.enc1.conv.weight"])  # fmt: skip
+                       small_state["generator.encoder.enc1.conv.weight"])
 
 
 # --- the config ----------------------------------------------------------------------------------
@@ -258,11 +258,11 @@ def test_mmagic_biases_follow_mmcv_and_lite_keeps_its_own() -> None:
     """mmagic: a bias only on the convs without a norm (the first and the last); lite: all."""
     mmagic = PartialConvUNet(PartialConvUnetConfig(architecture="mmagic", depth=4))
     with_bias = [name for name, module in mmagic.named_modules()
-                 if name.endswith(".conv") and module.bias is not None]  # fmt: skip
+                 if name.endswith(".conv") and module.bias is not None]
     assert with_bias == ["encoder.0.conv", "decoder.3.conv"]
     lite = PartialConvUNet(PartialConvUnetConfig(base_channels=4, depth=3))
     assert all(module.bias is not None for name, module in lite.named_modules()
-               if name.endswith(".conv"))  # fmt: skip
+               if name.endswith(".conv"))
     assert PartialConvUnetConfig().architecture is Architecture.LITE
 
 

@@ -112,7 +112,7 @@ def test_tiled_run_needs_an_output_store(ready) -> None:
 
 @pytest.mark.parametrize("kind", ["RuntimeError", "ValueError"])
 def test_a_method_that_raises_does_not_lock_the_dock(widget_factory, make_plugin, picture,
-                                                     qtbot, kind) -> None:  # fmt: skip
+                                                     qtbot, kind) -> None:
     """superqt takes a RuntimeError for a deleted worker (no errored, no finished signal): the
     worker hands every exception back as a value, so the dock reports it and is usable."""
     from .conftest import FAILING_PLUGIN

@@ -24,7 +24,7 @@ def scan_store(tmp_path, picture):
     """A (96, 128, 3) zarr scan chunked 32, and a bool mask with two holes."""
     scan = np.concatenate([np.concatenate([picture] * 2, axis=1)] * 2, axis=0)
     stored = zarr.create_array(store=str(tmp_path / "scan.zarr"), shape=scan.shape,
-                               chunks=(32, 32, 3), dtype="uint8")  # fmt: skip
+                               chunks=(32, 32, 3), dtype="uint8")
     stored[...] = scan
     mask = np.zeros(scan.shape[:2], dtype=bool)
     mask[10:16, 40:60] = True
@@ -60,7 +60,7 @@ def test_reader_shows_an_ome_zarr_stored_with_other_axes_as_rgb(tmp_path, scan_s
         group.create_array(name, data=stored, chunks=(1, 3, 1, 32, 32))
     write_multiscales(group, 2, "tczyx", ("t", "c", "z", "y", "x"))
     ((levels, kwargs, kind),) = get_reader(str(tmp_path / "tczyx.zarr"))(
-        str(tmp_path / "tczyx.zarr"))  # fmt: skip
+        str(tmp_path / "tczyx.zarr"))
     assert kind == "image" and kwargs["rgb"] and kwargs["multiscale"]
     assert [level.shape for level in levels] == [(96, 128, 3), (48, 64, 3)]
     assert np.array_equal(np.asarray(levels[0]), scan)
@@ -82,7 +82,7 @@ def test_writer_round_trips_masks(tmp_path, scan_store) -> None:
         write_labels(str(tmp_path / "mask.jpg"), labels, {})
     _, _, mask = scan_store  # a bool mask written by the scan generator reads as Labels too
     bool_store = zarr.create_array(store=str(tmp_path / "b.zarr"), shape=mask.shape,
-                                   dtype="bool")  # fmt: skip
+                                   dtype="bool")
     bool_store[...] = mask
     ((_, _, kind),) = get_reader(str(tmp_path / "b.zarr"))(str(tmp_path / "b.zarr"))
     assert kind == "labels"
@@ -100,7 +100,7 @@ def test_sample_data(monkeypatch) -> None:
 
 
 def test_big_layer_runs_tiled_into_the_chosen_store(scan_store, tmp_path, widget_factory,
-                                                    qtbot) -> None:  # fmt: skip
+                                                    qtbot) -> None:
     path, scan, mask = scan_store
     viewer, widget = widget_factory()
     (source,) = viewer.open(str(path), plugin="napari-inpaint")
@@ -122,7 +122,7 @@ def test_big_layer_runs_tiled_into_the_chosen_store(scan_store, tmp_path, widget
 
 
 def test_a_missing_output_folder_is_offered_and_created(scan_store, tmp_path,
-                                                       widget_factory) -> None:  # fmt: skip
+                                                       widget_factory) -> None:
     path, _, mask = scan_store
     viewer, widget = widget_factory()
     viewer.open(str(path), plugin="napari-inpaint")
@@ -146,7 +146,7 @@ def test_a_missing_output_folder_is_offered_and_created(scan_store, tmp_path,
 
 
 def test_cancel_of_a_tiled_run_removes_its_store(scan_store, tmp_path, widget_factory,
-                                                 make_plugin, qtbot) -> None:  # fmt: skip
+                                                 make_plugin, qtbot) -> None:
     make_plugin("slow", SLOW_PLUGIN)
     path, _, mask = scan_store
     viewer, widget = widget_factory()

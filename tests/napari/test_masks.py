@@ -35,7 +35,7 @@ def test_label_restriction_numpy_and_zarr(tmp_path) -> None:
     assert label_mask(labels).tolist() == [[False, True, True], [True, True, False]]
     assert label_mask(labels, (2,)).tolist() == [[False, False, True], [False, True, False]]
     stored = zarr.create_array(store=str(tmp_path / "l.zarr"), shape=(2, 3), chunks=(1, 2),
-                               dtype="uint8")  # fmt: skip
+                               dtype="uint8")
     stored[...] = labels
     lazy = label_mask(stored, (1, 3))
     assert isinstance(lazy, da.Array)
@@ -68,7 +68,7 @@ def test_shapes_fill_and_stroke() -> None:
     stroked = shapes_mask([line], (10, 12))
     assert stroked[0:3, 0:12].all() and not stroked[4:].any()
     ellipse = Outline(np.array([[10.0, 10.0], [10.0, 30.0], [20.0, 30.0], [20.0, 10.0]]),
-                      "ellipse")  # fmt: skip
+                      "ellipse")
     oval = shapes_mask([ellipse], (32, 40))
     assert oval[15, 20] and oval[15, 11] and not oval[10, 10] and not oval[21, 20]
     with pytest.raises(InvalidInputError, match="shape type 'blob'"):
@@ -107,7 +107,7 @@ def test_threshold_on_brightness_and_channels() -> None:
     white = threshold_mask(image, 0.9, 1.0)
     assert white.tolist() == [[True, False, False], [False, False, False]]
     assert threshold_mask(image, 0.9, 1.0, "red").tolist() == [
-        [True, True, False], [False, False, False]]  # fmt: skip
+        [True, True, False], [False, False, False]]
     mid = threshold_mask(image, 0.45, 0.55)
     assert mid[1, 2] and mid.sum() == 1
     lazy = threshold_mask(da.from_array(image, chunks=(1, 2, 1)), 0.9, 1.0, "red")

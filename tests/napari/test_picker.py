@@ -20,7 +20,7 @@ def home(tmp_path, monkeypatch):
 def rows(combo) -> list[tuple[str, str, bool]]:
     model = combo.native.model()
     return [(combo.native.itemText(i), combo.native.itemData(i), model.item(i).isEnabled())
-            for i in range(len(combo))]  # fmt: skip
+            for i in range(len(combo))]
 
 
 def test_methods_are_grouped_under_family_headers(widget_factory, home) -> None:
@@ -28,7 +28,7 @@ def test_methods_are_grouped_under_family_headers(widget_factory, home) -> None:
     entries = rows(widget.method)
     headers = [text.strip("─ ") for text, value, _ in entries if value.startswith("header:")]
     assert headers == ["Classical", "Context Encoder", "U-Net", "CGAN", "DCGAN", "StackGAN",
-                       "Fourier"]  # fmt: skip
+                       "Fourier"]
     assert all(not enabled for _, value, enabled in entries if value.startswith("header:"))
     labels = {value: text for text, value, _ in entries}
     assert labels["telea"] == "    telea · classical · time: after a first run"
@@ -44,7 +44,7 @@ def test_methods_are_grouped_under_family_headers(widget_factory, home) -> None:
 
 
 def test_estimate_comes_from_the_cost_measured_on_the_first_run(widget_factory, picture,
-                                                                home) -> None:  # fmt: skip
+                                                                home) -> None:
     viewer, widget = widget_factory()
     viewer.add_image(picture, name="picture", rgb=True)
     mask = np.zeros(picture.shape[:2], dtype=np.uint8)

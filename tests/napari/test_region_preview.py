@@ -23,15 +23,15 @@ def scene(widget_factory):
     viewer, widget = widget_factory()
     rows, cols = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]].astype(np.float64)
     picture = np.stack([rows / SHAPE[0], cols / SHAPE[1],
-                        0.5 + 0.4 * np.sin(cols / 5 + rows / 7)], axis=2)  # fmt: skip
+                        0.5 + 0.4 * np.sin(cols / 5 + rows / 7)], axis=2)
     image = viewer.add_image(np.rint(picture * 255).astype(np.uint8), name="picture", rgb=True,
-                             scale=(2.0, 2.0), translate=(10.0, -4.0))  # fmt: skip
+                             scale=(2.0, 2.0), translate=(10.0, -4.0))
     mask = np.zeros(SHAPE, dtype=np.uint8)
     for row0, row1, col0, col1 in HOLES:
         mask[row0:row1, col0:col1] = 1
     viewer.add_labels(mask, name="damage", scale=(2.0, 2.0), translate=(10.0, -4.0))
     viewer.add_shapes([RECTANGLE], shape_type="rectangle", name="region", scale=(2.0, 2.0),
-                      translate=(10.0, -4.0))  # fmt: skip
+                      translate=(10.0, -4.0))
     widget.method.value = "telea"
     widget.synchronous = True
     widget.region_preview.region.value = viewer.layers["region"]
@@ -64,7 +64,7 @@ def test_preview_of_a_drawn_rectangle_equals_the_full_run_inside_it(scene) -> No
     assert meta["region"] == {"rows": [30, 70], "cols": [50, 100]}
     assert meta["window"] == {"rows": [14, 86], "cols": [34, 116]}  # telea's margin: 16 px
     assert [layer.name for layer in viewer.layers] == ["picture", "damage", "region",
-                                                       "preview: telea picture"]  # fmt: skip
+                                                       "preview: telea picture"]
     assert panel.accept_button.enabled and panel.discard_button.enabled
     assert "preview of rows 30-70, columns 50-100" in widget.status.value
 
@@ -106,7 +106,7 @@ def test_accept_runs_the_whole_image_and_removes_the_preview(scene) -> None:
     panel.accept_button.native.click()
     assert widget.last_error is None
     assert [layer.name for layer in viewer.layers] == ["picture", "damage", "region",
-                                                       "telea picture"]  # fmt: skip
+                                                       "telea picture"]
     result = viewer.layers["telea picture"]
     assert result.metadata["napari_inpaint"]["role"] == "result"
     assert np.array_equal(result.data[30:70, 50:100], preview)
@@ -135,7 +135,7 @@ def test_a_new_preview_replaces_the_old_one(scene) -> None:
     assert len(previews) == 1 and previews[0] is panel.layer
     assert previews[0].data.shape == (25, 30, 3)
     assert previews[0].metadata["napari_inpaint"]["region"] == {"rows": [90, 115],
-                                                               "cols": [120, 150]}  # fmt: skip
+                                                               "cols": [120, 150]}
 
 
 def test_changed_settings_make_the_preview_stale(scene) -> None:
@@ -161,7 +161,7 @@ def test_changed_settings_make_the_preview_stale(scene) -> None:
 
 
 def test_an_error_in_preview_leaves_the_widget_usable(widget_factory, make_plugin, qtbot,
-                                                      picture) -> None:  # fmt: skip
+                                                      picture) -> None:
     make_plugin("failing", FAILING_PLUGIN)
     viewer, widget = widget_factory()
     viewer.add_image(picture, name="picture", rgb=True)
@@ -189,9 +189,9 @@ def test_region_arithmetic() -> None:
     assert tuple(pixel_box([[-0.5, -0.5], [47.5, 63.5]], (48, 64))) == (0, 48, 0, 64)
     assert tuple(pixel_box([[10.2, 5], [3, 20.7]], (48, 64))) == (3, 11, 5, 21)
     assert tuple(with_margin(pixel_box([[2, 3], [10, 60]], (48, 64)), 8, (48, 64))) == (
-        0, 18, 0, 64)  # fmt: skip
+        0, 18, 0, 64)
     assert tuple(view_box(lambda p: p, (0, 24.0, 32.0), 2.0, (20, 40), (48, 64))) == (
-        19, 29, 22, 42)  # fmt: skip
+        19, 29, 22, 42)
     with pytest.raises(InvalidInputError, match="does not overlap"):
         pixel_box([[60, 70], [80, 90]], (48, 64))
 

@@ -47,7 +47,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def add_entry(monkeypatch: pytest.MonkeyPatch, url: str) -> Any:
     """A catalogue entry ``edgeconnect-test`` for edge-gan served at ``url`` (a zip)."""
     entry = dataclasses.replace(get_entry("edgeconnect-places2"), name=TEST_ENTRY, url=url,
-                                digest=None, size_mb=2.0, member="places2")  # fmt: skip
+                                digest=None, size_mb=2.0, member="places2")
     monkeypatch.setattr(published_module, "CATALOGUE", (*published_module.CATALOGUE, entry))
     return entry
 
@@ -81,7 +81,7 @@ def test_picker_lists_shipped_catalogue_and_file_with_their_licences(
     assert labels(picker.source) == [
         "shipped (lite)", "edgeconnect-places2 (not installed)",
         "edgeconnect-celeba (not installed)", "edgeconnect-psv (not installed)", "file…",
-    ]  # fmt: skip
+    ]
     assert picker.value is None and picker.licence.value == SHIPPED_LICENCE
     assert not picker.get_button.enabled and picker.path.native.isHidden()
     assert "weights" not in widget.method_params() or widget.method_params()["weights"] is None
@@ -122,7 +122,7 @@ def test_picker_lists_shipped_catalogue_and_file_with_their_licences(
 def test_get_weights_installs_selects_and_the_result_names_them(
     widget_factory: Any, home: Path, monkeypatch: pytest.MonkeyPatch, picture: np.ndarray,
     one_torch_thread: Any,
-) -> None:  # fmt: skip
+) -> None:
     entry = add_entry(monkeypatch, "http://127.0.0.1:9/unused.zip")
     total = 2_000_000
     shown_first: list[str] = []
@@ -144,7 +144,7 @@ def test_get_weights_installs_selects_and_the_result_names_them(
     events: list[Any] = []
     on_progress = InpaintWidget._on_progress
     monkeypatch.setattr(InpaintWidget, "_on_progress",
-                        lambda self, e: (events.append(e), on_progress(self, e)))  # fmt: skip
+                        lambda self, e: (events.append(e), on_progress(self, e)))
     widget.synchronous = True
     picker.get_button.native.click()
 
@@ -169,7 +169,7 @@ def test_get_weights_installs_selects_and_the_result_names_them(
     metadata = viewer.layers[f"edge-gan ({TEST_ENTRY}) picture"].metadata["napari_inpaint"]
     sidecar = json.loads(installed_path(TEST_ENTRY).with_suffix(".json").read_text())
     assert metadata["weights"] == {"weights": TEST_ENTRY, "path": str(installed_path(TEST_ENTRY)),
-                                   "sha256": sidecar["sha256"]}  # fmt: skip
+                                   "sha256": sidecar["sha256"]}
     assert metadata["params"]["weights"] == TEST_ENTRY
 
 
@@ -180,7 +180,7 @@ def fetch_threads() -> list[threading.Thread]:
 def test_cancel_stops_the_download_keeps_the_part_and_a_retry_resumes_it(
     widget_factory: Any, home: Path, monkeypatch: pytest.MonkeyPatch, server: LoopbackServer,
     qtbot: Any,
-) -> None:  # fmt: skip
+) -> None:
     payload = bytes(range(256)) * 16_000  # 4,096,000 bytes, not a zip
     server.files["/edgeconnect-test.zip"] = payload
     server.throttle = 0.05  # 64 KiB every 50 ms: about 3 s in all

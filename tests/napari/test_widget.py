@@ -34,7 +34,7 @@ def test_restore_the_sample_from_two_painted_mask_layers(widget_factory, qtbot) 
     painted.paint((100, 100), 1)
     painted.paint((300, 450), 2)
     viewer.add_shapes([[[20, 400], [20, 480], [60, 480], [60, 400]]], shape_type="rectangle",
-                      name="losses")  # fmt: skip
+                      name="losses")
     widget.masks.row("mask").values.value = "1"  # only label 1 of the painted layer
     assert [row.layer.name for row in widget.masks.rows] == ["cracks", "mask", "losses"]
     widget.method.value = "telea"
@@ -102,7 +102,7 @@ def test_third_party_method_gets_generated_parameter_widgets(
     inputs = {w.name: w for w in widget.params}
     expected = {"level": widgets.FloatSpinBox, "passes": widgets.SpinBox,
                 "invert": widgets.CheckBox, "style": widgets.ComboBox,
-                "note": widgets.LineEdit, "table": widgets.FileEdit}  # fmt: skip
+                "note": widgets.LineEdit, "table": widgets.FileEdit}
     assert {name: type(w) for name, w in inputs.items()} == expected
     assert (inputs["level"].min, inputs["level"].max, inputs["level"].value) == (0, 1, 0.25)
     assert inputs["style"].choices == ("flat", "noisy") and inputs["level"].tooltip == "grey level"
@@ -138,7 +138,7 @@ def scattered_holes(viewer, shape=(256, 256)):
 
 
 def test_progress_is_determinate_per_tile_and_the_preview_fills(widget_factory, make_plugin,
-                                                                qtbot) -> None:  # fmt: skip
+                                                                qtbot) -> None:
     make_plugin("slow", SLOW_PLUGIN)
     viewer, widget = widget_factory()
     scattered_holes(viewer)

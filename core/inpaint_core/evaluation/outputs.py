@@ -40,7 +40,7 @@ def write_reports(
     written: dict[str, Path] = {}
     report_path = Path(report) if report is not None else out / REPORT_MD
     text = render_markdown(evaluation.rows, title=title, command=command, notes=notes,
-                           weights=evaluation.weights)  # fmt: skip
+                           weights=evaluation.weights)
     with atomic_write(report_path) as temporary:
         temporary.write_text(text)
     written["report"] = report_path

@@ -202,18 +202,18 @@ def weights_table(weights: Mapping[str, Mapping[str, object]]) -> str:
     if not weights:
         return ""
     header = ["method", "weights", "weights sha256", "prior", "steps", "batch", "crop",
-              "hardware", "train minutes"]  # fmt: skip
+              "hardware", "train minutes"]
     body = [
         [f"`{name}`", str(budget.get("source", "trained here")), f"`{budget['sha256']}`",
          str(budget["prior"]), str(budget["steps"]),
          str(budget["batch"]), str(budget["size"]), str(budget["hardware"]),
          f"{budget['minutes']}"]
         for name, budget in sorted(weights.items())
-    ]  # fmt: skip
+    ]
     commands = "".join(
         f"- `{name}`: `{_cell(str(budget['command']))}`\n"
         for name, budget in sorted(weights.items()) if budget["command"]
-    )  # fmt: skip
+    )
     text = _table(header, body, numeric_from=4)
     return text + ("\nTraining commands:\n\n" + commands if commands else "")
 
@@ -221,7 +221,7 @@ def weights_table(weights: Mapping[str, Mapping[str, object]]) -> str:
 def render_markdown(
     rows: Sequence[EvalRow], *, title: str, command: str | None = None, notes: str = "",
     weights: Mapping[str, Mapping[str, object]] | None = None,
-) -> str:  # fmt: skip
+) -> str:
     """The whole report as Markdown: title, command, explanation, metric tables, resources,
     the learned methods' weights and training budgets (``weights``, see
     :func:`weights_table`), failures, then ``notes``."""

@@ -93,7 +93,7 @@ def read_rows(path: str | os.PathLike[str]) -> list[EvalRow]:
                 for name, value in record.items()
             })
             for record in csv.DictReader(handle)
-        ]  # fmt: skip
+        ]
 
 
 def append_rows(path: str | os.PathLike[str], rows: list[EvalRow]) -> None:

@@ -80,7 +80,7 @@ def user_mask_specs(masks: Path, images: Sequence[Path], data: Path) -> dict[Pat
             f"{missing[0]!r}; name each mask after its image (same stem, any image suffix)"
         )
     return {image: MaskSpec(by_stem[image.stem].name, "custom", path=by_stem[image.stem])
-            for image in images}  # fmt: skip
+            for image in images}
 
 
 def load_square(path: Path, size: int) -> np.ndarray:
@@ -136,7 +136,7 @@ def method_fingerprint(method: InpaintMethod) -> str:
     from inpaint_core.tiling.execution import weights_sha256
 
     params = {key: str(value) for key, value in sorted(method.params.items())
-              if key != "device"}  # fmt: skip
+              if key != "device"}
     identity = {"method": method.info.name, "params": params, "weights": weights_sha256(method)}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -194,7 +194,7 @@ def training_budget(info: CheckpointInfo) -> dict[str, object]:
         "size": info.training_data.get("size"), "hardware": info.hardware.get("device_name")
         if info.hardware.get("device") != "cpu" else "cpu",
         "minutes": round(info.wall_seconds / 60, 1), "command": recipe.get("command", ""),
-    }  # fmt: skip
+    }
 
 
 def evaluate(
@@ -297,7 +297,7 @@ def evaluate(
                     row, result = _run_case(
                         instances.get(name), broken.get(name), name, truth, damaged, hole,
                         label, spec, seed, device, prints.get(name, ""),
-                    )  # fmt: skip
+                    )
                     results[name] = result
                     if key in done:
                         row = done[key]  # re-run only for the contact sheet: keep the record
@@ -329,7 +329,7 @@ def _run_case(
         "image": label, "mask": spec.label, "mask_kind": spec.kind,
         "target_ratio": spec.target_ratio, "hole_ratio": float(hole.mean()), "method": name,
         "fingerprint": fingerprint,
-    }  # fmt: skip
+    }
     if broken is not None:
         return EvalRow(**base, status=STATUS_FAILED, error=broken), None
     try:
@@ -342,5 +342,5 @@ def _run_case(
     row = EvalRow(
         **base, status=STATUS_OK, **metrics, seconds=meter.seconds,
         peak_ram_mb=meter.peak_ram_mb, peak_gpu_mb=meter.peak_gpu_mb,
-    )  # fmt: skip
+    )
     return row, result

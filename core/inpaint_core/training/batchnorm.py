@@ -26,7 +26,7 @@ def batch_norm_layers(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm
     return [
         layer for layer in module.modules()
         if isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.track_running_stats
-    ]  # fmt: skip
+    ]
 
 
 def recalibrate_batch_norm(model: TrainableModel, batches: Iterable[dict[str, Tensor]]) -> int:
@@ -48,7 +48,7 @@ def recalibrate_batch_norm(model: TrainableModel, batches: Iterable[dict[str, Te
     layers = [
         layer for name in model.inference_networks
         for layer in batch_norm_layers(getattr(model, name))
-    ]  # fmt: skip
+    ]
     if not layers:
         return 0
     chosen = {id(layer) for layer in layers}

@@ -40,7 +40,7 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
     train.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="architecture/loss setting of the method's config, e.g. base_channels=16",
-    )  # fmt: skip
+    )
     train.add_argument("--vgg-weights", help="VGG-19 weights for perceptual and style losses")
     train.add_argument("--precision", default="auto", help="auto, fp32, bf16, fp16 (CUDA only)")
     train.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm; 0 = off")
@@ -51,12 +51,12 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
     train.add_argument(
         "--scale-range", type=float, nargs=2, default=(0.5, 1.0), metavar=("LOW", "HIGH"),
         help="folder data: crop side as a fraction of the image's short side (default 0.5 1)",
-    )  # fmt: skip
+    )
     train.add_argument("--seed", type=int, default=0, help="seeds weights, data and masks")
     train.add_argument(
         "--time-limit", type=float, metavar="MINUTES",
         help="stop (with a checkpoint) after this many minutes, even before --steps",
-    )  # fmt: skip
+    )
     train.set_defaults(handler=lambda args: run(args, parse_texts))
 
 
@@ -78,7 +78,7 @@ def _dataset(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         description = {
             "kind": "scan", "scan": str(data), "damage_mask": args.scan_mask,
             "damaged_fraction": dataset.damaged_fraction, "size": args.size,
-        }  # fmt: skip
+        }
         return dataset, description
     if args.scan_mask:
         raise InvalidInputError(
@@ -87,7 +87,7 @@ def _dataset(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     scale_range = tuple(args.scale_range)
     dataset = FolderDataset(data, size=args.size, seed=args.seed, scale_range=scale_range)
     description = {"kind": "folder", "folder": str(data), "images": len(dataset),
-                   "size": args.size, "scale_range": list(scale_range)}  # fmt: skip
+                   "size": args.size, "scale_range": list(scale_range)}
     manifest = data / "manifest.json"
     if manifest.is_file():  # the corpus builder's list of sources
         description["sources"] = summarise_sources(json.loads(manifest.read_text()))
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
         steps=args.steps, batch_size=args.batch, device=args.device, precision=args.precision,
         grad_clip=args.grad_clip, checkpoint_every=args.checkpoint_every,
         log_every=args.log_every, num_workers=args.workers, seed=args.seed,
-    )  # fmt: skip
+    )
     should_stop = None
     if args.time_limit is not None:
         deadline = time.monotonic() + 60.0 * args.time_limit
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
         args.method, dataset, out, settings, init=args.init, resume=args.resume,
         options=options, vgg_weights=args.vgg_weights, training_data=description,
         should_stop=should_stop,
-    )  # fmt: skip
+    )
     try:
         result = follow(run_steps, progress)
     except BaseException:
@@ -152,8 +152,8 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
     out = result.checkpoint.parent.parent
     if result.stopped and result.step < args.steps:
         print(f"stopped at step {result.step} of {args.steps} (--time-limit); continue with "
-              f"--resume {out}")  # fmt: skip
+              f"--resume {out}")
     print(f"step {result.step}: checkpoint {result.checkpoint}")
     print(f"wrote {result.weights}; use it with: inpaint run IMAGE MASK --method {args.method} "
-          f"--weights {result.weights} --output OUT.png")  # fmt: skip
+          f"--weights {result.weights} --output OUT.png")
     return 0

@@ -63,7 +63,7 @@ def _list(args: argparse.Namespace) -> int:
             "yes" if r["installed"] else "no",
             f"{r['size_mb']:.0f} MB",
             r["licence"],
-        )  # fmt: skip (one row a line reads as the table it prints)
+        )
         for r in rows
     ]
     widths = [max(len(row[col]) for row in [headers, *table]) for col in range(4)]

@@ -138,7 +138,7 @@ def convert(path: Path) -> ConvertedWeights:
     read = {child: _read_generator(folder / name) for child, name in FILES.items()}
     method = get_method("edge-gan")
     config = method.config_class(architecture="edgeconnect", base_channels=64,
-                                 residual_blocks=8, prior="none")  # fmt: skip
+                                 residual_blocks=8, prior="none")
     networks = method.build_networks(config)  # type: ignore[attr-defined]
     states: dict[str, dict[str, Tensor]] = {}
     for child, (state, _) in read.items():

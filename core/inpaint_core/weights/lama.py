@@ -79,7 +79,7 @@ def _lookup(root: Mapping[str, Any], dotted: str, where: str) -> Any:
 
 
 def resolve_interpolations(value: Any, root: Mapping[str, Any], where: str = "config",
-                           _depth: int = 0) -> Any:  # fmt: skip
+                           _depth: int = 0) -> Any:
     """``value`` with OmegaConf ``${a.b.c}`` references into ``root`` replaced, recursively.
 
     A string that is exactly one reference takes the referenced value (any type); references
@@ -102,7 +102,7 @@ def resolve_interpolations(value: Any, root: Mapping[str, Any], where: str = "co
     for dotted in _INTERPOLATION.findall(value):
         if ":" in dotted:
             raise InvalidWeightsError(f"{where}: resolver interpolation ${{{dotted}}} is not "
-                                      "supported")  # fmt: skip
+                                      "supported")
     whole = _INTERPOLATION.fullmatch(value.strip())
     if whole:
         found = _lookup(root, whole.group(1).strip(), where)
@@ -139,15 +139,15 @@ def lama_config(config: Mapping[str, Any], where: str = CONFIG_NAME) -> Any:
     if not isinstance(config, Mapping) or not isinstance(config.get("generator"), Mapping):
         raise InvalidWeightsError(f"{where} has no 'generator' section; is it LaMa's config?")
     trainer = resolve_interpolations(config.get("training_model") or {}, config,
-                                     f"{where}: training_model")  # fmt: skip
+                                     f"{where}: training_model")
     if trainer.get("kind", "default") != "default":
         raise _refuse(where, "training_model.kind", trainer.get("kind"), "only the default "
-                      "trainer's forward is reproduced")  # fmt: skip
+                      "trainer's forward is reproduced")
     if not trainer.get("concat_mask", True):
         raise _refuse(where, "training_model.concat_mask", False, "the mask is always an input")
     if trainer.get("add_noise_kwargs") is not None:
         raise _refuse(where, "training_model.add_noise_kwargs", trainer["add_noise_kwargs"],
-                      "no noise input")  # fmt: skip
+                      "no noise input")
     generator = resolve_interpolations(config["generator"], config, f"{where}: generator")
     if generator.get("kind") != "ffc_resnet":
         raise _refuse(where, "generator.kind", generator.get("kind"), "only ffc_resnet")
@@ -162,7 +162,7 @@ def lama_config(config: Mapping[str, Any], where: str = CONFIG_NAME) -> Any:
             values["add_out_act"] = {True: "tanh", False: "none"}.get(value, value)
         elif key in _GENERATOR_DEFAULTS:
             if value != _GENERATOR_DEFAULTS[key] and not (key == "spatial_transform_layers"
-                                                          and value == []):  # fmt: skip
+                                                          and value == []):
                 raise _refuse(where, option, value, "not built")
         elif key in _CONV_GROUPS:
             if not isinstance(value, Mapping):
@@ -233,7 +233,7 @@ def convert(path: Path) -> ConvertedWeights:
     state = _state_dict(checkpoint, str(checkpoint_file))
     prefix = "generator."
     generator_state = {k[len(prefix):]: v for k, v in state.items()
-                       if isinstance(k, str) and k.startswith(prefix)}  # fmt: skip
+                       if isinstance(k, str) and k.startswith(prefix)}
     if not generator_state:
         sample = ", ".join(list(map(str, state))[:5]) or "none"
         raise InvalidWeightsError(
@@ -242,7 +242,7 @@ def convert(path: Path) -> ConvertedWeights:
     network = FfcResNetGenerator(config)
     matched = match_state(network, generator_state, f"lama generator ({checkpoint_file})")
     source: dict[str, Any] = {"format": "lama",
-                              "files": [str(config_file), str(checkpoint_file)]}  # fmt: skip
+                              "files": [str(config_file), str(checkpoint_file)]}
     for key in ("epoch", "global_step"):
         value = checkpoint.get(key)
         if isinstance(value, int) and not isinstance(value, bool):

@@ -49,7 +49,7 @@ def infer_config(state: Mapping[str, Any], where: str) -> Any:
     from inpaint_core.nn.layers.mi_gan import MiGanConfig
 
     widths = {int(m.group(1)): int(state[key].shape[0])
-              for key in state if (m := _ENCODER_BLOCK.match(str(key)))}  # fmt: skip
+              for key in state if (m := _ENCODER_BLOCK.match(str(key)))}
     if not widths:
         sample = ", ".join(list(map(str, state))[:5]) or "none"
         raise InvalidWeightsError(
@@ -59,7 +59,7 @@ def infer_config(state: Mapping[str, Any], where: str) -> Any:
     side = max(widths)
     try:
         return MiGanConfig(resolution=side, ch_base=widths[side] * side,
-                           ch_max=max(widths.values()))  # fmt: skip
+                           ch_max=max(widths.values()))
     except ParameterError as error:
         raise InvalidWeightsError(f"{where}: {error}") from None
 

@@ -34,7 +34,7 @@ __all__ = ["FORMAT", "convert", "infer_factors"]
 
 NAME = "mmagic-deepfillv2"
 _EXPECTS = ("OpenMMLab's DeepFill v2 checkpoint (.pth), e.g. "
-            "deepfillv2_256x256_8x2_places_20200619-10d15793.pth")  # fmt: skip
+            "deepfillv2_256x256_8x2_places_20200619-10d15793.pth")
 #: The first conv of stage 1's encoder (``int(32 * channel_factor)`` gated features) and of
 #: stage 2's decoder (``int(128 * refine_channel_factor)``).
 _STAGE1_FIRST = "stage1.encoder.enc1.conv.conv.weight"
@@ -58,7 +58,7 @@ def infer_factors(state: dict[str, Tensor], path: str | Path) -> tuple[float, fl
         filters = int(state[key].shape[0])
         if filters % 2:
             raise InvalidWeightsError(f"{path}: {key} has {filters} filters; a gated conv has "
-                                      "an even number (features and gates)")  # fmt: skip
+                                      "an even number (features and gates)")
         factors.append(filters // 2 / base)
     return factors[0], factors[1]
 
@@ -94,7 +94,7 @@ def convert(path: Path) -> ConvertedWeights:
     method = get_method("deepfill-v2")
     try:
         config = method.config_class(architecture="mmagic", channel_factor=channel_factor,
-                                     refine_channel_factor=refine_channel_factor)  # fmt: skip
+                                     refine_channel_factor=refine_channel_factor)
         networks = method.build_networks(config)  # type: ignore[attr-defined]
     except (ParameterError, InvalidInputError) as error:
         raise InvalidWeightsError(f"{path}: widths that fit no DeepFill v2: {error}") from None

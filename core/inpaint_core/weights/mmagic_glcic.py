@@ -33,7 +33,7 @@ __all__ = ["DISCRIMINATOR_KEYS", "FORMAT", "convert"]
 
 NAME = "mmagic-glcic"
 _EXPECTS = ("OpenMMLab's Global&Local checkpoint (.pth), e.g. "
-            "gl_256x256_8x12_places_20200619-52a040a8.pth")  # fmt: skip
+            "gl_256x256_8x12_places_20200619-52a040a8.pth")
 _SHOWN = 5
 _NORM_KEYS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 

@@ -141,12 +141,12 @@ def convert(path: Path) -> ConvertedWeights:
         )
     try:
         config = method.config_class(architecture="mmagic", base_channels=_BASE_CHANNELS,
-                                     depth=encoder, prior="none")  # fmt: skip
+                                     depth=encoder, prior="none")
     except ParameterError as e:  # a depth outside 4..8: the config names the range
         raise InvalidWeightsError(f"{NAME}: {path}: num_layers={encoder}: {e}") from e
     networks = method.build_networks(config)  # type: ignore[attr-defined]
     renamed = {rename_key(key, encoder): value
-               for key, value in _drop_mask_kernels(generator, path).items()}  # fmt: skip
+               for key, value in _drop_mask_kernels(generator, path).items()}
     what = f"{NAME} generator ({path})"
     states = {"generator": match_state(networks.generator, renamed, what)}
     source: dict[str, Any] = source_of(meta, path, NAME)
@@ -156,7 +156,7 @@ def convert(path: Path) -> ConvertedWeights:
     ignored = sorted({key.split(".", 1)[0] + "." for key in state} - {"generator."})
     source["ignored"] = ignored
     return ConvertedWeights(method="partial-conv-unet", config=config_to_dict(config),
-                            networks=states, source=source)  # fmt: skip
+                            networks=states, source=source)
 
 
 FORMAT = WeightsFormat(

@@ -200,7 +200,7 @@ class Exemplar(InpaintMethod):
 
 CLASSICAL_METHODS: tuple[type[InpaintMethod], ...] = (
     Telea, NavierStokes, Biharmonic, PushPull, TeleaPushPull, Exemplar,
-)  # fmt: skip
+)
 
 
 @hookimpl

@@ -74,7 +74,7 @@ def outlines(layer: Any) -> list[Outline]:
 
 
 def layer_mask(layer: Any, shape: tuple[int, int], values: tuple[int, ...] = (),
-               lazy: bool = False) -> Any:  # fmt: skip
+               lazy: bool = False) -> Any:
     """Bool mask of a Labels layer (restricted to ``values``; empty: every label) or of a
     Shapes layer drawn at ``shape``; dask when ``lazy`` or the labels are lazy."""
     import napari
@@ -95,7 +95,7 @@ def new_mask_data(shape: tuple[int, int], lazy: bool, folder: str | Path | None 
     parent = Path(tempfile.mkdtemp(prefix="napari-inpaint-mask-", dir=folder))
     chunks = tuple(min(MASK_CHUNK, side) for side in shape)
     return zarr.create_array(store=str(parent / "mask.zarr"), shape=shape, chunks=chunks,
-                             dtype="uint8", fill_value=0)  # fmt: skip
+                             dtype="uint8", fill_value=0)
 
 
 def layer_geometry(layer: Any) -> dict[str, Any]:

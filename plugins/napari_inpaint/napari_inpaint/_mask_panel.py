@@ -57,7 +57,7 @@ class MaskPanel(widgets.Container):
     def __init__(
         self, viewer: Any, image_layer: Callable[[], Any],
         report: Callable[[BaseException], None], tiled_pixels: Callable[[], int],
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.viewer = viewer
         self._image_layer = image_layer
         self._report = report
@@ -69,17 +69,17 @@ class MaskPanel(widgets.Container):
         self.new_mask_button = widgets.PushButton(text="New mask layer", name="new_mask")
         self.preview_button = widgets.PushButton(text="Preview mask", name="preview")
         self.channel = widgets.ComboBox(choices=CHANNELS, value="brightness", label="threshold on",
-                                        name="channel")  # fmt: skip
+                                        name="channel")
         self.range = widgets.FloatRangeSlider(value=(0.85, 1.0), min=0.0, max=1.0, step=0.01,
-                                              label="range", name="range")  # fmt: skip
+                                              label="range", name="range")
         self.threshold_button = widgets.PushButton(text="Mask from threshold", name="threshold")
         buttons = widgets.Container(widgets=[self.new_mask_button, self.preview_button],
-                                    layout="horizontal", labels=False)  # fmt: skip
+                                    layout="horizontal", labels=False)
         buttons.margins = (0, 0, 0, 0)
         super().__init__(widgets=[
             self.rows, self.grow,
             buttons, self.channel, self.range, self.threshold_button,
-        ])  # fmt: skip
+        ])
         self.new_mask_button.changed.connect(self._guard(self.new_mask_layer))
         self.preview_button.changed.connect(self._guard(self.preview))
         self.threshold_button.changed.connect(self._guard(self.mask_from_threshold))
@@ -101,7 +101,7 @@ class MaskPanel(widgets.Container):
 
         kinds = (napari.layers.Labels, napari.layers.Shapes)
         return [layer for layer in self.viewer.layers if isinstance(layer, kinds)
-                and dict(layer.metadata.get(OWN_KEY) or {}).get("role") != "preview"]  # fmt: skip
+                and dict(layer.metadata.get(OWN_KEY) or {}).get("role") != "preview"]
 
     def refresh(self) -> None:
         """Rebuild the rows from the viewer's layers, keeping each layer's tick and values."""
@@ -151,7 +151,7 @@ class MaskPanel(widgets.Container):
         return self.viewer.add_labels(
             data, name=PREVIEW_NAME, opacity=0.5, metadata={OWN_KEY: {"role": "preview"}},
             **layer_geometry(image),
-        )  # fmt: skip
+        )
 
     # --- new masks ------------------------------------------------------------------------
     def new_mask_layer(self, name: str = "mask") -> Any:
@@ -171,4 +171,4 @@ class MaskPanel(widgets.Container):
         mask = threshold_mask(image_array(image), float(low), float(high), self.channel.value)
         name = f"{self.channel.value} in [{low:.2f}, {high:.2f}]"
         return self.viewer.add_labels(mask.astype(np.uint8), name=name,
-                                      **layer_geometry(image))  # fmt: skip
+                                      **layer_geometry(image))

@@ -100,7 +100,7 @@ class CostCache:
 def method_entries(
     infos: list[MethodInfo], plugin_of: Callable[[str], str], builtin: frozenset[str] | set[str],
     weights: Mapping[str, str | None], estimates: Mapping[str, float | None],
-) -> list[tuple[str, str]]:  # fmt: skip
+) -> list[tuple[str, str]]:
     """``(label, value)`` rows of the picker: a header row per group, then its methods.
 
     Args:
@@ -114,7 +114,7 @@ def method_entries(
     order = [*FAMILY_TITLES.values(), THIRD_PARTY]
     for info in infos:
         title = (FAMILY_TITLES.get(info.family, "Other") if plugin_of(info.name) in builtin
-                 else THIRD_PARTY)  # fmt: skip
+                 else THIRD_PARTY)
         groups.setdefault(title, []).append(info)
     rows: list[tuple[str, str]] = []
     for title in order:

@@ -48,7 +48,7 @@ def _open_bound(default: float | None) -> float:
 def parameter_widget(parameter: Parameter) -> widgets.ValueWidget:
     """The magicgui input for one parameter, named after it, its help text as the tooltip."""
     common: dict[str, Any] = {"name": parameter.name, "label": parameter.name,
-                              "tooltip": parameter.help}  # fmt: skip
+                              "tooltip": parameter.help}
     kind = parameter.type
     if kind is ParamType.BOOL:
         return widgets.CheckBox(value=bool(parameter.default), **common)
@@ -64,7 +64,7 @@ def parameter_widget(parameter: Parameter) -> widgets.ValueWidget:
         return widgets.FloatSpinBox(
             value=float(parameter.default), min=low, max=high, step=_float_step(parameter),
             **common,
-        )  # fmt: skip
+        )
     if kind is ParamType.CHOICE:
         return widgets.ComboBox(value=parameter.default, choices=parameter.choices, **common)
     if kind is ParamType.PATH:

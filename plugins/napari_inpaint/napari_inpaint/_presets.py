@@ -43,7 +43,7 @@ def jsonable(value: Any) -> Any:
 
 def make_record(method: str, params: dict[str, Any], weights: Any,
                 masks: list[dict[str, Any]], grow: int,
-                weights_sha256: str | None = None) -> dict[str, Any]:  # fmt: skip
+                weights_sha256: str | None = None) -> dict[str, Any]:
     """A settings record: see the module docstring. ``masks`` is ``[{"layer": name,
     "values": "1, 3-5"}]`` for the ticked mask layers."""
     record = {

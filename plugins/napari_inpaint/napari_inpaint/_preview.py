@@ -67,7 +67,7 @@ def pixel_box(corners: Sequence[Sequence[float]], shape: tuple[int, int]) -> Box
 
 
 def view_box(to_data: Callable[[np.ndarray], Sequence[float]], center: Sequence[float],
-             zoom: float, canvas: Sequence[int], shape: tuple[int, int]) -> Box:  # fmt: skip
+             zoom: float, canvas: Sequence[int], shape: tuple[int, int]) -> Box:
     """The pixels of an image in view: the canvas ``(height, width)`` in screen pixels around
     the camera's ``center`` (world coordinates, the last two used) at ``zoom`` (screen pixels
     per world unit), its corners taken to the image's data coordinates by ``to_data``."""
@@ -99,7 +99,7 @@ def rectangle_box(layer: Any, image: Any, shape: tuple[int, int]) -> Box:
 def with_margin(box: Box, margin: int, shape: tuple[int, int]) -> Box:
     """``box`` grown by ``margin`` pixels on each side, clipped to ``shape``."""
     return Box(max(0, box.row0 - margin), min(shape[0], box.row1 + margin),
-               max(0, box.col0 - margin), min(shape[1], box.col1 + margin))  # fmt: skip
+               max(0, box.col0 - margin), min(shape[1], box.col1 + margin))
 
 
 def camera_view(viewer: Any) -> tuple[Sequence[float], float, tuple[int, int]]:
@@ -121,9 +121,9 @@ class RegionPreview(widgets.Container):
         self.layer: Any = None  # the preview layer
         self.stale = False
         self.region = widgets.ComboBox(label="preview region", choices=self._regions,
-                                       name="preview_region")  # fmt: skip
+                                       name="preview_region")
         self.region.tooltip = ("the part of the image in view, or the last rectangle of a "
-                               "Shapes layer")  # fmt: skip
+                               "Shapes layer")
         self.preview_button = widgets.PushButton(text="Preview region", name="preview_region_run")
         self.preview_button.tooltip = "restore only the region first, into a temporary layer"
         self.accept_button = widgets.PushButton(text="Accept", name="accept", enabled=False)
@@ -132,7 +132,7 @@ class RegionPreview(widgets.Container):
         buttons = widgets.Container(
             widgets=[self.preview_button, self.accept_button, self.discard_button],
             layout="horizontal", labels=False,
-        )  # fmt: skip
+        )
         buttons.margins = (0, 0, 0, 0)
         super().__init__(widgets=[self.region, buttons])
         self.margins = (0, 0, 0, 0)
@@ -148,7 +148,7 @@ class RegionPreview(widgets.Container):
         """Re-check staleness whenever a setting changes (after the owner's own handlers)."""
         owner = self.owner
         for signal in (owner.image.changed, owner.method.changed, owner.params.changed,
-                       owner.device.changed, owner.tile.changed, owner.masks.changed):  # fmt: skip
+                       owner.device.changed, owner.tile.changed, owner.masks.changed):
             signal.connect(self.check_stale)
 
     def _guard(self, action: Callable[[], Any]) -> Callable[..., None]:
@@ -158,7 +158,7 @@ class RegionPreview(widgets.Container):
         import napari
 
         return [(VIEW, None)] + [(layer.name, layer) for layer in self.owner.viewer.layers
-                                 if isinstance(layer, napari.layers.Shapes)]  # fmt: skip
+                                 if isinstance(layer, napari.layers.Shapes)]
 
     def _layers_changed(self, *_: Any) -> None:
         try:
@@ -184,7 +184,7 @@ class RegionPreview(widgets.Container):
         if row.use.value:
             row.use.value = False
             self.owner.status.value = (f"{layer.name!r} is the preview region: unticked as a "
-                                       "mask layer")  # fmt: skip
+                                       "mask layer")
 
     # --- state -------------------------------------------------------------------------------
     def _key(self) -> Any:
@@ -209,7 +209,7 @@ class RegionPreview(widgets.Container):
         self.owner.status.value = (
             "preview stale: the settings changed since it was made; Preview region again, "
             "or Discard it" if stale else "preview matches the settings again: Accept runs them"
-        )  # fmt: skip
+        )
         self._enable()
 
     def set_busy(self, busy: bool) -> None:
@@ -255,18 +255,18 @@ class RegionPreview(widgets.Container):
         hole = np.asarray(owner.masks.combined_mask(layer)[window.slices]) != 0
         if not hole[box.slices_in(window)].any():
             raise InvalidInputError("the preview region has no hole: move the view or the "
-                                    "rectangle onto the damage")  # fmt: skip
+                                    "rectangle onto the damage")
         image = np.asarray(image_array(layer)[window.slices])
         output = image.copy()
         stop = threading.Event()
         work = restore_in_memory(image, hole, method, params, stop, tile=int(owner.tile.value),
-                                 output=output)  # fmt: skip
+                                 output=output)
 
         def done(restored: Any) -> None:
             self._show(layer, restored, box, window, key)
 
         owner._start(work, stop, f"{method}: preview", done,
-                     cancelled="cancelled: the preview stopped; nothing was changed")  # fmt: skip
+                     cancelled="cancelled: the preview stopped; nothing was changed")
         owner._show_running(layer, output, method, self._geometry(layer, window))
 
     @staticmethod
@@ -290,21 +290,21 @@ class RegionPreview(widgets.Container):
             "region": region, "window": {"rows": [window.row0, window.row1],
                                          "cols": [window.col0, window.col1]},
             "weights": restored.weights, "stale": False, "key": key,
-        }}  # fmt: skip
+        }}
         extra: dict[str, Any] = {"rgb": source.rgb}
         if not source.rgb:
             extra["contrast_limits"] = source.contrast_limits
         name = "preview: " + result_name(restored.method, restored.weights, source.name)
         self.layer = owner.viewer.add_image(pixels, name=name, metadata=metadata,
-                                            **self._geometry(source, box), **extra)  # fmt: skip
+                                            **self._geometry(source, box), **extra)
         self.stale = False
         if restored.seconds_per_pixel and owner.method.value == restored.method:
             owner.costs.record(restored.method, owner._device_of(owner.method_info()),
-                               restored.seconds_per_pixel)  # fmt: skip
+                               restored.seconds_per_pixel)
             owner.method.reset_choices()
         owner.status.value = (f"preview of rows {box.row0}-{box.row1}, columns {box.col0}-"
                               f"{box.col1} in {restored.seconds:.1f} s: Accept runs the whole "
-                              "image, Discard removes it")  # fmt: skip
+                              "image, Discard removes it")
         self._enable(False)
 
     def _remove(self) -> None:
@@ -320,7 +320,7 @@ class RegionPreview(widgets.Container):
         self.check_stale()
         if self.stale:
             raise InvalidInputError("the preview is stale (the settings changed since it was "
-                                    "made): Preview region again, or press Run")  # fmt: skip
+                                    "made): Preview region again, or press Run")
         self._remove()
         self._enable()
         self.owner.run()

@@ -46,7 +46,7 @@ class Runner:
 
     def _start(self, work: Generator[Progress, None, Any], stop: threading.Event, label: str,
                done: Callable[[Any], None],
-               cancelled: str = "cancelled: nothing was changed") -> None:  # fmt: skip
+               cancelled: str = "cancelled: nothing was changed") -> None:
         from napari.utils import progress
 
         if self.busy:
@@ -81,7 +81,7 @@ class Runner:
         worker.start()
 
     def _show_running(self, source: Any, output: np.ndarray, method: str,
-                      geometry: dict[str, Any] | None = None) -> None:  # fmt: skip
+                      geometry: dict[str, Any] | None = None) -> None:
         """Add the live preview layer of an in-memory run: ``output``, whose blocks the worker
         fills as their tiles finish (removed on cancel or error, kept as the result), placed
         over ``source`` (or by ``geometry``'s scale and translate: a region preview's crop)."""
@@ -93,7 +93,7 @@ class Runner:
                 output, name=f"{method} (running) {source.name}",
                 metadata={OWN_KEY: {"role": "running"}},
                 **(geometry or layer_geometry(source)), **extra,
-            )  # fmt: skip
+            )
 
     def _on_progress(self, event: Progress) -> None:
         bar = self._progress

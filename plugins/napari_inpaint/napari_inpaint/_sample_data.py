@@ -17,7 +17,7 @@ LayerData = tuple[Any, dict[str, Any], str]
 MURAL_SIZE = 2048
 CRACKS, LOSSES = 1, 2
 def make_mural(size: int, seed: int = 2026, damage: float = 0.02) -> tuple[
-        np.ndarray, np.ndarray]:  # fmt: skip
+        np.ndarray, np.ndarray]:
     """uint8 ``(size, size, 3)`` damaged mural and uint8 ``(size, size)`` damage labels
     (1 = cracks, 2 = losses); the damaged pixels show the plaster colour."""
     from inpaint_core import samples as scan

@@ -42,18 +42,18 @@ class SessionPanel(widgets.Container):
     def __init__(self, owner: Any) -> None:
         self.owner = owner
         self.compare_with = widgets.ComboBox(label="compare with", choices=self._layers,
-                                             name="compare_with")  # fmt: skip
+                                             name="compare_with")
         self.compare_with.tooltip = "the layer the newest result is compared with"
         self.difference_button = widgets.PushButton(text="Difference", name="difference")
         self.split_button = widgets.PushButton(text="Split", name="split")
         self.split_at = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01,
-                                            label="split at", name="split_at")  # fmt: skip
+                                            label="split at", name="split_at")
         self.save_button = widgets.PushButton(text="Save preset…", name="save_preset")
         self.load_button = widgets.PushButton(text="Load preset…", name="load_preset")
         views = widgets.Container(widgets=[self.difference_button, self.split_button],
-                                  layout="horizontal", labels=False)  # fmt: skip
+                                  layout="horizontal", labels=False)
         presets = widgets.Container(widgets=[self.save_button, self.load_button],
-                                    layout="horizontal", labels=False)  # fmt: skip
+                                    layout="horizontal", labels=False)
         for row in (views, presets):
             row.margins = (0, 0, 0, 0)
         super().__init__(widgets=[self.compare_with, views, self.split_at, presets])
@@ -75,7 +75,7 @@ class SessionPanel(widgets.Container):
             (layer.name, layer) for layer in self.owner.viewer.layers
             if isinstance(layer, napari.layers.Image)
             and dict(layer.metadata.get(OWN_KEY) or {}).get("role") in (None, "result")
-        ]  # fmt: skip
+        ]
 
     # --- compare ---------------------------------------------------------------------------
     def _pair(self) -> tuple[Any, Any]:
@@ -90,7 +90,7 @@ class SessionPanel(widgets.Container):
             source = dict(result.metadata.get(OWN_KEY) or {}).get("source")
             if source not in viewer.layers:
                 raise InvalidInputError(f"the source layer {source!r} of {result.name!r} is gone:"
-                                        " choose a layer in 'compare with'")  # fmt: skip
+                                        " choose a layer in 'compare with'")
             other = viewer.layers[source]
         if other is result:
             raise InvalidInputError(f"{result.name!r} compared with itself: choose another layer")
@@ -109,9 +109,9 @@ class SessionPanel(widgets.Container):
             contrast_limits=(0.0, max(float(gap.max()), 1e-6)),
             metadata={OWN_KEY: {"role": "compare", "a": result.name, "b": other.name}},
             **layer_geometry(result),
-        )  # fmt: skip
+        )
         self.owner.status.value = (f"difference of {result.name!r} and {other.name!r}: largest "
-                                   f"{float(gap.max()):.3f}")  # fmt: skip
+                                   f"{float(gap.max()):.3f}")
         return layer
 
     def show_split(self) -> Any:
@@ -129,7 +129,7 @@ class SessionPanel(widgets.Container):
             view, name=name, metadata={OWN_KEY: {"role": "compare", "a": other.name,
                                                  "b": result.name}},
             **layer_geometry(result), **extra,
-        )  # fmt: skip
+        )
         self._split_pair = (result, other)
         return self._split_layer
 

@@ -55,7 +55,7 @@ class TilePlan:
 
 
 def plan_image(shape: tuple[int, int], hole: np.ndarray, info: Any,
-               tile: int | None = None) -> TilePlan:  # fmt: skip
+               tile: int | None = None) -> TilePlan:
     """The engine's tile plan for an in-memory bool ``hole`` ``(H, W)`` and method ``info``
     (tile side: ``tile`` or the method's preferred tile; overlap: the engine's default)."""
     side = int(info.preferred_tile if tile is None else tile)
@@ -63,7 +63,7 @@ def plan_image(shape: tuple[int, int], hole: np.ndarray, info: Any,
     check_geometry(side, info.context_margin, info.pad_multiple, overlap)
     regions = find_hole_regions(hole)
     tiles = plan_tiles(shape, regions.boxes, side, info.context_margin, info.pad_multiple,
-                       overlap=overlap, refine=partial(shrink_to_holes, hole))  # fmt: skip
+                       overlap=overlap, refine=partial(shrink_to_holes, hole))
     return TilePlan(list(tiles), side, overlap, tiles_by_block(tiles, (side, side)))
 
 
@@ -124,7 +124,7 @@ class TileRun:
 def restore_tiles(
     image: np.ndarray, hole: np.ndarray, method: InpaintMethod, plan: TilePlan,
     stop: threading.Event, output: np.ndarray, seed: int = 0,
-) -> Generator[TileStep, None, TileRun | None]:  # fmt: skip
+) -> Generator[TileStep, None, TileRun | None]:
     """Restore ``image`` ``(H, W[, C])`` where bool ``hole`` ``(H, W)``, tile by tile, into
     ``output`` (a copy of ``image`` that receives each block as soon as its tiles are done).
 
@@ -164,11 +164,11 @@ def restore_tiles(
             if index not in members or any(i not in results for i in members):
                 continue
             block = Box(key[0] * plan.side, min((key[0] + 1) * plan.side, shape[0]),
-                        key[1] * plan.side, min((key[1] + 1) * plan.side, shape[1]))  # fmt: skip
+                        key[1] * plan.side, min((key[1] + 1) * plan.side, shape[1]))
             output[block.slices] = blend_holes(
                 image[block.slices], hole[block.slices], block,
                 [plan.tiles[i] for i in members], [results[i] for i in members], plan.overlap,
-            )  # fmt: skip
+            )
             finished.append(block)
             for i in members:
                 uses[i] -= 1

@@ -92,15 +92,15 @@ class WeightsPicker(widgets.Container):
         self.licence = widgets.Label(value="", name="licence")
         self.licence.tooltip = "the licence of the chosen weights"
         row = widgets.Container(widgets=[self.source, self.get_button], layout="horizontal",
-                                labels=False)  # fmt: skip
+                                labels=False)
         licence_row = widgets.Container(
             widgets=[widgets.Label(value="licence:"), self.licence], layout="horizontal",
             labels=False,
-        )  # fmt: skip
+        )
         for box in (row, licence_row):
             box.margins = (0, 0, 0, 0)
         super().__init__(name="weights", label="weights", labels=False,
-                         widgets=[row, self.path, licence_row])  # fmt: skip
+                         widgets=[row, self.path, licence_row])
         self.margins = (0, 0, 0, 0)
         self.licence.native.setWordWrap(True)
         self.refresh(keep=False)

@@ -117,10 +117,10 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         self.summary = widgets.Label(value="", name="summary")
         self.params = widgets.Container(name="params")
         self.device = widgets.ComboBox(label="device", choices=DEVICES, value="auto",
-                                       name="device")  # fmt: skip
+                                       name="device")
         self.tile = widgets.SpinBox(label="tile (px)", min=32, max=16384, value=512, name="tile")
         self.output = widgets.FileEdit(label="output store", mode="w", filter="*.zarr",
-                                       name="output")  # fmt: skip
+                                       name="output")
         self.output.tooltip = "new .zarr store for big images (restored tile by tile)"
         self.masks = MaskPanel(viewer, self.image_layer, self.report, lambda: self.tiled_pixels)
         self.run_button = widgets.PushButton(text="Run", name="run")
@@ -130,15 +130,15 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         self.region_preview = RegionPreview(self)  # Preview region, Accept, Discard
         self._run_settings: dict[str, Any] = {}
         self.fit_steps = widgets.SpinBox(label="fit steps", min=1, max=100_000, value=200,
-                                         name="fit_steps")  # fmt: skip
+                                         name="fit_steps")
         self.fit_button = widgets.PushButton(text="Fit to this image", name="fit")
         self.fit_button.tooltip = ("fine-tune the learned method on the intact part of the image,"
-                                   " then use those weights")  # fmt: skip
+                                   " then use those weights")
         self.status = widgets.Label(value="", name="status")
         actions = widgets.Container(widgets=[self.run_button, self.cancel_button],
-                                    layout="horizontal", labels=False)  # fmt: skip
+                                    layout="horizontal", labels=False)
         self.fit_row = widgets.Container(widgets=[self.fit_steps, self.fit_button],
-                                         layout="horizontal")  # fmt: skip
+                                         layout="horizontal")
         self.advanced = widgets.CheckBox(text="advanced: tile, device, fit", name="advanced")
         self.advanced.tooltip = "show the settings that rarely need changing"
         super().__init__(widgets=[
@@ -146,7 +146,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             self.tile, self.fit_row, self.output, self.masks, actions, self.region_preview,
             self.compare,
             self.session, self.status,
-        ])  # fmt: skip
+        ])
         for label in (self.summary, self.status):  # long messages wrap, not widen the dock
             label.native.setWordWrap(True)
         self.method.changed.connect(self._method_changed)
@@ -167,7 +167,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         import napari
 
         return [(layer.name, layer) for layer in self.viewer.layers
-                if isinstance(layer, napari.layers.Image)]  # fmt: skip
+                if isinstance(layer, napari.layers.Image)]
 
     def _layers_changed(self, event: Any = None) -> None:
         layer = getattr(event, "value", None)
@@ -180,7 +180,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             self.masks.refresh()
         except RuntimeError:  # the dock widget was closed (its Qt objects are gone)
             for signal in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed,
-                           self.viewer.layers.events.moved):  # fmt: skip
+                           self.viewer.layers.events.moved):
                 signal.disconnect(self._layers_changed)
 
     def refresh_methods(self) -> None:
@@ -231,7 +231,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             return
         value = picker.get_value()
         label = "lite" if value is None and picker.source.value == SHIPPED else (
-            None if value is None else Path(str(value)).stem)  # fmt: skip
+            None if value is None else Path(str(value)).stem)
         self._chosen_weights[picker.method] = value
         if self._active_weights.get(picker.method, "?") != label:
             self._active_weights[picker.method] = label
@@ -286,9 +286,9 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             values["device"] = self.device.value
         picker = self.weights_picker()
         masks = [{"layer": row.layer.name, "values": str(row.values.value)}
-                 for row in self.masks.rows if row.use.value]  # fmt: skip
+                 for row in self.masks.rows if row.use.value]
         return make_record(info.name, values, None if picker is None else picker.get_value(),
-                           masks, int(self.masks.grow.value), weights_sha256)  # fmt: skip
+                           masks, int(self.masks.grow.value), weights_sha256)
 
     def apply_settings(self, record: dict[str, Any]) -> list[str]:
         """Set method, parameters, weights, mask layers, label filters and grow from a preset
@@ -329,7 +329,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
                 work = restore_tiled(
                     scan, mask, method, params, output, stop, tile=int(self.tile.value),
                     device=self.device.value,
-                )  # fmt: skip
+                )
                 self._start(work, stop, f"{method}: tiled", lambda r: self._add_tiled(layer, r))
                 return
             hole = np.asarray(mask)
@@ -340,7 +340,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             image = np.asarray(image_array(layer))
             output = image.copy()  # filled block by block: the live preview shows it
             work = restore_in_memory(image, hole, method, params, stop,
-                                     tile=int(self.tile.value), output=output)  # fmt: skip
+                                     tile=int(self.tile.value), output=output)
             self._start(work, stop, method, lambda r: self._add_result(layer, r))
             self._run_started = pressed
             self._show_running(layer, output, method)
@@ -355,13 +355,13 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         try:
             entry = get_entry(name)
             notice = (f"{name}: licence {entry.licence}; downloading about {entry.size_mb:.0f} "
-                      f"MB from {entry.url.split('?')[0]}")  # fmt: skip
+                      f"MB from {entry.url.split('?')[0]}")
             show_info(notice)
             stop = threading.Event()
             self._start(fetch_weights(name, stop, fetch), stop, f"get {name}",
                         self._weights_fetched,
                         cancelled=f"cancelled: the download of {name} stopped; its partial "
-                        "file is kept and Get weights… resumes it")  # fmt: skip
+                        "file is kept and Get weights… resumes it")
         except Exception as error:
             self.report(error)
 
@@ -372,7 +372,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             picker.value = result.entry.name
         done = "was already installed" if result.installed_before else "installed"
         self.status.value = (f"{result.entry.name} {done} ({result.path}); licence: "
-                             f"{result.entry.licence}")  # fmt: skip
+                             f"{result.entry.licence}")
 
     def _output_store(self) -> Path:
         text = str(self.output.value or "")
@@ -385,9 +385,9 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
         folder = path.parent
         if not folder.is_dir():
             if folder.exists() or not self.ask(f"The folder {folder} does not exist. Create "
-                                               "it for the output store?"):  # fmt: skip
+                                               "it for the output store?"):
                 raise ParameterError(f"output folder {str(folder)!r} does not exist: create it "
-                                     "or choose another 'output store' path")  # fmt: skip
+                                     "or choose another 'output store' path")
             folder.mkdir(parents=True)
         return path
 
@@ -411,7 +411,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             info = self.method_info()
             if not info.learned:
                 raise ParameterError(f"method {info.name!r} is not learned: there is nothing "
-                                     "to fit; pick a learned method")  # fmt: skip
+                                     "to fit; pick a learned method")
             params = self.method_params()
             params.pop("device", None)
             try:
@@ -421,7 +421,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             stop = threading.Event()
             work = fine_tune(info.name, image_array(layer), damage, params, stop,
                              steps=int(self.fit_steps.value), device=self.device.value,
-                             size=self.fit_size)  # fmt: skip
+                             size=self.fit_size)
             self._start(work, stop, f"fit {info.name}", self._use_weights)
         except Exception as error:
             self.report(error)
@@ -430,7 +430,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
     def _add_result(self, source: Any, restored: Any) -> None:
         name = result_name(restored.method, restored.weights, source.name)
         metadata = {OWN_KEY: {"role": "result", "method": restored.method, "source": source.name,
-                              "params": _jsonable(restored.params)}}  # fmt: skip
+                              "params": _jsonable(restored.params)}}
         if restored.weights is not None:  # a learned method: which weights, their sha256
             metadata[OWN_KEY]["weights"] = restored.weights
         sha256 = (restored.weights or {}).get("sha256")
@@ -441,7 +441,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             if not source.rgb:
                 extra["contrast_limits"] = source.contrast_limits
             layer = self.viewer.add_image(restored.image, name=name, metadata=metadata,
-                                          **layer_geometry(source), **extra)  # fmt: skip
+                                          **layer_geometry(source), **extra)
         else:  # the live preview becomes the result
             layer.data = restored.image
             layer.name = name
@@ -455,7 +455,7 @@ class InpaintWidget(PickerRows, Runner, widgets.Container):
             self.viewer.add_image(array, name=f"{name} {key}", colormap="gray",
                                   contrast_limits=(0.0, 1.0), blending="additive",
                                   metadata={OWN_KEY: {"role": "extra", "source": name}},
-                                  **layer_geometry(source))  # fmt: skip
+                                  **layer_geometry(source))
         self._new_result(layer)
 
     def _add_tiled(self, source: Any, result: Any) -> None:

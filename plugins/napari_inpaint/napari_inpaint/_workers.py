@@ -104,7 +104,7 @@ def restore_in_memory(
     image: np.ndarray, mask: np.ndarray, method: str, params: Mapping[str, Any],
     stop: threading.Event, seed: int = 0, *, tile: int | None = None,
     output: np.ndarray | None = None,
-) -> Generator[Progress, None, Restored | None]:  # fmt: skip
+) -> Generator[Progress, None, Restored | None]:
     """Restore ``image`` ``(H, W[, C])`` where bool ``mask`` ``(H, W)``, tile by tile with the
     tiled engine's plan (:mod:`napari_inpaint._tiles`; ``tile``: the method's preferred tile
     unless given), into ``output`` (default: a copy of ``image``), whose blocks are written as
@@ -144,7 +144,7 @@ def restore_in_memory(
         return None
     return Restored(run.image, run.extras, method, dict(instance.params),
                     weights_record(instance), run.seconds_per_pixel,
-                    time.perf_counter() - started)  # fmt: skip
+                    time.perf_counter() - started)
 
 
 def weights_record(instance: Any) -> dict[str, Any] | None:
@@ -159,7 +159,7 @@ def weights_record(instance: Any) -> dict[str, Any] | None:
     given = instance.params.get("weights")
     weights = checkpoint_paths(instance.weights_path())[0]
     return {"weights": str(given) if given else "shipped", "path": str(weights),
-            "sha256": weights_sha256(instance)}  # fmt: skip
+            "sha256": weights_sha256(instance)}
 
 
 class LazyScan:
@@ -181,7 +181,7 @@ class LazyScan:
 def restore_tiled(
     scan: Any, mask: Any, method: str, params: Mapping[str, Any], output: Path,
     stop: threading.Event, *, tile: int | None = None, device: str = "auto", seed: int = 0,
-) -> Generator[Progress, None, Any]:  # fmt: skip
+) -> Generator[Progress, None, Any]:
     """Restore a big scan tile by tile into the new zarr store ``output``.
 
     ``scan`` is a path (a zarr array or OME-Zarr group) or an array; ``mask`` an array. Returns
@@ -196,7 +196,7 @@ def restore_tiled(
     params = dict(params)
     params.pop("device", None)  # the engine passes ``device`` to methods that take one
     events = iter_restore(scan, mask, method, output, tile=tile, device=device, params=params,
-                          seed=seed, should_stop=stop.is_set)  # fmt: skip
+                          seed=seed, should_stop=stop.is_set)
     try:
         while True:
             try:
@@ -219,7 +219,7 @@ def fine_tune(
     method: str, image: Any, damage: Any, params: Mapping[str, Any], stop: threading.Event, *,
     steps: int, device: str = "auto", size: int = 128, batch: int = 1, seed: int = 0,
     out: Path | None = None,
-) -> Generator[Progress, None, FitResult | None]:  # fmt: skip
+) -> Generator[Progress, None, FitResult | None]:
     """Fine-tune learned ``method`` for ``steps`` on patches of ``image`` away from ``damage``
     (``(H, W)``, non-zero = damaged), starting from its current weights (``params["weights"]``
     or the shipped ones), with :func:`inpaint_core.training.fine_tune.fine_tune`. Yields
@@ -233,10 +233,10 @@ def fine_tune(
     start = fitting.current_weights(method, params)
     side = min(size, int(image.shape[0]), int(image.shape[1]))
     dataset = ScanPatchDataset(image, damage, size=side, samples=max(steps * batch, batch),
-                               seed=seed)  # fmt: skip
+                               seed=seed)
     folder = Path(out) if out else Path(tempfile.mkdtemp(prefix=f"napari-inpaint-fit-{method}-"))
     settings = TrainConfig(steps=steps, batch_size=batch, device=device, checkpoint_every=steps,
-                           log_every=max(1, steps // 10), seed=seed)  # fmt: skip
+                           log_every=max(1, steps // 10), seed=seed)
     yield Progress(0, steps, f"fit {method}")
     data = {"kind": "napari image"}
     run = fitting.fine_tune(
@@ -257,7 +257,7 @@ def fine_tune(
 def _relayed(
     call: Callable[[], Any], stop: threading.Event, label: str,
     events: queue.SimpleQueue[Progress], first: Progress,
-) -> Generator[Progress, None, Any]:  # fmt: skip
+) -> Generator[Progress, None, Any]:
     """:func:`_in_thread` (waiting for ``call`` to notice a stop), yielding the newest of the
     ``events`` that ``call`` puts (``first`` until there is one) at each tick."""
     latest = first

@@ -56,7 +56,7 @@ def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     dtype = np.dtype(np.uint8) if dtype == np.bool_ else dtype
     chunks = tuple(min(MASK_CHUNK, int(side)) for side in labels.shape)
     store = zarr.create_array(store=str(target), shape=tuple(labels.shape), chunks=chunks,
-                              dtype=dtype, fill_value=0)  # fmt: skip
+                              dtype=dtype, fill_value=0)
     store.attrs["napari_inpaint"] = {"kind": "labels", "name": meta.get("name", "")}
     if is_lazy(labels):
         as_dask(labels).astype(dtype).rechunk(chunks).to_zarr(store)

@@ -108,7 +108,7 @@ class Outline:
 
 
 def _grid(canvas: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[tuple[slice, slice],
-        np.ndarray, np.ndarray] | None:  # fmt: skip
+        np.ndarray, np.ndarray] | None:
     """The canvas window covering local ``[low, high]`` and its pixel centres' coordinates."""
     row0, col0 = max(math.floor(low[0]), 0), max(math.floor(low[1]), 0)
     row1 = min(math.ceil(high[0]) + 1, canvas.shape[0])
@@ -280,7 +280,7 @@ def threshold_mask(image: Any, low: float, high: float, channel: str = "brightne
     if channel == "brightness":
         values = colour[:, :, 0] if channels == 1 else sum(
             weight * colour[:, :, index] for index, weight in enumerate(_LUMA)
-        )  # fmt: skip
+        )
     else:
         index = CHANNELS.index(channel) - 1
         if index >= channels:

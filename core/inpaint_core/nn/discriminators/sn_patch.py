@@ -67,7 +67,7 @@ class SNPatchDiscriminator(nn.Module):
         in_channels = config.in_channels
         for width in config.widths():
             conv = nn.Conv2d(in_channels, width, KERNEL_SIZE, stride=2,
-                             padding=KERNEL_SIZE // 2)  # fmt: skip
+                             padding=KERNEL_SIZE // 2)
             layers += [spectral_norm(conv), nn.LeakyReLU(LEAKY_SLOPE)]
             in_channels = width
         self.body = nn.Sequential(*layers)

@@ -96,7 +96,7 @@ class ContextualAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"rate={self.rate}, softmax_scale={self.softmax_scale}, fuse={self.fuse}, "
-                f"max_elements={self.max_elements}")  # fmt: skip
+                f"max_elements={self.max_elements}")
 
     def forward(self, features: Tensor, mask: Tensor) -> Tensor:
         """Attend; see the class docstring."""
@@ -164,7 +164,7 @@ class ContextualAttention(nn.Module):
         while start < total:
             size = min(target, total - start)
             while self.fuse and size > 1 and len(self._rows(queries[start:start + size], h, w)[0]
-                                                 ) > target:  # fmt: skip
+                                                 ) > target:
                 size //= 2
             chunks.append((start, start + size))
             start += size
@@ -186,7 +186,7 @@ class ContextualAttention(nn.Module):
         return unique[unique < h * w], index
 
     def _values(self, patches: Tensor, raw_keys: Tensor, keys: Tensor, queries: Tensor,
-                h: int, w: int) -> Tensor:  # fmt: skip
+                h: int, w: int) -> Tensor:
         """Attention-weighted raw patches ``(n, C * k * k)`` for ``n`` queries."""
         if self.fuse:
             scores = self._fused_scores(patches, queries, h, w)[:, keys]

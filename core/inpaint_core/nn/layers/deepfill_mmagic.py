@@ -78,7 +78,7 @@ def check_factor(name: str, value: float) -> float:
         raise InvalidInputError(f"{name}={value!r} must be a finite number")
     if int(16 * value) < 1:
         raise InvalidInputError(f"{name}={value!r} must be >= 1/16 (the narrowest layer has "
-                                "int(16 * factor) channels)")  # fmt: skip
+                                "int(16 * factor) channels)")
     return float(value)
 
 
@@ -87,11 +87,11 @@ class _PaddedConv(nn.Module):
     (its ``conv`` child holds the weights, as in the reference's state dict)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int,
-                 padding: int, dilation: int) -> None:  # fmt: skip
+                 padding: int, dilation: int) -> None:
         super().__init__()
         self.padding = padding
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                              dilation=dilation)  # fmt: skip
+                              dilation=dilation)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.padding:
@@ -112,11 +112,11 @@ class ReflectGatedConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
                  stride: int = 1, dilation: int = 1, feature_activation: bool = True
-                 ) -> None:  # fmt: skip
+                 ) -> None:
         super().__init__()
         padding = dilation * (kernel_size - 1) // 2
         self.conv = _PaddedConv(in_channels, 2 * out_channels, kernel_size, stride, padding,
-                                dilation)  # fmt: skip
+                                dilation)
         self.feature_activation = feature_activation
 
     def forward(self, x: Tensor) -> Tensor:
@@ -167,7 +167,7 @@ class _Decoder(nn.Module):
         widths = [int(c * factor) for c in _DECODER_WIDTHS] + [3]
         for index, width in enumerate(widths, start=1):
             self.add_module(f"dec{index}", ReflectGatedConv(
-                in_channels, width, feature_activation=index < len(widths)))  # fmt: skip
+                in_channels, width, feature_activation=index < len(widths)))
             in_channels = width
 
     def forward(self, x: Tensor) -> Tensor:
@@ -219,7 +219,7 @@ class MmagicContextualAttention(nn.Module):
         if height % 2 or width % 2 or tuple(mask.shape) != (batch, 1, height, width):
             raise InvalidInputError(f"contextual attention needs even features and a mask of "
                                     f"(B, 1, H, W); got {tuple(x.shape)} and "
-                                    f"{tuple(mask.shape)}")  # fmt: skip
+                                    f"{tuple(mask.shape)}")
         return torch.stack([self._attend(x[i : i + 1], mask[i : i + 1]) for i in range(batch)])
 
     def _fuse(self, scores: Tensor, h: int, w: int) -> Tensor:
@@ -309,7 +309,7 @@ class _Stage2(nn.Module):
     """``DeepFillRefiner``: a dilated conv branch and an attention branch, one decoder."""
 
     def __init__(self, factor: float, decoder_factor: float, softmax_scale: float,
-                 fuse: bool) -> None:  # fmt: skip
+                 fuse: bool) -> None:
         super().__init__()
         self.encoder_attention = _Encoder("stage2_attention", factor)
         self.encoder_conv = _Encoder("stage2_conv", factor)
@@ -341,7 +341,7 @@ class MmagicDeepFillGenerator(nn.Module):
     """
 
     def __init__(self, channel_factor: float = 0.75, refine_channel_factor: float = 1.0,
-                 softmax_scale: float = 10.0, fuse: bool = True) -> None:  # fmt: skip
+                 softmax_scale: float = 10.0, fuse: bool = True) -> None:
         super().__init__()
         channel_factor = check_factor("channel_factor", channel_factor)
         refine_channel_factor = check_factor("refine_channel_factor", refine_channel_factor)

@@ -139,17 +139,17 @@ class LamaConfig:
         in forward order: ``init``, ``down0``..., then ``block0.conv1``, ``block0.conv2``..."""
         ngf, cap = self.ngf, self.max_features
         specs = [("init", self.input_nc, ngf, self.init_ratio_gin, self.init_ratio_gout,
-                  self.init_enable_lfu)]  # fmt: skip
+                  self.init_enable_lfu)]
         for i in range(self.n_downsampling):
             last = i == self.n_downsampling - 1
             gout = self.resnet_ratio_gin if last else self.downsample_ratio_gout
             specs.append((f"down{i}", min(cap, ngf * 2**i), min(cap, ngf * 2 ** (i + 1)),
-                          self.downsample_ratio_gin, gout, self.downsample_enable_lfu))  # fmt: skip
+                          self.downsample_ratio_gin, gout, self.downsample_enable_lfu))
         width = self.bottleneck_channels
         for i in range(self.n_blocks):
             for conv in ("conv1", "conv2"):
                 specs.append((f"block{i}.{conv}", width, width, self.resnet_ratio_gin,
-                              self.resnet_ratio_gout, self.resnet_enable_lfu))  # fmt: skip
+                              self.resnet_ratio_gout, self.resnet_enable_lfu))
         return specs
 
     @property
@@ -232,7 +232,7 @@ class SpectralTransform(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
-                 enable_lfu: bool = False) -> None:  # fmt: skip
+                 enable_lfu: bool = False) -> None:
         super().__init__()
         half = out_channels // 2
         self.downsample: nn.Module = nn.AvgPool2d(2, 2) if stride == 2 else nn.Identity()
@@ -274,7 +274,7 @@ class FFC(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, ratio_gin: float,
                  ratio_gout: float, stride: int = 1, padding: int = 0, dilation: int = 1,
-                 enable_lfu: bool = False) -> None:  # fmt: skip
+                 enable_lfu: bool = False) -> None:
         super().__init__()
         in_l, in_g = _split(in_channels, ratio_gin)
         out_l, out_g = _split(out_channels, ratio_gout)
@@ -284,7 +284,7 @@ class FFC(nn.Module):
             if not cin or not cout:
                 return None
             return nn.Conv2d(cin, cout, kernel_size, stride, padding, dilation, bias=False,
-                             padding_mode="reflect")  # fmt: skip
+                             padding_mode="reflect")
 
         self.convl2l = conv(in_l, out_l)
         self.convl2g = conv(in_l, out_g)
@@ -299,7 +299,7 @@ class FFC(nn.Module):
         out_l: Tensor | None = None
         out_g: Tensor | None = None
         for source, conv_l, conv_g in ((local, self.convl2l, self.convl2g),
-                                       (glob, self.convg2l, self.convg2g)):  # fmt: skip
+                                       (glob, self.convg2l, self.convg2g)):
             if source is None:
                 continue
             if conv_l is not None:
@@ -318,10 +318,10 @@ class FfcBnAct(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, ratio_gin: float,
                  ratio_gout: float, stride: int = 1, padding: int = 0, dilation: int = 1,
-                 enable_lfu: bool = False) -> None:  # fmt: skip
+                 enable_lfu: bool = False) -> None:
         super().__init__()
         self.ffc = FFC(in_channels, out_channels, kernel_size, ratio_gin, ratio_gout, stride,
-                       padding, dilation, enable_lfu)  # fmt: skip
+                       padding, dilation, enable_lfu)
         out_l, out_g = _split(out_channels, ratio_gout)
         self.bn_l = nn.BatchNorm2d(out_l)
         self.bn_g = nn.BatchNorm2d(out_g) if ratio_gout else None
@@ -343,12 +343,12 @@ class FfcResnetBlock(nn.Module):
     """
 
     def __init__(self, channels: int, ratio_gin: float, ratio_gout: float,
-                 enable_lfu: bool = False) -> None:  # fmt: skip
+                 enable_lfu: bool = False) -> None:
         super().__init__()
         self.conv1 = FfcBnAct(channels, channels, 3, ratio_gin, ratio_gout, padding=1,
-                              enable_lfu=enable_lfu)  # fmt: skip
+                              enable_lfu=enable_lfu)
         self.conv2 = FfcBnAct(channels, channels, 3, ratio_gin, ratio_gout, padding=1,
-                              enable_lfu=enable_lfu)  # fmt: skip
+                              enable_lfu=enable_lfu)
 
     def forward(self, x: Features) -> Features:
         """A feature pair -> a feature pair of the same shapes."""
@@ -390,7 +390,7 @@ class FfcResNetGenerator(nn.Module):
             layers.append(FfcBnAct(cin, cout, 3, gin, gout, stride=2, padding=1, enable_lfu=lfu))
         for _ in range(config.n_blocks):
             block = FfcResnetBlock(config.bottleneck_channels, config.resnet_ratio_gin,
-                                   config.resnet_ratio_gout, config.resnet_enable_lfu)  # fmt: skip
+                                   config.resnet_ratio_gout, config.resnet_enable_lfu)
             layers.append(block)
         layers.append(_ConcatGroups())
         cap, ngf = config.max_features, config.ngf
@@ -398,7 +398,7 @@ class FfcResNetGenerator(nn.Module):
             mult = 2 ** (config.n_downsampling - i)
             cin, cout = min(cap, ngf * mult), min(cap, ngf * mult // 2)
             layers += [nn.ConvTranspose2d(cin, cout, 3, 2, padding=1, output_padding=1),
-                       nn.BatchNorm2d(cout), nn.ReLU(True)]  # fmt: skip
+                       nn.BatchNorm2d(cout), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(min(cap, ngf), config.output_nc, 7)]
         if config.add_out_act == "sigmoid":
             layers.append(nn.Sigmoid())
@@ -410,7 +410,7 @@ class FfcResNetGenerator(nn.Module):
         """``(B, input_nc, H, W)`` -> ``(B, output_nc, H, W)``; see the class docstring."""
         multiple = 2**self.config.n_downsampling
         if x.ndim != 4 or x.shape[1] != self.config.input_nc or x.shape[-1] % multiple \
-                or x.shape[-2] % multiple:  # fmt: skip
+                or x.shape[-2] % multiple:
             raise InvalidInputError(
                 f"LaMa generator input {tuple(x.shape)} must be (B, {self.config.input_nc}, H, W)"
                 f" with H and W multiples of {multiple}"

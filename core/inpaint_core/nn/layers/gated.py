@@ -87,7 +87,7 @@ class GatedConv2d(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("stride", stride), ("dilation", dilation)):  # fmt: skip
+                            ("stride", stride), ("dilation", dilation)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidInputError(f"{name}={value!r} must be an integer >= 1")
         if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
@@ -96,7 +96,7 @@ class GatedConv2d(nn.Module):
         self.activation = _parse_activation(activation)
         padding = dilation * (kernel_size - 1) // 2
         self.conv = nn.Conv2d(in_channels, 2 * out_channels, kernel_size, stride=stride,
-                              padding=padding, dilation=dilation)  # fmt: skip
+                              padding=padding, dilation=dilation)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -42,10 +42,10 @@ __all__ = ["DILATIONS", "MmagicGlcicGenerator"]
 #: The dilation neck's rates (``2 ** (i + 1)``).
 DILATIONS = (2, 4, 8, 16)
 _ENCODER = ((4, 64, 5, 1), (64, 128, 3, 2), (128, 128, 3, 1), (128, 256, 3, 2),
-            (256, 256, 3, 1), (256, 256, 3, 1))  # fmt: skip
+            (256, 256, 3, 1), (256, 256, 3, 1))
 #: (in, out, kernel, transposed) of dec1 ... dec6.
 _DECODER = ((256, 256, 3, False), (256, 256, 3, False), (256, 128, 4, True),
-            (128, 128, 3, False), (128, 64, 4, True), (64, 32, 3, False))  # fmt: skip
+            (128, 128, 3, False), (128, 64, 4, True), (64, 32, 3, False))
 #: RGB <-> BGR (its own inverse).
 _SWAP = [2, 1, 0]
 
@@ -54,7 +54,7 @@ def _conv_module(conv: nn.Module, channels: int) -> nn.Sequential:
     """mmcv ``ConvModule``'s order: conv, BatchNorm (``bn``), ReLU (``activate``)."""
     return nn.Sequential(OrderedDict(
         conv=conv, bn=nn.BatchNorm2d(channels), activate=nn.ReLU(inplace=True)
-    ))  # fmt: skip
+    ))
 
 
 class _Encoder(nn.Module):
@@ -75,7 +75,7 @@ class _DilationNeck(nn.Module):
         super().__init__()
         self.dilation_convs = nn.Sequential(*(
             _conv_module(nn.Conv2d(256, 256, 3, 1, d, d, bias=False), 256) for d in DILATIONS
-        ))  # fmt: skip
+        ))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.dilation_convs(x)
@@ -131,7 +131,7 @@ class MmagicGlcicGenerator(nn.Module):
         """
         height, width = images.shape[-2:]
         if (images.ndim != 4 or images.shape[1] != 3
-                or tuple(masks.shape) != (images.shape[0], 1, height, width)):  # fmt: skip
+                or tuple(masks.shape) != (images.shape[0], 1, height, width)):
             raise InvalidInputError(
                 f"images {tuple(images.shape)} and masks {tuple(masks.shape)} are not "
                 "(B, 3, H, W) and (B, 1, H, W)"

@@ -108,7 +108,7 @@ class Downsample(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.filter = nn.Conv2d(channels, channels, 4, stride=2, padding=1, groups=channels,
-                                bias=False)  # fmt: skip
+                                bias=False)
         with torch.no_grad():
             self.filter.weight.copy_(_binomial_filter(channels, 1.0))
 
@@ -138,7 +138,7 @@ class SeparableConv(nn.Module):
     """Depthwise 3x3 (bias) -> act -> [down] -> pointwise 1x1 -> [up] -> [+ noise] -> act."""
 
     def __init__(self, in_channels: int, out_channels: int, *, side: int = 0, down: bool = False,
-                 up: bool = False, noise: bool = False) -> None:  # fmt: skip
+                 up: bool = False, noise: bool = False) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels)
         self.conv2 = nn.Conv2d(in_channels, out_channels, 1, bias=False)
@@ -166,7 +166,7 @@ class EncoderBlock(nn.Module):
     """[act(1x1 conv of the input) +] conv -> (skip feature) -> conv (downsampling)."""
 
     def __init__(self, in_channels: int, out_channels: int, *, from_input: bool,
-                 down: bool) -> None:  # fmt: skip
+                 down: bool) -> None:
         super().__init__()
         self.fromrgb = nn.Conv2d(INPUT_CHANNELS, in_channels, 1) if from_input else None
         self.conv1 = SeparableConv(in_channels, in_channels)
@@ -192,10 +192,10 @@ class Encoder(nn.Module):
         self.sides = sides
         for index, (side, lower) in enumerate(itertools.pairwise(sides)):
             block = EncoderBlock(config.channels(side), config.channels(lower),
-                                 from_input=index == 0, down=True)  # fmt: skip
+                                 from_input=index == 0, down=True)
             setattr(self, f"b{side}", block)
         self.b4 = EncoderBlock(config.channels(4), config.channels(4), from_input=False,
-                               down=False)  # fmt: skip
+                               down=False)
 
     def forward(self, image: Tensor) -> tuple[Tensor, dict[int, Tensor]]:
         """``image`` ``(B, 4, R, R)`` -> ``(B, ch(4), 4, 4)`` and the skip features by side."""
