@@ -95,6 +95,18 @@ def test_resume_continues_the_run(trained: tuple[Path, Path, str], tmp_path: Pat
     assert code == 2 and "at step 6 already; ask for --steps > 6" in stderr
 
 
+def test_resume_keeps_the_runs_batch_size(trained: tuple[Path, Path, str], tmp_path: Path):
+    data, out, _ = trained
+    copy = shutil.copytree(out, tmp_path / "run")
+    at = FAST.index("--batch")
+    without_batch = FAST[:at] + FAST[at + 2 :]
+    # Three images: the default batch of 4 could not run, the run's own batch of 2 does.
+    code, _, stderr = cli("train", "edge-gan", "--data", data, "--steps", 6, *without_batch,
+                          "--resume", copy)
+    assert code == 0, stderr
+    assert sidecar(copy / "edge-gan.json")["extra"]["train_config"]["batch_size"] == 2
+
+
 def test_train_on_a_zarr_scan_with_a_damage_mask(tmp_path: Path) -> None:
     rows, cols = np.mgrid[0:96, 0:96]
     pixels = np.stack([rows * 2, cols * 2, (rows + cols) % 256], axis=2).astype(np.uint8)

@@ -18,6 +18,8 @@ from typing import Any
 from inpaint_core.errors import InvalidInputError, ParameterError
 
 _SHOWN_LOSSES = 4
+#: Images per step when neither --batch nor a --resume run says.
+DEFAULT_BATCH = 4
 
 
 def add_parser(commands: Any, parse_texts: Any) -> None:
@@ -31,7 +33,10 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
         "--scan-mask", help="zarr damage mask of the scan (non-zero = damaged; never sampled)"
     )
     train.add_argument("--steps", type=int, required=True, help="train up to this step")
-    train.add_argument("--batch", type=int, default=4, help="images per step (default 4)")
+    train.add_argument(
+        "--batch", type=int, default=None,
+        help=f"images per step (default {DEFAULT_BATCH}, or the --resume run's)",
+    )
     train.add_argument("--size", type=int, default=256, help="training crop side (default 256)")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     train.add_argument("--out", help="run folder (default: the --resume run's folder)")
@@ -103,6 +108,15 @@ def summarise_sources(entries: list[dict[str, Any]]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def _run_batch(resume: str) -> int:
+    """The batch size the run (or checkpoint) ``resume`` was trained with; the default when
+    its sidecar does not say."""
+    from inpaint_core.training.runs import read_run_info
+
+    recorded = read_run_info(resume).extra.get("train_config", {}).get("batch_size")
+    return recorded if isinstance(recorded, int) and recorded > 0 else DEFAULT_BATCH
+
+
 def run(args: argparse.Namespace, parse_texts: Any) -> int:
     """Handle ``inpaint train``: :func:`~inpaint_core.training.fine_tune.fine_tune` with a
     progress bar, from scratch or from ``--init`` weights, or continuing ``--resume``."""
@@ -117,8 +131,11 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
     if not args.out and not args.resume:
         raise ParameterError("--out DIR is required (unless --resume names the run)")
     dataset, description = _dataset(args)
+    batch = args.batch
+    if batch is None:  # a resumed run keeps its batch size unless told otherwise
+        batch = _run_batch(args.resume) if args.resume else DEFAULT_BATCH
     settings = TrainConfig(
-        steps=args.steps, batch_size=args.batch, device=args.device, precision=args.precision,
+        steps=args.steps, batch_size=batch, device=args.device, precision=args.precision,
         grad_clip=args.grad_clip, checkpoint_every=args.checkpoint_every,
         log_every=args.log_every, num_workers=args.workers, seed=args.seed,
     )
