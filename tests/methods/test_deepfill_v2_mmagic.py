@@ -10,17 +10,14 @@ writes them.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import inpaint_core
-from inpaint_core.cli import main
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.nn.layers.deepfill_mmagic import MmagicContextualAttention
 from inpaint_core.weights.formats import get_format
@@ -31,51 +28,43 @@ from inpaint_methods.deepfill_v2 import (
     MmagicDeepFillNetworks,
 )
 
+from ..reference import (
+    MAX_DIFFERENCE,
+    MEAN_DIFFERENCE,
+    hole_difference,
+    import_published,
+    read_hole,
+    read_rgb,
+    refused_import,
+    run_method,
+    touches,
+)
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "deepfill_mmagic"
 CHECKPOINT = FIXTURE / "deepfillv2_tiny.pth"
-#: The task's bounds against the reference, in grey levels over the hole.
-MAX_DIFFERENCE, MEAN_DIFFERENCE = 2, 0.6
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
-
-
-def read_hole(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("L")) > 0
-
-
-def cli(*argv: object) -> int:
-    return main([str(arg) for arg in argv])
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture checkpoint imported through ``inpaint weights import``."""
     out = tmp_path_factory.mktemp("deepfill-mmagic") / "tiny.safetensors"
-    assert cli("weights", "import", "mmagic-deepfillv2", CHECKPOINT, "--output", out) == 0
-    return out
+    return import_published("mmagic-deepfillv2", CHECKPOINT, out)
 
 
 def differences(result: np.ndarray, expected: np.ndarray, image: np.ndarray,
                 hole: np.ndarray) -> tuple[int, float]:
-    assert result.shape == expected.shape == image.shape and result.dtype == np.uint8
-    assert np.array_equal(result[~hole], image[~hole]), "pixels outside the hole changed"
-    difference = np.abs(result.astype(int) - expected.astype(int))[hole]
+    difference = hole_difference(result, expected, image, hole)
     return int(difference.max()), float(difference.mean())
 
 
 @pytest.mark.parametrize("case", ["square", "wide"])
 def test_cli_run_equals_the_reference(weights: Path, tmp_path: Path, case: str) -> None:
     image_path, mask_path = FIXTURE / f"{case}.png", FIXTURE / f"{case}_mask.png"
-    output = tmp_path / "out.png"
-    assert cli("run", image_path, mask_path, "--method", "deepfill-v2", "--weights", weights,
-               "--device", "cpu", "--output", output) == 0
+    result = run_method(image_path, mask_path, "deepfill-v2", weights, tmp_path / "out.png")
     image, hole = read_rgb(image_path), read_hole(mask_path)
     expected = read_rgb(FIXTURE / f"{case}_expected.png")
-    worst, mean = differences(read_rgb(output), expected, image, hole)
+    worst, mean = differences(result, expected, image, hole)
     assert worst <= MAX_DIFFERENCE and mean <= MEAN_DIFFERENCE, (worst, mean)
     # the reference really changed the hole: the comparison is not of two copies of the input
     assert np.abs(expected.astype(int) - image.astype(int))[hole].mean() > 10
@@ -157,30 +146,15 @@ def rewrite(tmp_path: Path, edit, meta: object = None) -> Path:
 def test_key_mismatches_exit_2_naming_the_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                edit, message: str) -> None:
     path = rewrite(tmp_path, edit)
-    code = cli(
-        "weights", "import", "mmagic-deepfillv2", path, "--output", tmp_path / "w.safetensors"
-    )
-    assert code == 2
-    assert message in capsys.readouterr().err
-    assert not (tmp_path / "w.safetensors").exists()
-
-
-class _RunsCommand:
-    """Pickles as ``os.system(command)``: loading it freely would run the command."""
-
-    def __init__(self, command: str) -> None:
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
+    assert message in refused_import("mmagic-deepfillv2", path, tmp_path / "w.safetensors",
+                                     capsys)
 
 
 def test_a_pickled_command_is_never_run_and_the_file_converts(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    meta = {"iter": 7, "hook": _RunsCommand(f"touch {marker}")}
+    meta = {"iter": 7, "hook": touches(marker)}
     path = rewrite(tmp_path, lambda state: None, meta=meta)
-    out = tmp_path / "w.safetensors"
-    assert cli("weights", "import", "mmagic-deepfillv2", path, "--output", out) == 0
+    out = import_published("mmagic-deepfillv2", path, tmp_path / "w.safetensors")
     assert not marker.exists()
     assert out.is_file()
 

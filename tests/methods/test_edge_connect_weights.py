@@ -9,11 +9,9 @@ this project's environment, imported, run, and compared.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections import OrderedDict
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -22,30 +20,26 @@ from PIL import Image
 
 from inpaint_core.api import inpaint
 from inpaint_core.checkpoint import flatten_state, load_checkpoint
-from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError
 from inpaint_core.weights.edge_connect import FORMAT, rename_key
 from inpaint_core.weights.formats import get_format
 from inpaint_methods.edge_gan import Architecture, EdgeGanConfig, EdgeGanNetworks
 
+from ..reference import (
+    assert_within_bounds,
+    hole_difference,
+    import_published,
+    load_maker,
+    run_method,
+)
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "edge_connect"
 RECORD = json.loads((FIXTURE / "fixture.json").read_text())
-#: The bounds of the task: grey levels over the hole (uint8).
-MAX_DIFFERENCE, MEAN_DIFFERENCE = 2, 0.6
 #: The fraction of hole values (pixels x channels) allowed to differ at all.
 MAX_DIFFERING = 0.05
 
 
-def _maker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("edge_connect_fixture",
-                                                  FIXTURE / "make_fixture.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-MAKER = _maker()
+MAKER = load_maker(FIXTURE, "edge_connect_fixture")
 #: One torch thread: on two busy cores, more threads only fight each other.
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 States = dict[str, "OrderedDict[str, torch.Tensor]"]
@@ -69,9 +63,7 @@ def published(states: States, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def weights(published: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The published folder imported as this project's checkpoint, by the CLI."""
     output = tmp_path_factory.mktemp("imported") / "edgeconnect.safetensors"
-    assert main(["weights", "import", "edge-connect", str(published), "--output",
-                 str(output)]) == 0
-    return output
+    return import_published("edge-connect", published, output)
 
 
 def _inputs() -> tuple[np.ndarray, np.ndarray]:
@@ -103,19 +95,12 @@ def test_generated_weights_are_the_fixtures(states: States) -> None:
 # --- equality with the reference -----------------------------------------------------------------
 def test_imported_weights_reproduce_the_reference(weights: Path, tmp_path: Path) -> None:
     """``inpaint run`` with the imported weights writes EdgeConnect's test() output."""
-    output = tmp_path / "out.png"
-    code = main(["run", str(FIXTURE / "input.png"), str(FIXTURE / "mask.png"), "-m", "edge-gan",
-                 "--weights", str(weights), "--device", "cpu", "-o", str(output)])
-    assert code == 0
-    ours = np.array(Image.open(output)).astype(np.int64)
+    ours = run_method(FIXTURE / "input.png", FIXTURE / "mask.png", "edge-gan", weights,
+                      tmp_path / "out.png")
     reference = np.array(Image.open(FIXTURE / "reference_output.png")).astype(np.int64)
     image, hole = _inputs()
-    assert ours.shape == reference.shape == image.shape
-    assert np.array_equal(ours[~hole], image[~hole])
-    difference = np.abs(ours - reference)[hole]
-    assert difference.max() <= MAX_DIFFERENCE and difference.mean() <= MEAN_DIFFERENCE, (
-        f"max {difference.max()}, mean {difference.mean():.4f} grey levels over the hole"
-    )
+    difference = hole_difference(ours, reference, image, hole)
+    assert_within_bounds(difference)
     # Tighter than the bounds, which rounding instead of truncating meets (mean 0.49, half the
     # values one level up): float noise moves a few values only. Measured here: none.
     assert (difference > 0).mean() <= MAX_DIFFERING, f"{(difference > 0).mean():.3f} differ"

@@ -9,12 +9,9 @@ environment, imported and run through the real CLI, and compared.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 from collections import OrderedDict
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -23,30 +20,29 @@ from PIL import Image
 
 from inpaint_core.api import inpaint
 from inpaint_core.checkpoint import load_checkpoint, unflatten_state
-from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError, ParameterError
 from inpaint_core.weights.formats import get_format
 from inpaint_core.weights.mmagic_glcic import DISCRIMINATOR_KEYS, FORMAT
 from inpaint_methods.glcic import Architecture, GlcicConfig, GlcicNetworks, GlcicTraining
 
+from ..reference import (
+    assert_payload_runs,
+    assert_within_bounds,
+    hole_difference,
+    import_published,
+    load_maker,
+    refused_import,
+    run_method,
+    touches,
+)
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "glcic_mmagic"
 RECORD = json.loads((FIXTURE / "fixture.json").read_text())
-#: The bounds of the task: grey levels over the hole (uint8).
-MAX_DIFFERENCE, MEAN_DIFFERENCE = 2, 0.6
 #: The fraction of hole values (pixels x channels) allowed to differ at all.
 MAX_DIFFERING = 0.02
 
 
-def _maker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("glcic_mmagic_fixture",
-                                                  FIXTURE / "make_fixture.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-MAKER = _maker()
+MAKER = load_maker(FIXTURE, "glcic_mmagic_fixture")
 #: One torch thread: on two busy cores, more threads only fight each other.
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -68,9 +64,7 @@ def published(state: OrderedDict[str, torch.Tensor], tmp_path_factory: pytest.Te
 def weights(published: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The published file imported as this project's checkpoint, by the CLI."""
     output = tmp_path_factory.mktemp("imported") / "glcic-places.safetensors"
-    assert main(["weights", "import", "mmagic-glcic", str(published), "--output",
-                 str(output)]) == 0
-    return output
+    return import_published("mmagic-glcic", published, output)
 
 
 def _case(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -99,21 +93,13 @@ def test_generated_weights_are_the_fixtures(state: OrderedDict[str, torch.Tensor
 def test_imported_weights_reproduce_the_reference(weights: Path, tmp_path: Path, name: str
                                                   ) -> None:
     """``inpaint run`` with the imported weights writes mmagic's inferencer output."""
-    output = tmp_path / "out.png"
-    code = main(["run", str(FIXTURE / f"image_{name}.png"), str(FIXTURE / f"mask_{name}.png"),
-                 "-m", "glcic", "--weights", str(weights), "--device", "cpu",
-                 "-o", str(output)])
-    assert code == 0
-    ours = np.array(Image.open(output)).astype(np.int64)
+    ours = run_method(FIXTURE / f"image_{name}.png", FIXTURE / f"mask_{name}.png", "glcic",
+                      weights, tmp_path / "out.png")
     image, hole, expected = _case(name)
     reference = expected.astype(np.int64)
-    assert ours.shape == reference.shape == image.shape
-    assert np.array_equal(ours[~hole], image[~hole])
+    difference = hole_difference(ours, reference, image, hole)
     assert np.array_equal(reference[~hole], image[~hole])  # the reference's composite
-    difference = np.abs(ours - reference)[hole]
-    assert difference.max() <= MAX_DIFFERENCE and difference.mean() <= MEAN_DIFFERENCE, (
-        f"max {difference.max()}, mean {difference.mean():.4f} grey levels over the hole"
-    )
+    assert_within_bounds(difference)
     # Tighter than the bounds: float noise (BatchNorm folded into the convs) moves a few
     # values by one level only.
     assert (difference > 0).mean() <= MAX_DIFFERING, f"{(difference > 0).mean():.4f} differ"
@@ -163,17 +149,10 @@ def test_a_pickled_command_is_never_run(state: OrderedDict[str, torch.Tensor],
     """A checkpoint of this layout whose ``meta`` would run a command when loaded freely
     converts without running it."""
     marker = tmp_path / "ran"
-
-    class RunsCommand:
-        def __reduce__(self) -> tuple[object, tuple[str]]:
-            return (os.system, (f"touch {marker}",))
-
     path = tmp_path / "evil.pth"
-    meta = {**MAKER.META, "hook": RunsCommand()}
+    meta = {**MAKER.META, "hook": touches(marker)}
     torch.save({"meta": meta, "state_dict": state}, path)
-    torch.load(path, weights_only=False)  # loaded freely, the file runs the command
-    assert marker.exists()
-    marker.unlink()
+    assert_payload_runs(path, marker)
     converted = FORMAT.convert(path)
     assert not marker.exists()
     weight = converted.networks["completion"]["encoder.enc1.conv.weight"]
@@ -194,17 +173,13 @@ def test_mismatching_keys_exit_2_naming_them(
     bad["generator.decoder.dec8.conv.weight"] = torch.zeros(3)
     bad["generator.encoder.enc1.conv.weight"] = torch.zeros(64, 3, 5, 5)
     path = _save(tmp_path / "bad.pth", bad)
-    code = main(["weights", "import", "mmagic-glcic", str(path), "--output",
-                 str(tmp_path / "w.safetensors")])
-    assert code == 2
-    message = capsys.readouterr().err
+    message = refused_import("mmagic-glcic", path, tmp_path / "w.safetensors", capsys)
     assert f"mmagic-glcic generator ({path}) does not fit" in message
     assert "missing keys: decoder.dec4.bn.running_var;" in message
     assert "unexpected keys: decoder.dec8.conv.weight;" in message
     assert "mis-shaped keys: encoder.enc1.conv.weight (64, 3, 5, 5) (expected (64, 4, 5, 5))" in (
         message
     )
-    assert not (tmp_path / "w.safetensors").exists()
 
 
 def test_another_models_file_is_refused(state: OrderedDict[str, torch.Tensor],

@@ -10,14 +10,11 @@ compared.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -26,7 +23,6 @@ from PIL import Image
 
 from inpaint_core.api import inpaint
 from inpaint_core.checkpoint import load_checkpoint
-from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError, ParameterError
 from inpaint_core.weights.formats import get_format
 from inpaint_core.weights.mmagic_pconv import FORMAT, rename_key
@@ -36,26 +32,25 @@ from inpaint_methods.partial_conv_unet import (
     PartialConvUnetConfig,
 )
 
+from ..reference import (
+    assert_within_bounds,
+    hole_difference,
+    import_published,
+    load_maker,
+    refused_import,
+    run_method,
+    touches,
+)
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "pconv_mmagic"
 RECORD = json.loads((FIXTURE / "fixture.json").read_text())
-#: The bounds of the task: grey levels over the hole (uint8).
-MAX_DIFFERENCE, MEAN_DIFFERENCE = 2, 0.6
 #: The fraction of hole values (pixels x channels) allowed to differ at all: float noise moves
 #: a value across a rounding boundary now and then (measured: 0.02 % one level off).
 MAX_DIFFERING = 0.005
 State = OrderedDict[str, torch.Tensor]
 
 
-def _maker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pconv_mmagic_fixture",
-                                                  FIXTURE / "make_fixture.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-MAKER = _maker()
+MAKER = load_maker(FIXTURE, "pconv_mmagic_fixture")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -75,9 +70,7 @@ def published(state: State, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def weights(published: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The published file imported as this project's checkpoint, by the CLI."""
     output = tmp_path_factory.mktemp("imported") / "pconv.safetensors"
-    assert main(["weights", "import", "mmagic-pconv", str(published), "--output",
-                 str(output)]) == 0
-    return output
+    return import_published("mmagic-pconv", published, output)
 
 
 @pytest.fixture(scope="module")
@@ -116,21 +109,13 @@ def test_generated_weights_are_the_fixtures(state: State) -> None:
 @pytest.mark.parametrize("name", ["square", "wide"])
 def test_cli_run_equals_the_reference(weights: Path, tmp_path: Path, name: str) -> None:
     """``inpaint run`` with the imported weights writes mmagic's inferencer output."""
-    output = tmp_path / "out.png"
-    code = main(["run", str(FIXTURE / f"input_{name}.png"), str(FIXTURE / f"mask_{name}.png"),
-                 "--method", "partial-conv-unet", "--weights", str(weights), "--device", "cpu",
-                 "--output", str(output)])
-    assert code == 0
-    ours = np.array(Image.open(output)).astype(np.int64)
+    ours = run_method(FIXTURE / f"input_{name}.png", FIXTURE / f"mask_{name}.png",
+                      "partial-conv-unet", weights, tmp_path / "out.png")
     reference = np.array(Image.open(FIXTURE / f"reference_{name}.png")).astype(np.int64)
     image, hole = _inputs(name)
-    assert ours.shape == reference.shape == image.shape
-    assert np.array_equal(ours[~hole], image[~hole])
+    difference = hole_difference(ours, reference, image, hole)
     assert np.array_equal(reference[~hole], image[~hole])
-    difference = np.abs(ours - reference)[hole]
-    assert difference.max() <= MAX_DIFFERENCE and difference.mean() <= MEAN_DIFFERENCE, (
-        f"max {difference.max()}, mean {difference.mean():.4f} grey levels over the hole"
-    )
+    assert_within_bounds(difference)
     assert (difference > 0).mean() <= MAX_DIFFERING, f"{(difference > 0).mean():.4f} differ"
     # The fixture is not trivial: the hole is far from the input, and its levels vary.
     assert np.abs(reference - image.astype(np.int64))[hole].mean() > 20
@@ -195,14 +180,10 @@ def test_a_mismatch_exits_2_naming_the_keys(
         state["generator.decoder.dec1.conv.bias"] = torch.zeros(4)
 
     path = _write(tmp_path, small_state, edit)
-    code = main(["weights", "import", "mmagic-pconv", str(path), "--output",
-                 str(tmp_path / "w.safetensors")])
-    message = capsys.readouterr().err
-    assert code == 2
+    message = refused_import("mmagic-pconv", path, tmp_path / "w.safetensors", capsys)
     assert "missing keys: decoder.1.norm.running_var" in message
     assert "unexpected keys: encoder.1.conv.bias" in message
     assert "mis-shaped keys: decoder.3.conv.bias (4,) (expected (3,))" in message
-    assert not (tmp_path / "w.safetensors").exists()
 
 
 @pytest.mark.parametrize(
@@ -226,26 +207,15 @@ def test_what_is_not_the_reference_is_refused(small_state: State, tmp_path: Path
         FORMAT.convert(_write(tmp_path, small_state, edit))
 
 
-class _RunsCommand:
-    """Pickles as ``os.system(command)``: loading it freely would run the command."""
-
-    def __init__(self, command: str) -> None:
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
-
-
 def test_a_payload_in_the_checkpoint_never_runs(small_state: State, tmp_path: Path) -> None:
     """A ``meta`` that would run a command when unpickled freely: converted, never run."""
     marker = tmp_path / "ran"
-    meta = {**MAKER.make_meta(), "hook": _RunsCommand(f"touch {marker}")}
+    meta = {**MAKER.make_meta(), "hook": touches(marker)}
     path = MAKER.write_published(tmp_path / "evil.pth", small_state, meta)
     with zipfile.ZipFile(path) as archive:  # the payload is real: the pickle calls system()
         pickled = next(archive.read(n) for n in archive.namelist() if n.endswith("data.pkl"))
     assert b"system" in pickled and f"touch {marker}".encode() in pickled
-    output = tmp_path / "w.safetensors"
-    assert main(["weights", "import", "mmagic-pconv", str(path), "--output", str(output)]) == 0
+    output = import_published("mmagic-pconv", path, tmp_path / "w.safetensors")
     assert not marker.exists()
     tensors, info = load_checkpoint(output, expected_method="partial-conv-unet")
     assert info.config["depth"] == 4
