@@ -54,9 +54,10 @@ def import_published(format_name: str, source: Path, output: Path) -> Path:
     return output
 
 
-def run_method(image: Path, mask: Path, method: str, weights: Path, output: Path,
+def run_method(image: Path, mask: Path, method: str, weights: Path | str, output: Path,
                *options: str) -> np.ndarray:
-    """``inpaint run`` on the CPU, which must succeed; returns the written picture as read."""
+    """``inpaint run`` on the CPU with ``--weights`` a file or a catalogue name, which must
+    succeed; returns the written picture as read (``(H, W, C)``, the input's dtype)."""
     assert cli("run", image, mask, "--method", method, "--weights", weights, "--device", "cpu",
                "--output", output, *options) == 0
     return np.asarray(Image.open(output))
@@ -113,3 +114,13 @@ def refused_import(format_name: str, source: Path, output: Path,
     assert cli("weights", "import", format_name, source, "--output", output) == 2
     assert not output.exists(), f"a refused import wrote {output}"
     return capsys.readouterr().err
+
+
+def forbid_torchscript_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``torch.jit.load`` fail for the rest of the test: a converter that reads a
+    TorchScript archive must read its tensors without loading (running) its code."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the TorchScript archive must not be loaded as code")
+
+    monkeypatch.setattr(torch.jit, "load", refuse)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import sys
 import types
@@ -16,15 +15,7 @@ import torch
 from inpaint_core.errors import InvalidWeightsError
 from inpaint_core.weights.pickles import Placeholder, load_pickled
 
-
-class _RunsCommand:
-    """Pickles as ``os.system(command)``: loading it freely would run the command."""
-
-    def __init__(self, command: str) -> None:
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
+from ..reference import assert_payload_runs, touches
 
 
 def _state() -> OrderedDict[str, torch.Tensor]:
@@ -72,12 +63,10 @@ def test_payload_that_would_run_a_command_is_inert(tmp_path: Path, zip_format: b
     marker = tmp_path / "ran"
     path = tmp_path / "evil.ckpt"
     state = _state()
-    payload = {"state_dict": state, "callbacks": _RunsCommand(f"touch {marker}")}
+    payload = {"state_dict": state, "callbacks": touches(marker)}
     torch.save(payload, path, _use_new_zipfile_serialization=zip_format)
     # Loaded freely, the file runs the command: the test's payload is real.
-    torch.load(path, weights_only=False)
-    assert marker.exists()
-    marker.unlink()
+    assert_payload_runs(path, marker)
 
     loaded = load_pickled(path)
     assert not marker.exists()

@@ -17,10 +17,8 @@ import pytest
 import torch
 import yaml
 import zarr
-from PIL import Image
 
 import inpaint_core
-from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
 from inpaint_core.io.store import level_array
 from inpaint_core.learned import config_to_dict, pad_bottom_right
@@ -28,21 +26,17 @@ from inpaint_core.nn.layers.ffc import FfcResNetGenerator, FourierUnit, LamaConf
 from inpaint_core.weights.lama import FORMAT, lama_config, resolve_interpolations
 from inpaint_core.weights.pickles import load_pickled
 
+from ..reference import (
+    assert_within_bounds,
+    cli,
+    hole_difference,
+    import_published,
+    read_rgb,
+    run_method,
+)
+from ..reference import read_hole as read_mask
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "lama"
-#: The task's bounds against the reference, in grey levels over the hole.
-MAX_DIFFERENCE, MEAN_DIFFERENCE = 2, 0.6
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
-
-
-def read_mask(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("L")) > 0
-
-
-def cli(*argv: object) -> int:
-    return main([str(arg) for arg in argv])
 
 
 @pytest.fixture(scope="module")
@@ -52,36 +46,25 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
     for case in ("ffc", "lfu"):
         out[case] = folder / f"{case}.safetensors"
-        assert cli("weights", "import", "lama", FIXTURE / case, "--output", out[case]) == 0
+        import_published("lama", FIXTURE / case, out[case])
     return out
-
-
-def compare(result: np.ndarray, expected: np.ndarray, image: np.ndarray, hole: np.ndarray
-            ) -> tuple[int, float]:
-    assert result.shape == expected.shape == image.shape and result.dtype == np.uint8
-    assert np.array_equal(result[~hole], image[~hole]), "pixels outside the hole changed"
-    difference = np.abs(result.astype(int) - expected.astype(int))[hole]
-    return int(difference.max()), float(difference.mean())
 
 
 def test_cli_run_equals_the_reference(weights: dict[str, Path], tmp_path: Path) -> None:
     image_path, mask_path = FIXTURE / "images" / "scene.png", FIXTURE / "images" / "scene_mask.png"
-    output = tmp_path / "out.png"
-    assert cli("run", image_path, mask_path, "-m", "lama", "--weights", weights["ffc"],
-               "--device", "cpu", "-o", output) == 0
+    result = run_method(image_path, mask_path, "lama", weights["ffc"], tmp_path / "out.png")
     image, hole = read_rgb(image_path), read_mask(mask_path)
     assert image.shape == (75, 101, 3)  # not a multiple of 8
-    worst, mean = compare(read_rgb(output), read_rgb(FIXTURE / "expected" / "ffc_scene.png"),
-                          image, hole)
-    assert worst <= MAX_DIFFERENCE and mean <= MEAN_DIFFERENCE, (worst, mean)
+    assert_within_bounds(hole_difference(result, read_rgb(FIXTURE / "expected" / "ffc_scene.png"),
+                                         image, hole))
 
 
 def test_the_lfu_variant_equals_the_reference(weights: dict[str, Path]) -> None:
     image = read_rgb(FIXTURE / "images_square" / "square.png")
     hole = read_mask(FIXTURE / "images_square" / "square_mask.png")
     result = inpaint_core.inpaint(image, hole, "lama", weights=weights["lfu"], device="cpu")
-    worst, mean = compare(result, read_rgb(FIXTURE / "expected" / "lfu_square.png"), image, hole)
-    assert worst <= MAX_DIFFERENCE and mean <= MEAN_DIFFERENCE, (worst, mean)
+    assert_within_bounds(hole_difference(result, read_rgb(FIXTURE / "expected" / "lfu_square.png"),
+                                         image, hole))
 
 
 def test_import_records_the_config_and_the_checkpoint(weights: dict[str, Path]) -> None:

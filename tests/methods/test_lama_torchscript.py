@@ -10,11 +10,11 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError
-from inpaint_core.io import read_image
 from inpaint_core.nn.layers.ffc import FfcResNetGenerator, LamaConfig
 from inpaint_core.weights import get_format, import_weights
+
+from ..reference import forbid_torchscript_loading, import_published, run_method
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "lama"
@@ -46,11 +46,7 @@ def test_torchscript_gives_the_same_weights_as_the_published_folder(
     tmp_path: Path, variant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     archive = _traced(FIXTURES / variant, tmp_path / "big-lama.pt")
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the TorchScript archive must not be loaded as code")
-
-    monkeypatch.setattr(torch.jit, "load", refuse)
+    forbid_torchscript_loading(monkeypatch)
     from_folder = import_weights("lama", FIXTURES / variant, tmp_path / "folder.safetensors")
     from_script = import_weights("lama-torchscript", archive, tmp_path / "script.safetensors")
     expected = safetensors.torch.load_file(from_folder)
@@ -64,12 +60,9 @@ def test_torchscript_weights_restore_like_the_folder(tmp_path: Path) -> None:
     images = FIXTURES / "images"
     outputs = []
     for name, source in (("lama", FIXTURES / "ffc"), ("lama-torchscript", archive)):
-        weights = tmp_path / f"{name}.safetensors"
-        assert main(["weights", "import", name, str(source), "--output", str(weights)]) == 0
-        out = tmp_path / f"{name}.png"
-        args = [str(images / "scene.png"), str(images / "scene_mask.png")]
-        assert main(["run", *args, "-m", "lama", "--weights", str(weights), "-o", str(out)]) == 0
-        outputs.append(read_image(out))
+        weights = import_published(name, source, tmp_path / f"{name}.safetensors")
+        outputs.append(run_method(images / "scene.png", images / "scene_mask.png", "lama",
+                                  weights, tmp_path / f"{name}.png"))
     assert np.array_equal(outputs[0], outputs[1])
 
 

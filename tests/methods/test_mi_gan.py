@@ -10,17 +10,14 @@ generator (tests in test_mi_gan_torchscript.py), their inputs and IOPaint's outp
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import inpaint_core
-from inpaint_core.cli import main
 from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
 from inpaint_core.nn.layers.mi_gan import MiGanConfig, MiGanGenerator
 from inpaint_core.testing import check_method
@@ -28,51 +25,36 @@ from inpaint_core.weights.mi_gan import FORMAT
 from inpaint_core.weights.pickles import load_pickled
 from inpaint_methods.mi_gan import CROP_MARGIN, Crop, MiGan, plan_crops
 
+from ..reference import (
+    assert_within_bounds,
+    hole_difference,
+    import_published,
+    read_hole,
+    read_rgb,
+    refused_import,
+    run_method,
+    touches,
+)
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mi_gan"
 STATE = FIXTURE / "migan_256_tiny.pt"
-#: The task's bounds against the reference, in grey levels over the hole.
-MAX_DIFFERENCE, MEAN_DIFFERENCE = 2, 0.6
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
-
-
-def read_hole(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("L")) > 0
-
-
-def cli(*argv: object) -> int:
-    return main([str(arg) for arg in argv])
-
-
-def compare(result: np.ndarray, expected: np.ndarray, image: np.ndarray, hole: np.ndarray
-            ) -> tuple[int, float]:
-    assert result.shape == expected.shape == image.shape and result.dtype == np.uint8
-    assert np.array_equal(result[~hole], image[~hole]), "pixels outside the hole changed"
-    difference = np.abs(result.astype(int) - expected.astype(int))[hole]
-    return int(difference.max()), float(difference.mean())
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture's state dict imported through ``inpaint weights import mi-gan``."""
     out = tmp_path_factory.mktemp("mi-gan-weights") / "mi-gan-256.safetensors"
-    assert cli("weights", "import", "mi-gan", STATE, "--output", out) == 0
-    return out
+    return import_published("mi-gan", STATE, out)
 
 
 @pytest.mark.parametrize("name", ["scene", "wide"])
 def test_cli_run_equals_the_reference(weights: Path, tmp_path: Path, name: str) -> None:
     image_path = FIXTURE / "images" / f"{name}.png"
     mask_path = FIXTURE / "images" / f"{name}_mask.png"
-    output = tmp_path / "out.png"
-    assert cli("run", image_path, mask_path, "-m", "mi-gan", "--weights", weights,
-               "--device", "cpu", "-o", output) == 0
+    result = run_method(image_path, mask_path, "mi-gan", weights, tmp_path / "out.png")
     image, hole = read_rgb(image_path), read_hole(mask_path)
-    worst, mean = compare(read_rgb(output), read_rgb(FIXTURE / "expected" / f"state_{name}.png"),
-                          image, hole)
-    assert worst <= MAX_DIFFERENCE and mean <= MEAN_DIFFERENCE, (worst, mean)
+    expected = read_rgb(FIXTURE / "expected" / f"state_{name}.png")
+    assert_within_bounds(hole_difference(result, expected, image, hole))
 
 
 def test_import_infers_the_config_from_the_tensors(weights: Path) -> None:
@@ -131,32 +113,20 @@ def write_state(tmp_path: Path, edit) -> Path:
 )
 def test_key_mismatches_exit_2_naming_the_keys(tmp_path: Path, capsys, edit, message: str) -> None:
     path = write_state(tmp_path, edit)
-    assert cli("weights", "import", "mi-gan", path, "--output", tmp_path / "w.safetensors") == 2
-    err = capsys.readouterr().err
+    err = refused_import("mi-gan", path, tmp_path / "w.safetensors", capsys)
     assert err.startswith("inpaint: error:") and re.search(message, err), err
     with pytest.raises(InvalidWeightsError, match=message):
         FORMAT.convert(path)
-    assert not (tmp_path / "w.safetensors").exists()
-
-
-class _RunsCode:
-    """Pickles as a call of os.system: loading it freely would create ``marker``."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return os.system, (f"touch {self.marker}",)
 
 
 def test_a_payload_that_runs_code_is_never_executed(tmp_path: Path, capsys) -> None:
     marker = tmp_path / "executed"
     state = dict(load_pickled(STATE))
-    state["encoder.b256.fromrgb.weight"] = _RunsCode(marker)
+    state["encoder.b256.fromrgb.weight"] = touches(marker)
     path = tmp_path / "migan_256_places2.pt"
     torch.save(state, path)
-    assert cli("weights", "import", "mi-gan", path, "--output", tmp_path / "w.safetensors") == 2
-    assert "not a MI-GAN state dict" in capsys.readouterr().err
+    err = refused_import("mi-gan", path, tmp_path / "w.safetensors", capsys)
+    assert "not a MI-GAN state dict" in err
     assert not marker.exists()
 
 
@@ -204,7 +174,7 @@ def test_method_keeps_the_contract(tmp_path: Path) -> None:
     # the fixture's 128 generator: the contract's 40 runs at a quarter of the 256 one's cost
     small = tmp_path / "mi-gan-128.safetensors"
     traced = FIXTURE / "migan_traced_tiny.pt"
-    assert cli("weights", "import", "mi-gan-torchscript", traced, "--output", small) == 0
+    import_published("mi-gan-torchscript", traced, small)
     check_method(MiGan, {"weights": small, "device": "cpu"})
     # wider than the model side: crops are resized down and back
     check_method("mi-gan", {"weights": str(small), "device": "cpu"}, height=37, width=150)

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 import zarr
-from PIL import Image
 from torch import nn
 
 from inpaint_core.cli import main
@@ -29,43 +28,40 @@ from ..http_server import (
     LoopbackServer,
     loopback_server,  # noqa: F401  (the `server` fixture)
 )
+from ..reference import (
+    MAX_DIFFERENCE,
+    assert_within_bounds,
+    forbid_torchscript_loading,
+    hole_difference,
+    import_published,
+    read_hole,
+    read_rgb,
+    refused_import,
+    run_method,
+)
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mi_gan"
 TRACED = FIXTURE / "migan_traced_tiny.pt"
-MAX_DIFFERENCE, MEAN_DIFFERENCE = 2, 0.6
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("mi-gan-ts") / "mi-gan-128.safetensors"
-    assert main(["weights", "import", "mi-gan-torchscript", str(TRACED), "--output", str(out)]) == 0
-    return out
+    return import_published("mi-gan-torchscript", TRACED, out)
 
 
 @pytest.mark.parametrize("name", ["square", "scene"])  # run whole (128 x 128); cropped
 def test_cli_run_equals_the_reference(weights: Path, tmp_path: Path, name: str) -> None:
     image_path = FIXTURE / "images" / f"{name}.png"
     mask_path = FIXTURE / "images" / f"{name}_mask.png"
-    output = tmp_path / "out.png"
-    assert main(["run", str(image_path), str(mask_path), "-m", "mi-gan", "--weights",
-                 str(weights), "--device", "cpu", "-o", str(output)]) == 0
-    image, result = read_rgb(image_path), read_rgb(output)
-    hole = np.asarray(Image.open(mask_path).convert("L")) > 0
+    result = run_method(image_path, mask_path, "mi-gan", weights, tmp_path / "out.png")
+    image, hole = read_rgb(image_path), read_hole(mask_path)
     expected = read_rgb(FIXTURE / "expected" / f"traced_{name}.png")
-    assert np.array_equal(result[~hole], image[~hole]), "pixels outside the hole changed"
-    difference = np.abs(result.astype(int) - expected.astype(int))[hole]
-    assert difference.max() <= MAX_DIFFERENCE and difference.mean() <= MEAN_DIFFERENCE
+    assert_within_bounds(hole_difference(result, expected, image, hole))
 
 
 def test_the_archive_is_never_loaded_as_code(tmp_path: Path, monkeypatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the TorchScript archive must not be loaded as code")
-
-    monkeypatch.setattr(torch.jit, "load", refuse)
+    forbid_torchscript_loading(monkeypatch)
     converted = get_format("mi-gan-torchscript").convert(TRACED)
     assert converted.method == "mi-gan"
     assert converted.config == {"resolution": 128, "ch_base": 1024, "ch_max": 24}
@@ -91,11 +87,12 @@ def test_formats_refuse_each_others_files(tmp_path: Path) -> None:
         get_format("mi-gan-torchscript").convert(plain)
 
 
-def test_a_torchscript_file_of_another_network_names_what_is_missing(tmp_path: Path) -> None:
+def test_a_torchscript_file_of_another_network_names_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     other = tmp_path / "other.pt"
     torch.jit.save(torch.jit.trace(nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8)), other)
-    assert main(["weights", "import", "mi-gan-torchscript", str(other), "--output",
-                 str(tmp_path / "w.safetensors")]) == 2
+    refused_import("mi-gan-torchscript", other, tmp_path / "w.safetensors", capsys)
     with pytest.raises(InvalidWeightsError, match=r"holds no MI-GAN generator"):
         get_format("mi-gan-torchscript").convert(other)
 
@@ -141,10 +138,7 @@ def test_catalogue_entry_fetches_converts_and_runs(
     assert main(["weights", "fetch", name]) == 0
     info = weights_info(name)
     assert info["method"] == "mi-gan" and info["licence"] == "MIT"
-    image_path = FIXTURE / "images" / "square.png"
-    output = tmp_path / "out.png"
-    argv = ["run", str(image_path), str(FIXTURE / "images" / "square_mask.png"), "-m", "mi-gan",
-            "--weights", name, "--device", "cpu", "-o", str(output)]
-    assert main(argv) == 0
+    result = run_method(FIXTURE / "images" / "square.png", FIXTURE / "images" / "square_mask.png",
+                        "mi-gan", name, tmp_path / "out.png")
     expected = read_rgb(FIXTURE / "expected" / "traced_square.png")
-    assert np.abs(read_rgb(output).astype(int) - expected.astype(int)).max() <= MAX_DIFFERENCE
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= MAX_DIFFERENCE
