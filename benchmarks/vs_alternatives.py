@@ -51,7 +51,7 @@ def _scan(work: Path, size: int, damage: str) -> Path:
     if (out / "mask.zarr").exists():
         return out
     argv = [sys.executable, str(ROOT / "sample_data" / "make_scan.py"), "--size", str(size),
-            "--chunk", "1024", "--out", str(out), "--overwrite", "--seed", "2026"]  # fmt: skip
+            "--chunk", "1024", "--out", str(out), "--overwrite", "--seed", "2026"]
     if damage == "sparse":
         argv += ["--damage-extent", str(BASE), "--damage", repr(0.01 * BASE**2 / size**2)]
     else:
@@ -78,7 +78,7 @@ def run_one(approach: str, scan: Path, out: Path, method: str) -> None:
         from inpaint_core.cli import main
 
         argv = ["restore", str(scan / "scan.zarr"), "--mask", str(scan / "mask.zarr"),
-                "-m", method, "-o", str(out), *TOOL_FLAGS[approach]]  # fmt: skip
+                "-m", method, "-o", str(out), *TOOL_FLAGS[approach]]
         code = main(argv)
         if code:
             raise SystemExit(code)
@@ -109,7 +109,7 @@ def run_one(approach: str, scan: Path, out: Path, method: str) -> None:
         restored = da.map_overlap(
             fill, image, mask, depth={0: DEPTH, 1: DEPTH, 2: 0}, boundary="none",
             dtype=image.dtype, align_arrays=False,
-        )  # fmt: skip
+        )
         restored.to_zarr(str(out))
     else:
         valid = ", ".join([*TOOL_FLAGS, "script", "dask"])
@@ -151,7 +151,7 @@ def _time_child(approach: str, scan: Path, out: Path, method: str) -> tuple[floa
 
     shutil.rmtree(out, ignore_errors=True)
     argv = [sys.executable, __file__, "--run-one", approach, "--scan", str(scan),
-            "--out", str(out), "--method", method]  # fmt: skip
+            "--out", str(out), "--method", method]
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="4096", help="comma-separated scan sides")
     parser.add_argument("--damage", default="1%,sparse", help="'1%%', 'sparse' or both")
     parser.add_argument("--approaches", default="tool,script,dask",
-                        help="also: tool-link, tool-auto, tool-link-auto")  # fmt: skip
+                        help="also: tool-link, tool-auto, tool-link-auto")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--method", default="telea", choices=("telea", "navier-stokes"))
     parser.add_argument("--work", default=str(ROOT / "out" / "vs_alternatives"))

@@ -17,7 +17,7 @@ from inpaint_core.io.cache import ChunkCache, chunked
 def stored(tmp_path: Path) -> zarr.Array:
     data = np.random.default_rng(0).integers(0, 256, (70, 90, 3), dtype=np.uint8)
     array = zarr.create_array(str(tmp_path / "s.zarr"), shape=data.shape, chunks=(16, 32, 3),
-                              dtype="uint8")  # fmt: skip
+                              dtype="uint8")
     array[:] = data
     return array
 
@@ -75,7 +75,7 @@ def test_threads_read_the_same_values(stored: zarr.Array) -> None:
     def read(offset: int) -> None:
         for row in range(0, 60, 7):
             if not np.array_equal(cache[row : row + 10, offset : offset + 40],
-                                  data[row : row + 10, offset : offset + 40]):  # fmt: skip
+                                  data[row : row + 10, offset : offset + 40]):
                 failures.append((row, offset))
 
     threads = [threading.Thread(target=read, args=(o,)) for o in (0, 20, 40, 50)]
@@ -89,7 +89,7 @@ def test_threads_read_the_same_values(stored: zarr.Array) -> None:
 def test_refuses_what_it_cannot_cache(stored: zarr.Array, tmp_path: Path) -> None:
     assert chunked(stored) == (16, 32) and chunked(np.zeros((4, 4))) is None
     split = zarr.create_array(str(tmp_path / "c.zarr"), shape=(8, 8, 3), chunks=(4, 4, 1),
-                              dtype="uint8")  # fmt: skip
+                              dtype="uint8")
     assert chunked(split) is None  # channels in separate chunks
     with pytest.raises(InvalidInputError, match=r"ndarray with chunks None cannot be cached"):
         ChunkCache(np.zeros((4, 4)))

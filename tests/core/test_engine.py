@@ -59,7 +59,7 @@ class LocalMean(InpaintMethod):
     info = MethodInfo(
         name="local-mean", family="other", summary="3x3 masked mean", reference="test",
         preferred_tile=64, context_margin=4,
-    )  # fmt: skip
+    )
 
     def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         known = np.pad(~mask, 1).astype(np.float64)
@@ -82,7 +82,7 @@ class Identity(InpaintMethod):
     info = MethodInfo(
         name="identity", family="other", summary="no-op", reference="test",
         preferred_tile=64, context_margin=0,
-    )  # fmt: skip
+    )
 
     def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return image.copy()
@@ -104,7 +104,7 @@ def small_holes(shape: tuple[int, int] = SHAPE) -> np.ndarray:
         (0, 0, 5, 7), (250, 313, 6, 7), (0, 150, 4, 20), (120, 0, 15, 3), (60, 60, 9, 9),
         (125, 190, 8, 12), (200, 315, 20, 5), (30, 250, 40, 6), (180, 100, 3, 50),
         (62, 126, 4, 5), (66, 132, 3, 4),
-    ]:  # fmt: skip
+    ]:
         mask[row : row + height, col : col + width] = True
     return mask
 
@@ -190,7 +190,7 @@ def test_progress_events_count_tiles_and_chunks(scene: dict[str, Any]) -> None:
     assert events[-1].phase == "done"
     calls: list[tuple[int, int]] = []
     restore_scan(scene["scan"], scene["mask_path"], LocalMean(), scene["tmp"] / "p",
-                 progress=lambda d, t: calls.append((d, t)))  # fmt: skip
+                 progress=lambda d, t: calls.append((d, t)))
     assert calls[-1][0] == calls[-1][1]
 
 
@@ -218,12 +218,12 @@ def test_chunks_are_written_below_the_methods_cpu_priority(scene: dict[str, Any]
     before = nice()
     assert before < 19  # room to lower it
     restore_scan(scene["scan"], scene["mask_path"], Recording(), scene["tmp"] / "out.zarr",
-                 tile=64, sink=RecordingSink)  # fmt: skip
+                 tile=64, sink=RecordingSink)
     assert method_nice == {before} and nice() == before  # the caller's thread is left alone
     lowered = {min(19, before + engine.IO_NICE)}
     assert writer_nice == copier_nice == lowered and engine.IO_NICE > 0
     np.testing.assert_array_equal(restored(scene["tmp"] / "out.zarr"),
-                                  inpaint(scene["image"], scene["mask"], LocalMean()))  # fmt: skip
+                                  inpaint(scene["image"], scene["mask"], LocalMean()))
 
 
 def test_the_method_does_not_run_ahead_of_the_chunk_writes(tmp_path: Path) -> None:
@@ -266,7 +266,7 @@ def test_tiles_are_read_two_steps_ahead_of_the_method(scene: dict[str, Any]) -> 
             return super().run(image, mask, rng)
 
     restore_scan(scene["scan"], scene["mask_path"], Watching(), scene["tmp"] / "out.zarr",
-                 executor=RecordingReads())  # fmt: skip
+                 executor=RecordingReads())
     assert total >= 4 and len(seen) == total
     assert all(count >= min(number + 3, total) for number, count in enumerate(seen)), seen
 
@@ -312,7 +312,7 @@ def test_pyramid_written_during_the_run_equals_one_written_after_it(
     assert result.levels == 4
     after = zarr.open_group(str(scene["tmp"] / "after.zarr"), mode="w")
     after.create_array("0", shape=(*SHAPE, 3), chunks=(CHUNK, CHUNK, 3),
-                       dtype="uint8")[...] = restored(out)  # fmt: skip
+                       dtype="uint8")[...] = restored(out)
     assert write_pyramid(after, "after", side=40) == 4
     for level in ("1", "2", "3"):
         np.testing.assert_array_equal(restored(out, level), after[level][...], err_msg=level)
@@ -336,7 +336,7 @@ def test_hole_free_chunks_are_copied_while_the_tiles_are_restored(scene: dict[st
     result = restore_scan(scene["scan"], scene["mask_path"], WaitsForACopy(), out)
     assert seen[0] > 0 and result.chunks_copied == 7
     np.testing.assert_array_equal(restored(out), inpaint(scene["image"], scene["mask"],
-                                                         LocalMean()))  # fmt: skip
+                                                         LocalMean()))
 
 
 def test_a_failed_background_copy_stops_the_run_and_resume_finishes_it(
@@ -358,7 +358,7 @@ def test_a_failed_background_copy_stops_the_run_and_resume_finishes_it(
     result = restore_scan(*args, out, resume=True)
     assert not result.stopped and result.chunks_copied >= 1
     np.testing.assert_array_equal(restored(out), inpaint(scene["image"], scene["mask"],
-                                                         LocalMean()))  # fmt: skip
+                                                         LocalMean()))
 
 
 def test_closing_the_generator_early_leaves_a_resumable_store(scene: dict[str, Any]) -> None:
@@ -461,7 +461,7 @@ def test_a_nan_result_names_its_tile_and_is_never_written(
 
     out = scene["tmp"] / "nan.zarr"
     with pytest.raises(MethodFailedError, match=r"tile rows \d+:\d+, cols \d+:\d+ \(core .*\): "
-                       r"method 'local-mean' returned NaN"):  # fmt: skip
+                       r"method 'local-mean' returned NaN"):
         restore_scan(scene["scan"], scene["mask_path"], NaNOnThird(), out, workers=workers)
     group = zarr.open_group(str(out), mode="r")
     level0 = level_array(group, "0")
@@ -482,9 +482,9 @@ def test_tile_inputs_are_the_windows_the_engine_gives_the_method(scene: dict[str
             return super().run(image, mask, rng)
 
     result = restore_scan(scene["scan"], scene["mask_path"], Recording(), scene["tmp"] / "o.zarr",
-                          tile=96, overlap=5)  # fmt: skip
+                          tile=96, overlap=5)
     inputs = list(iter_tile_inputs(scene["scan"], scene["mask_path"], LocalMean(), tile=96,
-                                   overlap=5))  # fmt: skip
+                                   overlap=5))
     assert len(inputs) == result.tiles == len(seen) > 1
     for tile, item in inputs:  # each tile's window of the scan (none is all hole here)
         assert item.colour is not None and item.hole.any()
@@ -532,7 +532,7 @@ def test_a_loss_larger_than_the_tile_is_restored_from_grown_windows(
     everything = np.ones(SHAPE, dtype=bool)
     everything[0, 0] = False  # one known pixel, far from the middle tiles
     with pytest.raises(InvalidInputError, match=r"tile rows .* all hole, and so is the .* window"
-                       r" around it.*larger --tile"):  # fmt: skip
+                       r" around it.*larger --tile"):
         restore_scan(scene["scan"], everything, LocalMean(), scene["tmp"] / "all.zarr", tile=16)
 
 
@@ -570,7 +570,7 @@ def test_provenance_and_pyramid(scene: dict[str, Any]) -> None:
     assert meta["method"] == "local-mean" and meta["complete"]
     assert meta["settings"] == {
         "tile": 96, "margin": 4, "overlap": 5, "seed": 0, "intact": "copy", "zstd_level": None
-    }  # fmt: skip
+    }
     assert meta["hole_fraction"] == pytest.approx(scene["mask"].mean())
     assert meta["mask"] == str(scene["mask_path"]) and meta["weights_sha256"] is None
     assert meta["software_version"] and meta["created"]
@@ -584,7 +584,7 @@ def test_telea_restores_the_sample_scan(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "sample_data" / "make_scan.py"), "--size", "512",
          "--chunk", "128", "--out", str(tmp_path / "mural")],
         check=True, capture_output=True,
-    )  # fmt: skip
+    )
     scan, mask = tmp_path / "mural" / "scan.zarr", tmp_path / "mural" / "mask.zarr"
     result = restore_scan(scan, mask, "telea", tmp_path / "out.zarr", tile=128)
     source, hole = zarr.open(str(scan), mode="r")[...], zarr.open(str(mask), mode="r")[...]
@@ -605,7 +605,7 @@ def test_the_sample_ome_zarr_is_valid_and_its_intact_chunks_are_linked(
             [sys.executable, str(ROOT / "sample_data" / "make_scan.py"), "--size", "512",
              "--chunk", "128", "--damage", "0.002", "--out", str(tmp_path / f"m{len(pyramid)}"),
              *pyramid], check=True, capture_output=True,
-        )  # fmt: skip
+        )
     scan = tmp_path / "m1" / "scan.zarr"
     NgffImage.from_zarr(zarr.open_group(str(scan), mode="r"))  # NGFF 0.5: channel first
     assert zarr.open_array(str(scan / "0"), mode="r").shape == (3, 512, 512)
@@ -613,7 +613,7 @@ def test_the_sample_ome_zarr_is_valid_and_its_intact_chunks_are_linked(
     assert np.array_equal(restored(scan), plain)  # the same picture as the bare array
     out = tmp_path / "out.zarr"
     result = restore_scan(scan, tmp_path / "m1" / "mask.zarr", "telea", out, tile=128,
-                          intact="link", pyramid_side=128)  # fmt: skip
+                          intact="link", pyramid_side=128)
     NgffImage.from_zarr(zarr.open_group(str(out), mode="r"))
     assert 0 < result.chunks_restored < 16 and result.levels == 3
     files = [f.relative_to(out) for f in (out / "0" / "c").rglob("*") if f.is_file()]
@@ -630,7 +630,7 @@ def test_damage_extent_gives_scans_of_two_sizes_identical_damage(tmp_path: Path)
              "--chunk", "128", "--damage", f"{damage}", "--damage-extent", "256",
              "--out", str(tmp_path / str(size))],
             check=True, capture_output=True,
-        )  # fmt: skip
+        )
         masks.append(zarr.open_array(str(tmp_path / str(size) / "mask.zarr"), mode="r")[...])
     small, large = masks
     assert small.mean() > 0.02
@@ -640,7 +640,7 @@ def test_damage_extent_gives_scans_of_two_sizes_identical_damage(tmp_path: Path)
         [sys.executable, str(ROOT / "sample_data" / "make_scan.py"), "--size", "256",
          "--damage-extent", "300", "--out", str(tmp_path / "bad")],
         capture_output=True, text=True,
-    )  # fmt: skip
+    )
     assert refused.returncode != 0 and "--damage-extent 300" in refused.stderr
 
 
@@ -648,7 +648,7 @@ def test_cli_restore_and_its_errors(scene: dict[str, Any], capsys: pytest.Captur
     scan, mask = str(scene["scan"]), str(scene["mask_path"])
     out = str(scene["tmp"] / "cli.zarr")
     assert main(["restore", scan, "--mask", mask, "--method", "telea", "-o", out,
-                 "--tile", "64", "--param", "radius=3"]) == 0  # fmt: skip
+                 "--tile", "64", "--param", "radius=3"]) == 0
     assert "wrote" in capsys.readouterr().out
     assert zarr.open_group(out, mode="r").attrs["inpaint"]["parameters"] == {"radius": 3}
     for argv, named in [
@@ -667,7 +667,7 @@ def test_cli_restore_and_its_errors(scene: dict[str, Any], capsys: pytest.Captur
     assert "already exists" in capsys.readouterr().err
     linked = scene["tmp"] / "linked.zarr"
     assert main(["restore", scan, "--mask", mask, "-m", "telea", "-o", str(linked),
-                 "--tile", "64", "--param", "radius=3", "--intact", "link"]) == 0  # fmt: skip
+                 "--tile", "64", "--param", "radius=3", "--intact", "link"]) == 0
     assert np.array_equal(restored(linked), restored(Path(out)))
     # Chunk (3, 1) has no hole: the scan's file "c/3/1/0", stored channel first "c/0/3/1".
     assert (linked / "0" / "c" / "0" / "3" / "1").stat().st_nlink == 2
@@ -695,7 +695,7 @@ def test_zstd_level_changes_only_the_encoding_of_the_written_chunks(
     for level in (None, 19, -5):
         out = tmp_path / f"out{level}.zarr"
         restore_scan(scan, mask_path, LocalMean(), out, zstd_level=level, intact=intact,
-                     pyramid_side=100)  # fmt: skip
+                     pyramid_side=100)
         outputs[level] = out
         assert zarr.open_group(str(out)).attrs["inpaint"]["settings"]["zstd_level"] == level
     for name in ("0", "1", "2"):
@@ -723,7 +723,7 @@ def test_zstd_level_errors_and_resume(tmp_path: Path) -> None:
             restore_scan(scan, mask_path, LocalMean(), out, zstd_level=bad)
     gzip_scan = tmp_path / "gzip.zarr"
     zarr.create_array(str(gzip_scan), data=zarr.open_array(str(scan / "0"))[...],
-                      chunks=(CHUNK, CHUNK, 3), compressors=zarr.codecs.GzipCodec())  # fmt: skip
+                      chunks=(CHUNK, CHUNK, 3), compressors=zarr.codecs.GzipCodec())
     with pytest.raises(ParameterError, match=r"needs an output compressed with zstd.*GzipCodec"):
         restore_scan(gzip_scan, mask_path, LocalMean(), out, zstd_level=1)
     assert not out.exists()  # refused before anything was created
@@ -746,13 +746,13 @@ def test_worker_threads_give_the_single_thread_bytes(scene: dict[str, Any], meth
     one, four = scene["tmp"] / "one.zarr", scene["tmp"] / "four.zarr"
     restore_scan(scan, mask, instance, one, tile=64, pyramid_side=100)
     result = restore_scan(scan, mask, instance, four, tile=64, pyramid_side=100, workers=4,
-                          batch=2)  # fmt: skip
+                          batch=2)
     assert result.tiles > 8
     assert file_hashes(one / "0") == file_hashes(four / "0")
     with pytest.raises(ParameterError, match=r"workers=0 must be an int >= 1"):
         restore_scan(scan, mask, instance, scene["tmp"] / "bad.zarr", workers=0)
     assert main(["restore", str(scan), "--mask", str(scene["mask_path"]), "-m", "telea",
-                 "-o", str(scene["tmp"] / "cli.zarr"), "--workers", "2"]) == 0  # fmt: skip
+                 "-o", str(scene["tmp"] / "cli.zarr"), "--workers", "2"]) == 0
 
 
 def test_distributed_scheduler_gives_the_local_result(scene: dict[str, Any]) -> None:
@@ -772,7 +772,7 @@ def test_scheduler_without_distributed_is_a_clear_error(
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were missing
     with pytest.raises(ParameterError, match=r"tcp://h:8786.*napari-inpaint\[distributed\]"):
         restore_scan(scene["scan"], scene["mask_path"], LocalMean(), scene["tmp"] / "o.zarr",
-                     scheduler="tcp://h:8786")  # fmt: skip
+                     scheduler="tcp://h:8786")
 
 
 def test_weights_sha256_of_learned_methods(tmp_path: Path) -> None:
@@ -783,7 +783,7 @@ def test_weights_sha256_of_learned_methods(tmp_path: Path) -> None:
 
     class Learned(LocalMean):
         info = MethodInfo(name="fake-learned", family="other", summary="x", reference="t",
-                          learned=True)  # fmt: skip
+                          learned=True)
         path = tmp_path / "fake.safetensors"
 
         def weights_path(self) -> Path:
@@ -798,7 +798,7 @@ def test_weights_sha256_of_learned_methods(tmp_path: Path) -> None:
         method="fake-learned", config={}, step=1, created="", software_version="",
         training_data={}, losses={}, hardware={}, wall_seconds=0.0, sha256="ab" * 32,
         dtype="float32",
-    )  # fmt: skip
+    )
     (tmp_path / "fake.json").write_text(sidecar.to_json())
     assert weights_sha256(Learned()) == "ab" * 32
 
@@ -812,7 +812,7 @@ def test_hole_free_chunks_are_copied_as_stored_bytes(tmp_path: Path) -> None:
     scan = tmp_path / "scan.zarr"
     gzip = zarr.codecs.GzipCodec(level=9)
     source = zarr.create_array(str(scan), shape=image.shape, chunks=(CHUNK, CHUNK, 3),
-                               dtype="uint8", compressors=gzip)  # fmt: skip
+                               dtype="uint8", compressors=gzip)
     source[...] = image
     source[:CHUNK, CHUNK : 2 * CHUNK] = 0  # an all-fill chunk: zarr stores no file for it
     expected = source[...]
@@ -848,14 +848,14 @@ def test_pyramid_reuses_the_sources_levels_outside_restored_chunks(
     for number, shape in enumerate([(128, 160, 3), (64, 80, 3)], start=1):
         level(str(number), np.full(shape, 7, np.uint8), 32)
     datasets = [{"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": [
-        1.0 if axis == "c" else 2.0**k for axis in axes]}]} for k in range(3)]  # fmt: skip
+        1.0 if axis == "c" else 2.0**k for axis in axes]}]} for k in range(3)]
     group.attrs["multiscales"] = [{"version": "0.4", "datasets": datasets,
-                                   "axes": [{"name": n} for n in axes]}]  # fmt: skip
+                                   "axes": [{"name": n} for n in axes]}]
     mask = np.zeros(SHAPE, dtype=bool)
     mask[130:140, 140:150] = True  # level-0 chunk (2, 2): rows 128-191, cols 128-191
     out = tmp_path / "out.zarr"
     result = restore_scan(tmp_path / "scan.zarr", mask, LocalMean(), out, tile=64,
-                          pyramid_side=100)  # fmt: skip
+                          pyramid_side=100)
     assert result.levels == 3
     restored_group = zarr.open_group(str(out), mode="r")
     assert restored_group["1"].chunks == (3, 32, 32)  # the source level's, for byte copies
@@ -882,7 +882,7 @@ def test_a_learned_method_restores_tile_batches_like_single_tiles(tmp_path: Path
     weights = tmp_path / "edge-gan.safetensors"
     save_checkpoint(weights, flatten_state({n: c.state_dict() for n, c in
                                             networks.named_children()}),
-                    method="edge-gan", config=config_to_dict(config), step=0)  # fmt: skip
+                    method="edge-gan", config=config_to_dict(config), step=0)
     image = np.random.default_rng(3).random((*SHAPE, 3)).astype(np.float32)
     mask = long_crack()  # split into full-size tiles, which can share a batch
     method = EdgeGan(weights=str(weights), device="cpu")
@@ -903,7 +903,7 @@ def test_a_learned_method_restores_tile_batches_like_single_tiles(tmp_path: Path
         EdgeGan.predict = real  # type: ignore[method-assign]
     assert set(singles) == {1} and max(calls) > 1  # same-sized tiles went through together
     np.testing.assert_allclose(restored(tmp_path / "many.zarr"), restored(tmp_path / "one.zarr"),
-                               atol=1e-5)  # fmt: skip
+                               atol=1e-5)
 
 
 def linked_scene(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
@@ -914,9 +914,9 @@ def linked_scene(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     group.create_array("0", shape=image.shape, chunks=(CHUNK, CHUNK, 3), dtype="uint8")[...] = image
     group.create_array("1", shape=(128, 160, 3), chunks=(32, 32, 3), dtype="uint8")[...] = 7
     datasets = [{"path": str(k), "coordinateTransformations": [
-        {"type": "scale", "scale": [2.0**k, 2.0**k, 1.0]}]} for k in range(2)]  # fmt: skip
+        {"type": "scale", "scale": [2.0**k, 2.0**k, 1.0]}]} for k in range(2)]
     group.attrs["multiscales"] = [{"version": "0.4", "datasets": datasets,
-                                   "axes": [{"name": n} for n in "yxc"]}]  # fmt: skip
+                                   "axes": [{"name": n} for n in "yxc"]}]
     mask = np.zeros(SHAPE, dtype=bool)
     mask[130:140, 140:150] = True
     return scan, image, mask
@@ -929,14 +929,14 @@ def test_intact_link_hard_links_unchanged_chunks_and_gives_the_copied_result(
     copied, linked = tmp_path / "copied.zarr", tmp_path / "linked.zarr"
     restore_scan(scan, mask, LocalMean(), copied, tile=64, pyramid_side=100)
     result = restore_scan(scan, mask, LocalMean(), linked, tile=64, pyramid_side=100,
-                          intact="link")  # fmt: skip
+                          intact="link")
     assert result.chunks_copied == 19 and result.chunks_restored == 1
     for level in ("0", "1"):
         assert np.array_equal(restored(linked, level), restored(copied, level))
     source_file = scan / "0" / "c" / "0" / "0" / "0"
     assert (linked / "0" / "c" / "0" / "0" / "0").stat().st_ino == source_file.stat().st_ino
     assert (linked / "1" / "c" / "0" / "0" / "0").stat().st_ino == (
-        scan / "1" / "c" / "0" / "0" / "0").stat().st_ino  # fmt: skip
+        scan / "1" / "c" / "0" / "0" / "0").stat().st_ino
     restored_file = linked / "0" / "c" / "0" / "2" / "2"  # the chunk with the holes
     assert restored_file.stat().st_nlink == 1
     assert (copied / "0" / "c" / "0" / "0" / "0").stat().st_nlink == 1  # copy: own files
@@ -969,10 +969,10 @@ def test_intact_link_errors_name_the_way_out(
     monkeypatch.setattr(chunks, "filesystem_id", lambda path: hash(path.name))
     with pytest.raises(InvalidInputError, match=r"different ones: use --intact copy"):
         restore_scan(scene["scan"], scene["mask"], LocalMean(), tmp_path / "c.zarr",
-                     intact="link")  # fmt: skip
+                     intact="link")
     with pytest.raises(ParameterError, match=r"intact='move' must be one of copy, link"):
         restore_scan(scene["scan"], scene["mask"], LocalMean(), tmp_path / "d.zarr",
-                     intact="move")  # fmt: skip
+                     intact="move")
     assert not any((tmp_path / name).exists() for name in ("a.zarr", "b.zarr", "c.zarr", "d.zarr"))
 
 
@@ -1013,7 +1013,7 @@ def test_restore_options_are_checked_once_naming_the_bad_value() -> None:
         ({"pyramid_side": 0}, r"pyramid_side=0 must be an int >= 1"),
         ({"tile": "big"}, r"tile='big' must be an int"),
         ({"seed": 1.5}, r"seed=1.5 must be an int"),
-    ]:  # fmt: skip
+    ]:
         with pytest.raises(ParameterError, match=named):
             RestoreOptions(**settings)
     options = RestoreOptions(tile=96, intact="link", params={"radius": 3})
@@ -1023,7 +1023,7 @@ def test_restore_options_are_checked_once_naming_the_bad_value() -> None:
     assert RestoreOptions.of(None, {"tile": 96}) == RestoreOptions(tile=96)
     assert RestoreOptions.of(options, {}) is options
     with pytest.raises(ParameterError, match=r"unknown restore setting\(s\) \['tiel'\]; valid "
-                       r"ones: tile, overlap"):  # fmt: skip
+                       r"ones: tile, overlap"):
         RestoreOptions.of(None, {"tiel": 96})
     with pytest.raises(ParameterError, match=r"not both"):
         RestoreOptions.of(options, {"tile": 64})
@@ -1035,7 +1035,7 @@ def test_the_schedule_computes_a_chunks_missing_tiles_and_frees_results_once_unu
     boxes = {(0, 0): box, (0, 1): box, (1, 0): box, (1, 1): box}
     users = {(0, 0): [0, 1], (0, 1): [1, 2], (1, 0): [3]}  # (1, 1) has no hole: copied
     plan = RestorePlan(find_hole_regions(np.zeros((8, 8), bool)), tiles, None, None, boxes,
-                       users)  # fmt: skip
+                       users)
     done = np.zeros((2, 2), bool)
     assert plan.restored(done) == [(0, 0), (0, 1), (1, 0)] and plan.copied(done) == [(1, 1)]
     schedule = TileSchedule(plan, plan.restored(done))
@@ -1057,7 +1057,7 @@ def test_each_executor_gives_the_serial_results(scene: dict[str, Any]) -> None:
     for executor in (SerialExecutor(batch=2), ThreadExecutor(batch=1, workers=2)):
         with executor, ThreadPoolExecutor(2) as pool:
             windows = [executor.read(plan.pixels, plan.damage, tile, "local-mean")
-                       for tile in plan.tiles]  # fmt: skip
+                       for tile in plan.tiles]
             futures = executor.compute(method, plan.tiles, windows, 0, pool)
             results.append([future.result() for future in futures])
             copied: list[tuple[int, int]] = []
@@ -1085,11 +1085,11 @@ def test_the_sink_writes_copies_and_marks_chunks_and_travels_without_its_pyramid
         assert travelled.pyramid is None and not travelled.restored.is_set()
         travelled.copy_chunk(Box(0, CHUNK, CHUNK, 2 * CHUNK), (0, 1))
         np.testing.assert_array_equal(sink.done(resuming=True), np.isin(
-            np.arange(20).reshape(4, 5), [0, 1, 7]))  # fmt: skip
+            np.arange(20).reshape(4, 5), [0, 1, 7]))
     level0 = restored(path)
     np.testing.assert_array_equal(level0[CHUNK : 2 * CHUNK, 2 * CHUNK : 3 * CHUNK], pixels)
     np.testing.assert_array_equal(level0[:CHUNK, : 2 * CHUNK],
-                                  scene["image"][:CHUNK, : 2 * CHUNK])  # fmt: skip
+                                  scene["image"][:CHUNK, : 2 * CHUNK])
 
 
 def test_the_pyramid_option_builds_levels_always_never_or_as_the_scan_has_them(
@@ -1100,17 +1100,17 @@ def test_the_pyramid_option_builds_levels_always_never_or_as_the_scan_has_them(
     assert always.levels == 3
     plain = tmp_path / "auto.zarr"  # a plain zarr scan has no levels: auto builds none
     assert main(["restore", str(scene["scan"]), "--mask", str(scene["mask_path"]), "-m",
-                 "telea", "-o", str(plain), "--pyramid", "auto"]) == 0  # fmt: skip
+                 "telea", "-o", str(plain), "--pyramid", "auto"]) == 0
     plain_group = zarr.open_group(str(plain), mode="r")
     assert sorted(plain_group.array_keys()) == [".progress", "0"]
     assert len(plain_group.attrs["ome"]["multiscales"][0]["datasets"]) == 1
     assert plain_group.attrs["inpaint"]["complete"]
     never = restore_scan(*args, tmp_path / "never.zarr", pyramid="never")
     assert never.levels == 1 and file_hashes(tmp_path / "never.zarr" / "0") == file_hashes(
-        tmp_path / "always.zarr" / "0")  # fmt: skip
+        tmp_path / "always.zarr" / "0")
     scan, mask, _ = smooth_scene(tmp_path)  # an OME-Zarr with levels: auto builds them
     assert restore_scan(scan, mask, LocalMean(), tmp_path / "ome.zarr", pyramid="auto",
-                        pyramid_side=100).levels == 3  # fmt: skip
+                        pyramid_side=100).levels == 3
     stopped = tmp_path / "stopped.zarr"  # begun with a pyramid, finished without one
     calls = itertools.count()
     restore_scan(*args, stopped, pyramid_side=100, should_stop=lambda: next(calls) > 3)

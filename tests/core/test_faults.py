@@ -27,7 +27,7 @@ CHUNK = 128
 
 def _info(name: str) -> MethodInfo:
     return MethodInfo(name=name, family="other", summary="a faulty test method",
-                      reference="test", preferred_tile=128, context_margin=8)  # fmt: skip
+                      reference="test", preferred_tile=128, context_margin=8)
 
 
 class ReturnsNone(InpaintMethod):
@@ -100,7 +100,7 @@ def write_scan(folder: Path, image: np.ndarray, mask: np.ndarray) -> tuple[Path,
     """``folder/scan.zarr`` and ``folder/mask.zarr`` chunked ``CHUNK``, written from arrays."""
     for name, data in (("scan.zarr", image), ("mask.zarr", mask)):
         array = zarr.create_array(str(folder / name), shape=data.shape, dtype=data.dtype,
-                                  chunks=(CHUNK, CHUNK, *data.shape[2:]))  # fmt: skip
+                                  chunks=(CHUNK, CHUNK, *data.shape[2:]))
         array[...] = data
     return folder / "scan.zarr", folder / "mask.zarr"
 
@@ -122,7 +122,7 @@ def test_a_faulty_method_is_refused_before_anything_is_written(
     scan, mask, _ = make_scan(tmp_path)
     output = tmp_path / "out.zarr"
     code = main(["restore", str(scan), "--mask", str(mask), "--method", method.info.name,
-                 "--output", str(output)])  # fmt: skip
+                 "--output", str(output)])
     error = capsys.readouterr().err.splitlines()[-1]
     assert code == 2, error
     assert error.startswith("inpaint: error: ") and "Traceback" not in error
@@ -135,7 +135,7 @@ def test_a_faulty_method_is_refused_before_anything_is_written(
     hole = np.zeros((32, 32), bool)
     hole[10:14, 10:14] = True
     for call in (lambda: inpaint(image, hole, method()),
-                 lambda: inpaint_batch([image, image], [hole, hole], method())):  # fmt: skip
+                 lambda: inpaint_batch([image, image], [hole, hole], method())):
         with pytest.raises(InpaintError if method is not Raises else RuntimeError) as raised:
             call()
         assert FAULTY[method] in str(raised.value)
@@ -185,7 +185,7 @@ def hashes(folder: Path) -> dict[str, str]:
     import hashlib
 
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def marks(output: Path) -> int:
@@ -194,7 +194,7 @@ def marks(output: Path) -> int:
 
 
 def slow_run(folder: Path, scan: Path, mask: Path, output: Path, delay: float,
-             resume: bool = False) -> Any:  # fmt: skip
+             resume: bool = False) -> Any:
     import subprocess
     import sys
 
@@ -202,7 +202,7 @@ def slow_run(folder: Path, scan: Path, mask: Path, output: Path, delay: float,
     script.write_text(SLOW_SCRIPT)
     command = [sys.executable, str(script), str(scan), str(mask), str(output), str(delay)]
     return subprocess.Popen(command + (["resume"] if resume else []),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def wait_for(condition: Any, process: Any, seconds: float = 60) -> None:
@@ -287,7 +287,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "disk"
     folder.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(folder)],
-                             capture_output=True)  # fmt: skip
+                             capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.decode()}")
     yield folder
@@ -334,7 +334,7 @@ def test_a_corrupt_source_chunk_is_named_and_never_copied(tmp_path: Path, capsys
         for intact in ("copy", "link"):
             output = tmp_path / f"out-{intact}.zarr"
             code = main(["restore", str(scan), "--mask", str(mask), "--method", "telea",
-                         "--output", str(output), "--intact", intact])  # fmt: skip
+                         "--output", str(output), "--intact", intact])
             error = capsys.readouterr().err.splitlines()[-1]
             assert code == 2 and error.startswith("inpaint: error: "), error
             assert "corrupt" in error and chunk in error, error
@@ -373,17 +373,17 @@ def _bad_inputs(folder: Path) -> list[tuple[str, list[str], str]]:
 
     scan, mask, image = make_scan(folder)
     nan_mask = zarr.create_array(str(folder / "nan.zarr"), shape=(SIDE, SIDE),
-                                 chunks=(CHUNK, CHUNK), dtype=np.float32)  # fmt: skip
+                                 chunks=(CHUNK, CHUNK), dtype=np.float32)
     values = np.zeros((SIDE, SIDE), np.float32)
     values[5, 7] = np.nan
     values[50:60, 50:60] = 1
     nan_mask[...] = values
     ones = zarr.create_array(str(folder / "ones.zarr"), shape=(SIDE, SIDE),
-                             chunks=(CHUNK, CHUNK), dtype=np.uint8, fill_value=1)  # fmt: skip
+                             chunks=(CHUNK, CHUNK), dtype=np.uint8, fill_value=1)
     ones[...] = 1
     iio.imwrite(folder / "scan.png", image)
     nan_scan = zarr.create_array(str(folder / "nanscan.zarr"), shape=(SIDE, SIDE),
-                                 chunks=(CHUNK, CHUNK), dtype=np.float32)  # fmt: skip
+                                 chunks=(CHUNK, CHUNK), dtype=np.float32)
     pixels = np.full((SIDE, SIDE), 0.5, np.float32)
     pixels[45, 45] = np.nan  # inside a hole's window
     nan_scan[...] = pixels
@@ -408,7 +408,7 @@ def _bad_inputs(folder: Path) -> list[tuple[str, list[str], str]]:
                                             str(mask), "--resume"], "never written"),
         ("unknown method", ["restore", str(scan), "--mask", str(mask), "--method", "nope",
                             "--output", out], "valid methods"),
-    ]  # fmt: skip
+    ]
 
 
 def test_bad_inputs_get_exit_2_one_clear_line_and_leave_nothing(tmp_path: Path, capsys) -> None:
@@ -430,7 +430,7 @@ def test_a_colour_zarr_mask_is_accepted(tmp_path: Path) -> None:
     scan, mask, _ = make_scan(tmp_path)
     grey = np.asarray(zarr.open_array(str(mask), mode="r")[...])
     colour = zarr.create_array(str(tmp_path / "colour.zarr"), shape=(SIDE, SIDE, 3),
-                               chunks=(CHUNK, CHUNK, 3), dtype=np.uint8)  # fmt: skip
+                               chunks=(CHUNK, CHUNK, 3), dtype=np.uint8)
     colour[...] = np.stack([grey * 255, np.zeros_like(grey), np.zeros_like(grey)], axis=-1)
     restore_scan(scan, tmp_path / "colour.zarr", "telea", tmp_path / "a.zarr")
     restore_scan(scan, mask, "telea", tmp_path / "b.zarr")
@@ -444,13 +444,13 @@ def test_cli_small_fixes(tmp_path: Path, capsys) -> None:
     import imageio.v3 as iio
 
     piped = subprocess.run(f"{sys.executable} -m inpaint_core.cli methods --json | head -1",
-                           shell=True, capture_output=True, text=True)  # fmt: skip
+                           shell=True, capture_output=True, text=True)
     assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
     image = np.zeros((32, 32, 3), np.uint8)
     iio.imwrite(tmp_path / "image.png", image)
     iio.imwrite(tmp_path / "mask.png", np.zeros((32, 32), np.uint8))
     code = main(["run", str(tmp_path / "image.png"), str(tmp_path / "mask.png"),
-                 "--method", "telea", "--output", str(tmp_path / "out.png")])  # fmt: skip
+                 "--method", "telea", "--output", str(tmp_path / "out.png")])
     assert code == 0 and "nothing to restore" in capsys.readouterr().out
 
 

@@ -86,7 +86,7 @@ def test_hard_link_to_the_input_is_refused(tmp_path) -> None:
     (tmp_path / "alias.png").hardlink_to(source)
     with pytest.raises(OutputExistsError, match="is the input file"):
         write_image(tmp_path / "alias.png", np.ones((4, 4), np.uint8), inputs=[source],
-                    overwrite=True)  # fmt: skip
+                    overwrite=True)
 
 
 def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch) -> None:

@@ -96,7 +96,7 @@ def write_ngff(path: Path, array: np.ndarray, axes: list[str], ngff: str = "0.5"
     kinds = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
     entry = {"name": "scan", "axes": [{"name": n, "type": kinds[n]} for n in axes],
              "datasets": [{"path": "0", "coordinateTransformations": [
-                 {"type": "scale", "scale": [1.0] * len(axes)}]}]}  # fmt: skip
+                 {"type": "scale", "scale": [1.0] * len(axes)}]}]}
     if ngff == "0.5":
         group.attrs["ome"] = {"version": "0.5", "multiscales": [entry]}
     else:
@@ -111,7 +111,7 @@ def test_channel_first_ome_zarr_is_read_as_height_width_channels(tmp_path: Path,
         write_ngff(tmp_path / "cyx.zarr", np.moveaxis(rgb, -1, 0), ["c", "y", "x"], ngff)
     )
     tczyx = open_scan(write_ngff(tmp_path / "tczyx.zarr", np.moveaxis(rgb, -1, 0)[None, :, None],
-                                 ["t", "c", "z", "y", "x"], ngff))  # fmt: skip
+                                 ["t", "c", "z", "y", "x"], ngff))
     grey = open_scan(write_ngff(tmp_path / "zyx.zarr", rgb[None, ..., 0], ["z", "y", "x"], ngff))
     for source in (cyx, tczyx):
         assert source.kind == "ome-zarr" and source.array.shape == (*SHAPE, 3)
@@ -140,22 +140,22 @@ def test_a_channel_first_ome_zarr_is_restored_into_its_own_axes(
     stored = planar if axes == ["c", "y", "x"] else planar[None, :, None]
     scan = write_ngff(tmp_path / "planar.zarr", stored, axes)
     restore_scan(scan, mask_path, "telea", tmp_path / "planar.out.zarr", tile=64,
-                 pyramid_side=40, intact=intact)  # fmt: skip
+                 pyramid_side=40, intact=intact)
     restore_scan(write_array(tmp_path / "scan.zarr", image()), mask, "telea",
-                 tmp_path / "hwc.out.zarr", tile=64, pyramid_side=40)  # fmt: skip
+                 tmp_path / "hwc.out.zarr", tile=64, pyramid_side=40)
     out = zarr.open_group(str(tmp_path / "planar.out.zarr"), mode="r")
     hwc = zarr.open_group(str(tmp_path / "hwc.out.zarr"), mode="r")
     entry = out.attrs["ome"]["multiscales"][0]
     assert [axis["name"] for axis in entry["axes"]] == axes  # NGFF order: channel first
     assert entry["datasets"][1]["coordinateTransformations"][0]["scale"] == [
-        2.0 if axis in "yx" else 1.0 for axis in axes]  # fmt: skip
+        2.0 if axis in "yx" else 1.0 for axis in axes]
     for level in ("0", "1", "2"):  # every level stored as the source is, same pixels
         sides = zip(axes, out[level].shape, strict=True)
         assert out[level].chunks == tuple(min(32, size) if n in "yx" else 1 for n, size in sides)
         expected = hwc[level][...].reshape(out[level].shape)  # (H, W, C) scans: c, y, x too
         np.testing.assert_array_equal(out[level][...], expected, err_msg=level)
     np.testing.assert_array_equal(open_scan(tmp_path / "planar.out.zarr").array[...],
-                                  np.moveaxis(hwc["0"][...], 0, -1))  # fmt: skip
+                                  np.moveaxis(hwc["0"][...], 0, -1))
     intact_chunk = "/".join(["c", *("2" if n == "c" else "0" for n in axes)])  # no hole there
     source_file = scan / "0" / intact_chunk
     output_file = tmp_path / "planar.out.zarr" / "0" / intact_chunk
@@ -165,7 +165,7 @@ def test_a_channel_first_ome_zarr_is_restored_into_its_own_axes(
     assert zarr.open_array(str(scan / "0"), mode="r")[...].tobytes() == stored.tobytes()
     with pytest.raises(InvalidInputError, match=r"axis 'c' has length 2 .*plane and channel"):
         open_mask(write_ngff(tmp_path / "two.zarr", np.zeros((2, *SHAPE), np.uint8),
-                             ["c", "y", "x"]), SHAPE)  # fmt: skip
+                             ["c", "y", "x"]), SHAPE)
 
 
 def scan_kinds(tmp_path: Path) -> dict[str, Path]:
@@ -229,16 +229,16 @@ def test_outputs_name_their_channels_colours_and_keep_a_scans_own(tmp_path: Path
         assert group.attrs["omero"] == omero  # for NGFF 0.4 readers too
         assert [channel["label"] for channel in omero["channels"]] == labels, name
         assert [channel["active"] for channel in omero["channels"]] == [
-            label != "alpha" for label in labels]  # fmt: skip
+            label != "alpha" for label in labels]
         assert all(channel["window"]["end"] == top for channel in omero["channels"]), name
     assert [c["color"] for c in zarr.open_group(str(tmp_path / "rgb.out.zarr")).attrs["ome"][
-        "omero"]["channels"]] == ["FF0000", "00FF00", "0000FF"]  # fmt: skip
+        "omero"]["channels"]] == ["FF0000", "00FF00", "0000FF"]
     restore_scan(write_array(tmp_path / "grey.zarr", rgb[..., 0]), mask, "telea",
-                 tmp_path / "grey.out.zarr")  # fmt: skip
+                 tmp_path / "grey.out.zarr")
     assert "omero" not in zarr.open_group(str(tmp_path / "grey.out.zarr")).attrs["ome"]
     # A scan's own rendering metadata (its channels' names, colours, windows) is kept.
     own = {"channels": [{"label": f"band {k}", "color": "FFFF00", "active": True, "window": {
-        "start": 10.0, "end": 200.0, "min": 0.0, "max": 255.0}} for k in range(3)]}  # fmt: skip
+        "start": 10.0, "end": 200.0, "min": 0.0, "max": 255.0}} for k in range(3)]}
     scan = write_ngff(tmp_path / "cyx.zarr", np.moveaxis(rgb, -1, 0), ["c", "y", "x"])
     group = zarr.open_group(str(scan), mode="r+")
     group.attrs["ome"] = dict(group.attrs["ome"], omero=own)
@@ -255,7 +255,7 @@ def test_outputs_name_their_channels_colours_and_keep_a_scans_own(tmp_path: Path
     "layout",
     ["y, x", "y, x, c", "transposed", "c, y, x", "t, c, z, y, x", "uint16 big-endian",
      "uncompressed", "zstd 19 with checksum"],
-)  # fmt: skip
+)
 def test_direct_chunks_read_and_write_the_bytes_zarr_does(tmp_path: Path, layout: str) -> None:
     """Every chunk, the edge ones (padded) included, byte for byte as zarr writes it."""
     from zarr.codecs import BytesCodec, TransposeCodec, ZstdCodec
@@ -284,7 +284,7 @@ def test_direct_chunks_read_and_write_the_bytes_zarr_does(tmp_path: Path, layout
         group = zarr.open_group(str(tmp_path / f"{name}.zarr"), mode="w", zarr_format=3)
         group.create_array("0", shape=tuple(shape[a] for a in axes), dtype=pixels.dtype,
                            chunks=tuple(chunks[a] for a in axes), fill_value=7,
-                           config={"write_empty_chunks": True}, **keywords)  # fmt: skip
+                           config={"write_empty_chunks": True}, **keywords)
         write_multiscales(group, 1, name, axes)
         arrays[name] = level_array(group, "0")
     direct = direct_chunks(arrays["ours"])
@@ -310,7 +310,7 @@ def test_direct_chunks_take_the_zstd_writers_level_and_refuse_what_they_cannot_d
     tmp_path: Path,
 ) -> None:
     stored = zarr.create_array(str(tmp_path / "a.zarr"), shape=(64, 64, 3), chunks=(32, 32, 3),
-                               dtype="uint8")  # fmt: skip
+                               dtype="uint8")
     smooth = np.repeat((np.add.outer(np.arange(32), np.arange(32)) // 3)[..., None], 3, axis=2)
     smooth = (smooth + image()[:32, :32] % 4).astype(np.uint8)  # compressible, not trivially
     direct = direct_chunks(zstd_writer(stored, 19))
@@ -320,13 +320,13 @@ def test_direct_chunks_take_the_zstd_writers_level_and_refuse_what_they_cannot_d
     direct_chunks(stored).write((0, 0), smooth)
     assert len(level19) < len((tmp_path / "a.zarr/c/0/0/0").read_bytes())  # default level 3
     gzip = zarr.create_array(str(tmp_path / "g.zarr"), shape=(64, 64), chunks=(32, 32),
-                             dtype="uint8", compressors=zarr.codecs.GzipCodec())  # fmt: skip
+                             dtype="uint8", compressors=zarr.codecs.GzipCodec())
     sharded = zarr.create_array(str(tmp_path / "s.zarr"), shape=(64, 64), chunks=(16, 16),
-                                shards=(32, 32), dtype="uint8")  # fmt: skip
+                                shards=(32, 32), dtype="uint8")
     planes = zarr.create_array(str(tmp_path / "p.zarr"), shape=(3, 64, 64), chunks=(1, 32, 32),
-                               dtype="uint8")  # fmt: skip
+                               dtype="uint8")
     in_memory = zarr.create_array(zarr.storage.MemoryStore(), shape=(64, 64), chunks=(32, 32),
-                                  dtype="uint8")  # fmt: skip
+                                  dtype="uint8")
     for array in (gzip, sharded, in_memory, np.zeros((64, 64), np.uint8)):
         assert direct_chunks(array) is None
     assert direct_chunks(NgffAxesView(planes, ("c", "y", "x"), tmp_path)) is None  # per plane
@@ -338,21 +338,21 @@ def test_a_transposed_level_holds_the_scans_chunk_bytes(tmp_path: Path) -> None:
     encoding = kept_encoding(source, ("c", "y", "x"), (3, 32, 32))
     assert encoding is not None
     target = zarr.create_array(str(tmp_path / "cyx.zarr"), shape=(3, *SHAPE), chunks=(3, 32, 32),
-                               dtype="uint8", **encoding)  # fmt: skip
+                               dtype="uint8", **encoding)
     assert bytes_compatible(source, target) and bytes_compatible(target, source)
     copy_chunk_bytes(source, target, (0, 1, 2))  # the scan's chunk (1, 2, 0)
     assert (tmp_path / "cyx.zarr/c/0/1/2").read_bytes() == (
-        tmp_path / "scan.zarr/c/1/2/0").read_bytes()  # fmt: skip
+        tmp_path / "scan.zarr/c/1/2/0").read_bytes()
     np.testing.assert_array_equal(target[:, 32:64, 64:96], np.moveaxis(rgb[32:64, 64:96], -1, 0))
     assert (target[:, :32] == 0).all()  # nothing else copied
     planar = zarr.create_array(str(tmp_path / "planar.zarr"), shape=(3, *SHAPE),
-                               chunks=(3, 32, 32), dtype="uint8")  # fmt: skip
+                               chunks=(3, 32, 32), dtype="uint8")
     assert not bytes_compatible(source, planar)  # same pixels, other bytes: no copies
     assert kept_encoding(source, ("c", "y", "x"), (3, 32, 64)) is None  # other chunks
     assert kept_encoding(source, ("y", "x"), (32, 32)) is None  # other axes
     assert kept_encoding(source, ("y", "x", "c"), (32, 32, 3)) == {
         "serializer": source.serializer, "compressors": source.compressors, "filters": (),
-        "fill_value": source.fill_value}  # fmt: skip
+        "fill_value": source.fill_value}
 
 
 def test_a_channel_first_output_resumes_to_the_same_bytes(tmp_path: Path) -> None:
@@ -362,10 +362,10 @@ def test_a_channel_first_output_resumes_to_the_same_bytes(tmp_path: Path) -> Non
     whole = restore_scan(scan, mask, "telea", tmp_path / "whole.zarr", tile=48, pyramid_side=40)
     calls = iter(range(100))
     stopped = restore_scan(scan, mask, "telea", tmp_path / "out.zarr", tile=48, pyramid_side=40,
-                           should_stop=lambda: next(calls) >= 2)  # fmt: skip
+                           should_stop=lambda: next(calls) >= 2)
     assert stopped.stopped and not whole.stopped
     restore_scan(scan, mask, "telea", tmp_path / "out.zarr", tile=48, pyramid_side=40,
-                 resume=True)  # fmt: skip
+                 resume=True)
     for level in ("0", "1", "2"):
         first = zarr.open_array(str(tmp_path / "whole.zarr" / level), mode="r")[...]
         second = zarr.open_array(str(tmp_path / "out.zarr" / level), mode="r")[...]
@@ -439,7 +439,7 @@ def test_tiff_masks_are_read_lazily_chunk_by_chunk(tmp_path: Path) -> None:
     colour[5:9, 7:30, 1] = 9  # green strokes
     colour[50:60, 50:60, 3] = 255  # alpha alone is not a hole
     tifffile.imwrite(tmp_path / "rgba.tif", colour, tile=(32, 32), photometric="rgb",
-                     extrasamples=["unassalpha"])  # fmt: skip
+                     extrasamples=["unassalpha"])
     rgba = open_mask(tmp_path / "rgba.tif", SHAPE)
     assert rgba.shape == SHAPE and rgba.chunks == (32, 32)
     np.testing.assert_array_equal(rgba[...], mask != 0)
@@ -516,7 +516,7 @@ def test_pyramid_from_kept_parts_equals_the_pyramid_read_back(
         if name == "parts":  # every other chunk kept, as the engine keeps the ones it writes
             parts = {(r, c): downsample(data[r : r + chunks[0], c : c + chunks[1]])
                      for r in range(0, shape[0], chunks[0]) for c in range(0, shape[1], chunks[1])
-                     if (r // chunks[0] + c // chunks[1]) % 2 == 0}  # fmt: skip
+                     if (r // chunks[0] + c // chunks[1]) % 2 == 0}
         levels = write_pyramid(group, name, side=8, parts=parts)
         assert levels == len(pyramid_shapes(shape, 8)) + 1
         groups.append(group)
@@ -546,7 +546,7 @@ def test_pyramid_keeps_the_source_levels_pixels_where_nothing_was_restored(tmp_p
     restored[40:50, 70:90] = 7  # one restored box, inside level-0 chunks (1, 2)
     level0[...] = restored
     write_pyramid(output, "out", side=32, source_levels=[source["1"]],
-                  changed=[(40, 70, 50, 90)])  # fmt: skip
+                  changed=[(40, 70, 50, 90)])
     level1 = output["1"][...]
     expected = nearest.copy()  # the source's pixels everywhere ...
     expected[16:32, 32:48] = downsample(restored[32:64, 64:96])  # ... but the restored chunk's
@@ -563,7 +563,7 @@ def test_pyramid_writer_writes_levels_as_level0_chunks_arrive(
     levels = [data, data[::2, ::2], data[::4, ::4]]  # a scanner's pyramid, not our 2x mean
     for number, pixels in enumerate(levels):
         source.create_array(str(number), shape=pixels.shape, chunks=(32, 32, 3),
-                            dtype="uint8")[...] = pixels  # fmt: skip
+                            dtype="uint8")[...] = pixels
     restored = data.copy()
     boxes = [(5, 20, 40, 90), (70, 130, 100, 180)]  # (row0, col0, row1, col1)
     for row0, col0, row1, col1 in boxes:  # level-0 chunks rows 0-1 cols 0-2, rows 2-3 cols 4-5
@@ -571,7 +571,7 @@ def test_pyramid_writer_writes_levels_as_level0_chunks_arrive(
     reuse = [source["1"], source["2"]] if with_source_levels else []
     sides = (32, 32)
     blocks = {(r // 32, c // 32) for r0, c0, r1, c1 in boxes
-              for r in range(r0, r1) for c in range(c0, c1)}  # fmt: skip
+              for r in range(r0, r1) for c in range(c0, c1)}
     whole = zarr.open_group(str(tmp_path / "whole.zarr"), mode="w")
     whole.create_array("0", shape=data.shape, chunks=(32, 32, 3), dtype="uint8")[...] = restored
     write_pyramid(whole, "whole", side=50, source_levels=reuse, changed=boxes)
@@ -579,7 +579,7 @@ def test_pyramid_writer_writes_levels_as_level0_chunks_arrive(
     out = zarr.open_group(str(tmp_path / "out.zarr"), mode="w")
     level0 = out.create_array("0", shape=data.shape, chunks=(32, 32, 3), dtype="uint8")
     level0[first[0] * 32 : first[0] * 32 + 32, first[1] * 32 : first[1] * 32 + 32] = restored[
-        first[0] * 32 : first[0] * 32 + 32, first[1] * 32 : first[1] * 32 + 32]  # fmt: skip
+        first[0] * 32 : first[0] * 32 + 32, first[1] * 32 : first[1] * 32 + 32]
     writer = PyramidWriter(out, side=50, source_levels=reuse, changed=boxes, final={first})
     for block in sorted(blocks - {first}, reverse=True):  # any order
         rows = slice(block[0] * sides[0], (block[0] + 1) * sides[0])
@@ -589,7 +589,7 @@ def test_pyramid_writer_writes_levels_as_level0_chunks_arrive(
     stored = stored_chunk_keys(out["1"])
     assert stored is not None
     early = {key for key in ((r, c) for r in range(2) for c in range(3))
-             if chunk_key(out["1"], (*key, 0)) in stored}  # fmt: skip
+             if chunk_key(out["1"], (*key, 0)) in stored}
     if with_source_levels:  # over restored chunks only, and before finish()
         assert early == {(0, 0), (0, 1), (1, 2)}
     else:  # every lower chunk counts: (0, 1) is also over untouched chunks, so it waits
@@ -616,7 +616,7 @@ def test_mark_done_writes_the_bytes_zarr_writes(tmp_path: Path) -> None:
         mark_done(progress, (2, 3))
     folder = tmp_path / "out.zarr" / ".progress"
     files = {path.relative_to(folder): path.read_bytes()
-             for path in folder.rglob("*") if path.is_file()}  # fmt: skip
+             for path in folder.rglob("*") if path.is_file()}
     assert files[Path("c/2/3")] == files[Path("c/0/1")] == b"\x01"
     assert [name for name in files if name.name.startswith(".")] == [Path(MARK_FILE)]
     # The mark is a hard link to the folder's template (no new file), zarr's own a file.
@@ -636,7 +636,7 @@ def test_mark_done_writes_the_bytes_zarr_writes(tmp_path: Path) -> None:
 
 def _progress(path: Path) -> zarr.Array:
     return zarr.create_array(str(path), shape=(2, 3), chunks=(1, 1), dtype="uint8",
-                             fill_value=0, compressors=None)  # fmt: skip
+                             fill_value=0, compressors=None)
 
 
 def test_mark_done_replaces_a_mark_and_survives_the_link_limit(tmp_path: Path) -> None:
@@ -688,7 +688,7 @@ def test_mark_done_from_many_threads_into_a_new_store(tmp_path: Path) -> None:
     for trial in range(10):
         progress = zarr.create_array(str(tmp_path / f"{trial}.zarr"), shape=(8, 8),
                                      chunks=(1, 1), dtype="uint8", fill_value=0,
-                                     compressors=None)  # fmt: skip
+                                     compressors=None)
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(partial(mark_done, progress), keys))
         assert int(progress[...].sum()) == 64
@@ -699,13 +699,13 @@ def test_mark_done_from_many_threads_into_a_new_store(tmp_path: Path) -> None:
 def test_chunks_copy_as_bytes_between_arrays_differing_only_in_zstd_level(tmp_path: Path) -> None:
     def made(name: str, **encoding: object) -> zarr.Array:
         return zarr.create_array(str(tmp_path / name), shape=(8, 8), chunks=(4, 4),
-                                 dtype="uint8", fill_value=0, **encoding)  # fmt: skip
+                                 dtype="uint8", fill_value=0, **encoding)
 
     base = made("a", compressors=zarr.codecs.ZstdCodec(level=3))
     assert bytes_compatible(base, made("b", compressors=zarr.codecs.ZstdCodec(level=19)))
     assert bytes_compatible(base, zstd_writer(base, -5))
     for name, other in [("c", zarr.codecs.ZstdCodec(level=3, checksum=True)),
-                        ("d", zarr.codecs.GzipCodec()), ("e", None)]:  # fmt: skip
+                        ("d", zarr.codecs.GzipCodec()), ("e", None)]:
         assert not bytes_compatible(base, made(name, compressors=other))
     assert zstd_writer(base, None) is base
 
@@ -716,7 +716,7 @@ def test_chunk_bytes_replace_what_was_there_and_a_missing_chunk_stays_missing(
 ) -> None:
     def made(name: str) -> zarr.Array:
         return zarr.create_array(str(tmp_path / name), shape=(8, 8), chunks=(4, 4),
-                                 dtype="uint8", fill_value=0)  # fmt: skip
+                                 dtype="uint8", fill_value=0)
 
     source, target = made("source.zarr"), made("target.zarr")
     source[:4, :4] = 7  # chunk (0, 0) stored; (1, 1) is not
@@ -744,5 +744,5 @@ def test_io_imports_no_tiling_and_its_modules_stay_small() -> None:
     assert done.stdout.strip() == "[]"
     package = Path(inpaint_core.__file__).parent
     for module in [*package.glob("io/*.py"), *package.glob("tiling/*.py"),
-                   package / "geometry.py"]:  # fmt: skip
+                   package / "geometry.py"]:
         assert len(module.read_text().splitlines()) <= 500, module

@@ -135,7 +135,7 @@ def test_regions_read_a_zarr_mask_chunk_by_chunk(tmp_path: Path) -> None:
         assert len(recording.reads) == reads
         assert all(rows.stop - rows.start <= 16 for rows, _ in recording.reads)
         assert all((rows.stop - rows.start) * (cols.stop - cols.start) <= read_pixels
-                   for rows, cols in recording.reads)  # fmt: skip
+                   for rows, cols in recording.reads)
     with pytest.raises(InvalidInputError, match=r"read_pixels=0 must be an int >= 1"):
         find_hole_regions(stored, read_pixels=0)
     assert regions.hole_fraction == pytest.approx(mask.mean())
@@ -148,7 +148,7 @@ def test_regions_skip_chunks_the_zarr_store_does_not_hold(
 ) -> None:
     group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w", zarr_format=zarr_format)
     stored = group.create_array("mask", shape=(64, 64), chunks=(16, 16), dtype="uint8",
-                                fill_value=0)  # fmt: skip
+                                fill_value=0)
     mask = np.zeros((64, 64), dtype=np.uint8)
     mask[20:24, 35:47] = 1
     mask[40, 3] = 2
@@ -164,14 +164,14 @@ def test_regions_skip_chunks_the_zarr_store_does_not_hold(
     assert list(regions.boxes) == _whole_mask_boxes(mask) and regions.hole_pixels == 49
     assert reads == [Box(16, 32, 32, 48), Box(32, 48, 0, 16)]  # the two stored chunks only
     wide = group.create_array("wide", shape=(64, 64), chunks=(16, 16), dtype="uint8",
-                              fill_value=0)  # fmt: skip
+                              fill_value=0)
     wide[18, 20:40] = 1  # chunks (1, 1) and (1, 2)
     wide[40, 3] = 1  # chunk (2, 0)
     reads.clear()  # strips of up to 4 chunks hold the stored chunks side by side, no others
     assert len(find_hole_regions(wide, read_pixels=4 * 16 * 16).boxes) == 2
     assert reads == [Box(16, 32, 16, 48), Box(32, 48, 0, 16)]
     filled = group.create_array("holes", shape=(64, 64), chunks=(16, 16), dtype=bool,
-                                fill_value=True)  # fmt: skip
+                                fill_value=True)
     filled[:16, :16] = False  # missing chunks are all hole here: they must be read
     reads.clear()
     assert find_hole_regions(filled, read_pixels=16 * 16).boxes == (Box(0, 64, 0, 64),)
@@ -571,7 +571,7 @@ def test_blend_holes_gives_the_dense_blend_bytes(dtype, trailing) -> None:
         sparse = blend_holes(image[window.slices], mask[window.slices], window, tiles, results, 5)
         assert sparse.dtype == image.dtype and np.array_equal(sparse, dense)
     assert np.array_equal(blend_holes(image, np.zeros((90, 100)), Box(0, 90, 0, 100), [], [], 5),
-                          image)  # fmt: skip
+                          image)
 
 
 def test_blend_holes_refuses_bad_shapes_and_uncovered_holes() -> None:

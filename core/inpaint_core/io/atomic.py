@@ -62,7 +62,7 @@ def fsync_path(path: str | os.PathLike[str]) -> None:
     for it (Windows) or a filesystem that refuses it is skipped: nothing more can be done."""
     try:
         handle = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-                         if os.path.isdir(path) else os.O_RDONLY)  # fmt: skip
+                         if os.path.isdir(path) else os.O_RDONLY)
     except OSError:
         return
     try:

@@ -90,14 +90,14 @@ class NgffAxesView:
 
     def stored_level(self, shape: tuple[int, ...], sides: tuple[int, ...]) -> tuple[
         tuple[int, ...], tuple[int, ...]
-    ]:  # fmt: skip
+    ]:
         """The stored shape and chunks of a level ``shape`` ``(H, W[, C])`` chunked ``sides``
         (y, x) in this view's axes."""
         where = {"y": 0, "x": 1}
         lengths = tuple(int(shape[where[n]]) if n in where else int(v)
-                        for n, v in zip(self._kept, self.array.shape, strict=True))  # fmt: skip
+                        for n, v in zip(self._kept, self.array.shape, strict=True))
         chunks = tuple(int(sides[where[n]]) if n in where else int(v)
-                       for n, v in zip(self._kept, self.array.chunks, strict=True))  # fmt: skip
+                       for n, v in zip(self._kept, self.array.chunks, strict=True))
         return lengths, chunks
 
     def with_array(self, array: Any) -> NgffAxesView:
@@ -120,7 +120,7 @@ def laid_out(pixels: np.ndarray, axes: Sequence[str]) -> np.ndarray:
     shown = [name for name in VIEW_AXES[: np.ndim(pixels)] if name in axes]
     block = np.asarray(pixels).transpose([shown.index(name) for name in axes if name in shown])
     return block.reshape([pixels.shape[shown.index(name)] if name in shown else 1
-                          for name in axes])  # fmt: skip
+                          for name in axes])
 
 
 def rows_cols(key: Any) -> tuple[Any, Any]:

@@ -39,7 +39,7 @@ class ChunkCache:
     def __init__(
         self, array: Any, max_bytes: int = CACHE_BYTES,
         reader: Callable[[tuple[int, int]], np.ndarray] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if not is_integer(max_bytes) or max_bytes < 0:
             raise ParameterError(f"max_bytes={max_bytes!r} must be an int >= 0")
         chunks = chunked(array)

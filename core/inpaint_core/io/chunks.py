@@ -48,7 +48,7 @@ class DirectChunks:
     """
 
     def __init__(self, array: Any, zstd: Any, dtype: np.dtype, chunk_shape: tuple[int, ...],
-                 physical: list[str]) -> None:  # fmt: skip
+                 physical: list[str]) -> None:
         self._target = stored(array)
         self._names = stored_axes(array)
         self._zstd, self._dtype, self._shape = zstd, dtype, chunk_shape
@@ -83,7 +83,7 @@ class DirectChunks:
                 key = str(self._path(block).relative_to(self._target.store_path.store.root))
                 raise corrupt_chunk(self._target, key, error) from error
         laid = laid[tuple(slice(0, sizes[name]) if name in sizes else slice(None)
-                          for name in self._physical)]  # fmt: skip
+                          for name in self._physical)]
         kept = [name for name in self._physical if name in self._shown]
         laid = laid.reshape([laid.shape[self._physical.index(name)] for name in kept])
         block = viewed(laid.astype(self._dtype.newbyteorder("="), copy=False), kept)
@@ -122,10 +122,10 @@ def direct_chunks(array: Any) -> DirectChunks | None:
     names = stored_axes(array)
     if any(int(side) != int(length) for name, side, length in
            zip(names, target.chunks, target.shape, strict=True) if name not in ("y", "x")):
-        return None  # fmt: skip
+        return None
     order, _, chunk_shape, _ = physical_layout(target)
     serializer, *compressors = [codec for codec in target.metadata.codecs
-                                if not isinstance(codec, TransposeCodec)]  # fmt: skip
+                                if not isinstance(codec, TransposeCodec)]
     if not isinstance(serializer, BytesCodec) or len(compressors) > 1:
         return None
     if compressors and not isinstance(compressors[0], ZstdCodec):

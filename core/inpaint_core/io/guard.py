@@ -117,7 +117,7 @@ class OutputLock:
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / LOCK_FILE
         self.record = {"pid": os.getpid(), "host": socket.gethostname(),
-                       "started": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+                       "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
     def write_into(self, folder: Path) -> None:
         """Write this lock into ``folder`` (a new output being made, before it is renamed
@@ -142,7 +142,7 @@ class OutputLock:
                         f"{str(self.path)!r}"
                     ) from None
                 logger.warning("taking over the stale lock of %s (%s: process gone)",
-                               self.path.parent, holder)  # fmt: skip
+                               self.path.parent, holder)
                 self.path.unlink(missing_ok=True)
         raise OutputLockedError(f"could not lock {str(self.path.parent)!r}: another run races")
 

@@ -146,7 +146,7 @@ def zstd_writer(array: Any, level: int | None) -> Any:
     described["codecs"] = [
         ZstdCodec(level=level, checksum=codec.checksum) if isinstance(codec, ZstdCodec)
         else codec for codec in array.metadata.codecs
-    ]  # fmt: skip
+    ]
     return zarr.Array.from_dict(array.store_path, described).with_config(array.config)
 
 

@@ -79,7 +79,7 @@ def downsample(block: np.ndarray) -> np.ndarray:
     if block.dtype in (np.uint8, np.uint16) and channels in AREA_CHANNELS and block.size:
         # OpenCV's 2x area resize is this same rounded-half-up mean, 10-20x faster than NumPy.
         small = cv2.resize(np.ascontiguousarray(block), (block.shape[1] // 2, block.shape[0] // 2),
-                           interpolation=cv2.INTER_AREA)  # fmt: skip
+                           interpolation=cv2.INTER_AREA)
         return small.reshape(block.shape[0] // 2, block.shape[1] // 2, *block.shape[2:])
     quarters = (block[0::2, 0::2], block[1::2, 0::2], block[0::2, 1::2], block[1::2, 1::2])
     if np.issubdtype(block.dtype, np.integer):
@@ -98,7 +98,7 @@ def _halved(
     lower: Any, region: tuple[int, int, int, int],
     parts: Mapping[tuple[int, int], np.ndarray] | None,
     source: tuple[Any, set[tuple[int, int]]] | None = None,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """The 2x-smaller pixels of ``lower[row0:row1, col0:col1]`` (``region``), chunk of
     ``lower`` by chunk: :func:`downsample` of it, or the part ``parts`` holds for it (by its
     pixel origin, already downsampled), or, with ``source = (level, lower_dirty)``, for a
@@ -134,7 +134,7 @@ def write_pyramid(
     group: Any, name: str, side: int = PYRAMID_SIDE, *, source_levels: Sequence[Any] = (),
     changed: Sequence[tuple[int, int, int, int]] | None = None, link: bool = False,
     parts: Mapping[tuple[int, int], np.ndarray] | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Write levels 1, 2, ... of ``group`` from level 0, one output chunk at a time, and the
     NGFF ``multiscales`` attributes (top level for NGFF 0.4 readers, under ``"ome"`` for 0.5)
     naming the image ``name``. Returns the number of levels, level 0 included.
@@ -208,7 +208,7 @@ class PyramidWriter:
         self, group: Any, side: int = PYRAMID_SIDE, *, source_levels: Sequence[Any] = (),
         changed: Sequence[tuple[int, int, int, int]] | None = None, link: bool = False,
         final: set[tuple[int, int]] | None = None, zstd_level: int | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
 
         self._lock = threading.Lock()
         self._group = group
@@ -236,7 +236,7 @@ class PyramidWriter:
                 str(level), **layout, dtype=previous.dtype, overwrite=True,
                 dimension_names=stored_axes(previous), config={"write_empty_chunks": True},
                 **encoding,
-            )  # fmt: skip
+            )
             if isinstance(previous, NgffAxesView):
                 array = previous.with_array(array)
             array = zstd_writer(array, zstd_level)
@@ -246,9 +246,9 @@ class PyramidWriter:
             lower_dirty = None
             if needed is not None and even:  # the lower level's chunks that may differ
                 lower_dirty = dirty_blocks(changed, level - 1, tuple(previous.chunks[:2]),
-                                            tuple(previous.shape))  # fmt: skip
+                                            tuple(previous.shape))
             self.levels.append(_Level(array, previous, reuse, needed, lower_dirty, even, {},
-                                      {}, set(), chunk_store(array)))  # fmt: skip
+                                      {}, set(), chunk_store(array)))
             previous = array
         for number, entry in enumerate(self.levels, start=1):
             done = final if number == 1 else set()
@@ -256,9 +256,9 @@ class PyramidWriter:
             blocks = every if entry.needed is None else entry.needed
             for block in blocks:
                 waits = [child for child in self._children(entry, block)
-                         if entry.lower_dirty is None or child in entry.lower_dirty]  # fmt: skip
+                         if entry.lower_dirty is None or child in entry.lower_dirty]
                 entry.pending[block] = sum(1 for child in waits if done is None or child
-                                           not in done)  # fmt: skip
+                                           not in done)
 
     def keep(self, parts: Mapping[tuple[int, int], np.ndarray]) -> None:
         """Take level 1's pixels over level-0 chunks, by the chunk's pixel origin: each the
@@ -283,9 +283,9 @@ class PyramidWriter:
                     continue
                 clean = [coords for block, _ in chunk_blocks(entry.array)
                          if block not in entry.needed
-                         for coords in stored_chunks(entry.array, block)]  # fmt: skip
+                         for coords in stored_chunks(entry.array, block)]
                 copy = partial(copy_chunk_bytes, stored(entry.reuse), stored(entry.array),
-                               link=self._link)  # fmt: skip
+                               link=self._link)
                 list(pool.map(copy, clean))
                 copied += len(clean)
         self._clean = copied
@@ -302,14 +302,14 @@ class PyramidWriter:
             began = time.perf_counter()
             todo = [block for block, _ in chunk_blocks(entry.array)
                     if (entry.needed is None or block in entry.needed)
-                    and self._claim(entry, block)]  # fmt: skip
+                    and self._claim(entry, block)]
             with ThreadPoolExecutor(PYRAMID_THREADS) as pool:  # a level's chunks: independent
                 list(pool.map(partial(self._compute, number), todo))
             logger.debug("pyramid level %d %s: %d chunks computed now, %.2f s", number,
-                         entry.array.shape, len(todo), time.perf_counter() - began)  # fmt: skip
+                         entry.array.shape, len(todo), time.perf_counter() - began)
         write_multiscales(self._group, len(self.levels) + 1, name, stored_axes(self._base))
         logger.info("wrote a pyramid of %d levels (%d chunks copied from the source's)",
-                    len(self.levels) + 1, copied)  # fmt: skip
+                    len(self.levels) + 1, copied)
         return len(self.levels) + 1
 
     def _children(self, entry: _Level, block: tuple[int, int]) -> list[tuple[int, int]]:

@@ -69,7 +69,7 @@ def check_output_store(
 
 #: Display colours of an RGB(A) scan's channels, and the label of each.
 CHANNEL_COLOURS = (("red", "FF0000"), ("green", "00FF00"), ("blue", "0000FF"),
-                   ("alpha", "FFFFFF"))  # fmt: skip
+                   ("alpha", "FFFFFF"))
 
 
 def channel_rendering(channels: int, dtype: Any) -> dict[str, Any]:
@@ -88,13 +88,13 @@ def channel_rendering(channels: int, dtype: Any) -> dict[str, Any]:
             for label, colour in named
         ],
         "rdefs": {"model": "greyscale" if channels == 1 else "color"},
-    }  # fmt: skip
+    }
 
 
 def create_output(
     path: Path, source: Any, provenance: dict[str, Any], omero: Mapping[str, Any] | None = None,
     name: str | None = None,
-) -> Any:  # fmt: skip
+) -> Any:
     """Create the output group at ``path`` (a new zarr v3 store): level ``"0"`` in the
     :func:`output_layout` of ``source`` (its shape and dtype; NGFF axes, written as the
     array's ``dimension_names`` and in the ``multiscales`` attributes), the progress array,
@@ -106,7 +106,7 @@ def create_output(
     group = zarr.open_group(str(path), mode="w-", zarr_format=3)
     layout = output_layout(source)
     group.create_array(LEVEL0, shape=layout.shape, chunks=layout.chunks, dtype=source.dtype,
-                       dimension_names=layout.axes, **layout.encoding)  # fmt: skip
+                       dimension_names=layout.axes, **layout.encoding)
     if "c" in layout.axes:
         channels = layout.shape[layout.axes.index("c")]
         write_rendering(group, omero or channel_rendering(channels, source.dtype))

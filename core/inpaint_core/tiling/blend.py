@@ -195,7 +195,7 @@ def blend_holes(
             continue
         at_rows, at_cols = rows[inside], cols[inside]
         part = (ramp_profile(core.height, ramp)[at_rows - core.row0]
-                * ramp_profile(core.width, ramp)[at_cols - core.col0])  # fmt: skip
+                * ramp_profile(core.width, ramp)[at_cols - core.col0])
         values = result[at_rows - tile.row0, at_cols - tile.col0].astype(np.float64)
         total[inside] += values * (part if values.ndim == 1 else part[:, None])
         weight[inside] += part

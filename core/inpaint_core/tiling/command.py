@@ -49,34 +49,34 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
     restore.add_argument(
         "--param", "-p", action="append", default=[], metavar="KEY=VALUE",
         help="a method parameter; repeat for several (see `inpaint methods NAME`)",
-    )  # fmt: skip
+    )
     restore.add_argument(
         "--weights", help="learned methods: an installed catalogue name or a .safetensors file"
     )
     restore.add_argument(
         "--backend", choices=BACKEND_PARAMETER.choices,
         help="learned methods: how the network runs (default: eager; see `inpaint methods NAME`)",
-    )  # fmt: skip
+    )
     restore.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     restore.add_argument(
         "--workers", type=int, default=1,
         help="local threads restoring tiles at once, for CPU methods (default 1)",
-    )  # fmt: skip
+    )
     restore.add_argument(
         "--intact", choices=("copy", "link"), default="copy",
         help="chunks without holes: copy their bytes (default), or hard-link the scan's chunk "
         "files (unsharded zarr v3 scan on the output's filesystem; no time, no disk)",
-    )  # fmt: skip
+    )
     restore.add_argument(
         "--zstd-level", type=int, metavar="N",
         help="zstd level of the chunks this run writes (default: the scan's); 1 encodes about "
         "twice as fast as zstd's default, for restored chunks about 12%% larger",
-    )  # fmt: skip
+    )
     restore.add_argument(
         "--pyramid", choices=("auto", "always", "never"), default="always",
         help="the output's 2x levels: always (default), never, or auto: when the scan has "
         "them (an OME-Zarr pyramid); without, the output is level 0 alone",
-    )  # fmt: skip
+    )
     restore.set_defaults(handler=lambda args: run(args, parse_texts))
 
 
@@ -112,13 +112,13 @@ def run(args: argparse.Namespace, parse_texts: Any) -> int:
             resume=args.resume, progress=bar, scheduler=args.scheduler, seed=args.seed,
             intact=args.intact, workers=args.workers, zstd_level=args.zstd_level,
             pyramid=args.pyramid,
-        )  # fmt: skip
+        )
     except KeyboardInterrupt:
         if Path(args.output).exists():
             print("inpaint: stopped; rerun the same command with --resume", file=sys.stderr)  # noqa: T201
         else:
             print("inpaint: stopped before writing anything; run the same command again",  # noqa: T201
-                  file=sys.stderr)  # fmt: skip
+                  file=sys.stderr)
         raise
     print(  # noqa: T201
         f"wrote {result.output} ({args.method}: {result.tiles} tiles, "

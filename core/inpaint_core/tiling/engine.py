@@ -104,7 +104,7 @@ def iter_restore(
     scan: Any, mask: Any, method: str | InpaintMethod, output: str | os.PathLike[str],
     options: RestoreOptions | None = None, *, should_stop: Callable[[], bool] | None = None,
     executor: TileExecutor | None = None, sink: type[OutputSink] = OutputSink, **settings: Any,
-) -> Generator[RestoreEvent, None, RestoreResult]:  # fmt: skip
+) -> Generator[RestoreEvent, None, RestoreResult]:
     """Restore ``scan`` into a new store, yielding a :class:`RestoreEvent` as work is done;
     the generator's return value is the :class:`RestoreResult`. Arguments as for
     :func:`restore_scan`; they are checked on the first ``next()``. Closing the generator
@@ -127,9 +127,9 @@ def iter_restore(
         executor or make_executor(options.batch, options.workers, client) as runner,
         output_session(path, opened.scan, provenance, opened.omero, resume=options.resume,
                        check_inputs=partial(check_known_pixels, plan.regions)) as session,
-    ):  # fmt: skip
+    ):
         out = sink(session.group, opened.scan, link=options.link,
-                   zstd_level=options.zstd_level, restored=session.restored)  # fmt: skip
+                   zstd_level=options.zstd_level, restored=session.restored)
         run = _Run(instance, plan, runner, out, session, options, overlap, stop, started, path)
         return (yield from run.events(opened.levels))
 
@@ -139,7 +139,7 @@ def restore_scan(
     options: RestoreOptions | None = None, *, progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None, executor: TileExecutor | None = None,
     sink: type[OutputSink] = OutputSink, **settings: Any,
-) -> RestoreResult:  # fmt: skip
+) -> RestoreResult:
     """Restore every hole of a large scan with ``method``, tile by tile, into a new store.
 
     Args:
@@ -169,7 +169,7 @@ def restore_scan(
         the cause) naming the tile when the method fails on it.
     """
     events = iter_restore(scan, mask, method, output, options, should_stop=should_stop,
-                          executor=executor, sink=sink, **settings)  # fmt: skip
+                          executor=executor, sink=sink, **settings)
     reported = None
     while True:
         try:
@@ -184,7 +184,7 @@ def restore_scan(
 def iter_tile_inputs(
     scan: Any, mask: Any, method: str | InpaintMethod, *, tile: int | None = None,
     overlap: int | None = None, params: Mapping[str, Any] | None = None, device: str = "auto",
-) -> Iterator[tuple[Tile, Prepared]]:  # fmt: skip
+) -> Iterator[tuple[Tile, Prepared]]:
     """The tiles :func:`restore_scan` computes for ``scan``, ``mask`` and ``method`` (same
     arguments, same plan), each with its window as the method gets it: a
     :class:`~inpaint_core.api.Prepared` (``colour`` float32 ``(h, w, C)`` in [0, 1], ``hole``
@@ -203,7 +203,7 @@ def iter_tile_inputs(
 def _provenance(
     method: InpaintMethod, opened: Inputs, plan: RestorePlan, options: RestoreOptions,
     side: int, overlap: int,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """What the output records of how it was made; a resumed run must match it."""
     settings = {
         "tile": side,
@@ -225,7 +225,7 @@ class _Run:
         self, method: InpaintMethod, plan: RestorePlan, executor: TileExecutor, sink: OutputSink,
         session: OutputSession, options: RestoreOptions, overlap: int, stop: Callable[[], bool],
         started: float, path: Path,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.method, self.plan, self.executor, self.sink = method, plan, executor, sink
         self.session, self.options, self.overlap = session, options, overlap
         self.stop, self.started, self.path = stop, started, path
@@ -237,13 +237,13 @@ class _Run:
 
     def event(self, phase: str) -> RestoreEvent:
         return RestoreEvent(self.tiles_done, len(self.plan.tiles), self.chunks_done,
-                            len(self.plan.boxes), phase)  # fmt: skip
+                            len(self.plan.boxes), phase)
 
     def result(self, levels: int, stopped: bool, restored: int, copied: int) -> RestoreResult:
         return RestoreResult(
             self.path, len(self.plan.tiles), len(self.plan.boxes), restored, copied,
             self.plan.regions.hole_fraction, levels, stopped, time.perf_counter() - self.started,
-        )  # fmt: skip
+        )
 
     def events(self, source_levels: Sequence[Any]) -> Generator[RestoreEvent, None, RestoreResult]:
         """Restore the chunks left, copy the hole-free ones, finish the pyramid."""
@@ -253,7 +253,7 @@ class _Run:
         if not complete and options.builds_pyramid(bool(source_levels)):
             sink.start_pyramid(options.pyramid_side, source_levels=source_levels,
                                changed=self.plan.changed(), final=self.final,
-                               zstd_level=options.zstd_level)  # fmt: skip
+                               zstd_level=options.zstd_level)
         copy = partial(self.executor.copy, partial(_copy_one, sink, self.plan.boxes))
         then = None if sink.pyramid is None else sink.pyramid.copy_clean
         with io_pool() as pool, BackgroundCopies(copy, self.copies, then) as copying:
@@ -288,7 +288,7 @@ class _Run:
                 if wanted:
                     # Read the tiles after these while these are computed (and written).
                     upcoming = schedule.lookahead(position, {**ready, **dict.fromkeys(wanted)},
-                                                  executor.step * READ_AHEAD)  # fmt: skip
+                                                  executor.step * READ_AHEAD)
                     for index in upcoming:
                         if plan.tiles[index] not in prefetched:
                             prefetched[plan.tiles[index]] = pool.submit(
@@ -298,9 +298,9 @@ class _Run:
                     windows = [
                         prefetched.pop(tile).result() if tile in prefetched
                         else executor.read(plan.pixels, plan.damage, tile, name) for tile in chosen
-                    ]  # fmt: skip
+                    ]
                     outputs = executor.compute(self.method, chosen, windows, self.options.seed,
-                                               pool)  # fmt: skip
+                                               pool)
                     ready.update(zip(wanted, outputs, strict=True))
                     self.tiles_done += len(wanted)
                     yield self.event("restore")
@@ -310,7 +310,7 @@ class _Run:
                 writes.append(pool.submit(
                     _write_chunk, plan.pixels, plan.damage, self.sink, plan.boxes[key], key,
                     [plan.tiles[i] for i in users], [ready[i] for i in users], self.overlap,
-                ))  # fmt: skip
+                ))
                 self.chunks_done += 1
                 for index in schedule.written(key):
                     del ready[index]
@@ -332,16 +332,16 @@ def _drain(writes: deque[Future[None]]) -> None:
 def _write_chunk(
     array: Any, hole: Any, sink: OutputSink, box: Box, key: tuple[int, int], tiles: list[Tile],
     results: list[Future[np.ndarray]], ramp: int,
-) -> None:  # fmt: skip
+) -> None:
     """Blend the tiles' results (once they are pasted) into chunk ``box`` and hand it to the
     ``sink`` as chunk ``key`` (written, marked done, then passed to the pyramid)."""
     source = np.asarray(array[box.slices])
     pasted = [result.result() for result in results]  # submitted earlier: run or running
     sink.write_chunk(key, blend_holes(source, np.asarray(hole[box.slices]), box, tiles, pasted,
-                                      ramp))  # fmt: skip
+                                      ramp))
 
 
 def _copy_one(sink: OutputSink, boxes: Mapping[tuple[int, int], Box], key: tuple[int, int]
-              ) -> None:  # fmt: skip
+              ) -> None:
     """Copy hole-free chunk ``key`` into the ``sink`` (a task a dask worker can run)."""
     sink.copy_chunk(boxes[key], key)

@@ -195,7 +195,7 @@ def check_resumable(path: Path, stored: dict[str, Any], new: dict[str, Any]) -> 
                   "the mask cannot be checked" if recorded is None else
                   f"its content changed since the first run (fingerprint {recorded[:19]}... -> "
                   f"{str(new.get('mask_digest'))[:19]}...; hole pixels "
-                  f"{stored.get('hole_pixels')} -> {new.get('hole_pixels')})")  # fmt: skip
+                  f"{stored.get('hole_pixels')} -> {new.get('hole_pixels')})")
         raise ParameterError(
             f"cannot resume {str(path)!r} with the mask {new.get('mask')!r}: {detail}; resume "
             "with the first run's mask unchanged, or write a new output"
@@ -221,7 +221,7 @@ def check_resumable(path: Path, stored: dict[str, Any], new: dict[str, Any]) -> 
 def describe_run(
     method: InpaintMethod, inputs: Mapping[str, str], regions: HoleRegions,
     settings: Mapping[str, Any], tiles: int,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The provenance stored in the output's ``"inpaint"`` attribute (JSON-ready)."""
     from inpaint_core import __version__
 
@@ -232,4 +232,4 @@ def describe_run(
         "hole_pixels": regions.hole_pixels, "hole_fraction": regions.hole_fraction,
         "software_version": __version__, "settings": dict(settings), "tiles": tiles,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "complete": False,
-    }  # fmt: skip
+    }

@@ -98,7 +98,7 @@ def paste(name: str, tile: Tile, window: tuple[Prepared, Box], filled: Any) -> n
 def restore_batch(
     method: InpaintMethod, tiles: Sequence[Tile],
     windows: Sequence[tuple[np.ndarray, np.ndarray, Box]], seed: int,
-) -> list[np.ndarray]:  # fmt: skip
+) -> list[np.ndarray]:
     """Restore a batch of windows as read (:func:`~inpaint_core.tiling.planner.read_window`)
     from preparing to cropping: one task on a dask.distributed worker (the raw pixels travel,
     not their float copy)."""
@@ -158,13 +158,13 @@ class TileExecutor(Protocol):
     def compute(
         self, method: InpaintMethod, tiles: list[Tile], windows: list[Any], seed: int,
         pool: ThreadPoolExecutor,
-    ) -> list[Future[np.ndarray]]:  # fmt: skip
+    ) -> list[Future[np.ndarray]]:
         """The results of ``tiles`` (their ``windows`` from :meth:`read`), cropped to each
         tile's window, as futures; ``pool``: the I/O threads, for work beside the method."""
         ...
 
     def copy(self, work: Callable[[tuple[int, int]], None], keys: Sequence[tuple[int, int]]
-             ) -> None:  # fmt: skip
+             ) -> None:
         """Run ``work(key)`` for every chunk key in ``keys`` and wait for all."""
         ...
 
@@ -190,7 +190,7 @@ class SerialExecutor:
 
     def __enter__(self) -> SerialExecutor:
         self._copies = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="inpaint-copy",
-                                          **below_me())  # fmt: skip
+                                          **below_me())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -209,15 +209,15 @@ class SerialExecutor:
     def compute(
         self, method: InpaintMethod, tiles: list[Tile], windows: list[Any], seed: int,
         pool: ThreadPoolExecutor,
-    ) -> list[Future[np.ndarray]]:  # fmt: skip
+    ) -> list[Future[np.ndarray]]:
         items = dict(zip(tiles, windows, strict=True))
         filled = self._run(method, tiles, items, seed)
         name = method.info.name
         return [pool.submit(paste, name, tile, items[tile], output)
-                for tile, output in zip(tiles, filled, strict=True)]  # fmt: skip
+                for tile, output in zip(tiles, filled, strict=True)]
 
     def _run(self, method: InpaintMethod, tiles: list[Tile], items: dict[Tile, Any], seed: int
-             ) -> list[Any]:  # fmt: skip
+             ) -> list[Any]:
         def run(part: Sequence[Tile]) -> list[Any]:
             return self.run_batch(method, part, [items[tile][0] for tile in part], seed)
 
@@ -225,7 +225,7 @@ class SerialExecutor:
         return filled
 
     def copy(self, work: Callable[[tuple[int, int]], None], keys: Sequence[tuple[int, int]]
-             ) -> None:  # fmt: skip
+             ) -> None:
         if self._copies is None:
             raise RuntimeError("the executor copies only inside its `with` block")
         for _ in self._copies.map(work, keys):
@@ -252,7 +252,7 @@ class ThreadExecutor(SerialExecutor):
         super().__exit__(*exc)
 
     def _run(self, method: InpaintMethod, tiles: list[Tile], items: dict[Tile, Any], seed: int
-             ) -> list[Any]:  # fmt: skip
+             ) -> list[Any]:
         if self._tiles is None:
             raise RuntimeError("the executor computes only inside its `with` block")
 
@@ -289,7 +289,7 @@ class DaskExecutor:
     def compute(
         self, method: InpaintMethod, tiles: list[Tile], windows: list[Any], seed: int,
         pool: ThreadPoolExecutor,
-    ) -> list[Future[np.ndarray]]:  # fmt: skip
+    ) -> list[Future[np.ndarray]]:
         futures = [  # one task per tile, spread over the cluster's workers
             self.client.submit(restore_batch, method, [tile], [window], seed, pure=False)
             for tile, window in zip(tiles, windows, strict=True)
@@ -297,7 +297,7 @@ class DaskExecutor:
         return [finished(outputs[0]) for outputs in self.client.gather(futures)]
 
     def copy(self, work: Callable[[tuple[int, int]], None], keys: Sequence[tuple[int, int]]
-             ) -> None:  # fmt: skip
+             ) -> None:
         import dask  # installed with distributed, which a client needs
 
         dask.compute(*[dask.delayed(work)(key) for key in keys], scheduler=self.client)
@@ -323,7 +323,7 @@ class BackgroundCopies:
     def __init__(
         self, copy: Callable[[Sequence[tuple[int, int]]], None],
         keys: Sequence[tuple[int, int]], then: Callable[[], object] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._runner = ThreadPoolExecutor(1, thread_name_prefix="inpaint-copier", **below_me())
         groups = [keys[start : start + COPY_GROUP] for start in range(0, len(keys), COPY_GROUP)]
         self.pending: deque[tuple[Sequence[tuple[int, int]], Future[Any]]] = deque(

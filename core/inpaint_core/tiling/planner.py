@@ -94,7 +94,7 @@ def plan_restore(
     tiles = list(plan_tiles(
         shape, regions.boxes, side, info.context_margin, info.pad_multiple, overlap=overlap,
         refine=partial(shrink_to_holes, damage),
-    ))  # fmt: skip
+    ))
     boxes = {(b.row0 // block[0], b.col0 // block[1]): b for b in chunk_boxes(shape, block)}
     return RestorePlan(regions, tiles, pixels, damage, boxes, tiles_by_block(tiles, block))
 
@@ -190,7 +190,7 @@ def read_window(source: Any, mask: Any, tile: Tile) -> tuple[np.ndarray, np.ndar
             if window != tile.window:
                 logger.info("%s is all hole: restored within the window rows %d:%d, cols %d:%d",
                             describe(tile), window.row0, window.row1, window.col0,
-                            window.col1)  # fmt: skip
+                            window.col1)
             return np.asarray(source[window.slices]), hole, window
         grown = grow(window, shape)
         if grown == window:

@@ -176,7 +176,7 @@ def find_hole_regions(
 def _strips(
     shape: tuple[int, int], block: tuple[int, int], across: int,
     unstored: Callable[[Box], bool],
-) -> Iterator[Box]:  # fmt: skip
+) -> Iterator[Box]:
     """The strips :func:`find_hole_regions` reads, in order: from each stored block not in
     the previous strip, that block and the stored ones right of it, ``across`` at most."""
     strip: Box | None = None

@@ -54,7 +54,7 @@ class OutputSink:
 
     def __init__(self, group: Any, source: Any, *, link: bool = False,
                  zstd_level: int | None = None, restored: threading.Event | None = None,
-                 ) -> None:  # fmt: skip
+                 ) -> None:
         # A restored chunk is never all fill value in practice: skip zarr's check of each
         # written chunk against it (a full comparison per chunk, a quarter of the encoding).
         level0 = level_array(group, LEVEL0, {"write_empty_chunks": True})
@@ -67,7 +67,7 @@ class OutputSink:
 
     def __getstate__(self) -> dict[str, Any]:
         return {name: value for name, value in self.__dict__.items()
-                if name not in ("pyramid", "restored")}  # fmt: skip
+                if name not in ("pyramid", "restored")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, pyramid=None, restored=threading.Event())
@@ -86,12 +86,12 @@ class OutputSink:
     def start_pyramid(
         self, side: int, *, source_levels: Sequence[Any], changed: Sequence[tuple[int, ...]],
         final: set[tuple[int, int]], zstd_level: int | None,
-    ) -> PyramidWriter:  # fmt: skip
+    ) -> PyramidWriter:
         """Begin the pyramid (arguments as for :class:`PyramidWriter`): its chunks over
         restored chunks are then written as those are, beside the method."""
         self.pyramid = PyramidWriter(self.group, side, source_levels=source_levels,
                                      changed=changed, link=self.link, final=final,
-                                     zstd_level=zstd_level)  # fmt: skip
+                                     zstd_level=zstd_level)
         return self.pyramid
 
     def write_chunk(self, key: tuple[int, int], pixels: np.ndarray) -> None:
@@ -159,7 +159,7 @@ class OutputSession:
 def output_session(
     path: Path, source: Any, provenance: dict[str, Any], omero: dict[str, Any] | None, *,
     resume: bool, check_inputs: Callable[[], None] = lambda: None,
-) -> Iterator[OutputSession]:  # fmt: skip
+) -> Iterator[OutputSession]:
     """Create the output at ``path`` for ``source`` (or reopen it when ``resume`` and it
     exists, checking the settings match) and hold its lock while the block runs. The last
     input checks, ``check_inputs()``, run before a new output exists, or once a resumed one
@@ -198,7 +198,7 @@ def output_session(
 def create_locked(
     path: Path, source: Any, provenance: dict[str, Any], omero: dict[str, Any] | None,
     lock: OutputLock,
-) -> Any:  # fmt: skip
+) -> Any:
     """Create the output in a hidden sibling folder, with ``lock`` in it, and rename it into
     place once whole: ``path`` never holds a half-made output (a run killed meanwhile leaves
     only the hidden folder), and it appears already locked by this run."""
@@ -227,7 +227,7 @@ def chunks_written(path: Path) -> bool:
     folder = path / PROGRESS
     try:
         return any(file.is_file() and file.name not in ("zarr.json", MARK_FILE)
-                   and not file.name.startswith(".") for file in folder.rglob("*"))  # fmt: skip
+                   and not file.name.startswith(".") for file in folder.rglob("*"))
     except OSError:
         return True
 
@@ -239,7 +239,7 @@ def explained(error: BaseException, path: Path, kept: bool) -> BaseException:
     if isinstance(error, (KeyboardInterrupt, GeneratorExit, SystemExit)):
         return error
     after = (f"; {str(path)!r} is kept: fix that, then rerun the same command with --resume to "
-             "continue" if kept else "")  # fmt: skip
+             "continue" if kept else "")
     if isinstance(error, OSError) and not isinstance(error, InpaintError):
         reason = error.strerror or str(error)
         where = f" ({error.filename})" if error.filename else ""
