@@ -11,9 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaint_core.api import inpaint
-from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InpaintError, InvalidInputError, ParameterError
-from inpaint_core.learned import config_to_dict
 from inpaint_core.priors import Prior, prior_fill
 from inpaint_core.testing import check_method, contract_image
 from inpaint_core.testing_learned import box_masks
@@ -26,6 +24,8 @@ from inpaint_methods.context_encoder import (
     ContextEncoderTraining,
 )
 from inpaint_methods.context_encoder_windows import fill_windows, plan_windows, resize_mask
+
+from .learned_weights import write_untrained
 
 TINY = dict(ContextEncoder.smoke_test_options)
 
@@ -43,19 +43,7 @@ def gradient_batch(size: int = 32, batch: int = 1) -> torch.Tensor:
 def save_untrained(folder: Path, **options: object) -> Path:
     """Untrained ``context-encoder`` weights (fp16, as the trainer writes them)."""
     config = ContextEncoderConfig(**{**TINY, **options})  # type: ignore[arg-type]
-    torch.manual_seed(0)
-    training = ContextEncoderTraining(config)
-    networks = {n: getattr(training, n).state_dict() for n in training.inference_networks}
-    weights = folder / "context-encoder.safetensors"
-    save_checkpoint(
-        weights,
-        flatten_state(networks),
-        method="context-encoder",
-        config=config_to_dict(config),
-        step=0,
-        half=True,
-    )
-    return weights
+    return write_untrained(ContextEncoderTraining, config, "context-encoder", folder)
 
 
 # --- the channel-wise fully connected layer --------------------------------------------------

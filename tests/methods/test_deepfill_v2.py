@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InvalidInputError, ParameterError
 from inpaint_core.learned import config_to_dict
 from inpaint_core.method import Family
@@ -22,6 +21,8 @@ from inpaint_methods.deepfill_v2 import (
     DeepFillV2Networks,
     DeepFillV2Training,
 )
+
+from .learned_weights import write_untrained
 
 TINY = dict(DeepFillV2.smoke_test_options)
 
@@ -143,17 +144,6 @@ def test_method_info() -> None:
 @pytest.mark.parametrize("prior", ["none", "telea"])
 def test_deepfill_v2_keeps_the_method_contract(tmp_path: Path, prior: str) -> None:
     config = DeepFillV2Config(**TINY, prior=prior)  # type: ignore[arg-type]
-    torch.manual_seed(0)
-    training = DeepFillV2Training(config)
-    networks = {n: getattr(training, n).state_dict() for n in training.inference_networks}
-    weights = tmp_path / "deepfill-v2.safetensors"
-    save_checkpoint(
-        weights,
-        flatten_state(networks),
-        method="deepfill-v2",
-        config=config_to_dict(config),
-        step=0,
-        half=True,
-    )
+    weights = write_untrained(DeepFillV2Training, config, "deepfill-v2", tmp_path)
     check_method(DeepFillV2, {"weights": weights, "device": "cpu"})
     check_method(DeepFillV2, {"weights": str(weights), "device": "cpu"}, height=37, width=50)

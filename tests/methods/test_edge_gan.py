@@ -11,7 +11,6 @@ import torch
 from skimage.color import rgb2gray
 
 from inpaint_core.api import get_method
-from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InpaintError, InvalidInputError, MissingWeightsError, ParameterError
 from inpaint_core.learned import config_to_dict
 from inpaint_core.nn.losses.perceptual import VGG19_WEIGHTS_ENV
@@ -25,6 +24,8 @@ from inpaint_methods.edge_gan import (
     TextureLoss,
 )
 from inpaint_methods.edge_maps import canny_edges, to_gray
+
+from .learned_weights import save_inference_networks, write_untrained
 
 TINY = dict(EdgeGan.smoke_test_options)
 
@@ -238,18 +239,7 @@ def test_edge_gan_is_registered_as_learned() -> None:
 @pytest.mark.parametrize("prior", ["none", "telea"])
 def test_edge_gan_keeps_the_method_contract(tmp_path: Path, prior: str) -> None:
     config = EdgeGanConfig(**TINY, prior=prior)  # type: ignore[arg-type]
-    torch.manual_seed(0)
-    training = EdgeGanTraining(config)
-    networks = {n: getattr(training, n).state_dict() for n in training.inference_networks}
-    weights = tmp_path / "edge-gan.safetensors"
-    save_checkpoint(
-        weights,
-        flatten_state(networks),
-        method="edge-gan",
-        config=config_to_dict(config),
-        step=0,
-        half=True,
-    )
+    weights = write_untrained(EdgeGanTraining, config, "edge-gan", tmp_path)
     check_method(EdgeGan, {"weights": weights, "device": "cpu"})
     check_method(
         "edge-gan",
@@ -326,9 +316,6 @@ def test_edgeconnect_variant_trains_and_keeps_the_contract(tmp_path: Path) -> No
     batch = {"image": images, "mask": block_mask(32, 8, 20, 10, 22, batch=2)}
     phases = list(training.training_step(batch))
     assert all(math.isfinite(float(phase.loss)) for phase in phases)
-    networks = {n: getattr(training, n).state_dict() for n in training.inference_networks}
-    weights = tmp_path / "edge-gan.safetensors"
-    save_checkpoint(
-        weights, flatten_state(networks), method="edge-gan", config=config_to_dict(config), step=0
-    )
+    weights = save_inference_networks(training, config, "edge-gan",
+                                      tmp_path / "edge-gan.safetensors", half=False)
     check_method(EdgeGan, {"weights": weights, "device": "cpu"}, height=37, width=50)

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from inpaint_core import Family
-from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InpaintError, InvalidInputError, ParameterError
 from inpaint_core.learned import config_from_dict, config_to_dict, parse_options
 from inpaint_core.priors import Prior, prior_fill
@@ -22,6 +21,8 @@ from inpaint_methods.glcic import (
     GlcicConfig,
     GlcicTraining,
 )
+
+from .learned_weights import write_untrained
 
 TINY = dict(Glcic.smoke_test_options)
 
@@ -213,17 +214,6 @@ def test_method_info() -> None:
 @pytest.mark.parametrize("prior", ["none", "telea"])
 def test_glcic_keeps_the_method_contract(tmp_path: Path, prior: str) -> None:
     config = GlcicConfig(**TINY, prior=prior)  # type: ignore[arg-type]
-    torch.manual_seed(0)
-    training = GlcicTraining(config)
-    networks = {n: getattr(training, n).state_dict() for n in training.inference_networks}
-    weights = tmp_path / "glcic.safetensors"
-    save_checkpoint(
-        weights,
-        flatten_state(networks),
-        method="glcic",
-        config=config_to_dict(config),
-        step=0,
-        half=True,
-    )
+    weights = write_untrained(GlcicTraining, config, "glcic", tmp_path)
     check_method(Glcic, {"weights": weights, "device": "cpu"})
     check_method(Glcic, {"weights": str(weights), "device": "cpu"}, height=37, width=50)

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from inpaint_core.api import inpaint
-from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InvalidInputError, MissingWeightsError, ParameterError
 from inpaint_core.learned import config_to_dict, parse_options
 from inpaint_core.method import Family
@@ -28,6 +27,8 @@ from inpaint_methods.partial_conv_unet import (
     TextureLoss,
     total_variation_loss,
 )
+
+from .learned_weights import write_untrained
 
 TINY = dict(PartialConvUnet.smoke_test_options)
 
@@ -218,18 +219,7 @@ def test_method_info() -> None:
 @pytest.mark.parametrize("prior", ["none", "telea"])
 def test_partial_conv_unet_keeps_the_method_contract(tmp_path: Path, prior: str) -> None:
     config = PartialConvUnetConfig(**TINY, prior=prior)  # type: ignore[arg-type]
-    torch.manual_seed(0)
-    training = PartialConvUnetTraining(config)
-    networks = {n: getattr(training, n).state_dict() for n in training.inference_networks}
-    weights = tmp_path / "partial-conv-unet.safetensors"
-    save_checkpoint(
-        weights,
-        flatten_state(networks),
-        method="partial-conv-unet",
-        config=config_to_dict(config),
-        step=0,
-        half=True,
-    )
+    weights = write_untrained(PartialConvUnetTraining, config, "partial-conv-unet", tmp_path)
     check_method(PartialConvUnet, {"weights": weights, "device": "cpu"})
     check_method(PartialConvUnet, {"weights": str(weights), "device": "cpu"}, height=37, width=50)
     if prior == "telea":  # untrained weights give the telea method's result, bit for bit

@@ -12,9 +12,7 @@ from torch import nn
 
 from inpaint_core import Family
 from inpaint_core.api import inpaint
-from inpaint_core.checkpoint import flatten_state, save_checkpoint
 from inpaint_core.errors import InvalidInputError, ParameterError
-from inpaint_core.learned import config_to_dict
 from inpaint_core.nn.losses.adversarial import GanLoss
 from inpaint_core.priors import Prior, prior_fill
 from inpaint_core.testing import check_method, contract_image, contract_mask
@@ -25,6 +23,8 @@ from inpaint_methods.pix2pix import (
     Pix2PixTraining,
     UNetGenerator,
 )
+
+from .learned_weights import write_untrained
 
 TINY = dict(Pix2Pix.smoke_test_options)
 
@@ -48,19 +48,7 @@ def block_mask(size: int = 32, batch: int = 1) -> torch.Tensor:
 def untrained_weights(folder: Path, **options: object) -> Path:
     """fp16 inference weights of a freshly initialised tiny pix2pix."""
     config = Pix2PixConfig(**{**TINY, **options})  # type: ignore[arg-type]
-    torch.manual_seed(0)
-    training = Pix2PixTraining(config)
-    states = {n: getattr(training, n).state_dict() for n in training.inference_networks}
-    weights = folder / "pix2pix.safetensors"
-    save_checkpoint(
-        weights,
-        flatten_state(states),
-        method="pix2pix",
-        config=config_to_dict(config),
-        step=0,
-        half=True,
-    )
-    return weights
+    return write_untrained(Pix2PixTraining, config, "pix2pix", folder)
 
 
 # --- config -----------------------------------------------------------------------------------
