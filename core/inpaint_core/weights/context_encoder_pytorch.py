@@ -21,8 +21,12 @@ from typing import Any
 from torch import Tensor
 
 from inpaint_core.errors import InvalidWeightsError
-from inpaint_core.learned import config_to_dict
-from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, match_state
+from inpaint_core.weights.formats import (
+    ConvertedWeights,
+    WeightsFormat,
+    fitted_weights,
+    tensor_state,
+)
 from inpaint_core.weights.pickles import load_pickled
 
 __all__ = ["FORMAT", "convert"]
@@ -45,15 +49,8 @@ def _state(path: Path) -> tuple[dict[str, Tensor], int | None]:
             f"context-encoder-pytorch: {path} holds no state dict; expected {_EXPECTS}, "
             "{'epoch': int, 'state_dict': ...}"
         )
-    state: dict[str, Tensor] = {}
-    for key, value in data.items():
-        if not isinstance(value, Tensor):
-            raise InvalidWeightsError(
-                f"context-encoder-pytorch: {path}: entry {key!r} is a {type(value).__name__}, "
-                "not a tensor"
-            )
-        name = str(key).removeprefix("module.")
-        state[name] = value
+    tensors = tensor_state(data, f"context-encoder-pytorch: {path}", "a state dict of tensors")
+    state = {key.removeprefix("module."): value for key, value in tensors.items()}
     return state, int(epoch) if isinstance(epoch, int | float) else None
 
 
@@ -96,16 +93,12 @@ def convert(path: Path) -> ConvertedWeights:
         decoder_channels=_width(state, _LAST_DECONV, 0, path),
     )
     networks = method.build_networks(config)  # type: ignore[attr-defined]
-    matched = match_state(networks.generator, state, f"context-encoder-pytorch ({path})")
     source: dict[str, Any] = {"format": "context-encoder-pytorch", "files": [path.name]}
     if epoch is not None:
         source["epoch"] = epoch
-    return ConvertedWeights(
-        method="context-encoder",
-        config=config_to_dict(config),
-        networks={"generator": matched},
-        source=source,
-    )
+    what = f"context-encoder-pytorch ({path})"
+    return fitted_weights("context-encoder", config,
+                          {"generator": (networks.generator, state, what)}, source)
 
 
 FORMAT = WeightsFormat(

@@ -39,8 +39,12 @@ from typing import Any
 from torch import Tensor
 
 from inpaint_core.errors import InvalidWeightsError
-from inpaint_core.learned import config_to_dict
-from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, match_state
+from inpaint_core.weights.formats import (
+    ConvertedWeights,
+    WeightsFormat,
+    fitted_weights,
+    tensor_state,
+)
 from inpaint_core.weights.pickles import load_pickled
 
 __all__ = ["FILES", "FORMAT", "convert", "rename_key"]
@@ -94,14 +98,10 @@ def _read_generator(path: Path) -> tuple[dict[str, Tensor], int | None]:
             f"expects {_EXPECTS}, each a dict {{'iteration': int, 'generator': state_dict}} as "
             "EdgeConnect saves them"
         )
-    state: dict[str, Tensor] = {}
-    for key, value in data["generator"].items():
-        if not isinstance(value, Tensor):
-            raise InvalidWeightsError(
-                f"edge-connect: {path}: generator entry {key!r} is a {type(value).__name__}, "
-                "not a tensor"
-            )
-        state[rename_key(str(key))] = value.float() if value.is_floating_point() else value
+    generator = tensor_state(data["generator"], f"edge-connect: {path}: 'generator'",
+                             "a state dict of tensors")
+    state = {rename_key(key): value.float() if value.is_floating_point() else value
+             for key, value in generator.items()}
     iteration = data.get("iteration")
     return state, int(iteration) if isinstance(iteration, int | float) else None
 
@@ -140,10 +140,9 @@ def convert(path: Path) -> ConvertedWeights:
     config = method.config_class(architecture="edgeconnect", base_channels=64,
                                  residual_blocks=8, prior="none")
     networks = method.build_networks(config)  # type: ignore[attr-defined]
-    states: dict[str, dict[str, Tensor]] = {}
-    for child, (state, _) in read.items():
-        what = f"edge-connect {_NAMES[child]} ({folder / FILES[child]})"
-        states[child] = match_state(getattr(networks, child), state, what)
+    states = {child: (getattr(networks, child), state,
+                      f"edge-connect {_NAMES[child]} ({folder / FILES[child]})")
+              for child, (state, _) in read.items()}
     iterations = {child: iteration for child, (_, iteration) in read.items()}
     hashes = {name: _sha256(folder / name) for name in FILES.values()}
     # "iteration" is an int, the checkpoint's step (import_weights writes it as the sidecar's
@@ -155,9 +154,7 @@ def convert(path: Path) -> ConvertedWeights:
         "files": list(FILES.values()),
         "sha256": hashes,
     }
-    return ConvertedWeights(
-        method="edge-gan", config=config_to_dict(config), networks=states, source=source
-    )
+    return fitted_weights("edge-gan", config, states, source)
 
 
 FORMAT = WeightsFormat(

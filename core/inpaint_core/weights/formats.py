@@ -27,10 +27,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ConvertedWeights",
     "WeightsFormat",
+    "fitted_weights",
     "format_method",
     "format_names",
     "get_format",
     "match_state",
+    "tensor_state",
 ]
 
 #: Format name -> the module that defines its ``FORMAT`` (imported on first use: torch).
@@ -142,3 +144,54 @@ def match_state(network: nn.Module, state: Mapping[str, Tensor], what: str) -> d
         key: state[key].detach().float() if state[key].is_floating_point() else state[key]
         for key in expected
     }
+
+
+def tensor_state(data: object, where: str, expected: str) -> dict[str, Tensor]:
+    """``data`` as a state dict: every value a tensor, every key a ``str``.
+
+    Args:
+        data: what a checkpoint file holds (read with the restricted loader).
+        where: names the file (and the entry) in errors, e.g. ``"migan.pt"``.
+        expected: what the format expects there, e.g. ``"a MI-GAN state dict"``.
+
+    Raises:
+        InvalidWeightsError: ``data`` is not a mapping (its type is named), or an entry is not
+            a tensor (the first such key and its type are named).
+    """
+    import torch
+
+    if not isinstance(data, Mapping):
+        raise InvalidWeightsError(
+            f"{where} is not {expected}: expected a dict of tensors, found a "
+            f"{type(data).__name__}"
+        )
+    for key, value in data.items():
+        if not isinstance(value, torch.Tensor):
+            raise InvalidWeightsError(
+                f"{where} is not {expected}: entry {key!r} is a {type(value).__name__}, "
+                "not a tensor"
+            )
+    return {str(key): value for key, value in data.items()}
+
+
+def fitted_weights(method: str, config: Any, states: Mapping[str, tuple[nn.Module,
+                   Mapping[str, Tensor], str]], source: dict[str, Any]) -> ConvertedWeights:
+    """:class:`ConvertedWeights` of ``method`` whose every state is checked by
+    :func:`match_state` against its freshly built network.
+
+    Args:
+        method: the registered method, e.g. ``"mi-gan"``.
+        config: the method's architecture config dataclass (stored as a JSON-ready dict).
+        states: by network name (a child of ``method.build_networks(config)``):
+            ``(network, state, what)``, ``what`` naming the network and file in errors.
+        source: the sidecar's record of what was read.
+
+    Raises:
+        InvalidWeightsError: a state does not fit its network (see :func:`match_state`).
+    """
+    from inpaint_core.configs import config_to_dict
+
+    networks = {name: match_state(network, state, what)
+                for name, (network, state, what) in states.items()}
+    return ConvertedWeights(method=method, config=config_to_dict(config), networks=networks,
+                            source=source)

@@ -23,8 +23,7 @@ from typing import Any
 import yaml
 
 from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
-from inpaint_core.learned import config_to_dict
-from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, match_state
+from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, fitted_weights
 
 __all__ = ["FORMAT", "convert", "lama_config", "resolve_interpolations"]
 
@@ -239,17 +238,15 @@ def convert(path: Path) -> ConvertedWeights:
         raise InvalidWeightsError(
             f"{checkpoint_file}: state_dict has no 'generator.*' tensors (first keys: {sample})"
         )
-    network = FfcResNetGenerator(config)
-    matched = match_state(network, generator_state, f"lama generator ({checkpoint_file})")
+    what = f"lama generator ({checkpoint_file})"
+    fits = {"generator": (FfcResNetGenerator(config), generator_state, what)}
     source: dict[str, Any] = {"format": "lama",
                               "files": [str(config_file), str(checkpoint_file)]}
     for key in ("epoch", "global_step"):
         value = checkpoint.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
             source[key] = value
-    return ConvertedWeights(
-        method="lama", config=config_to_dict(config), networks={"generator": matched}, source=source
-    )
+    return fitted_weights("lama", config, fits, source)
 
 
 FORMAT = WeightsFormat(

@@ -1,10 +1,7 @@
 """Format ``lama-torchscript``: IOPaint's one-file ``big-lama.pt`` -> the ``lama`` method.
 
-IOPaint (Sanster/IOPaint) serves big-lama as a TorchScript archive: a zip whose ``data.pkl``
-pickles the traced modules as ``__torch__.*`` objects holding their parameters and buffers as
-attributes, beside ``code/`` (TorchScript source) that this project never runs or reads. The
-archive is read with :func:`~inpaint_core.weights.pickles.load_pickled`, which turns each
-module into an inert placeholder; walking their attributes gives the tensors by dotted name.
+IOPaint (Sanster/IOPaint) serves big-lama as a TorchScript archive, whose tensors
+:mod:`inpaint_core.weights.torchscript` reads by dotted name without running its code.
 The generator's tensors are the ones under ``…model.N…``, laid out as in LaMa's own checkpoint.
 
 The file carries no config, so the architecture is read off the tensors' shapes and names:
@@ -22,41 +19,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from inpaint_core.errors import InvalidWeightsError, MissingWeightsError
-from inpaint_core.learned import config_to_dict
-from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, match_state
+from inpaint_core.errors import InvalidWeightsError
+from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, fitted_weights
+from inpaint_core.weights.torchscript import read_archive_tensors
 
-__all__ = ["FORMAT", "convert", "module_tensors"]
+__all__ = ["FORMAT", "convert"]
 
 _LAYER = re.compile(r"^model\.(\d+)\.")
-
-
-def module_tensors(root: Any) -> dict[str, Any]:
-    """Every tensor held by a tree of TorchScript module placeholders, by dotted name.
-
-    Args:
-        root: what :func:`~inpaint_core.weights.pickles.load_pickled` returns for a
-            TorchScript archive (a :class:`~inpaint_core.weights.pickles.Placeholder`).
-
-    Returns:
-        ``{"generator.model.1.ffc.convl2l.weight": tensor, ...}``: CPU tensors.
-    """
-    import torch
-
-    from inpaint_core.weights.pickles import Placeholder
-
-    found: dict[str, Any] = {}
-    seen: set[int] = set()
-    pending: list[tuple[str, Any]] = [("", root)]
-    while pending:
-        prefix, node = pending.pop()
-        if isinstance(node, torch.Tensor):
-            found[prefix.rstrip(".")] = node
-        elif isinstance(node, Placeholder) and id(node) not in seen:
-            seen.add(id(node))
-            if isinstance(node.state, dict):
-                pending.extend((f"{prefix}{k}.", v) for k, v in node.state.items())
-    return found
 
 
 def _generator_state(tensors: dict[str, Any], where: str) -> dict[str, Any]:
@@ -134,31 +103,19 @@ def convert(path: Path) -> ConvertedWeights:
             not fit the inferred architecture (the first mismatching keys are named).
     """
     from inpaint_core.nn.layers.ffc import FfcResNetGenerator
-    from inpaint_core.weights.pickles import Placeholder, load_pickled
 
     path = Path(path)
-    if not path.is_file():
-        raise MissingWeightsError(
-            f"{path} does not exist; format 'lama-torchscript' expects {FORMAT.expects}"
-        )
-    root = load_pickled(path)
-    if not isinstance(root, Placeholder) or not root.global_name.startswith("__torch__."):
-        raise InvalidWeightsError(
-            f"{path} is not a TorchScript module archive; for LaMa's own big-lama folder use "
-            "format 'lama'"
-        )
-    state = _generator_state(module_tensors(root), str(path))
+    tensors = read_archive_tensors(path, "lama-torchscript", FORMAT.expects,
+                                   "for LaMa's own big-lama folder use format 'lama'")
+    state = _generator_state(tensors, str(path))
     config = infer_config(state, str(path))
     inferred = (
         f"inferred ngf={config.ngf}, n_downsampling={config.n_downsampling}, "
         f"n_blocks={config.n_blocks}"
     )
     what = f"lama-torchscript generator ({path}, {inferred})"
-    matched = match_state(FfcResNetGenerator(config), state, what)
-    return ConvertedWeights(
-        method="lama",
-        config=config_to_dict(config),
-        networks={"generator": matched},
+    return fitted_weights(
+        "lama", config, {"generator": (FfcResNetGenerator(config), state, what)},
         source={"format": "lama-torchscript", "files": [str(path)], "config": "inferred"},
     )
 

@@ -22,8 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inpaint_core.errors import InvalidWeightsError, MissingWeightsError, ParameterError
-from inpaint_core.learned import config_to_dict
-from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, match_state
+from inpaint_core.weights.formats import (
+    ConvertedWeights,
+    WeightsFormat,
+    fitted_weights,
+    tensor_state,
+)
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -75,11 +79,8 @@ def converted(state: Mapping[str, Tensor], path: Path, format_name: str) -> Conv
     config = infer_config(state, str(path))
     inferred = f"resolution={config.resolution}, ch_base={config.ch_base}, ch_max={config.ch_max}"
     what = f"{format_name} generator ({path}, inferred {inferred})"
-    matched = match_state(MiGanGenerator(config), state, what)
-    return ConvertedWeights(
-        method="mi-gan",
-        config=config_to_dict(config),
-        networks={"generator": matched},
+    return fitted_weights(
+        "mi-gan", config, {"generator": (MiGanGenerator(config), state, what)},
         source={"format": format_name, "files": [Path(path).name], "config": "inferred"},
     )
 
@@ -98,8 +99,6 @@ def convert(path: Path) -> ConvertedWeights:
         InvalidWeightsError: not a torch file, not a dict of tensors, or tensors that do not
             fit the inferred generator (the first mismatching keys are named).
     """
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(
@@ -113,14 +112,7 @@ def convert(path: Path) -> ConvertedWeights:
             f"{path} is a TorchScript archive; for IOPaint's migan_traced.pt use format "
             "'mi-gan-torchscript'"
         )
-    if not isinstance(payload, Mapping) or not all(
-        isinstance(value, torch.Tensor) for value in payload.values()
-    ):
-        found = type(payload).__name__
-        raise InvalidWeightsError(
-            f"{path} is not a MI-GAN state dict: expected a dict of tensors, found a {found}"
-        )
-    return converted({str(k): v for k, v in payload.items()}, path, "mi-gan")
+    return converted(tensor_state(payload, str(path), "a MI-GAN state dict"), path, "mi-gan")
 
 
 FORMAT = WeightsFormat(

@@ -19,7 +19,7 @@ from inpaint_core.weights.pickles import load_pickled
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["network_state", "read_checkpoint", "source_of"]
+__all__ = ["network_state", "prefixes", "read_checkpoint", "require_prefix", "source_of"]
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -36,7 +36,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]
     Raises:
         InvalidWeightsError: not a torch file, or not a dict with a ``state_dict`` of tensors.
     """
-    import torch
+    from inpaint_core.weights.formats import tensor_state
 
     path = Path(path)
     payload = load_pickled(path)
@@ -46,13 +46,30 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]
             f"{path} is not an OpenMMLab checkpoint: expected a dict with 'state_dict' and "
             f"'meta', found {found}"
         )
-    state = payload["state_dict"]
-    if not isinstance(state, Mapping) or not all(
-        isinstance(value, torch.Tensor) for value in state.values()
-    ):
-        raise InvalidWeightsError(f"{path}: 'state_dict' is not a dict of tensors")
+    state = tensor_state(payload["state_dict"], f"{path}: 'state_dict'", "a dict of tensors")
     meta = payload.get("meta")
-    return dict(state), dict(meta) if isinstance(meta, Mapping) else {}
+    return state, dict(meta) if isinstance(meta, Mapping) else {}
+
+
+def prefixes(state: Mapping[str, Tensor]) -> list[str]:
+    """The networks a ``state_dict`` holds: its keys' first parts, e.g. ``["disc.",
+    "generator."]``, sorted."""
+    return sorted({key.split(".", 1)[0] + "." for key in state})
+
+
+def require_prefix(state: Mapping[str, Tensor], prefix: str, path: str | Path,
+                   format_name: str, expects: str) -> None:
+    """Refuse a checkpoint with no tensor under ``prefix`` (a network the layout must hold,
+    e.g. the discriminator ``"disc."``, even where converting does not read it).
+
+    Raises:
+        InvalidWeightsError: no key starts with ``prefix``; the prefixes found are named.
+    """
+    if not any(key.startswith(prefix) for key in state):
+        raise InvalidWeightsError(
+            f"{path} has no {prefix!r} tensors (found {', '.join(prefixes(state))}); "
+            f"format {format_name!r} expects {expects}"
+        )
 
 
 def network_state(state: Mapping[str, Tensor], prefix: str, path: str | Path) -> dict[str, Tensor]:
@@ -63,9 +80,8 @@ def network_state(state: Mapping[str, Tensor], prefix: str, path: str | Path) ->
     """
     found = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
     if not found:
-        prefixes = sorted({key.split(".", 1)[0] + "." for key in state})
         raise InvalidWeightsError(
-            f"{path} has no {prefix!r} tensors; its state_dict holds {', '.join(prefixes)}"
+            f"{path} has no {prefix!r} tensors; its state_dict holds {', '.join(prefixes(state))}"
         )
     return found
 

@@ -23,9 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from inpaint_core.errors import InvalidInputError, InvalidWeightsError, ParameterError
-from inpaint_core.learned import config_to_dict
-from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, match_state
-from inpaint_core.weights.mmagic import network_state, read_checkpoint, source_of
+from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, fitted_weights
+from inpaint_core.weights.mmagic import (
+    network_state,
+    read_checkpoint,
+    require_prefix,
+    source_of,
+)
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -84,12 +88,8 @@ def convert(path: Path) -> ConvertedWeights:
     path = Path(path).expanduser()
     state, meta = read_checkpoint(path)
     generator = network_state(state, "generator.", path)
-    if not any(key.startswith(_DISCRIMINATOR) for key in state):
-        prefixes = sorted({key.split(".", 1)[0] + "." for key in state})
-        raise InvalidWeightsError(
-            f"{path} has no {_DISCRIMINATOR!r} tensors (found {', '.join(prefixes)}); "
-            f"format {NAME!r} expects {_EXPECTS}, which holds the generator and the discriminator"
-        )
+    require_prefix(state, _DISCRIMINATOR, path, NAME,
+                   f"{_EXPECTS}, which holds the generator and the discriminator")
     channel_factor, refine_channel_factor = infer_factors(generator, path)
     method = get_method("deepfill-v2")
     try:
@@ -98,13 +98,8 @@ def convert(path: Path) -> ConvertedWeights:
         networks = method.build_networks(config)  # type: ignore[attr-defined]
     except (ParameterError, InvalidInputError) as error:
         raise InvalidWeightsError(f"{path}: widths that fit no DeepFill v2: {error}") from None
-    matched = match_state(networks.generator, generator, f"{NAME} generator ({path})")
-    return ConvertedWeights(
-        method="deepfill-v2",
-        config=config_to_dict(config),
-        networks={"generator": matched},
-        source=source_of(meta, path, NAME),
-    )
+    fits = {"generator": (networks.generator, generator, f"{NAME} generator ({path})")}
+    return fitted_weights("deepfill-v2", config, fits, source_of(meta, path, NAME))
 
 
 FORMAT = WeightsFormat(

@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from inpaint_core.errors import InvalidWeightsError
-from inpaint_core.learned import config_to_dict
-from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, match_state
+from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, fitted_weights
 from inpaint_core.weights.mmagic import network_state, read_checkpoint, source_of
 
 if TYPE_CHECKING:
@@ -105,13 +104,8 @@ def convert(path: Path) -> ConvertedWeights:
     method = get_method("glcic")
     config = method.config_class(architecture="mmagic")
     networks = method.build_networks(config)  # type: ignore[attr-defined]
-    matched = match_state(networks.completion, generator, f"{NAME} generator ({path})")
-    return ConvertedWeights(
-        method="glcic",
-        config=config_to_dict(config),
-        networks={"completion": matched},
-        source=source_of(meta, path, NAME),
-    )
+    fits = {"completion": (networks.completion, generator, f"{NAME} generator ({path})")}
+    return fitted_weights("glcic", config, fits, source_of(meta, path, NAME))
 
 
 FORMAT = WeightsFormat(

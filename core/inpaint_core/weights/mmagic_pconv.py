@@ -35,9 +35,8 @@ import torch
 from torch import Tensor
 
 from inpaint_core.errors import InvalidWeightsError, ParameterError
-from inpaint_core.learned import config_to_dict
-from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, match_state
-from inpaint_core.weights.mmagic import network_state, read_checkpoint, source_of
+from inpaint_core.weights.formats import ConvertedWeights, WeightsFormat, fitted_weights
+from inpaint_core.weights.mmagic import network_state, prefixes, read_checkpoint, source_of
 
 __all__ = ["FORMAT", "convert", "count_layers", "rename_key"]
 
@@ -147,16 +146,14 @@ def convert(path: Path) -> ConvertedWeights:
     networks = method.build_networks(config)  # type: ignore[attr-defined]
     renamed = {rename_key(key, encoder): value
                for key, value in _drop_mask_kernels(generator, path).items()}
-    what = f"{NAME} generator ({path})"
-    states = {"generator": match_state(networks.generator, renamed, what)}
+    fits = {"generator": (networks.generator, renamed, f"{NAME} generator ({path})")}
     source: dict[str, Any] = source_of(meta, path, NAME)
     if isinstance(meta.get("iter"), int):
         source["iteration"] = meta["iter"]
     source["num_layers"] = encoder
-    ignored = sorted({key.split(".", 1)[0] + "." for key in state} - {"generator."})
+    ignored = [prefix for prefix in prefixes(state) if prefix != "generator."]
     source["ignored"] = ignored
-    return ConvertedWeights(method="partial-conv-unet", config=config_to_dict(config),
-                            networks=states, source=source)
+    return fitted_weights("partial-conv-unet", config, fits, source)
 
 
 FORMAT = WeightsFormat(
