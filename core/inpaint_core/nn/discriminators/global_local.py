@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from inpaint_core.errors import InvalidInputError
-from inpaint_core.nn.layers.blocks import Norm, make_norm
+from inpaint_core.nn.layers.blocks import Norm, make_norm, parse_enum
 
 __all__ = ["GlobalLocalDiscriminator", "GlobalLocalDiscriminatorConfig", "branch_sides"]
 
@@ -57,11 +57,7 @@ class GlobalLocalDiscriminatorConfig:
     norm: Norm = Norm.BATCH
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "norm", Norm(self.norm))
-        except ValueError:
-            valid = ", ".join(member.value for member in Norm)
-            raise InvalidInputError(f"unknown norm {self.norm!r}; valid: {valid}") from None
+        object.__setattr__(self, "norm", parse_enum(Norm, self.norm, "norm"))
         for name in ("in_channels", "base_channels", "features"):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:

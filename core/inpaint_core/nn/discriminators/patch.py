@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from inpaint_core.errors import InvalidInputError
-from inpaint_core.nn.layers.blocks import Norm, make_norm, spectral_norm
+from inpaint_core.nn.layers.blocks import Norm, make_norm, parse_enum, spectral_norm
 
 #: Channels stop doubling at this multiple of ``base_channels``.
 MAX_WIDTH_MULTIPLIER = 8
@@ -59,11 +59,7 @@ class PatchDiscriminatorConfig:
     norm: Norm = Norm.NONE
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "norm", Norm(self.norm))
-        except ValueError:
-            valid = ", ".join(member.value for member in Norm)
-            raise InvalidInputError(f"unknown norm {self.norm!r}; valid: {valid}") from None
+        object.__setattr__(self, "norm", parse_enum(Norm, self.norm, "norm"))
         for name in ("in_channels", "base_channels"):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:

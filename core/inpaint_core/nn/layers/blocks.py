@@ -41,7 +41,7 @@ class Norm(str, Enum):
     NONE = "none"
 
 
-def _parse_enum(enum_type: type[Enum], value: object, what: str) -> Enum:
+def parse_enum(enum_type: type[Enum], value: object, what: str) -> Enum:
     """Return the member of ``enum_type`` named by ``value``, or raise listing valid names."""
     if isinstance(value, enum_type):
         return value
@@ -63,7 +63,7 @@ def make_norm(norm: Norm | str, channels: int) -> nn.Module:
         InvalidInputError: ``norm`` names no :class:`Norm`, e.g.
             ``unknown norm 'layer'; valid: instance, batch, none``.
     """
-    kind = _parse_enum(Norm, norm, "norm")
+    kind = parse_enum(Norm, norm, "norm")
     if kind is Norm.INSTANCE:
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if kind is Norm.BATCH:
@@ -167,8 +167,8 @@ class EncoderDecoderConfig:
                 f"residual_blocks must be an integer >= 0, got {self.residual_blocks!r}"
             )
         # Frozen dataclass: normalise strings to enum members through object.__setattr__.
-        object.__setattr__(self, "norm", _parse_enum(Norm, self.norm, "norm"))
-        object.__setattr__(self, "output", _parse_enum(Output, self.output, "output"))
+        object.__setattr__(self, "norm", parse_enum(Norm, self.norm, "norm"))
+        object.__setattr__(self, "output", parse_enum(Output, self.output, "output"))
 
 
 class EncoderDecoder(nn.Module):
