@@ -39,9 +39,10 @@ _EDGECONNECT_ZIP = (
 _EDGECONNECT_PAGE = "https://github.com/knazeri/edge-connect#getting-started"
 _CC_BY_NC = "CC BY-NC 4.0 (non-commercial use only)"
 _OPENMMLAB = "https://download.openmmlab.com/mmediting/inpainting/"
-_OPENMMLAB_PLACES = "Places365-Challenge (1.8 M scene photographs at 256 x 256)"
+_OPENMMLAB_PLACES = "Places365-Challenge scenes (OpenMMLab's training list) at 256 x 256"
 _OPENMMLAB_REFERENCE = "OpenMMLab mmediting / mmagic (Apache-2.0), github.com/open-mmlab/mmagic"
-# Sizes in MB: float32 parameters of every network the file holds, counted on the reference.
+# Approximate download sizes in MB: every float32 tensor the published file holds (networks,
+# and buffers such as PConv's mask kernels), counted on the reference's own modules.
 SIZE_GLCIC = 205.0
 SIZE_PCONV = 213.0
 SIZE_DEEPFILL = 41.0
