@@ -124,3 +124,43 @@ def own_costs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     """Each test measures method costs into its own file, never the user's."""
     folder = tmp_path_factory.mktemp("costs")
     monkeypatch.setenv("NAPARI_INPAINT_COSTS", str(folder / "napari-costs.json"))
+
+
+def scattered_holes(viewer: Any, shape: tuple[int, int] = (256, 256)) -> Any:
+    """An image and a mask with 16 small holes far apart: 16 tiles of 64 px for slow-fill."""
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    image = ((rows + cols) % 256).astype(np.uint8)
+    viewer.add_image(image, name="grey")
+    mask = np.zeros(shape, dtype=np.uint8)
+    for row in range(20, shape[0], 64):
+        for col in range(20, shape[1], 64):
+            mask[row : row + 4, col : col + 4] = 1
+    return viewer.add_labels(mask, name="mask")
+
+
+def slow_fill_widget(
+    widget_factory: Callable[..., tuple[Any, Any]],
+    make_plugin: Callable[[str, str], Any],
+    seconds: float,
+    keep: Callable[[Any], Any] = lambda event: event,
+) -> tuple[Any, Any, list[Any]]:
+    """``(viewer, widget, kept)``: the widget on :func:`scattered_holes` with ``slow-fill``
+    taking ``seconds`` a tile; ``kept`` collects ``keep(event)`` of every progress event."""
+    make_plugin("slow", SLOW_PLUGIN)
+    viewer, widget = widget_factory()
+    scattered_holes(viewer)
+    widget.method.value = "slow-fill"
+    {w.name: w for w in widget.params}["seconds"].value = seconds
+    kept: list[Any] = []
+    original = widget._on_progress
+    widget._on_progress = lambda event: (kept.append(keep(event)), original(event))
+    return viewer, widget, kept
+
+
+def add_picture_and_mask(viewer: Any, picture: np.ndarray, rows: slice, cols: slice) -> Any:
+    """Add ``picture`` as the RGB layer "picture" and a Labels layer "mask" that is 1 on
+    ``[rows, cols]``; return the mask layer."""
+    viewer.add_image(picture, name="picture", rgb=True)
+    mask = viewer.add_labels(np.zeros(picture.shape[:2], dtype=np.uint8), name="mask")
+    mask.data[rows, cols] = 1
+    return mask

@@ -9,6 +9,8 @@ import pytest
 
 from inpaint_core.errors import InvalidInputError
 
+from .conftest import add_picture_and_mask
+
 
 @pytest.fixture
 def restored(widget_factory, picture):
@@ -85,9 +87,7 @@ def test_preset_round_trip_and_the_same_record_in_the_provenance(restored, tmp_p
 def test_learned_result_provenance_names_the_weights_sha256(widget_factory, picture,
                                                             one_torch_thread) -> None:
     viewer, widget = widget_factory()
-    viewer.add_image(picture, name="picture", rgb=True)
-    mask = viewer.add_labels(np.zeros(picture.shape[:2], dtype=np.uint8), name="mask")
-    mask.data[20:30, 25:40] = 1
+    add_picture_and_mask(viewer, picture, slice(20, 30), slice(25, 40))
     widget.method.value = "context-encoder"
     widget.device.value = "cpu"
     widget.synchronous = True

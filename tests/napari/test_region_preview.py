@@ -8,7 +8,7 @@ import pytest
 from inpaint_core.errors import InvalidInputError
 from napari_inpaint._preview import pixel_box, view_box, with_margin
 
-from .conftest import FAILING_PLUGIN, SLOW_PLUGIN
+from .conftest import FAILING_PLUGIN, slow_fill_widget
 
 SHAPE = (120, 160)
 #: Small holes far apart: two inside the rectangle below, one crossing its edge, one outside.
@@ -208,16 +208,7 @@ def test_preview_of_a_big_lazy_image_reads_only_the_crop(scene) -> None:
 
 
 def test_cancel_stops_a_preview_and_keeps_nothing(widget_factory, make_plugin, qtbot) -> None:
-    from .test_widget import scattered_holes
-
-    make_plugin("slow", SLOW_PLUGIN)
-    viewer, widget = widget_factory()
-    scattered_holes(viewer)
-    widget.method.value = "slow-fill"
-    {w.name: w for w in widget.params}["seconds"].value = 0.3
-    steps = []
-    original = widget._on_progress
-    widget._on_progress = lambda event: (steps.append(event.done), original(event))
+    viewer, widget, steps = slow_fill_widget(widget_factory, make_plugin, 0.3, lambda e: e.done)
     widget.region_preview.preview_button.native.click()  # the view: the whole image
     assert "slow-fill (running) grey" in viewer.layers and widget.busy
     assert not widget.region_preview.preview_button.enabled

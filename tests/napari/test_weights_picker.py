@@ -29,6 +29,7 @@ from ..http_server import (
     closed_port,
     loopback_server,  # noqa: F401  (the `server` fixture)
 )
+from .conftest import add_picture_and_mask
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_DIR = ROOT / "plugins" / "method_registry" / "inpaint_methods" / "weights"
@@ -160,9 +161,7 @@ def test_get_weights_installs_selects_and_the_result_names_them(
     assert "installed" in widget.status.value
     assert widget.run_button.enabled and not widget.cancel_button.enabled
 
-    viewer.add_image(picture, name="picture", rgb=True)
-    mask = viewer.add_labels(np.zeros(picture.shape[:2], dtype=np.uint8), name="mask")
-    mask.data[20:30, 25:40] = 1
+    add_picture_and_mask(viewer, picture, slice(20, 30), slice(25, 40))
     widget.device.value = "cpu"
     widget.run_button.native.click()
     assert widget.last_error is None

@@ -8,7 +8,7 @@ import time
 import numpy as np
 from magicgui import widgets
 
-from .conftest import SCHEMA_PLUGIN, SLOW_PLUGIN
+from .conftest import SCHEMA_PLUGIN, add_picture_and_mask, slow_fill_widget
 
 
 def wait_until_idle(qtbot, widget, timeout: float = 60) -> None:
@@ -108,9 +108,7 @@ def test_third_party_method_gets_generated_parameter_widgets(
     assert inputs["style"].choices == ("flat", "noisy") and inputs["level"].tooltip == "grey level"
     assert not widget.device.enabled and not widget.fit_button.enabled
 
-    viewer.add_image(picture, name="picture", rgb=True)
-    mask = viewer.add_labels(np.zeros(picture.shape[:2], dtype=np.uint8), name="mask")
-    mask.data[10:20, 10:20] = 1
+    add_picture_and_mask(viewer, picture, slice(10, 20), slice(10, 20))
     inputs["level"].value = 0.5
     inputs["invert"].value = True
     widget.synchronous = True
@@ -125,28 +123,10 @@ def _choices(combo) -> list[tuple[str, str]]:
     return [(combo.native.itemText(i), combo.native.itemData(i)) for i in range(len(combo))]
 
 
-def scattered_holes(viewer, shape=(256, 256)):
-    """An image and a mask with 16 small holes far apart: 16 tiles of 64 px for slow-fill."""
-    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
-    image = ((rows + cols) % 256).astype(np.uint8)
-    viewer.add_image(image, name="grey")
-    mask = np.zeros(shape, dtype=np.uint8)
-    for row in range(20, shape[0], 64):
-        for col in range(20, shape[1], 64):
-            mask[row : row + 4, col : col + 4] = 1
-    return viewer.add_labels(mask, name="mask")
-
 
 def test_progress_is_determinate_per_tile_and_the_preview_fills(widget_factory, make_plugin,
                                                                 qtbot) -> None:
-    make_plugin("slow", SLOW_PLUGIN)
-    viewer, widget = widget_factory()
-    scattered_holes(viewer)
-    widget.method.value = "slow-fill"
-    {w.name: w for w in widget.params}["seconds"].value = 0.02
-    events = []
-    original = widget._on_progress
-    widget._on_progress = lambda event: (events.append(event), original(event))
+    viewer, widget, events = slow_fill_widget(widget_factory, make_plugin, 0.02)
     widget.run_button.native.click()
     assert "slow-fill (running) grey" in viewer.layers  # the live preview
     wait_until_idle(qtbot, widget)
@@ -160,14 +140,7 @@ def test_progress_is_determinate_per_tile_and_the_preview_fills(widget_factory, 
 
 
 def test_cancel_stops_the_computation_within_one_tile(widget_factory, make_plugin, qtbot) -> None:
-    make_plugin("slow", SLOW_PLUGIN)
-    viewer, widget = widget_factory()
-    scattered_holes(viewer)
-    widget.method.value = "slow-fill"
-    {w.name: w for w in widget.params}["seconds"].value = 0.3
-    steps = []
-    original = widget._on_progress
-    widget._on_progress = lambda event: (steps.append(event.done), original(event))
+    viewer, widget, steps = slow_fill_widget(widget_factory, make_plugin, 0.3, lambda e: e.done)
     widget.run_button.native.click()
     qtbot.waitUntil(lambda: max(steps, default=0) >= 1, timeout=10_000)
     assert widget.busy and widget.cancel_button.enabled
@@ -184,9 +157,7 @@ def test_cancel_stops_the_computation_within_one_tile(widget_factory, make_plugi
 
 def test_edge_gan_edge_map_is_added_as_a_layer(widget_factory, picture, one_torch_thread):
     viewer, widget = widget_factory()
-    viewer.add_image(picture, name="picture", rgb=True)
-    mask = viewer.add_labels(np.zeros(picture.shape[:2], dtype=np.uint8), name="mask")
-    mask.data[20:30, 25:40] = 1
+    add_picture_and_mask(viewer, picture, slice(20, 30), slice(25, 40))
     widget.method.value = "edge-gan"
     widget.device.value = "cpu"
     {w.name: w for w in widget.params}["show_edges"].value = True
