@@ -31,13 +31,13 @@ A ``module.`` prefix (a state dict saved from ``nn.DataParallel``) is dropped.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
+from inpaint_core.checkpoint import sha256_file
 from inpaint_core.errors import InvalidWeightsError
 from inpaint_core.weights.formats import (
     ConvertedWeights,
@@ -62,7 +62,6 @@ _SPECTRAL = {
     "weight_u": "parametrizations.weight.0._u",
     "weight_v": "parametrizations.weight.0._v",
 }
-_HASH_CHUNK = 1 << 20
 
 
 def rename_key(key: str) -> str:
@@ -77,14 +76,6 @@ def rename_key(key: str) -> str:
     if parts and parts[-1] in _SPECTRAL:
         parts[-1:] = _SPECTRAL[parts[-1]].split(".")
     return ".".join(parts)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_generator(path: Path) -> tuple[dict[str, Tensor], int | None]:
@@ -144,7 +135,7 @@ def convert(path: Path) -> ConvertedWeights:
                       f"edge-connect {_NAMES[child]} ({folder / FILES[child]})")
               for child, (state, _) in read.items()}
     iterations = {child: iteration for child, (_, iteration) in read.items()}
-    hashes = {name: _sha256(folder / name) for name in FILES.values()}
+    hashes = {name: sha256_file(folder / name) for name in FILES.values()}
     # "iteration" is an int, the checkpoint's step (import_weights writes it as the sidecar's
     # step): G2's, the stage EdgeConnect trains and saves last; both are in "iterations".
     source: dict[str, Any] = {
