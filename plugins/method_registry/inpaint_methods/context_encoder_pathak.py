@@ -31,10 +31,9 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaint_methods.context_encoder_windows import WINDOW_BATCH, resize_image
+from inpaint_methods.context_encoder_windows import WINDOW_BATCH, pad_reflect, resize_image
 
 #: The side the published generator takes; it predicts the centre half of it.
 PATHAK_SIZE = 128
@@ -119,15 +118,7 @@ def _crop(x: Tensor, top: int, left: int, side: int) -> Tensor:
     height, width = x.shape[-2:]
     pads = (max(0, -left), max(0, left + side - width), max(0, -top), max(0, top + side - height))
     inside = x[..., max(top, 0) : min(top + side, height), max(left, 0) : min(left + side, width)]
-    if not any(pads):
-        return inside
-    reflect = max(pads[:2]) < inside.shape[-1] and max(pads[2:]) < inside.shape[-2]
-    return F.pad(inside, pads, mode="reflect" if reflect else "replicate")
-
-
-def _resize(x: Tensor, side: int) -> Tensor:
-    """Resize square ``(B, C, s, s)`` to ``side`` (:func:`resize_image`)."""
-    return resize_image(x, side, side)
+    return pad_reflect(inside, pads)
 
 
 def fill_centre_windows(generator: PathakGenerator, image: Tensor, mask: Tensor) -> Tensor:
@@ -150,17 +141,18 @@ def fill_centre_windows(generator: PathakGenerator, image: Tensor, mask: Tensor)
     centre = torch.zeros(1, 1, PATHAK_SIZE, PATHAK_SIZE, dtype=torch.bool, device=image.device)
     centre[..., low:high, low:high] = True
     height, width = hole.shape
+    scaled = 2.0 * image - 1.0  # the generator's [-1, 1], once for every window
     for start in range(0, len(windows), WINDOW_BATCH):
         chunk = windows[start : start + WINDOW_BATCH]
         inputs = []
         for _, top, left, side in chunk:
-            window = _resize(_crop(2.0 * image - 1.0, top, left, side), PATHAK_SIZE)
-            holes = _resize(_crop(mask, top, left, side), PATHAK_SIZE) > 0
+            window = resize_image(_crop(scaled, top, left, side), PATHAK_SIZE, PATHAK_SIZE)
+            holes = resize_image(_crop(mask, top, left, side), PATHAK_SIZE, PATHAK_SIZE) > 0
             inputs.append(torch.where(centre | holes, mean, window))
         predicted = generator(torch.cat(inputs))
         for row, (label, top, left, side) in enumerate(chunk):
             half = side // 2
-            back = (_resize(predicted[row : row + 1], half) + 1.0) / 2.0
+            back = (resize_image(predicted[row : row + 1], half, half) + 1.0) / 2.0
             r0, c0 = top + side // 4, left + side // 4
             rows = slice(max(r0, 0), min(r0 + half, height))
             cols = slice(max(c0, 0), min(c0 + half, width))

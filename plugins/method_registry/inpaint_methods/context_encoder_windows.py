@@ -134,15 +134,21 @@ def plan_windows(
     return labels, windows
 
 
-def _pad_to_square(x: Tensor, side: int) -> Tensor:
-    """Pad ``(B, C, h, w)`` centred to ``side x side`` (reflect where it can, else replicate)."""
-    height, width = x.shape[-2:]
-    top, left = (side - height) // 2, (side - width) // 2
-    pads = (left, side - width - left, top, side - height - top)
+def pad_reflect(x: Tensor, pads: tuple[int, int, int, int]) -> Tensor:
+    """Pad ``(B, C, h, w)`` by ``(left, right, top, bottom)``: reflected where every pad is
+    shorter than the side it mirrors, else replicated (reflection needs that)."""
     if not any(pads):
         return x
+    height, width = x.shape[-2:]
     reflect = max(pads[:2]) < width and max(pads[2:]) < height
     return F.pad(x, pads, mode="reflect" if reflect else "replicate")
+
+
+def _pad_to_square(x: Tensor, side: int) -> Tensor:
+    """Pad ``(B, C, h, w)`` centred to ``side x side`` (:func:`pad_reflect`)."""
+    height, width = x.shape[-2:]
+    top, left = (side - height) // 2, (side - width) // 2
+    return pad_reflect(x, (left, side - width - left, top, side - height - top))
 
 
 def fill_windows(
