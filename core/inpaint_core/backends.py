@@ -31,7 +31,7 @@ import json
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,6 +108,18 @@ def _with_children(networks: nn.Module, wrap: Callable[[str, nn.Module], nn.Modu
     return view
 
 
+@contextlib.contextmanager
+def _running(
+    grad_mode: contextlib.AbstractContextManager[Any], device: str, autocast: torch.dtype | None
+) -> Iterator[None]:
+    """``grad_mode`` (inference_mode or no_grad), and ``autocast`` on ``device`` unless None."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(grad_mode)
+        if autocast is not None:
+            stack.enter_context(torch.autocast(torch.device(device).type, dtype=autocast))
+        yield
+
+
 def run_predict(
     method: LearnedMethod,
     networks: nn.Module,
@@ -143,10 +155,7 @@ def run_predict(
     backend = parse_backend(method.params.get("backend", Backend.EAGER.value))
     prepared = prepared_networks(networks)
     if backend is Backend.EAGER:
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(torch.inference_mode())
-            if autocast is not None:
-                stack.enter_context(torch.autocast(torch.device(device).type, dtype=autocast))
+        with _running(torch.inference_mode(), device, autocast):
             return method.predict(prepared, image, mask)
     if backend is Backend.COMPILE:
         with _lock:
@@ -155,10 +164,7 @@ def run_predict(
                 view = _compiled[prepared] = _with_children(
                     prepared, lambda _, child: torch.compile(child, dynamic=False)
                 )
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(torch.no_grad())
-            if autocast is not None:
-                stack.enter_context(torch.autocast(torch.device(device).type, dtype=autocast))
+        with _running(torch.no_grad(), device, autocast):
             return method.predict(view, image, mask)
     if torch.device(device).type != "cpu":
         raise ParameterError(
