@@ -30,6 +30,7 @@ from inpaint_methods.deepfill_v2 import (
 
 from ..reference import (
     MAX_DIFFERENCE,
+    assert_payload_runs,
     assert_within_bounds,
     hole_difference,
     import_published,
@@ -147,6 +148,7 @@ def test_a_pickled_command_is_never_run_and_the_file_converts(tmp_path: Path) ->
     marker = tmp_path / "ran"
     meta = {"iter": 7, "hook": touches(marker)}
     path = rewrite(tmp_path, lambda state: None, meta=meta)
+    assert_payload_runs(path, marker)
     out = import_published("mmagic-deepfillv2", path, tmp_path / "w.safetensors")
     assert not marker.exists()
     assert out.is_file()

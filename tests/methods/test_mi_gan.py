@@ -26,6 +26,7 @@ from inpaint_core.weights.pickles import load_pickled
 from inpaint_methods.mi_gan import CROP_MARGIN, Crop, MiGan, plan_crops
 
 from ..reference import (
+    assert_payload_runs,
     assert_within_bounds,
     hole_difference,
     import_published,
@@ -125,6 +126,7 @@ def test_a_payload_that_runs_code_is_never_executed(tmp_path: Path, capsys) -> N
     state["encoder.b256.fromrgb.weight"] = touches(marker)
     path = tmp_path / "migan_256_places2.pt"
     torch.save(state, path)
+    assert_payload_runs(path, marker)
     err = refused_import("mi-gan", path, tmp_path / "w.safetensors", capsys)
     assert "not a MI-GAN state dict" in err
     assert not marker.exists()

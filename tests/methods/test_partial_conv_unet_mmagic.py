@@ -33,6 +33,7 @@ from inpaint_methods.partial_conv_unet import (
 )
 
 from ..reference import (
+    assert_payload_runs,
     assert_within_bounds,
     hole_difference,
     import_published,
@@ -215,6 +216,7 @@ def test_a_payload_in_the_checkpoint_never_runs(small_state: State, tmp_path: Pa
     with zipfile.ZipFile(path) as archive:  # the payload is real: the pickle calls system()
         pickled = next(archive.read(n) for n in archive.namelist() if n.endswith("data.pkl"))
     assert b"system" in pickled and f"touch {marker}".encode() in pickled
+    assert_payload_runs(path, marker)
     output = import_published("mmagic-pconv", path, tmp_path / "w.safetensors")
     assert not marker.exists()
     tensors, info = load_checkpoint(output, expected_method="partial-conv-unet")
