@@ -1,8 +1,12 @@
 """How a learned method's :meth:`~inpaint_core.learned.LearnedMethod.predict` is executed.
 
 Three backends, chosen by the learned ``backend`` parameter (``--backend`` on ``inpaint run``
-and ``inpaint restore``); which one is the default, and why, is measured in
-``benchmarks/RESULTS.md`` (``benchmarks/learned_flops.py``):
+and ``inpaint restore``), and ``auto``, the default, which picks one of them per input shape
+(:meth:`inpaint_core.learned.LearnedMethod.auto_backend`): ``compile`` on the CPU for a shape
+the caller announced often enough to repay the compilation
+(:meth:`~inpaint_core.method.InpaintMethod.expect_windows`, which the tiled engine calls), else
+``eager``. The speeds and the break-even counts behind it are measured in
+``benchmarks/RESULTS.md`` (``benchmarks/learned_flops.py``, ``benchmarks/compile_break_even.py``):
 
 - ``eager``: PyTorch as written, under ``torch.inference_mode`` (oneDNN convolutions, the
   weights channels-last on the CPU for networks without InstanceNorm, see
@@ -62,8 +66,10 @@ ONNX_CACHE_ENV = "INPAINT_ONNX_CACHE"
 
 
 class Backend(str, Enum):
-    """The ways :func:`run_predict` can execute a method's ``predict``."""
+    """The ways :func:`run_predict` can execute a method's ``predict`` (``AUTO``: one of the
+    others, chosen per input shape)."""
 
+    AUTO = "auto"
     EAGER = "eager"
     COMPILE = "compile"
     ONNX = "onnx"
@@ -130,7 +136,9 @@ def run_predict(
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """``method.predict(networks, image, mask)`` through the method's ``backend`` parameter.
 
-    ``eager`` runs ``predict`` under ``torch.inference_mode``. ``compile`` and ``onnx``
+    ``auto`` becomes the backend :meth:`~inpaint_core.learned.LearnedMethod.auto_backend`
+    picks for ``image``'s shape. ``eager`` runs ``predict`` under ``torch.inference_mode``.
+    ``compile`` and ``onnx``
     replace each child network of ``networks`` (``generator``, ``edge_generator``, ...) by its
     compiled or exported form and run ``predict`` under ``torch.no_grad``: the networks hold
     the arithmetic, while ``predict`` may hold steps no graph can take (EdgeConnect's Canny
@@ -152,7 +160,9 @@ def run_predict(
         ParameterError: an unknown backend, or ``onnx`` off the CPU or with autocast.
         OnnxMissingError: ``onnx`` without onnx / onnxruntime installed.
     """
-    backend = parse_backend(method.params.get("backend", Backend.EAGER.value))
+    backend = parse_backend(method.params.get("backend", Backend.AUTO.value))
+    if backend is Backend.AUTO:
+        backend = method.auto_backend(tuple(image.shape), device)
     prepared = prepared_networks(networks)
     if backend is Backend.EAGER:
         with _running(torch.inference_mode(), device, autocast):

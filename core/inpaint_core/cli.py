@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="learned methods: auto, cpu, cuda, cuda:N or mps")
     run.add_argument(
         "--backend", choices=BACKEND_PARAMETER.choices,
-        help="learned methods: how the network runs (default: eager; see `inpaint methods NAME`)",
+        help="learned methods: how the network runs (default: auto; see `inpaint methods NAME`)",
     )
     run.set_defaults(handler=_command_run)
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaint_core.backends import Backend, run_predict
 from inpaint_core.checkpoint import checkpoint_paths, load_checkpoint, unflatten_state
 from inpaint_core.configs import config_from_dict, config_to_dict, parse_options
 from inpaint_core.devices import resolve_device
@@ -237,6 +238,11 @@ class LearnedMethod(InpaintMethod):
     #: :func:`pad_bottom_right`): ``reflect`` (torch's, the default) or ``symmetric``
     #: (numpy's, the edge pixel repeated; LaMa's ``pad_img_to_modulo``).
     pad_mode: ClassVar[str] = "reflect"
+    #: ``backend=auto`` on the CPU compiles the networks for an input size once at least this
+    #: many windows of it are expected (:meth:`expect_windows`): the count after which the
+    #: compilation's cost is repaid, measured by ``benchmarks/compile_break_even.py``
+    #: (benchmarks/RESULTS.md). None: ``auto`` always runs eager (compile not measured faster).
+    compile_after: ClassVar[int | None] = None
 
     @classmethod
     def build_networks(cls, config: Any) -> nn.Module:
@@ -371,15 +377,42 @@ class LearnedMethod(InpaintMethod):
         colour = np.repeat(image, 3, axis=2) if channels == 1 else image
         tensor = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None]
         hole = torch.from_numpy(mask.astype(np.float32))[None, None]
-        multiple = self.info.pad_multiple
-        # Pad to a multiple, and to at least MIN_SIDE: the networks' narrowest layers need it.
-        pad_h = _round_up(max(height, MIN_SIDE), multiple) - height
-        pad_w = _round_up(max(width, MIN_SIDE), multiple) - width
+        padded_h, padded_w = self.padded_shape(height, width)
+        pad_h, pad_w = padded_h - height, padded_w - width
         tensor = pad_bottom_right(tensor, pad_h, pad_w, self.pad_mode)
         hole = pad_bottom_right(hole, pad_h, pad_w, self.pad_mode)
         if torch.device(device).type == "cuda":  # page-locked: the copy overlaps compute
             tensor, hole = tensor.pin_memory(), hole.pin_memory()
         return tensor.to(device, non_blocking=True), hole.to(device, non_blocking=True)
+
+    def padded_shape(self, height: int, width: int) -> tuple[int, int]:
+        """The ``(H', W')`` an ``(height, width)`` image is padded to for :meth:`predict`: up
+        to a multiple of ``info.pad_multiple``, and to at least ``MIN_SIDE`` (the networks'
+        narrowest layers need it)."""
+        multiple = self.info.pad_multiple
+        return (_round_up(max(height, MIN_SIDE), multiple),
+                _round_up(max(width, MIN_SIDE), multiple))
+
+    def expect_windows(self, shapes: Mapping[tuple[int, int], int]) -> None:
+        """Keep the expected count of each padded input size for ``backend=auto``
+        (:meth:`auto_backend`); see :meth:`InpaintMethod.expect_windows`."""
+        expected: dict[tuple[int, int], int] = {}
+        for (height, width), count in shapes.items():
+            padded = self.padded_shape(int(height), int(width))
+            expected[padded] = expected.get(padded, 0) + int(count)
+        self._expected_windows = expected
+
+    def auto_backend(self, shape: tuple[int, ...], device: str) -> Backend:
+        """The backend ``backend=auto`` runs an input of ``shape`` (``(B, 3, H', W')``,
+        padded) with on ``device``: ``compile`` on the CPU when at least
+        :attr:`compile_after` windows of that ``(H', W')`` are expected
+        (:meth:`expect_windows`), else ``eager`` (also on CUDA and MPS, where the break-even
+        has not been measured)."""
+        threshold = self.compile_after
+        if threshold is None or torch.device(device).type != "cpu":
+            return Backend.EAGER
+        expected = getattr(self, "_expected_windows", {}).get(tuple(shape[-2:]), 0)
+        return Backend.COMPILE if expected >= threshold else Backend.EAGER
 
     @staticmethod
     def _result(
@@ -410,8 +443,6 @@ class LearnedMethod(InpaintMethod):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """:meth:`predict` executed by the ``backend`` parameter's backend on BatchNorm-folded
         networks, with the ``precision`` parameter's autocast (:mod:`inpaint_core.backends`)."""
-        from inpaint_core.backends import run_predict
-
         dtype = autocast_dtype(str(self.params.get("precision", "auto")), device)
         return run_predict(self, networks, image, mask, device, dtype)
 

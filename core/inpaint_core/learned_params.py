@@ -27,12 +27,13 @@ PRECISION_PARAMETER = Parameter(
 BACKEND_PARAMETER = Parameter(
     "backend",
     ParamType.CHOICE,
-    "eager",
+    "auto",
     "How the network is executed: eager (PyTorch), compile (torch.compile; the first tile "
-    "of each size compiles) or onnx (ONNX Runtime, CPU, fp32; needs "
-    "`pip install 'napari-inpaint[onnx]'`). Default eager: no backend was faster on every "
-    "method in benchmarks/RESULTS.md.",
-    choices=("eager", "compile", "onnx"),
+    "of each size compiles), onnx (ONNX Runtime, CPU, fp32; needs "
+    "`pip install 'napari-inpaint[onnx]'`) or auto: compile on the CPU for a window size a "
+    "tiled restore passes often enough to repay the compilation (measured per method in "
+    "benchmarks/RESULTS.md), eager otherwise.",
+    choices=("auto", "eager", "compile", "onnx"),
 )
 #: The parameters every learned method takes first: its weights, device, precision, backend.
 LEARNED_PARAMETERS: tuple[Parameter, ...] = (

@@ -323,6 +323,20 @@ class InpaintMethod(ABC):
             for image, mask in zip(images, masks, strict=True)
         ]
 
+    def expect_windows(self, shapes: Mapping[tuple[int, int], int]) -> None:
+        """Told before a run of many calls (the tiled engine's, once before its first
+        :meth:`run_batch`): how many windows of each ``(H, W)`` it will pass, in all.
+
+        A hint, not a promise: a resumed or stopped run passes fewer, and calls may come in
+        any order and batching. This default ignores it; a method may use it to choose how it
+        runs (learned methods' ``backend=auto`` compiles the network for a window size it
+        will see often enough).
+
+        Args:
+            shapes: ``{(H, W): count}``, counts > 0.
+        """
+        del shapes
+
     def __repr__(self) -> str:
         arguments = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
         return f"{type(self).__name__}({arguments})"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
@@ -233,6 +233,7 @@ class _Run:
         self.todo, self.copies = plan.restored(done), plan.copied(done)
         self.final = {(int(row), int(col)) for row, col in np.argwhere(done)}
         self.schedule = TileSchedule(plan, self.todo)
+        method.expect_windows(Counter(plan.tiles[i].shape for i in self.schedule.pending()))
         self.tiles_done, self.chunks_done = self.schedule.tiles_done, int(done.sum())
 
     def event(self, phase: str) -> RestoreEvent:

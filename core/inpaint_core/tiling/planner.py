@@ -138,6 +138,10 @@ class TileSchedule:
                 self._uses[index] += 1
         self.tiles_done = sum(1 for count in self._uses.values() if count == 0)
 
+    def pending(self) -> list[int]:
+        """The tiles some chunk left still needs, i.e. the ones the run will compute."""
+        return [index for index, count in self._uses.items() if count > 0]
+
     def wanted(self, position: int, ready: Mapping[int, Any], step: int) -> list[int]:
         """The tiles to compute before chunk ``todo[position]`` is written: none when it
         lacks none (the method never runs ahead of the writes), else the tiles it lacks

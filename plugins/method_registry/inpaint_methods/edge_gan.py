@@ -375,6 +375,9 @@ class EdgeGan(LearnedMethod):
     training_class = EdgeGanTraining
     weights_folder = SHIPPED_WEIGHTS
     batch_predict = True
+    #: backend=auto compiles a window size from this many windows of it on (EdgeConnect's
+    #: architecture, 256²; benchmarks/compile_break_even.py, benchmarks/RESULTS.md).
+    compile_after = 45
     smoke_test_options: ClassVar[Mapping[str, object]] = {
         "base_channels": 4,
         "residual_blocks": 1,

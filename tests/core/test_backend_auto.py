@@ -1,0 +1,162 @@
+"""``backend=auto``, the default: eager unless the caller (the tiled engine) announces enough
+windows of one size to repay compiling for it; and the engine's announcement is what it runs."""
+
+from __future__ import annotations
+
+import weakref
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import inpaint_core  # noqa: E402
+from inpaint_core import backends  # noqa: E402
+from inpaint_core.backends import Backend, parse_backend  # noqa: E402
+from inpaint_core.cli import main  # noqa: E402
+from inpaint_core.errors import ParameterError  # noqa: E402
+from inpaint_core.masks import make_mask  # noqa: E402
+from inpaint_core.tiling.engine import restore_scan  # noqa: E402
+
+from .engine_helpers import CHUNK, LocalMean, write_store  # noqa: E402
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "lama"
+
+
+@pytest.fixture(scope="module")
+def lama_weights(tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("lama") / "ffc.safetensors"
+    assert main(["weights", "import", "lama", str(FIXTURE / "ffc"), "--output", str(out)]) == 0
+    return str(out)
+
+
+@pytest.fixture
+def compiles(monkeypatch: pytest.MonkeyPatch) -> list[torch.nn.Module]:
+    """Every module handed to ``torch.compile`` (returned uncompiled: the choice is tested
+    here, compile's equality with eager in test_backends.py), with a fresh view cache."""
+    handed: list[torch.nn.Module] = []
+
+    def fake_compile(module: torch.nn.Module, **_: Any) -> torch.nn.Module:
+        handed.append(module)
+        return module
+
+    monkeypatch.setattr(backends.torch, "compile", fake_compile)
+    monkeypatch.setattr(backends, "_compiled", weakref.WeakKeyDictionary())
+    return handed
+
+
+def test_auto_is_the_default_and_a_valid_name() -> None:
+    assert parse_backend("auto") is Backend.AUTO
+    with pytest.raises(ParameterError, match="auto, eager, compile, onnx"):
+        parse_backend("fast")
+    for info in inpaint_core.list_methods():
+        if info.learned:
+            backend = next(p for p in info.parameters if p.name == "backend")
+            assert backend.default == "auto", info.name
+
+
+def test_auto_compiles_a_size_only_when_enough_windows_of_it_are_expected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lama_class = inpaint_core.get_method("lama")
+    monkeypatch.setattr(lama_class, "compile_after", 10)
+    method = lama_class(device="cpu")
+    # 500 x 300 pads to 504 x 304 (LaMa pads to multiples of 8): the counts add up per size
+    method.expect_windows({(500, 300): 6, (504, 304): 4, (200, 200): 9})
+    assert method.auto_backend((1, 3, 504, 304), "cpu") is Backend.COMPILE
+    assert method.auto_backend((1, 3, 200, 200), "cpu") is Backend.EAGER  # 9 < 10
+    assert method.auto_backend((2, 3, 64, 64), "cpu") is Backend.EAGER  # never announced
+    assert method.auto_backend((1, 3, 504, 304), "cuda") is Backend.EAGER  # not measured
+    assert lama_class(device="cpu").auto_backend((1, 3, 504, 304), "cpu") is Backend.EAGER
+    mi_gan = inpaint_core.get_method("mi-gan")
+    assert mi_gan.compile_after is None  # its input follows the hole's crop: never compiled
+    migan = mi_gan(device="cpu")
+    migan.expect_windows({(512, 512): 10_000})
+    assert migan.auto_backend((1, 3, 512, 512), "cpu") is Backend.EAGER
+
+
+def test_published_break_even_counts_are_set_for_the_measured_methods() -> None:
+    for name in ("lama", "edge-gan"):
+        after = inpaint_core.get_method(name).compile_after
+        assert isinstance(after, int) and after > 1, name
+
+
+def test_one_image_runs_eager_under_auto(
+    monkeypatch: pytest.MonkeyPatch, lama_weights: str, compiles: list[torch.nn.Module]
+) -> None:
+    monkeypatch.setattr(inpaint_core.get_method("lama"), "compile_after", 1)
+    image = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    hole = make_mask("free_form", (48, 48), 0.2, seed=0)
+    inpaint_core.inpaint(image, hole, "lama", weights=lama_weights, device="cpu")
+    assert compiles == []  # nothing announced: a single image never pays a compilation
+
+
+def test_a_tiled_restore_compiles_the_sizes_it_runs_often(
+    monkeypatch: pytest.MonkeyPatch, lama_weights: str, compiles: list[torch.nn.Module],
+    tmp_path: Path,
+) -> None:
+    shape = (448, 576)  # LaMa's 128 px margin: 320 px windows restore 64 px cores
+    image = np.random.default_rng(1).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    scan = write_store(tmp_path / "scan.zarr", image, (CHUNK, CHUNK, 3))
+    mask = write_store(tmp_path / "mask.zarr", make_mask("free_form", shape, 0.05, seed=1),
+                       (CHUNK, CHUNK))
+    lama_class = inpaint_core.get_method("lama")
+    announced: list[Counter[tuple[int, int]]] = []
+    chosen: dict[tuple[int, int], Backend] = {}
+    expect, pick = lama_class.expect_windows, lama_class.auto_backend
+
+    def recording_expect(self: Any, shapes: Any) -> None:
+        announced.append(Counter({self.padded_shape(*shape): 0 for shape in shapes}))
+        for shape, count in shapes.items():
+            announced[-1][self.padded_shape(*shape)] += count
+        expect(self, shapes)
+
+    def recording_pick(self: Any, shape: tuple[int, ...], device: str) -> Backend:
+        chosen[tuple(shape[-2:])] = backend = pick(self, shape, device)
+        return backend
+
+    monkeypatch.setattr(lama_class, "expect_windows", recording_expect)
+    monkeypatch.setattr(lama_class, "auto_backend", recording_pick)
+    method = lama_class(weights=lama_weights, device="cpu")
+    monkeypatch.setattr(lama_class, "compile_after", 10**9)
+    restore_scan(scan, mask, method, tmp_path / "a.zarr", tile=320)
+    counts = announced[-1]
+    top = max(counts.values())  # compile the most frequent window size only
+    monkeypatch.setattr(lama_class, "compile_after", top)
+    assert compiles == [] and set(chosen.values()) == {Backend.EAGER}
+    chosen.clear()
+    restore_scan(scan, mask, method, tmp_path / "b.zarr", tile=320)
+    assert announced[-1] == counts
+    assert set(chosen) == set(counts)  # every announced size ran, nothing else
+    for size, backend in chosen.items():
+        assert (backend is Backend.COMPILE) == (counts[size] >= top), size
+    assert len(compiles) == 1  # LaMa's one child network, compiled once for the run
+
+
+class Recorder(LocalMean):
+    """LocalMean that keeps what the engine announces and the windows it then passes."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.announced: list[dict[tuple[int, int], int]] = []
+        self.windows: Counter[tuple[int, int]] = Counter()
+
+    def expect_windows(self, shapes: Any) -> None:
+        self.announced.append(dict(shapes))
+
+    def run(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        self.windows[mask.shape] += 1
+        return super().run(image, mask, rng)
+
+
+@pytest.mark.parametrize("tile", [64, 96])
+def test_the_engine_announces_the_windows_it_runs(scene: dict[str, Any], tile: int) -> None:
+    method = Recorder()
+    restore_scan(scene["scan"], scene["mask_path"], method, scene["tmp"] / "out.zarr",
+                 tile=tile, batch=2)
+    assert len(method.announced) == 1
+    assert method.announced[0] == dict(method.windows)
+    assert sum(method.windows.values()) > 1
