@@ -5,10 +5,11 @@
 
 Approaches, each in a fresh interpreter (imports count, as they do for a user):
 
-- ``tool``: ``inpaint restore SCAN --mask MASK -m METHOD -o OUT.zarr``;
+- ``tool``: ``inpaint restore SCAN --mask MASK -m METHOD -o OUT.zarr`` (these plain zarr
+  scans have no levels, so by default the output is level 0 alone, as the script's is);
 - ``tool-link``: the same with ``--intact link`` (intact chunks hard-linked, not copied);
-- ``tool-auto``, ``tool-link-auto``: ``tool`` and ``tool-link`` with ``--pyramid auto`` (these
-  plain zarr scans have no levels, so the output is level 0 alone, as the script's is);
+- ``tool-pyramid``: the same with ``--pyramid always``, which also builds the 2x levels the
+  scan lacks (more than the script does);
 - ``script``: load the whole scan and mask with numpy, one ``cv2.inpaint`` call, write zarr;
 - ``dask``: ``dask.array.map_overlap`` of ``cv2.inpaint`` over the scan's chunks (depth 16,
   the telea method's context margin), written with ``to_zarr``.
@@ -40,8 +41,7 @@ BASE = 4096
 TOOL_FLAGS = {
     "tool": [],
     "tool-link": ["--intact", "link"],  # intact chunks hard-linked, not copied
-    "tool-auto": ["--pyramid", "auto"],  # no pyramid for a scan without one
-    "tool-link-auto": ["--intact", "link", "--pyramid", "auto"],
+    "tool-pyramid": ["--pyramid", "always"],  # a pyramid although the scan has none
 }
 
 
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="4096", help="comma-separated scan sides")
     parser.add_argument("--damage", default="1%,sparse", help="'1%%', 'sparse' or both")
     parser.add_argument("--approaches", default="tool,script,dask",
-                        help="also: tool-link, tool-auto, tool-link-auto")
+                        help="also: tool-link, tool-pyramid")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--method", default="telea", choices=("telea", "navier-stokes"))
     parser.add_argument("--work", default=str(ROOT / "out" / "vs_alternatives"))

@@ -40,7 +40,7 @@ def test_pyramid_written_during_the_run_equals_one_written_after_it(
     scene: dict[str, Any], polls: int | None, workers: int
 ) -> None:
     args = (scene["scan"], scene["mask_path"], LocalMean())
-    settings = {"tile": 64, "pyramid_side": 40, "workers": workers}
+    settings = {"tile": 64, "pyramid_side": 40, "workers": workers, "pyramid": "always"}
     out = scene["tmp"] / "out.zarr"
     if polls is not None:  # stopped part way (some pyramid chunks written), then resumed
         assert restore_scan(*args, out, should_stop=stop_after(polls), **settings).stopped
@@ -91,7 +91,8 @@ def test_the_source_is_untouched_and_never_overwritten(scene: dict[str, Any]) ->
 def test_provenance_and_pyramid(scene: dict[str, Any]) -> None:
     out = scene["tmp"] / "out.zarr"
     result = restore_scan(
-        scene["scan"], scene["mask_path"], LocalMean(), out, tile=96, overlap=5, pyramid_side=100
+        scene["scan"], scene["mask_path"], LocalMean(), out, tile=96, overlap=5, pyramid_side=100,
+        pyramid="always",
     )
     group = zarr.open_group(str(out), mode="r")
     assert result.levels == 3
@@ -136,7 +137,7 @@ def test_the_sample_ome_zarr_is_valid_and_its_intact_chunks_are_linked(
     assert np.array_equal(restored(scan), plain)  # the same picture as the bare array
     out = tmp_path / "out.zarr"
     result = restore_scan(scan, tmp_path / "m1" / "mask.zarr", "telea", out, tile=128,
-                          intact="link", pyramid_side=128)
+                          intact="link", pyramid_side=128, pyramid="always")
     NgffImage.from_zarr(zarr.open_group(str(out), mode="r"))
     assert 0 < result.chunks_restored < 16 and result.levels == 3
     files = [f.relative_to(out) for f in (out / "0" / "c").rglob("*") if f.is_file()]
@@ -280,11 +281,12 @@ def test_the_pyramid_option_builds_levels_always_never_or_as_the_scan_has_them(
     scene: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = (scene["scan"], scene["mask_path"], LocalMean())
-    always = restore_scan(*args, tmp_path / "always.zarr", pyramid_side=100)
+    always = restore_scan(*args, tmp_path / "always.zarr", pyramid_side=100, pyramid="always")
     assert always.levels == 3
-    plain = tmp_path / "auto.zarr"  # a plain zarr scan has no levels: auto builds none
+    assert restore_scan(*args, tmp_path / "default.zarr", pyramid_side=100).levels == 1
+    plain = tmp_path / "auto.zarr"  # a plain zarr scan has no levels: auto, the default, adds none
     assert main(["restore", str(scene["scan"]), "--mask", str(scene["mask_path"]), "-m",
-                 "telea", "-o", str(plain), "--pyramid", "auto"]) == 0
+                 "telea", "-o", str(plain)]) == 0
     plain_group = zarr.open_group(str(plain), mode="r")
     assert sorted(plain_group.array_keys()) == [".progress", "0"]
     assert len(plain_group.attrs["ome"]["multiscales"][0]["datasets"]) == 1
@@ -297,7 +299,8 @@ def test_the_pyramid_option_builds_levels_always_never_or_as_the_scan_has_them(
                         pyramid_side=100).levels == 3
     stopped = tmp_path / "stopped.zarr"  # begun with a pyramid, finished without one
     calls = itertools.count()
-    restore_scan(*args, stopped, pyramid_side=100, should_stop=lambda: next(calls) > 3)
+    restore_scan(*args, stopped, pyramid_side=100, pyramid="always",
+                 should_stop=lambda: next(calls) > 3)
     assert "1" in zarr.open_group(str(stopped), mode="r").array_keys()
     assert restore_scan(*args, stopped, resume=True, pyramid="never").levels == 1
     assert sorted(zarr.open_group(str(stopped), mode="r").array_keys()) == [".progress", "0"]

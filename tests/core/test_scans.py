@@ -68,9 +68,9 @@ def test_a_channel_first_ome_zarr_is_restored_into_its_own_axes(
     stored = planar if axes == ["c", "y", "x"] else planar[None, :, None]
     scan = write_ngff(tmp_path / "planar.zarr", stored, axes)
     restore_scan(scan, mask_path, "telea", tmp_path / "planar.out.zarr", tile=64,
-                 pyramid_side=40, intact=intact)
+                 pyramid_side=40, intact=intact, pyramid="always")
     restore_scan(write_array(tmp_path / "scan.zarr", image()), mask, "telea",
-                 tmp_path / "hwc.out.zarr", tile=64, pyramid_side=40)
+                 tmp_path / "hwc.out.zarr", tile=64, pyramid_side=40, pyramid="always")
     out = zarr.open_group(str(tmp_path / "planar.out.zarr"), mode="r")
     hwc = zarr.open_group(str(tmp_path / "hwc.out.zarr"), mode="r")
     entry = out.attrs["ome"]["multiscales"][0]

@@ -40,7 +40,7 @@ def test_every_output_is_valid_ome_zarr_stored_channel_first(tmp_path: Path) -> 
     mask[40:50, 30:70] = True
     for kind, scan in scan_kinds(tmp_path).items():
         out = tmp_path / f"{scan.stem}.out.zarr"
-        restore_scan(scan, mask, "telea", out, tile=64, pyramid_side=40)
+        restore_scan(scan, mask, "telea", out, tile=64, pyramid_side=40, pyramid="always")
         group = zarr.open_group(str(out), mode="r")
         NgffImage.from_zarr(group)  # raises on any breach of NGFF 0.5 (axes order, names, ...)
         axes = [axis["name"] for axis in group.attrs["ome"]["multiscales"][0]["axes"]]
@@ -105,13 +105,13 @@ def test_a_channel_first_output_resumes_to_the_same_bytes(tmp_path: Path) -> Non
     mask = np.zeros(SHAPE, dtype=bool)
     mask[10:20, 10:120] = mask[60:70, 5:60] = True
     scan = write_ngff(tmp_path / "cyx.zarr", np.moveaxis(image(), -1, 0), ["c", "y", "x"])
-    whole = restore_scan(scan, mask, "telea", tmp_path / "whole.zarr", tile=48, pyramid_side=40)
+    settings = {"tile": 48, "pyramid_side": 40, "pyramid": "always"}
+    whole = restore_scan(scan, mask, "telea", tmp_path / "whole.zarr", **settings)
     calls = iter(range(100))
-    stopped = restore_scan(scan, mask, "telea", tmp_path / "out.zarr", tile=48, pyramid_side=40,
+    stopped = restore_scan(scan, mask, "telea", tmp_path / "out.zarr", **settings,
                            should_stop=lambda: next(calls) >= 2)
     assert stopped.stopped and not whole.stopped
-    restore_scan(scan, mask, "telea", tmp_path / "out.zarr", tile=48, pyramid_side=40,
-                 resume=True)
+    restore_scan(scan, mask, "telea", tmp_path / "out.zarr", **settings, resume=True)
     for level in ("0", "1", "2"):
         first = zarr.open_array(str(tmp_path / "whole.zarr" / level), mode="r")[...]
         second = zarr.open_array(str(tmp_path / "out.zarr" / level), mode="r")[...]

@@ -34,7 +34,8 @@ def scan_store(tmp_path, picture):
 
 def test_reader_opens_the_engines_multiscale_store(scan_store, tmp_path, make_napari_viewer):
     path, scan, mask = scan_store
-    restore_scan(str(path), mask, "telea", tmp_path / "restored.zarr", tile=64, pyramid_side=32)
+    restore_scan(str(path), mask, "telea", tmp_path / "restored.zarr", tile=64, pyramid_side=32,
+                 pyramid="always")
     assert get_reader(str(tmp_path / "scan.png")) is None
     reader = get_reader(str(tmp_path / "restored.zarr"))
     ((levels, kwargs, kind),) = reader(str(tmp_path / "restored.zarr"))

@@ -55,7 +55,7 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
     )
     restore.add_argument(
         "--backend", choices=BACKEND_PARAMETER.choices,
-        help="learned methods: how the network runs (default: eager; see `inpaint methods NAME`)",
+        help="learned methods: how the network runs (default: auto; see `inpaint methods NAME`)",
     )
     restore.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     restore.add_argument(
@@ -73,9 +73,9 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
         "twice as fast as zstd's default, for restored chunks about 12%% larger",
     )
     restore.add_argument(
-        "--pyramid", choices=("auto", "always", "never"), default="always",
-        help="the output's 2x levels: always (default), never, or auto: when the scan has "
-        "them (an OME-Zarr pyramid); without, the output is level 0 alone",
+        "--pyramid", choices=("auto", "always", "never"), default="auto",
+        help="the output's 2x levels: auto (default): when the scan has them (an OME-Zarr "
+        "pyramid), else the output is level 0 alone, like the scan; always; never",
     )
     restore.set_defaults(handler=lambda args: run(args, parse_texts))
 

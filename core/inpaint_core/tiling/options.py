@@ -50,8 +50,8 @@ class RestoreOptions:
             must reach the scan and the output (shared filesystem). None: this process, with
             local threads for the copies.
         pyramid_side: levels are added until the long side is at most this (int >= 1).
-        pyramid: whether the output gets a pyramid, one of :data:`PYRAMID_MODES`: ``always``
-            (default), ``never``, or ``auto``, when the scan has one. Without one the output
+        pyramid: whether the output gets a pyramid, one of :data:`PYRAMID_MODES`: ``auto``
+            (default), when the scan has one, as the scan is stored; ``always``; ``never``. Without one the output
             is level 0 alone (still a valid OME-Zarr, with one level). Not a resume setting:
             the run that finishes the output decides.
         intact: how chunks without holes (and an OME-Zarr source's pyramid chunks over them)
@@ -83,7 +83,7 @@ class RestoreOptions:
     seed: int = 0
     scheduler: str | None = None
     pyramid_side: int = PYRAMID_SIDE
-    pyramid: str = "always"
+    pyramid: str = "auto"
     intact: str = "copy"
     workers: int = 1
     zstd_level: int | None = None

@@ -195,8 +195,9 @@ def restore_tiled(
         scan = LazyScan(scan)
     params = dict(params)
     params.pop("device", None)  # the engine passes ``device`` to methods that take one
+    # The result is displayed: levels let napari pan and zoom a gigapixel one.
     events = iter_restore(scan, mask, method, output, tile=tile, device=device, params=params,
-                          seed=seed, should_stop=stop.is_set)
+                          seed=seed, should_stop=stop.is_set, pyramid="always")
     try:
         while True:
             try:
