@@ -32,6 +32,7 @@ import contextlib
 import copy
 import hashlib
 import json
+import logging
 import os
 import threading
 import weakref
@@ -93,6 +94,11 @@ _lock = threading.Lock()
 _folded: weakref.WeakKeyDictionary[nn.Module, nn.Module | None] = weakref.WeakKeyDictionary()
 _compiled: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
 _onnx_views: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
+#: The input shapes each compiled view has seen (the first of each shape compiles).
+_compiled_shapes: weakref.WeakKeyDictionary[nn.Module, set[tuple[int, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+logger = logging.getLogger(__name__)
 
 
 def prepared_networks(networks: nn.Module) -> nn.Module:
@@ -174,6 +180,12 @@ def run_predict(
                 view = _compiled[prepared] = _with_children(
                     prepared, lambda _, child: torch.compile(child, dynamic=False)
                 )
+            seen = _compiled_shapes.setdefault(view, set())
+            first = tuple(image.shape) not in seen
+            seen.add(tuple(image.shape))
+        if first:
+            logger.info("%s: compiling for input %s with torch.compile (once per size; seconds "
+                        "to minutes)", method.info.name, tuple(image.shape))
         with _running(torch.no_grad(), device, autocast):
             return method.predict(view, image, mask)
     if torch.device(device).type != "cpu":
@@ -287,9 +299,8 @@ def _export(network: nn.Module, inputs: tuple[Tensor, ...], path: Path) -> None:
 def _quiet_export() -> Any:
     """torch.onnx.export prints its progress; the log is the place for it."""
     import io
-    import logging
 
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):
         yield
-    logging.getLogger(__name__).debug("torch.onnx.export: %s", sink.getvalue())
+    logger.debug("torch.onnx.export: %s", sink.getvalue())

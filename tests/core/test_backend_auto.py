@@ -96,7 +96,7 @@ def test_one_image_runs_eager_under_auto(
 
 def test_a_tiled_restore_compiles_the_sizes_it_runs_often(
     monkeypatch: pytest.MonkeyPatch, lama_weights: str, compiles: list[torch.nn.Module],
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
     shape = (448, 576)  # LaMa's 128 px margin: 320 px windows restore 64 px cores
     image = np.random.default_rng(1).integers(0, 256, (*shape, 3), dtype=np.uint8)
@@ -128,12 +128,16 @@ def test_a_tiled_restore_compiles_the_sizes_it_runs_often(
     monkeypatch.setattr(lama_class, "compile_after", top)
     assert compiles == [] and set(chosen.values()) == {Backend.EAGER}
     chosen.clear()
+    caplog.set_level("INFO", logger="inpaint_core.backends")
     restore_scan(scan, mask, method, tmp_path / "b.zarr", tile=320)
     assert announced[-1] == counts
     assert set(chosen) == set(counts)  # every announced size ran, nothing else
     for size, backend in chosen.items():
         assert (backend is Backend.COMPILE) == (counts[size] >= top), size
     assert len(compiles) == 1  # LaMa's one child network, compiled once for the run
+    said = [r.getMessage() for r in caplog.records if "torch.compile" in r.getMessage()]
+    compiled = sorted(size for size, backend in chosen.items() if backend is Backend.COMPILE)
+    assert len(said) == len(compiled) and all("lama: compiling" in text for text in said)
 
 
 class Recorder(LocalMean):

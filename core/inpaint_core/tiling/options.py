@@ -51,9 +51,9 @@ class RestoreOptions:
             local threads for the copies.
         pyramid_side: levels are added until the long side is at most this (int >= 1).
         pyramid: whether the output gets a pyramid, one of :data:`PYRAMID_MODES`: ``auto``
-            (default), when the scan has one, as the scan is stored; ``always``; ``never``. Without one the output
-            is level 0 alone (still a valid OME-Zarr, with one level). Not a resume setting:
-            the run that finishes the output decides.
+            (default), when the scan has one, as the scan is stored; ``always``; ``never``.
+            Without one the output is level 0 alone (still a valid OME-Zarr, with one level).
+            Not a resume setting: the run that finishes the output decides.
         intact: how chunks without holes (and an OME-Zarr source's pyramid chunks over them)
             reach the output (:data:`INTACT_MODES`): ``copy`` their stored bytes (default), or
             ``link`` them, a hard link per chunk file, which costs no time or disk whatever the
