@@ -14,7 +14,8 @@ the caller announced often enough to repay the compilation
 - ``compile``: ``torch.compile`` (Inductor) of ``predict``, run under ``torch.no_grad``:
   Dynamo cannot keep its guards under ``inference_mode`` on LaMa with torch 2.13. One
   compiled function per loaded networks; Dynamo compiles once per input shape (a tile size),
-  so the first tile of each size pays the compilation.
+  so the first tile of each size pays the compilation. torch.compile is not thread-safe, so
+  a compiled network runs one call at a time, whichever thread calls it.
 - ``onnx``: ONNX Runtime's CPU execution provider on ``predict`` exported with
   ``torch.onnx.export`` (the optional extra ``pip install 'napari-inpaint[onnx]'``). The model
   is exported once per architecture, weights, method settings and input shape, and kept in
@@ -98,6 +99,9 @@ _onnx_views: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDi
 _compiled_shapes: weakref.WeakKeyDictionary[nn.Module, set[tuple[int, ...]]] = (
     weakref.WeakKeyDictionary()
 )
+#: torch.compile is not thread-safe (pytorch/pytorch#118260, #136833): threads (``--workers
+#: N``, dask's threads) run compiled networks one call at a time, across the process.
+_compiled_lock = threading.Lock()
 logger = logging.getLogger(__name__)
 
 
@@ -186,7 +190,7 @@ def run_predict(
         if first:
             logger.info("%s: compiling for input %s with torch.compile (once per size; seconds "
                         "to minutes)", method.info.name, tuple(image.shape))
-        with _running(torch.no_grad(), device, autocast):
+        with _compiled_lock, _running(torch.no_grad(), device, autocast):
             return method.predict(view, image, mask)
     if torch.device(device).type != "cpu":
         raise ParameterError(

@@ -18,6 +18,7 @@ when it only runs published weights), its smoke-test config, and implements
 from __future__ import annotations
 
 import os
+import threading
 from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -65,6 +66,9 @@ __all__ = [
 MIN_SIDE = 16
 _CACHE_SIZE = 2
 _cache: OrderedDict[tuple[str, str, str, str], nn.Module] = OrderedDict()
+#: Held while the cache is read or filled: threads (``--workers N``) asking for the same
+#: networks at once get one loaded copy, not one each.
+_cache_lock = threading.Lock()
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -335,7 +339,8 @@ class LearnedMethod(InpaintMethod):
         return resolve_weights(given, self.info.name)
 
     def load_networks(self, device: str) -> nn.Module:
-        """Load (or reuse) the inference networks on ``device``, in eval mode."""
+        """Load (or reuse) the inference networks on ``device``, in eval mode; thread-safe
+        (concurrent callers of the same networks share one load)."""
         path = self.weights_path()
         weights, _ = checkpoint_paths(path)
         if not weights.is_file():
@@ -345,9 +350,18 @@ class LearnedMethod(InpaintMethod):
                 )
             raise MissingWeightsError(self._how_to_get_weights(weights))
         key = (self.info.name, str(weights.resolve()), str(weights.stat().st_mtime_ns), device)
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
+        with _cache_lock:
+            if key in _cache:
+                _cache.move_to_end(key)
+                return _cache[key]
+            networks = self._load(weights, device)
+            _cache[key] = networks
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+            return networks
+
+    def _load(self, weights: Path, device: str) -> nn.Module:
+        """The networks of checkpoint ``weights`` on ``device``, eval mode, not cached."""
         tensors, info = load_checkpoint(weights, expected_method=self.info.name)
         config = config_from_dict(self.config_class, info.config)
         networks = self.build_networks(config)
@@ -363,9 +377,6 @@ class LearnedMethod(InpaintMethod):
                 raise InvalidWeightsError(f"weights {weights}: {name!r} does not fit: {e}") from e
         prepare_for_inference(networks.to(device).eval(), device)
         networks.checkpoint_info = info  # type: ignore[assignment]
-        _cache[key] = networks
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
         return networks
 
     # --- running -----------------------------------------------------------------------

@@ -3,8 +3,10 @@ windows of one size to repay compiling for it; and the engine's announcement is 
 
 from __future__ import annotations
 
+import threading
+import time
 import weakref
-from collections import Counter
+from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +166,66 @@ def test_the_engine_announces_the_windows_it_runs(scene: dict[str, Any], tile: i
     assert len(method.announced) == 1
     assert method.announced[0] == dict(method.windows)
     assert sum(method.windows.values()) > 1
+
+
+def test_threads_run_a_compiled_network_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, lama_weights: str, tmp_path: Path
+) -> None:
+    """torch.compile is not thread-safe: with --workers 2 the compiled generator must never be
+    entered by two threads at once (the stand-in below records overlapping calls)."""
+    inside, most, guard = [0], [0], threading.Lock()
+
+    class Recording(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args: Any) -> Any:
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)  # long enough for the other worker to arrive
+            try:
+                return self.inner(*args)
+            finally:
+                with guard:
+                    inside[0] -= 1
+
+    monkeypatch.setattr(backends.torch, "compile", lambda module, **_: Recording(module))
+    monkeypatch.setattr(backends, "_compiled", weakref.WeakKeyDictionary())
+    shape = (320, 640)
+    image = np.random.default_rng(2).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    scan = write_store(tmp_path / "scan.zarr", image, (CHUNK, CHUNK, 3))
+    mask = write_store(tmp_path / "mask.zarr", make_mask("free_form", shape, 0.05, seed=2),
+                       (CHUNK, CHUNK))
+    method = inpaint_core.get_method("lama")(weights=lama_weights, device="cpu",
+                                             backend="compile")
+    result = restore_scan(scan, mask, method, tmp_path / "out.zarr", tile=320, workers=2)
+    assert result.tiles > 2 and most[0] == 1
+
+
+def test_threads_asking_for_the_same_networks_share_one_load(
+    monkeypatch: pytest.MonkeyPatch, lama_weights: str
+) -> None:
+    lama_class = inpaint_core.get_method("lama")
+    loads: list[str] = []
+    load = lama_class._load
+
+    def slow_load(self: Any, weights: Path, device: str) -> torch.nn.Module:
+        loads.append(device)
+        time.sleep(0.2)  # both threads are inside load_networks by now
+        return load(self, weights, device)
+
+    monkeypatch.setattr(lama_class, "_load", slow_load)
+    monkeypatch.setattr("inpaint_core.learned._cache", OrderedDict())  # nothing loaded yet
+    got: list[torch.nn.Module] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(
+            lama_class(weights=lama_weights, device="cpu").load_networks("cpu")))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(got) == 2 and got[0] is got[1] and loads == ["cpu"]
