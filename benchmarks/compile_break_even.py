@@ -17,14 +17,15 @@ free-form hole) through :func:`~inpaint_core.backends.run_predict`:
 The break-even is ``n* = 1 + (F_compile - F_eager) / (t_eager - t_compile)`` windows: from
 ``n*`` windows of one size on, compiling finishes first. The table then gives the total for
 ``--windows`` counts of eager, compile and ``auto`` (what the method's
-:attr:`~inpaint_core.learned.LearnedMethod.compile_after` makes ``backend=auto`` do at that
+:attr:`~inpaint_core.learned.LearnedMethod.compile_after_pixels` makes ``backend=auto`` do at that
 count), from the measured ``F`` and ``t``.
 
 ``--cold`` gives every compile process an empty Inductor cache (``TORCHINDUCTOR_CACHE_DIR``):
 the first run on a machine. Without it the user's cache is used (warm from the second run on).
 
 Cases: ``lama`` (big-lama's architecture on a 512² tile) and ``edgeconnect`` (``edge-gan``
-with ``architecture="edgeconnect"`` on 256²), as in ``benchmarks/learned_flops.py``.
+with ``architecture="edgeconnect"`` on 256²), as in ``benchmarks/learned_flops.py``, and
+``edge-gan-shipped`` (the shipped lite weights on 256²).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from pathlib import Path
 CASES = {
     "lama": ("lama", 512, {}),
     "edgeconnect": ("edge-gan", 256, {"architecture": "edgeconnect"}),
+    "edge-gan-shipped": ("edge-gan", 256, None),  # the shipped lite weights
 }
 BACKENDS = ("eager", "compile")
 
@@ -95,10 +97,13 @@ def measure(case: str, kind: str, calls: int, threads: int, cold: bool) -> dict[
 
 
 def compile_after(case: str) -> int | None:
-    """The method's :attr:`~inpaint_core.learned.LearnedMethod.compile_after` as shipped."""
+    """The windows of the case's size from which ``backend=auto`` compiles, from the method's
+    :attr:`~inpaint_core.learned.LearnedMethod.compile_after_pixels` as shipped."""
     from inpaint_core import get_method
 
-    return get_method(CASES[case][0]).compile_after
+    name, side, _ = CASES[case]
+    pixels = get_method(name).compile_after_pixels
+    return None if pixels is None else -(-pixels // side**2)
 
 
 def main() -> None:
@@ -151,7 +156,8 @@ def main() -> None:
         saving = each["eager"] - each["compile"]
         verdict = (f"{1 + (first['compile'] - first['eager']) / saving:.0f} windows"
                    if saving > 0 else "never (compile is not faster per window)")
-        print(f"<!-- {case}: break-even {verdict}; compile_after = {threshold} -->", flush=True)
+        print(f"<!-- {case}: break-even {verdict}; auto compiles from {threshold} -->",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -242,11 +242,13 @@ class LearnedMethod(InpaintMethod):
     #: :func:`pad_bottom_right`): ``reflect`` (torch's, the default) or ``symmetric``
     #: (numpy's, the edge pixel repeated; LaMa's ``pad_img_to_modulo``).
     pad_mode: ClassVar[str] = "reflect"
-    #: ``backend=auto`` on the CPU compiles the networks for an input size once at least this
-    #: many windows of it are expected (:meth:`expect_windows`): the count after which the
-    #: compilation's cost is repaid, measured by ``benchmarks/compile_break_even.py``
-    #: (benchmarks/RESULTS.md). None: ``auto`` always runs eager (compile not measured faster).
-    compile_after: ClassVar[int | None] = None
+    #: ``backend=auto`` on the CPU compiles the networks for an input size ``(H', W')`` once
+    #: the windows of that size expected (:meth:`expect_windows`) hold at least this many
+    #: pixels in all (windows x H' x W'): compiling costs about the same at any size while
+    #: each window repays in proportion to its pixels. The break-even measured by
+    #: ``benchmarks/compile_break_even.py`` (benchmarks/RESULTS.md). None: ``auto`` always
+    #: runs eager (compile not measured faster).
+    compile_after_pixels: ClassVar[int | None] = None
 
     @classmethod
     def build_networks(cls, config: Any) -> nn.Module:
@@ -415,15 +417,15 @@ class LearnedMethod(InpaintMethod):
 
     def auto_backend(self, shape: tuple[int, ...], device: str) -> Backend:
         """The backend ``backend=auto`` runs an input of ``shape`` (``(B, 3, H', W')``,
-        padded) with on ``device``: ``compile`` on the CPU when at least
-        :attr:`compile_after` windows of that ``(H', W')`` are expected
-        (:meth:`expect_windows`), else ``eager`` (also on CUDA and MPS, where the break-even
-        has not been measured)."""
-        threshold = self.compile_after
+        padded) with on ``device``: ``compile`` on the CPU when the windows of that ``(H', W')``
+        expected (:meth:`expect_windows`) hold at least :attr:`compile_after_pixels` pixels,
+        else ``eager`` (also on CUDA and MPS, where the break-even has not been measured)."""
+        threshold = self.compile_after_pixels
         if threshold is None or torch.device(device).type != "cpu":
             return Backend.EAGER
-        expected = getattr(self, "_expected_windows", {}).get(tuple(shape[-2:]), 0)
-        return Backend.COMPILE if expected >= threshold else Backend.EAGER
+        height, width = int(shape[-2]), int(shape[-1])
+        expected = getattr(self, "_expected_windows", {}).get((height, width), 0)
+        return Backend.COMPILE if expected * height * width >= threshold else Backend.EAGER
 
     @staticmethod
     def _result(

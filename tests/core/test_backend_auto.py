@@ -64,17 +64,18 @@ def test_auto_compiles_a_size_only_when_enough_windows_of_it_are_expected(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     lama_class = inpaint_core.get_method("lama")
-    monkeypatch.setattr(lama_class, "compile_after", 10)
+    monkeypatch.setattr(lama_class, "compile_after_pixels", 10 * 504 * 304)
     method = lama_class(device="cpu")
     # 500 x 300 pads to 504 x 304 (LaMa pads to multiples of 8): the counts add up per size
-    method.expect_windows({(500, 300): 6, (504, 304): 4, (200, 200): 9})
-    assert method.auto_backend((1, 3, 504, 304), "cpu") is Backend.COMPILE
-    assert method.auto_backend((1, 3, 200, 200), "cpu") is Backend.EAGER  # 9 < 10
+    method.expect_windows({(500, 300): 6, (504, 304): 4, (200, 200): 38, (1000, 1000): 2})
+    assert method.auto_backend((1, 3, 504, 304), "cpu") is Backend.COMPILE  # 10 windows
+    assert method.auto_backend((1, 3, 200, 200), "cpu") is Backend.EAGER  # fewer pixels
+    assert method.auto_backend((1, 3, 1000, 1000), "cpu") is Backend.COMPILE  # 2 big ones
     assert method.auto_backend((2, 3, 64, 64), "cpu") is Backend.EAGER  # never announced
     assert method.auto_backend((1, 3, 504, 304), "cuda") is Backend.EAGER  # not measured
     assert lama_class(device="cpu").auto_backend((1, 3, 504, 304), "cpu") is Backend.EAGER
     mi_gan = inpaint_core.get_method("mi-gan")
-    assert mi_gan.compile_after is None  # its input follows the hole's crop: never compiled
+    assert mi_gan.compile_after_pixels is None  # its input follows the hole's crop: never compiled
     migan = mi_gan(device="cpu")
     migan.expect_windows({(512, 512): 10_000})
     assert migan.auto_backend((1, 3, 512, 512), "cpu") is Backend.EAGER
@@ -82,14 +83,14 @@ def test_auto_compiles_a_size_only_when_enough_windows_of_it_are_expected(
 
 def test_published_break_even_counts_are_set_for_the_measured_methods() -> None:
     for name in ("lama", "edge-gan"):
-        after = inpaint_core.get_method(name).compile_after
-        assert isinstance(after, int) and after > 1, name
+        after = inpaint_core.get_method(name).compile_after_pixels
+        assert isinstance(after, int) and after > 512 * 512, name
 
 
 def test_one_image_runs_eager_under_auto(
     monkeypatch: pytest.MonkeyPatch, lama_weights: str, compiles: list[torch.nn.Module]
 ) -> None:
-    monkeypatch.setattr(inpaint_core.get_method("lama"), "compile_after", 1)
+    monkeypatch.setattr(inpaint_core.get_method("lama"), "compile_after_pixels", 1)
     image = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
     hole = make_mask("free_form", (48, 48), 0.2, seed=0)
     inpaint_core.inpaint(image, hole, "lama", weights=lama_weights, device="cpu")
@@ -123,11 +124,12 @@ def test_a_tiled_restore_compiles_the_sizes_it_runs_often(
     monkeypatch.setattr(lama_class, "expect_windows", recording_expect)
     monkeypatch.setattr(lama_class, "auto_backend", recording_pick)
     method = lama_class(weights=lama_weights, device="cpu")
-    monkeypatch.setattr(lama_class, "compile_after", 10**9)
+    monkeypatch.setattr(lama_class, "compile_after_pixels", 10**12)
     restore_scan(scan, mask, method, tmp_path / "a.zarr", tile=320)
     counts = announced[-1]
-    top = max(counts.values())  # compile the most frequent window size only
-    monkeypatch.setattr(lama_class, "compile_after", top)
+    pixels = {size: count * size[0] * size[1] for size, count in counts.items()}
+    top = max(pixels.values())  # compile the size with the most pixels only
+    monkeypatch.setattr(lama_class, "compile_after_pixels", top)
     assert compiles == [] and set(chosen.values()) == {Backend.EAGER}
     chosen.clear()
     caplog.set_level("INFO", logger="inpaint_core.backends")
@@ -135,7 +137,7 @@ def test_a_tiled_restore_compiles_the_sizes_it_runs_often(
     assert announced[-1] == counts
     assert set(chosen) == set(counts)  # every announced size ran, nothing else
     for size, backend in chosen.items():
-        assert (backend is Backend.COMPILE) == (counts[size] >= top), size
+        assert (backend is Backend.COMPILE) == (pixels[size] >= top), size
     assert len(compiles) == 1  # LaMa's one child network, compiled once for the run
     said = [r.getMessage() for r in caplog.records if "torch.compile" in r.getMessage()]
     compiled = sorted(size for size, backend in chosen.items() if backend is Backend.COMPILE)

@@ -375,9 +375,10 @@ class EdgeGan(LearnedMethod):
     training_class = EdgeGanTraining
     weights_folder = SHIPPED_WEIGHTS
     batch_predict = True
-    #: backend=auto compiles a window size from this many windows of it on (EdgeConnect's
-    #: architecture, 256²; benchmarks/compile_break_even.py, benchmarks/RESULTS.md).
-    compile_after = 45
+    #: backend=auto compiles a window size from this many pixels of it on: 100 windows of
+    #: 256², the larger break-even of the two architectures (shipped lite: 102 windows;
+    #: EdgeConnect's: 45; benchmarks/compile_break_even.py, benchmarks/RESULTS.md).
+    compile_after_pixels = 100 * 256 * 256
     smoke_test_options: ClassVar[Mapping[str, object]] = {
         "base_channels": 4,
         "residual_blocks": 1,

@@ -78,9 +78,9 @@ class Lama(LearnedMethod):
     weights_folder = SHIPPED_WEIGHTS
     batch_predict = True
     pad_mode = "symmetric"
-    #: backend=auto compiles a window size from this many windows of it on (big-lama 512²;
-    #: benchmarks/compile_break_even.py, benchmarks/RESULTS.md).
-    compile_after = 150
+    #: backend=auto compiles a window size from this many pixels of it on: 150 windows of
+    #: 512² (big-lama; benchmarks/compile_break_even.py, benchmarks/RESULTS.md).
+    compile_after_pixels = 150 * 512 * 512
     #: Width 8, two FFC blocks: run untrained by the inference checks.
     smoke_test_options: ClassVar[Mapping[str, object]] = {
         "ngf": 8,
