@@ -20,12 +20,12 @@ import logging
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from inpaint_core.errors import InpaintError, ParameterError
 from inpaint_core.learned_params import BACKEND_PARAMETER
-from inpaint_core.method import MethodInfo
+from inpaint_core.method import MethodInfo, Parameter
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -43,6 +43,30 @@ def _parse_param_texts(items: Sequence[str], flag: str = "--param") -> dict[str,
             raise ParameterError(f"{flag} {key!r} is given twice")
         texts[key] = value
     return texts
+
+
+def put_flag_params(
+    method: str, parameters: Sequence[Parameter], texts: dict[str, str],
+    flags: Mapping[str, str | None],
+) -> None:
+    """Add the values of shortcut flags (``{"--weights": value, ...}``, None = not given) to
+    the ``--param`` texts ``texts`` under the parameter the flag names (``--weights`` ->
+    ``weights``).
+
+    Raises:
+        ParameterError: method ``method`` has no such parameter (among ``parameters``), or
+            ``--param`` gives it too.
+    """
+    names = {parameter.name for parameter in parameters}
+    for flag, value in flags.items():
+        if value is None:
+            continue
+        key = flag.removeprefix("--")
+        if key not in names:
+            raise ParameterError(f"method {method!r} takes no {flag} (it has no {key!r})")
+        if key in texts:
+            raise ParameterError(f"{flag} and --param {key}=... are both given; give one")
+        texts[key] = value
 
 
 def _command_methods(args: argparse.Namespace) -> int:
@@ -100,15 +124,9 @@ def _command_run(args: argparse.Namespace) -> int:
 
     method_class = get_method(args.method)
     texts = _parse_param_texts(args.param)
-    for flag, key in (("--weights", "weights"), ("--device", "device"), ("--backend", "backend")):
-        value = getattr(args, key)
-        if value is None:
-            continue
-        if key not in {p.name for p in method_class.info.parameters}:
-            raise ParameterError(f"method {args.method!r} takes no {flag} (it has no {key!r})")
-        if key in texts:
-            raise ParameterError(f"{flag} and --param {key}=... are both given; give one")
-        texts[key] = value
+    put_flag_params(args.method, method_class.info.parameters, texts,
+                    {"--weights": args.weights, "--device": args.device,
+                     "--backend": args.backend})
     params = method_class.info.parse_params(texts)
     method = method_class(**params)
     inputs = (args.image, args.mask)

@@ -131,6 +131,23 @@ def test_flags_reach_the_parameter_and_classical_methods_refuse_them(tmp_path: P
     assert not list(tmp_path.iterdir())
 
 
+def test_restore_flags_are_checked_as_run_checks_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    scan, mask = str(sample / "astronaut_damaged.png"), str(sample / "astronaut_mask.png")
+    out = str(tmp_path / "out.zarr")
+    for argv, said in [
+        (["-m", "telea", "--backend", "eager"], "method 'telea' takes no --backend"),
+        (["-m", "telea", "--weights", "w.safetensors"], "method 'telea' takes no --weights"),
+        (["-m", "edge-gan", "--backend", "eager", "--param", "backend=onnx"],
+         "--backend and --param backend=... are both given"),
+    ]:
+        assert main(["restore", scan, "--mask", mask, *argv, "-o", out]) == 2
+        assert said in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 @needs_onnx
 def test_onnx_equals_eager_and_reuses_its_export(
     lama_weights: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inpaint_core.errors import ParameterError
 from inpaint_core.learned_params import BACKEND_PARAMETER
 
 
@@ -83,26 +82,17 @@ def add_parser(commands: Any, parse_texts: Any) -> None:
 def run(args: argparse.Namespace, parse_texts: Any) -> int:
     """Handle ``inpaint restore``."""
     from inpaint_core.api import get_method
+    from inpaint_core.cli import put_flag_params  # loaded: it runs this command
     from inpaint_core.progress import ProgressBar
     from inpaint_core.tiling.engine import restore_scan
 
     method_class = get_method(args.method)
     names = {parameter.name for parameter in method_class.info.parameters}
     texts = parse_texts(args.param)
-    if args.weights is not None:
-        if "weights" not in names:
-            raise ParameterError(f"method {args.method!r} takes no --weights (it is not learned)")
-        if "weights" in texts:
-            raise ParameterError("--weights and --param weights=... are both given; give one")
-        texts["weights"] = args.weights
-    if "device" in names and "device" not in texts:
+    put_flag_params(args.method, method_class.info.parameters, texts,
+                    {"--weights": args.weights, "--backend": args.backend})
+    if "device" in names and "device" not in texts:  # --device has a default: learned only
         texts["device"] = args.device
-    if args.backend is not None:
-        if "backend" not in names:
-            raise ParameterError(f"method {args.method!r} takes no --backend (it is not learned)")
-        if "backend" in texts:
-            raise ParameterError("--backend and --param backend=... are both given; give one")
-        texts["backend"] = args.backend
     params = method_class.info.parse_params(texts)
     bar = ProgressBar(f"restore {args.method}", "tile")
     try:
