@@ -1,4 +1,5 @@
-"""Fixtures shared by ``tests/core``: the small scan scene of the tiled-engine tests."""
+"""Fixtures shared by ``tests/core``: the small scan scene of the tiled-engine tests, and the
+reference-made LaMa fixture imported as weights."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 
 from .engine_helpers import CHUNK, SHAPE, small_holes, write_store
+
+LAMA_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "lama"
 
 
 @pytest.fixture
@@ -23,3 +26,13 @@ def scene(tmp_path: Path) -> dict[str, Any]:
         "mask_path": write_store(tmp_path / "mask.zarr", mask, (CHUNK, CHUNK)),
         "tmp": tmp_path,
     }
+
+
+@pytest.fixture(scope="module")
+def lama_weights(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The reference-made LaMa fixture (BatchNorm with random statistics), imported."""
+    from inpaint_core.cli import main
+
+    out = tmp_path_factory.mktemp("lama") / "ffc.safetensors"
+    assert main(["weights", "import", "lama", str(LAMA_FIXTURE / "ffc"), "--output", str(out)]) == 0
+    return str(out)

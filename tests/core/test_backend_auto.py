@@ -18,21 +18,11 @@ torch = pytest.importorskip("torch")
 import inpaint_core  # noqa: E402
 from inpaint_core import backends  # noqa: E402
 from inpaint_core.backends import Backend, parse_backend  # noqa: E402
-from inpaint_core.cli import main  # noqa: E402
 from inpaint_core.errors import ParameterError  # noqa: E402
 from inpaint_core.masks import make_mask  # noqa: E402
 from inpaint_core.tiling.engine import restore_scan  # noqa: E402
 
 from .engine_helpers import CHUNK, LocalMean, write_store  # noqa: E402
-
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "lama"
-
-
-@pytest.fixture(scope="module")
-def lama_weights(tmp_path_factory: pytest.TempPathFactory) -> str:
-    out = tmp_path_factory.mktemp("lama") / "ffc.safetensors"
-    assert main(["weights", "import", "lama", str(FIXTURE / "ffc"), "--output", str(out)]) == 0
-    return str(out)
 
 
 @pytest.fixture

@@ -24,19 +24,11 @@ from inpaint_core.cli import main  # noqa: E402
 from inpaint_core.errors import ParameterError  # noqa: E402
 from inpaint_core.masks import make_mask  # noqa: E402
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "lama"
 HAS_ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "onnxscript"))
 needs_onnx = pytest.mark.skipif(
     not HAS_ONNX, reason=f"onnx / onnxruntime / onnxscript not installed ({ONNX_INSTALL_HINT})"
 )
 
-
-@pytest.fixture(scope="module")
-def lama_weights(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The reference-made LaMa fixture (BatchNorm with random statistics), imported."""
-    out = tmp_path_factory.mktemp("lama") / "ffc.safetensors"
-    assert main(["weights", "import", "lama", str(FIXTURE / "ffc"), "--output", str(out)]) == 0
-    return str(out)
 
 
 def photo(side: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
